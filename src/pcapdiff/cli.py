@@ -1,0 +1,189 @@
+"""The command line: options in, one library call, render out.
+
+Exit codes follow DESIGN.md: 0 done (for `compare`: every connection ok), 1 a
+connection is not ok, 2 trouble (bad options, unreadable or damaged file) with a
+one-line message on stderr and no traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .conns import ScanOptions, scan_connections
+from .errors import PcapdiffError
+from .model import Connection
+from .render.conns_json import write_conns_json
+from .render.conns_table import render_conns_table, render_footer, render_warnings
+from .render.console import out_console
+
+CONN_STATES = ("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH",
+               "SHR", "OTH")
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    NOT_OK = 1
+    TROUBLE = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="pcapdiff")
+def cli() -> None:
+    """Packet-level evidence for CDN 52x errors: read, track and compare TCP captures."""
+
+
+def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
+    try:
+        return [ipaddress.ip_network(v, strict=False) for v in values]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+@cli.command()
+@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--host", "hosts", multiple=True, callback=_network, metavar="ADDR|CIDR",
+              help="Only connections with this address (or network) at either end. Repeatable.")
+@click.option("--port", "ports", multiple=True, type=click.IntRange(0, 65535),
+              help="Only connections with this port at either end. Repeatable.")
+@click.option("--state", "states", multiple=True, type=click.Choice(CONN_STATES),
+              help="Only connections in this Zeek conn_state. Repeatable.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Write JSON (schema pcapdiff/conns/1, see docs/json.md) instead of a table.")
+@click.option("--strict", is_flag=True,
+              help="Treat a file cut off inside a record as an error (exit 2), not a warning.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0.001), default=300.0,
+              show_default=True, metavar="SECONDS",
+              help="Release a connection after this long without packets.")
+@click.option("--progress/--no-progress", default=None,
+              help="Show a progress bar on stderr (default: when stderr is a terminal).")
+def conns(
+    capture: Path, hosts: list[Any], ports: tuple[int, ...], states: tuple[str, ...],
+    as_json: bool, strict: bool, idle_timeout: float, progress: bool | None,
+) -> None:
+    """List every TCP connection in CAPTURE (pcap, pcapng, gzip; - for stdin).
+
+    \b
+    Examples:
+      pcapdiff conns origin.pcap
+      pcapdiff conns edge.pcapng.gz --host 203.0.113.10 --port 443
+      pcapdiff conns origin.pcap --state S0 --state REJ     # unanswered and refused SYNs
+      tcpdump -i any -w - port 80 | pcapdiff conns -
+      pcapdiff conns origin.pcap --json | jq '.connections[] | select(.resets != [])'
+    """
+    options = ScanOptions(strict=strict, idle_timeout_ns=int(idle_timeout * 1e9))
+    err = out_console(sys.stderr, stderr=True)
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    with _progress_bar(show_progress and str(capture) != "-", str(capture)) as on_progress:
+        scan = scan_connections(str(capture), options, on_progress)
+        selected = _Selection(scan, hosts, ports, states)
+        if as_json:
+            filters = {"host": [str(h) for h in hosts], "port": list(ports), "state": list(states)}
+            write_conns_json(selected, scan.summary, sys.stdout, filters)
+        else:
+            rows = sorted(selected, key=lambda c: c.first_frame)
+    render_warnings(scan.summary, err)
+    if not as_json:
+        out = out_console(sys.stdout)
+        render_conns_table(rows, out)
+        render_footer(scan.summary, len(rows), selected.seen, out)
+    sys.exit(ExitCode.OK)
+
+
+class _Selection:
+    """The connections that pass the filters; counts all it saw."""
+
+    def __init__(
+        self, connections: Iterable[Connection], hosts: list[Any], ports: tuple[int, ...],
+        states: tuple[str, ...],
+    ) -> None:
+        self.connections, self.hosts, self.ports, self.states = connections, hosts, ports, states
+        self.seen = 0
+
+    def __iter__(self) -> Iterator[Connection]:
+        for conn in self.connections:
+            self.seen += 1
+            if self._wanted(conn):
+                yield conn
+
+    def _wanted(self, conn: Connection) -> bool:
+        if self.ports and conn.client.port not in self.ports and conn.server.port not in self.ports:
+            return False
+        if self.states and conn.conn_state not in self.states:
+            return False
+        if self.hosts:
+            addrs = [ipaddress.ip_address(e.addr) for e in (conn.client, conn.server)]
+            return any(a in net for net in self.hosts for a in addrs if a.version == net.version)
+        return True
+
+
+class _progress_bar:  # noqa: N801 - used as a context manager, reads like a function
+    """A transient rich progress bar on stderr, fed by the reader's callback."""
+
+    def __init__(self, enabled: bool, label: str) -> None:
+        self.enabled, self.label = enabled, label
+        self.bar: Any = None
+        self.task: Any = None
+
+    def __enter__(self) -> Callable[[int, int], None] | None:
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+        self.bar = Progress(
+            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
+            TimeRemainingColumn(), console=out_console(sys.stderr, stderr=True),
+            transient=True,
+        )
+        self.bar.start()
+        self.task = self.bar.add_task(self.label, total=None)
+
+        def update(done: int, total: int) -> None:
+            self.bar.update(self.task, completed=done, total=total or None)
+
+        return update
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point: every failure is one line on stderr and exit code 2."""
+    try:
+        cli.main(args=argv, prog_name="pcapdiff", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"error: {exc.format_message()}{hint}", err=True)
+        return ExitCode.TROUBLE
+    except click.ClickException as exc:
+        click.echo(f"error: {exc.format_message()}", err=True)
+        return ExitCode.TROUBLE
+    except PcapdiffError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return ExitCode.TROUBLE
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.Abort:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("error: interrupted", err=True)
+        return 130
+    except BrokenPipeError:
+        # `pcapdiff conns big.pcap | head`: the reader went away; that is not an error.
+        sys.stderr.close()
+        return ExitCode.OK
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else ExitCode.TROUBLE
+    return ExitCode.OK
+
+
+def entry() -> None:
+    sys.exit(main())

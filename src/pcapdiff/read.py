@@ -1,0 +1,551 @@
+"""Stage 1, read: capture file -> ``Frame`` records, streamed.
+
+Input: a path, ``-`` (standard input) or a binary stream holding classic pcap
+(microsecond or nanosecond magic, either byte order, and the "modified" variant with
+24-byte record headers), or pcapng (any number of sections and interfaces, each with
+its own link type and time resolution), optionally compressed with gzip, bzip2 or xz.
+
+Output: ``Frame`` records in file order, frame numbers 1-based as Wireshark counts
+them. File-level facts (format, link types, capture window, pcapng interface
+statistics, a cut-off tail) go into the ``CaptureSummary`` the caller passes in.
+
+Never loads the whole file: it reads fixed-size chunks and keeps at most one chunk
+plus one record in memory. Never decodes packets (that is ``decode``). A damaged file
+header or record framing raises ``PcapFormatError`` naming file, frame and byte
+offset; a file that ends inside a record is reported in the summary (or raises with
+``strict``), and everything before the cut is still yielded.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import struct
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .errors import PcapdiffError, PcapFormatError
+from .model import Anomaly, CaptureSummary, Frame, InterfaceStats
+
+CHUNK_BYTES = 1 << 20
+# libpcap refuses records larger than this unless the file's snaplen says otherwise.
+DEFAULT_MAX_CAPLEN = 262_144
+ABSOLUTE_MAX_CAPLEN = 16 << 20
+PROGRESS_EVERY = 1 << 15  # frames between progress callbacks
+
+ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
+
+_PCAP_MAGICS = {
+    # magic as read little-endian -> (byte order, ns resolution, modified format)
+    0xA1B2C3D4: ("<", False, False),
+    0xD4C3B2A1: (">", False, False),
+    0xA1B23C4D: ("<", True, False),
+    0x4D3CB2A1: (">", True, False),
+    0xA1B2CD34: ("<", False, True),
+    0x34CDB2A1: (">", False, True),
+}
+_PCAPNG_SHB = 0x0A0D0D0A
+_PCAPNG_BOM = 0x1A2B3C4D
+_new_frame = tuple.__new__
+
+
+class _Source:
+    """A byte stream with a byte counter for progress and error offsets."""
+
+    def __init__(self, raw: BinaryIO, total: int, name: str) -> None:
+        self.raw = raw
+        self.total = total  # size on disk, 0 when unknown (a pipe)
+        self.name = name
+        self.stream: BinaryIO = raw
+
+    def position(self) -> int:
+        """Bytes of the underlying (possibly compressed) file consumed so far."""
+        try:
+            return self.raw.tell()
+        except (OSError, ValueError):
+            return 0
+
+
+def read(
+    source: Path | str | BinaryIO,
+    summary: CaptureSummary | None = None,
+    *,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> Iterator[Frame]:
+    """Yield every record of a capture file as a ``Frame``.
+
+    ``source`` is a path, ``"-"`` for standard input, or an open binary stream.
+    ``summary`` (optional) is filled in as the stream is read.
+    """
+    name = getattr(source, "name", "<stream>") if not isinstance(source, (str, Path)) else source
+    summary = summary if summary is not None else CaptureSummary(path=str(name))
+    if isinstance(source, (str, Path)) and str(source) != "-":
+        path = Path(source)
+        try:
+            raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+        except OSError as exc:
+            raise PcapdiffError(f"{path}: cannot open: {exc.strerror or exc}") from None
+        total = path.stat().st_size if path.is_file() else 0
+        owned = True
+    else:
+        raw = sys.stdin.buffer if str(source) == "-" else source  # type: ignore[assignment]
+        total, owned = 0, False
+    src = _Source(raw, total, str(name))
+    try:
+        yield from _read_stream(src, summary, strict, progress)
+    except OSError as exc:  # EIO, a gzip stream that is not gzip after all, ...
+        raise PcapdiffError(f"{name}: read error: {exc}") from None
+    except EOFError:
+        raise PcapdiffError(f"{name}: compressed stream ends early") from None
+    finally:
+        if owned:
+            raw.close()
+
+
+def _read_stream(
+    src: _Source, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
+) -> Iterator[Frame]:
+    head = src.stream.read(CHUNK_BYTES)
+    compression = _compression(head)
+    if compression == "zstd":
+        raise PcapdiffError(
+            f"{src.name}: zstd-compressed capture; decompress it first (zstd -d FILE)"
+        )
+    if compression:
+        summary.compression = compression
+        # Restart the stream through the decompressor, prepending what we peeked.
+        src.stream = _decompressor(compression, _Prefixed(head, src.raw))
+        head = src.stream.read(CHUNK_BYTES)
+    if len(head) < 4:
+        raise PcapFormatError(
+            src.name, frame=None, offset=0,
+            reason="empty file" if not head else "too short to be a capture",
+        )
+    magic_le = struct.unpack_from("<I", head)[0]
+    if magic_le in _PCAP_MAGICS:
+        yield from _read_pcap(src, head, summary, strict, progress)
+    elif magic_le == _PCAPNG_SHB:
+        yield from _read_pcapng(src, head, summary, strict, progress)
+    else:
+        raise PcapFormatError(
+            src.name, frame=None, offset=0,
+            reason=f"not a pcap or pcapng file (magic {head[:4].hex()}{_guess(head)})",
+        )
+
+
+def _decompressor(kind: str, raw: _Prefixed) -> BinaryIO:
+    stream: object
+    if kind == "gzip":
+        stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
+    elif kind == "bzip2":
+        stream = bz2.BZ2File(raw)  # type: ignore[arg-type]
+    else:
+        stream = lzma.LZMAFile(raw)  # type: ignore[arg-type]
+    return stream  # type: ignore[return-value]
+
+
+def _compression(head: bytes) -> str:
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if head[:3] == b"BZh":
+        return "bzip2"
+    if head[:6] == b"\xfd7zXZ\x00":
+        return "xz"
+    if head[:4] == b"\x28\xb5\x2f\xfd":
+        return "zstd"
+    return ""
+
+
+def _guess(head: bytes) -> str:
+    """A hint for files people mistake for captures."""
+    if head.startswith(b"snoop"):
+        return "; this is a Solaris snoop file: convert it with `editcap -F pcap`"
+    if head[:1] in (b"{", b"["):
+        return "; this looks like JSON"
+    if head[:5].lower() in (b"<?xml", b"<html"):
+        return "; this looks like XML/HTML"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head[:64]):
+        return "; this looks like text"
+    return ""
+
+
+class _Prefixed:
+    """A read-only stream that yields ``prefix`` and then the rest of ``raw``."""
+
+    def __init__(self, prefix: bytes, raw: BinaryIO) -> None:
+        self.prefix, self.raw = prefix, raw
+
+    def read(self, n: int = -1) -> bytes:
+        if self.prefix:
+            if n < 0:
+                out, self.prefix = self.prefix + self.raw.read(), b""
+                return out
+            out, self.prefix = self.prefix[:n], self.prefix[n:]
+            return out
+        return self.raw.read(n)
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def closed(self) -> bool:
+        return False
+
+
+# --- classic pcap ---------------------------------------------------------------
+
+
+def _read_pcap(
+    src: _Source, buf: bytes, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
+) -> Iterator[Frame]:
+    stream, name = src.stream, src.name
+    while len(buf) < 24:
+        more = stream.read(CHUNK_BYTES)
+        if not more:
+            raise PcapFormatError(
+                name, frame=None, offset=len(buf),
+                reason=f"file header cut off ({len(buf)} of 24 bytes)",
+            )
+        buf += more
+    endian, nsec, modified = _PCAP_MAGICS[struct.unpack_from("<I", buf)[0]]
+    major, minor, _zone, _sigfigs, snaplen, network = struct.unpack_from(endian + "HHiIII", buf, 4)
+    if major != 2:
+        raise PcapFormatError(
+            name, frame=None, offset=4, reason=f"pcap version {major}.{minor} is not supported"
+        )
+    if network >> 16:  # upper bits hold FCS length / reserved fields (pcap-linktype(7))
+        if network & 0x03FF0000:
+            raise PcapFormatError(
+                name, frame=None, offset=20,
+                reason=f"link-type field has reserved bits set (0x{network:08x})",
+            )
+    linktype = network & 0xFFFF
+    summary.format = "pcap-modified" if modified else ("pcap-ns" if nsec else "pcap")
+    summary.snaplen = snaplen
+    summary.linktypes.add(linktype)
+    max_caplen = min(max(DEFAULT_MAX_CAPLEN, snaplen), ABSOLUTE_MAX_CAPLEN)
+    record = struct.Struct(endian + "IIII")
+    unpack_header = record.unpack_from
+    hdr_len = 24 if modified else 16
+    frac_ns = 1 if nsec else 1000
+    pos, base = 24, 0  # base: file offset of buf[0]
+    frame = 0
+    sliced = 0
+    first_ts = last_ts = None
+    next_progress = PROGRESS_EVERY
+    try:
+        while True:
+            end = len(buf)
+            if pos + hdr_len > end:
+                more = stream.read(CHUNK_BYTES)
+                if not more:
+                    if pos < end:
+                        _cut_tail(summary, strict, name, frame + 1, base + pos,
+                                  f"record header cut off ({end - pos} of {hdr_len} bytes)")
+                    return
+                base += pos
+                buf, pos = buf[pos:] + more, 0
+                continue
+            sec, frac, caplen, wire_len = unpack_header(buf, pos)
+            if caplen > max_caplen:
+                raise PcapFormatError(
+                    name, frame=frame + 1, offset=base + pos,
+                    reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
+                    "the file is corrupt from here on",
+                )
+            start = pos + hdr_len
+            nxt = start + caplen
+            if nxt > end:
+                more = stream.read(max(CHUNK_BYTES, caplen))
+                if not more:
+                    _cut_tail(summary, strict, name, frame + 1, base + pos,
+                              f"record data cut off ({end - start} of {caplen} bytes)")
+                    return
+                base += pos
+                buf, pos = buf[pos:] + more, 0
+                continue
+            frame += 1
+            ts = sec * 1_000_000_000 + frac * frac_ns
+            if caplen < wire_len:
+                sliced += 1
+            yield _new_frame(Frame, (frame, ts, linktype, buf[start:nxt], wire_len))
+            pos = nxt
+            last_ts = ts
+            if first_ts is None:
+                first_ts = ts
+            if progress is not None and frame >= next_progress:
+                next_progress += PROGRESS_EVERY
+                progress(src.position(), src.total)
+    finally:
+        summary.packets += frame
+        summary.sliced_packets += sliced
+        summary.bytes_read = base + pos
+        _widen_window(summary, first_ts, last_ts)
+
+
+def _cut_tail(
+    summary: CaptureSummary, strict: bool, name: str, frame: int, offset: int, what: str
+) -> None:
+    """A file that ends inside a record: tcpdump was killed, or the copy was cut."""
+    if strict:
+        raise PcapFormatError(name, frame=frame, offset=offset, reason=what)
+    summary.truncated_tail = f"frame {frame} (byte {offset}): {what}"
+
+
+def _widen_window(summary: CaptureSummary, first: int | None, last: int | None) -> None:
+    if first is None or last is None:
+        return
+    if summary.first_ts_ns is None or first < summary.first_ts_ns:
+        summary.first_ts_ns = first
+    if summary.last_ts_ns is None or last > summary.last_ts_ns:
+        summary.last_ts_ns = last
+
+
+# --- pcapng (draft-ietf-opsawg-pcapng) --------------------------------------------
+
+
+class _Interface:
+    """What an Interface Description Block says about its packets."""
+
+    __slots__ = ("den", "linktype", "num", "offset_ns", "snaplen")
+
+    def __init__(self, linktype: int, snaplen: int, num: int, den: int, offset_ns: int) -> None:
+        self.linktype, self.snaplen = linktype, snaplen
+        self.num, self.den, self.offset_ns = num, den, offset_ns  # ns = ticks * num // den
+
+
+def _resolution(code: int) -> tuple[int, int]:
+    """if_tsresol -> (num, den) so that nanoseconds = ticks * num // den."""
+    exponent = code & 0x7F
+    if code & 0x80:  # a negative power of two
+        return 1_000_000_000, 1 << exponent
+    if exponent <= 9:
+        return 10 ** (9 - exponent), 1
+    return 1, 10 ** (exponent - 9)
+
+
+def _options(
+    body: bytes, start: int, end: int, endian: str, name: str, offset: int
+) -> Iterator[tuple[int, bytes]]:
+    """Walk a block's options; a length that runs past the block is corruption."""
+    pos = start
+    while pos + 4 <= end:
+        code, length = struct.unpack_from(endian + "HH", body, pos)
+        if code == 0:
+            return
+        value_end = pos + 4 + length
+        if value_end > end:
+            raise PcapFormatError(
+                name, frame=None, offset=offset + pos,
+                reason=f"pcapng option {code} of length {length} runs past its block",
+            )
+        yield code, body[pos + 4 : value_end]
+        pos = value_end + (-length % 4)
+
+
+def _read_pcapng(
+    src: _Source, buf: bytes, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
+) -> Iterator[Frame]:
+    stream, name = src.stream, src.name
+    summary.format = "pcapng"
+    endian = "<"
+    interfaces: list[_Interface] = []
+    stats: dict[int, InterfaceStats] = {}
+    pos, base = 0, 0
+    frame = 0
+    sliced = 0
+    first_ts = last_ts = None
+    skipping = False  # inside a section whose version we cannot read
+    sections = 0
+    next_progress = PROGRESS_EVERY
+    try:
+        while True:
+            end = len(buf)
+            if pos + 12 > end:
+                more = stream.read(CHUNK_BYTES)
+                if not more:
+                    if pos < end:
+                        _cut_tail(summary, strict, name, frame + 1, base + pos,
+                                  f"block header cut off ({end - pos} bytes left)")
+                    return
+                base += pos
+                buf, pos = buf[pos:] + more, 0
+                continue
+            block_type = struct.unpack_from(endian + "I", buf, pos)[0]
+            if block_type == _PCAPNG_SHB:
+                bom = struct.unpack_from("<I", buf, pos + 8)[0]
+                if bom == _PCAPNG_BOM:
+                    endian = "<"
+                elif bom == 0x4D3C2B1A:
+                    endian = ">"
+                else:
+                    raise PcapFormatError(
+                        name, frame=None if not frame else frame + 1, offset=base + pos + 8,
+                        reason=f"pcapng section header has a bad byte-order magic ({bom:08x})",
+                    )
+            block_len = struct.unpack_from(endian + "I", buf, pos + 4)[0]
+            if block_len < 12 or block_len % 4:
+                raise PcapFormatError(
+                    name, frame=frame + 1 if frame else None, offset=base + pos,
+                    reason=f"pcapng block length {block_len} is invalid",
+                )
+            if block_len > ABSOLUTE_MAX_CAPLEN + 64:
+                raise PcapFormatError(
+                    name, frame=frame + 1, offset=base + pos,
+                    reason=f"pcapng block claims {block_len} bytes; the file is corrupt from here on",
+                )
+            nxt = pos + block_len
+            if nxt > end:
+                more = stream.read(max(CHUNK_BYTES, block_len))
+                if not more:
+                    what = f"block cut off ({end - pos} of {block_len} bytes)"
+                    if sections == 0:
+                        raise PcapFormatError(name, frame=None, offset=base + pos, reason=what)
+                    _cut_tail(summary, strict, name, frame + 1, base + pos, what)
+                    return
+                base += pos
+                buf, pos = buf[pos:] + more, 0
+                continue
+            offset = base + pos
+            body_end = nxt - 4
+            if block_type == _PCAPNG_SHB:
+                major, minor = struct.unpack_from(endian + "HH", buf, pos + 12)
+                sections += 1
+                interfaces = []
+                if major != 1 or minor not in (0, 2):
+                    if sections == 1:
+                        raise PcapFormatError(
+                            name, frame=None, offset=offset + 12,
+                            reason=f"pcapng version {major}.{minor} is not supported",
+                        )
+                    skipping = True
+                    summary.skipped_sections += 1
+                else:
+                    skipping = False
+                    for _ in _options(buf, pos + 24, body_end, endian, name, base):
+                        pass  # only validated: comments and hardware names are not used
+            elif sections == 0:
+                raise PcapFormatError(
+                    name, frame=None, offset=0, reason="pcapng file does not start with a section header"
+                )
+            elif skipping:
+                pass
+            elif block_type == 6:  # Enhanced Packet Block
+                frame += 1
+                iface_id, ts_hi, ts_lo, caplen, wire_len = struct.unpack_from(
+                    endian + "IIIII", buf, pos + 8
+                )
+                if caplen > block_len - 32 or iface_id >= len(interfaces):
+                    summary.add_anomaly(_bad_block(frame, caplen, block_len, iface_id, interfaces))
+                else:
+                    iface = interfaces[iface_id]
+                    ts = ((ts_hi << 32 | ts_lo) * iface.num) // iface.den + iface.offset_ns
+                    if caplen < wire_len:
+                        sliced += 1
+                    yield _new_frame(
+                        Frame, (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len)
+                    )
+                    last_ts = ts if last_ts is None or ts > last_ts else last_ts
+                    first_ts = ts if first_ts is None or ts < first_ts else first_ts
+            elif block_type == 3:  # Simple Packet Block: interface 0, no timestamp
+                frame += 1
+                wire_len = struct.unpack_from(endian + "I", buf, pos + 8)[0]
+                if not interfaces:
+                    summary.add_anomaly(_bad_block(frame, 0, block_len, 0, interfaces))
+                else:
+                    iface = interfaces[0]
+                    caplen = min(wire_len, block_len - 16)
+                    if iface.snaplen:
+                        caplen = min(caplen, iface.snaplen)
+                    if caplen < wire_len:
+                        sliced += 1
+                    ts = last_ts if last_ts is not None else 0
+                    yield _new_frame(
+                        Frame, (frame, ts, iface.linktype, buf[pos + 12 : pos + 12 + caplen], wire_len)
+                    )
+            elif block_type == 2:  # obsolete Packet Block
+                frame += 1
+                iface_id, _drops, ts_hi, ts_lo, caplen, wire_len = struct.unpack_from(
+                    endian + "HHIIII", buf, pos + 8
+                )
+                if caplen > block_len - 32 or iface_id >= len(interfaces):
+                    summary.add_anomaly(_bad_block(frame, caplen, block_len, iface_id, interfaces))
+                else:
+                    iface = interfaces[iface_id]
+                    ts = ((ts_hi << 32 | ts_lo) * iface.num) // iface.den + iface.offset_ns
+                    if caplen < wire_len:
+                        sliced += 1
+                    yield _new_frame(
+                        Frame, (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len)
+                    )
+                    last_ts = ts if last_ts is None or ts > last_ts else last_ts
+                    first_ts = ts if first_ts is None or ts < first_ts else first_ts
+            elif block_type == 1:  # Interface Description Block
+                interfaces.append(_interface(buf, pos, body_end, endian, name, base))
+                summary.linktypes.add(interfaces[-1].linktype)
+                if interfaces[-1].snaplen > summary.snaplen:
+                    summary.snaplen = interfaces[-1].snaplen
+            elif block_type == 5:  # Interface Statistics Block
+                isb = _interface_stats(buf, pos, body_end, endian, name, base, interfaces)
+                if isb is not None:
+                    stats[(sections << 32) | isb.interface] = isb
+            # Other blocks (name resolution, custom, decryption secrets, ...) carry no packets.
+            pos = nxt
+            if progress is not None and frame >= next_progress:
+                next_progress += PROGRESS_EVERY
+                progress(src.position(), src.total)
+    finally:
+        summary.packets += frame
+        summary.sliced_packets += sliced
+        summary.bytes_read = base + pos
+        summary.interface_stats.extend(stats.values())
+        _widen_window(summary, first_ts, last_ts)
+
+
+def _bad_block(
+    frame: int, caplen: int, block_len: int, iface_id: int, interfaces: list[_Interface]
+) -> Anomaly:
+    if iface_id >= len(interfaces):
+        return Anomaly(frame, "unknown_interface", f"packet names interface {iface_id}, "
+                       f"but only {len(interfaces)} are described")
+    return Anomaly(frame, "bad_packet_block",
+                   f"block of {block_len} bytes cannot hold {caplen} captured bytes")
+
+
+def _interface(buf: bytes, pos: int, body_end: int, endian: str, name: str, base: int) -> _Interface:
+    linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
+    num, den, offset_ns = 1000, 1, 0  # default resolution: microseconds
+    for code, value in _options(buf, pos + 16, body_end, endian, name, base):
+        if code == 9 and value:  # if_tsresol
+            num, den = _resolution(value[0])
+        elif code == 14 and len(value) >= 8:  # if_tsoffset, seconds
+            offset_ns = struct.unpack_from(endian + "q", value)[0] * 1_000_000_000
+    return _Interface(linktype, snaplen, num, den, offset_ns)
+
+
+def _interface_stats(
+    buf: bytes, pos: int, body_end: int, endian: str, name: str, base: int,
+    interfaces: list[_Interface],
+) -> InterfaceStats | None:
+    iface_id = struct.unpack_from(endian + "I", buf, pos + 8)[0]
+    if iface_id >= len(interfaces):
+        return None
+    counters: dict[int, int] = {}
+    for code, value in _options(buf, pos + 20, body_end, endian, name, base):
+        if code in (4, 5, 6, 7, 8) and len(value) >= 8:
+            counters[code] = struct.unpack_from(endian + "Q", value)[0]
+    return InterfaceStats(
+        interface=iface_id,
+        linktype=interfaces[iface_id].linktype,
+        received=counters.get(4),
+        dropped_by_interface=counters.get(5),
+        dropped_by_os=counters.get(7),
+        delivered=counters.get(8),
+    )

@@ -1,0 +1,137 @@
+"""JSON for `pcapdiff conns` (schema ``pcapdiff/conns/1``, documented in docs/json.md).
+
+The document is streamed: connections are written as they end, and the capture
+facts (known only at the end) follow them, so memory never holds the whole list.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+from ..model import CaptureSummary, Connection, PacketRef, TcpOptions
+
+SCHEMA = "pcapdiff/conns/1"
+
+
+def seconds(ts_ns: int | None) -> float | None:
+    """Epoch seconds with nanosecond digits, as JSON numbers."""
+    return None if ts_ns is None else round(ts_ns / 1e9, 9)
+
+
+def _packet(ref: PacketRef) -> dict[str, Any]:
+    return {"frame": ref.frame, "time": seconds(ref.ts_ns), "ttl": ref.ttl,
+            "ip_id": ref.ip_id if ref.ip_id >= 0 else None}
+
+
+def _options(opts: TcpOptions | None) -> dict[str, Any] | None:
+    if opts is None:
+        return None
+    return {"mss": opts.mss, "wscale": opts.wscale, "sack_permitted": opts.sack_permitted,
+            "tsval": opts.tsval, "tsecr": opts.tsecr, "layout": opts.layout}
+
+
+def connection_to_json(conn: Connection) -> dict[str, Any]:
+    """One connection as a plain dict, in schema ``pcapdiff/conns/1``."""
+    req, resp = conn.request, conn.response
+    return {
+        "id": conn.id,
+        "client": str(conn.client),
+        "server": str(conn.server),
+        "conn_state": conn.conn_state,
+        "history": conn.history,
+        "client_isn": conn.client_isn,
+        "server_isn": conn.server_isn,
+        "first_frame": conn.first_frame,
+        "last_frame": conn.last_frame,
+        "start": seconds(conn.first_ts_ns),
+        "end": seconds(conn.last_ts_ns),
+        "duration": round(conn.duration_ns / 1e9, 9),
+        "syns": [_packet(p) for p in conn.syns],
+        "synacks": [_packet(p) for p in conn.synacks],
+        "handshake_frame": conn.handshake_frame,
+        "resets": [
+            {"frame": r.frame, "time": seconds(r.ts_ns), "sender": r.sender, "phase": r.phase,
+             "ttl": r.ttl, "ip_id": r.ip_id if r.ip_id >= 0 else None, "seq": r.seq}
+            for r in conn.resets
+        ],
+        "syn_options": _options(conn.syn_options),
+        "synack_options": _options(conn.synack_options),
+        "client_sent": _direction(conn.client_sent),
+        "server_sent": _direction(conn.server_sent),
+        "request": None if req is None else {
+            "kind": req.kind, "frame": req.frame, "method": req.method, "target": req.target,
+            "version": req.version, "host": req.host, "first_bytes": req.first_bytes},
+        "response": None if resp is None else {
+            "kind": resp.kind, "frame": resp.frame, "status": resp.status, "reason": resp.reason,
+            "tls_version": resp.tls_version, "alert": resp.alert,
+            "first_bytes": resp.first_bytes},
+        "tls_alerts": [{"frame": f, "sender": s, "alert": a} for f, s, a in conn.tls_alerts],
+        "gaps": conn.gaps,
+        "ended_by": conn.ended_by,
+    }
+
+
+def _direction(d: Any) -> dict[str, Any]:
+    return {"packets": d.packets, "payload_bytes": d.payload_bytes,
+            "retransmitted_bytes": d.retransmitted_bytes, "fin_frames": list(d.fin_frames)}
+
+
+def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
+    """The capture facts: format, counts, window, quality."""
+    return {
+        "path": summary.path,
+        "format": summary.format,
+        "compression": summary.compression or None,
+        "linktypes": sorted(summary.linktypes),
+        "snaplen": summary.snaplen,
+        "packets": summary.packets,
+        "tcp_packets": summary.tcp_packets,
+        "non_tcp_packets": summary.non_tcp_packets,
+        "ip_fragments": summary.ip_fragments,
+        "sliced_packets": summary.sliced_packets,
+        "malformed_packets": summary.malformed_packets,
+        "anomalies": dict(sorted(summary.anomalies.items())),
+        "anomaly_examples": [
+            {"frame": a.frame, "code": a.code, "detail": a.detail}
+            for a in summary.anomaly_examples
+        ],
+        "start": seconds(summary.first_ts_ns),
+        "end": seconds(summary.last_ts_ns),
+        "truncated_tail": summary.truncated_tail or None,
+        "skipped_sections": summary.skipped_sections,
+        "interface_stats": [
+            {"interface": s.interface, "linktype": s.linktype, "received": s.received,
+             "dropped_by_interface": s.dropped_by_interface, "dropped_by_os": s.dropped_by_os,
+             "delivered": s.delivered}
+            for s in summary.interface_stats
+        ],
+    }
+
+
+def write_conns_json(
+    connections: Iterable[Connection],
+    summary: CaptureSummary,
+    out: TextIO,
+    filters: dict[str, Any] | None = None,
+) -> int:
+    """Stream the whole document to ``out``; return how many connections were written."""
+    out.write('{"schema": "%s",\n "connections": [' % SCHEMA)
+    states: Counter[str] = Counter()
+    n = 0
+    for conn in connections:
+        out.write(",\n  " if n else "\n  ")
+        out.write(json.dumps(connection_to_json(conn), separators=(",", ":")))
+        states[conn.conn_state] += 1
+        n += 1
+    out.write("\n ],\n")
+    tail = {
+        "capture": summary_to_json(summary),
+        "filters": filters or {},
+        "summary": {"connections": n, "by_state": dict(sorted(states.items()))},
+    }
+    out.write(json.dumps(tail, indent=1)[2:-2])  # the members, without the braces
+    out.write("\n}\n")
+    return n

@@ -1,0 +1,101 @@
+"""A table of connections for people, and the capture footer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from ..model import CaptureSummary, Connection
+from .conns_json import seconds
+
+STATE_STYLE = {
+    "SF": "green", "S1": "green", "S0": "yellow", "REJ": "red", "RSTO": "red", "RSTR": "red",
+    "RSTOS0": "red", "RSTRH": "red", "S2": "yellow", "S3": "yellow", "SH": "yellow",
+    "SHR": "yellow", "OTH": "dim",
+}
+
+
+def describe_request(conn: Connection) -> str:
+    req = conn.request
+    if req is None:
+        return ""
+    if req.kind == "http":
+        return f"{req.method} {req.host}{req.target}" if req.host else f"{req.method} {req.target}"
+    if req.kind == "tls":
+        return f"TLS hello {req.host or '(no SNI)'}".rstrip()
+    return f"data {req.first_bytes[:16]}"
+
+
+def describe_response(conn: Connection) -> str:
+    resp = conn.response
+    parts = []
+    if resp is not None:
+        if resp.kind == "http":
+            parts.append(f"{resp.status} {resp.reason}".strip())
+        elif resp.kind == "tls":
+            parts.append(f"TLS alert {resp.alert}" if resp.alert else
+                         f"ServerHello {resp.tls_version}".strip())
+        else:
+            parts.append(f"data {resp.first_bytes[:16]}")
+    for reset in conn.resets[:1]:
+        parts.append(f"RST by {reset.sender} ({reset.phase}, frame {reset.frame})")
+    return "; ".join(parts)
+
+
+def render_conns_table(connections: Sequence[Connection], console: Console) -> None:
+    table = Table(show_lines=False, header_style="bold", pad_edge=False)
+    for name, justify in (("#", "right"), ("client", "left"), ("server", "left"),
+                          ("state", "left"), ("history", "left"), ("request", "left"),
+                          ("response", "left"), ("frames", "right"), ("duration", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for conn in connections:
+        table.add_row(
+            str(conn.id), str(conn.client), str(conn.server),
+            conn.conn_state, conn.history, describe_request(conn), describe_response(conn),
+            f"{conn.first_frame}-{conn.last_frame}", f"{conn.duration_ns / 1e9:.3f}s",
+            style=STATE_STYLE.get(conn.conn_state),
+        )
+    console.print(table)
+
+
+def render_footer(summary: CaptureSummary, shown: int, total: int, console: Console) -> None:
+    start, end = seconds(summary.first_ts_ns), seconds(summary.last_ts_ns)
+    window = f"{end - start:.3f}s" if start is not None and end is not None else "empty"
+    compression = f"+{summary.compression}" if summary.compression else ""
+    linktypes = ", ".join(map(str, sorted(summary.linktypes))) or "-"
+    console.print(
+        f"{summary.path}: {summary.format}{compression}, link types {linktypes}; "
+        f"{summary.packets} packets ({summary.tcp_packets} TCP, "
+        f"{summary.malformed_packets} malformed), capture window {window}; "
+        f"{shown} of {total} connections shown"
+    )
+
+
+def render_warnings(summary: CaptureSummary, console: Console) -> None:
+    """What the reader and decoder noticed, one line each (to stderr)."""
+    for line in capture_warnings(summary):
+        console.print(f"warning: {line}")
+
+
+def capture_warnings(summary: CaptureSummary) -> list[str]:
+    out = []
+    if summary.truncated_tail:
+        out.append(f"{summary.path}: file ends inside a record at {summary.truncated_tail}; "
+                   "analysed up to the cut")
+    if summary.malformed_packets:
+        examples = ", ".join(f"frame {a.frame} {a.code}" for a in summary.anomaly_examples[:3])
+        counts = ", ".join(f"{code} {n}" for code, n in sorted(summary.anomalies.items()))
+        out.append(f"{summary.path}: {summary.malformed_packets} malformed packet(s) "
+                   f"({counts}; e.g. {examples})")
+    if summary.dropped_packets:
+        out.append(f"{summary.path}: the capture itself dropped {summary.dropped_packets} "
+                   "packet(s) (pcapng interface statistics)")
+    if summary.sliced_packets:
+        out.append(f"{summary.path}: {summary.sliced_packets} packet(s) cut by the snaplen "
+                   f"({summary.snaplen}); payload lengths are taken from the IP headers")
+    if summary.skipped_sections:
+        out.append(f"{summary.path}: {summary.skipped_sections} pcapng section(s) of an "
+                   "unsupported version skipped")
+    return out

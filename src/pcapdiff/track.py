@@ -1,0 +1,481 @@
+"""Stage 3, track: ``Segment`` -> ``Connection``, streamed.
+
+Input: segments in capture order. Output: one ``Connection`` per TCP connection
+attempt, yielded when it ends: closed (FIN both ways, or RST) and quiet for
+``close_delay``, idle for ``idle_timeout``, replaced by a new attempt on the same
+4-tuple (a pure SYN with another ISN), or at the end of the capture. So memory grows
+with the connections alive at one time, not with the packets or the file.
+
+A connection is a 4-tuple plus the client's ISN. SYN retransmits (same ISN) belong to
+the first SYN's attempt. Connections whose SYN was not captured are tracked from
+what was seen. Connection state and history follow Zeek (base/protocols/conn), so
+results can be checked against a second tool: ``conn_state`` is computed with Zeek's
+own decision function from Zeek-like endpoint states, and the history letters are
+recorded as Zeek records them (once; again on a new sequence number for S/H/F/R;
+at 1, 10, 100, ... for T/G/W).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Iterator
+
+from .decode import parse_tcp_options
+from .model import (
+    ACK,
+    FIN,
+    RST,
+    SYN,
+    Connection,
+    Direction,
+    Endpoint,
+    PacketRef,
+    Request,
+    Reset,
+    Response,
+    Segment,
+)
+from .payload import MAX_HEAD_BYTES, parse_request, parse_response, tls_alert
+
+# Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
+IDLE_TIMEOUT_NS = 300 * 1_000_000_000
+CLOSE_DELAY_NS = 5 * 1_000_000_000
+SWEEP_EVERY = 1 << 13  # packets between looks for connections to release
+
+# Zeek's TCP endpoint states (analyzer/protocol/tcp/TCP_Endpoint.h).
+INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
+_M32 = 0xFFFFFFFF
+_RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
+
+# History bits, one per letter, kept per endpoint.
+_H_SYN, _H_SYNACK, _H_ACK, _H_DATA, _H_FIN, _H_RST, _H_MULTI, _H_FINRST = (
+    1, 2, 4, 8, 16, 32, 64, 128
+)
+
+
+class _Half:
+    """What one endpoint of a live connection has sent so far."""
+
+    __slots__ = (
+        "base", "fin_frames", "head", "head_bytes", "hist_bits", "holes", "last_fin",
+        "last_rst", "last_syn", "log_counts", "next_rel", "packets", "payload_bytes",
+        "retx_bytes", "state",
+    )
+
+    def __init__(self) -> None:
+        self.state = INACTIVE
+        self.base: int | None = None  # ISN, or the first sequence number seen - 1
+        self.next_rel = 0  # highest relative sequence number sent + 1
+        self.holes: list[tuple[int, int]] = []  # [start, end) not seen yet
+        self.packets = 0
+        self.payload_bytes = 0
+        self.retx_bytes = 0
+        self.fin_frames: list[int] = []
+        self.hist_bits = 0
+        self.last_syn = self.last_fin = self.last_rst = -1
+        self.log_counts = {"T": 0, "G": 0, "W": 0}
+        # The start of the stream, by relative sequence number, until it is parsed.
+        self.head: dict[int, tuple[int, bytes]] | None = {}
+        self.head_bytes = 0
+
+
+class _Live:
+    """A connection being tracked."""
+
+    __slots__ = (
+        "alerts", "client", "client_half", "client_key", "first_frame", "first_ts", "gaps",
+        "handshake_frame", "history", "id", "isn", "last_frame", "last_ts", "request",
+        "resets", "response", "server", "server_half", "server_isn", "synack_opts",
+        "synacks", "syn_opts", "syns",
+    )
+
+    def __init__(self, conn_id: int, seg: Segment, client_is_sender: bool) -> None:
+        self.id = conn_id
+        if client_is_sender:
+            self.client, self.server = (seg.src, seg.sport), (seg.dst, seg.dport)
+        else:
+            self.client, self.server = (seg.dst, seg.dport), (seg.src, seg.sport)
+        self.client_key = (*self.client, *self.server)
+        self.client_half = _Half()
+        self.server_half = _Half()
+        self.first_frame = self.last_frame = seg.frame
+        self.first_ts = self.last_ts = seg.ts_ns
+        self.isn: int | None = None
+        self.server_isn: int | None = None
+        self.history: list[str] = [] if client_is_sender else ["^"]
+        self.syns: list[PacketRef] = []
+        self.synacks: list[PacketRef] = []
+        self.syn_opts = b""
+        self.synack_opts = b""
+        self.handshake_frame: int | None = None
+        self.resets: list[Reset] = []
+        self.request: Request | None = None
+        self.response: Response | None = None
+        self.alerts: list[tuple[int, str, str]] = []
+        self.gaps = 0
+
+    def closed(self) -> bool:
+        c, s = self.client_half.state, self.server_half.state
+        return c == RESET or s == RESET or (c == CLOSED and s == CLOSED)
+
+
+def track(
+    segments: Iterable[Segment],
+    *,
+    idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+    close_delay_ns: int = CLOSE_DELAY_NS,
+) -> Iterator[Connection]:
+    """Follow every TCP connection in ``segments``; yield each when it ends."""
+    flows: dict[tuple[bytes, int, bytes, int], tuple[_Live, bool]] = {}
+    live: dict[int, _Live] = {}
+    next_id = 1
+    count = 0
+    now = 0
+    for seg in segments:
+        frame, ts, src, sport, dst, dport, flags, seq, ack, win, pl, ttl, ip_id, _o, data, pa = seg
+        now = ts if ts > now else now
+        count += 1
+        if count & (SWEEP_EVERY - 1) == 0:
+            yield from _sweep(live, flows, now, idle_timeout_ns, close_delay_ns)
+        entry = flows.get((src, sport, dst, dport))
+        if entry is not None:
+            conn, from_client = entry
+            if flags & 0x17 == SYN and (
+                not from_client or conn.isn is None or conn.isn != seq
+            ):
+                # A new attempt on a used 4-tuple: a new connection (port reuse).
+                del live[conn.id]
+                _forget(flows, conn)
+                yield _finish(conn, "port_reuse")
+                entry = None
+        if entry is None:
+            from_client = flags & 0x12 != SYN | ACK  # first packet a SYN-ACK: flip
+            conn = _Live(next_id, seg, from_client)
+            next_id += 1
+            live[conn.id] = conn
+            key = conn.client_key
+            flows[key] = (conn, True)
+            flows[(key[2], key[3], key[0], key[1])] = (conn, False)
+        conn.last_frame, conn.last_ts = frame, ts
+        half = conn.client_half if from_client else conn.server_half
+        peer = conn.server_half if from_client else conn.client_half
+        half.packets += 1
+
+        if flags & 0x07 == 0:
+            # The common case: no SYN/FIN/RST, an ACK with or without data.
+            if pl:
+                if not half.hist_bits & _H_DATA:
+                    half.hist_bits |= _H_DATA
+                    conn.history.append("D" if from_client else "d")
+                _data(conn, half, from_client, seg, seq, pl, frame, data, pa)
+            elif flags & ACK and not half.hist_bits & _H_ACK:
+                half.hist_bits |= _H_ACK
+                conn.history.append("A" if from_client else "a")
+            if half.state == INACTIVE:
+                half.state = PARTIAL
+            elif flags & ACK and half.state in (SYN_SENT, SYN_ACK_SENT):
+                if peer.state in (SYN_SENT, SYN_ACK_SENT, ESTABLISHED):
+                    half.state = peer.state = ESTABLISHED
+                    if conn.handshake_frame is None and from_client:
+                        conn.handshake_frame = frame
+        else:
+            _control(conn, half, peer, from_client, seg)
+            if pl:  # data on a SYN (TCP Fast Open) starts after the SYN's own number
+                start = (seq + 1) & _M32 if flags & SYN else seq
+                _data(conn, half, from_client, seg, start, pl, frame, data, pa)
+        if win == 0 and not flags & 0x07:
+            _log_letter(conn, half, from_client, "W")
+        if flags & ACK and peer.base is not None:
+            # The peer acknowledges bytes we never saw: a content gap (capture loss).
+            ack_rel = (ack - peer.base) & _M32
+            if ack_rel > peer.next_rel and ack_rel - peer.next_rel < 0x40000000:
+                if peer.next_rel > 0 or peer.packets:
+                    _gap(conn, peer, not from_client)
+                peer.next_rel = ack_rel
+            elif peer.holes:
+                _ack_holes(conn, peer, not from_client, ack_rel)
+    for conn in sorted(live.values(), key=lambda c: c.id):
+        yield _finish(conn, "fin" if conn.closed() and not conn.resets else
+                      "rst" if conn.resets else "end_of_capture")
+
+
+def _sweep(
+    live: dict[int, _Live],
+    flows: dict[tuple[bytes, int, bytes, int], tuple[_Live, bool]],
+    now: int, idle_timeout_ns: int, close_delay_ns: int,
+) -> Iterator[Connection]:
+    done = [
+        c for c in live.values()
+        if now - c.last_ts > idle_timeout_ns or (c.closed() and now - c.last_ts > close_delay_ns)
+    ]
+    for conn in done:
+        del live[conn.id]
+        _forget(flows, conn)
+        yield _finish(conn, ("rst" if conn.resets else "fin") if conn.closed() else "idle_timeout")
+
+
+def _forget(flows: dict[tuple[bytes, int, bytes, int], tuple[_Live, bool]], conn: _Live) -> None:
+    key = conn.client_key
+    flows.pop(key, None)
+    flows.pop((key[2], key[3], key[0], key[1]), None)
+
+
+def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segment) -> None:
+    """A packet with SYN, FIN or RST: history letters, endpoint state, evidence."""
+    flags, seq = seg.flags, seg.seq
+    ref = PacketRef(seg.frame, seg.ts_ns, seg.ttl, seg.ip_id, seq)
+    bits = (flags & SYN and 1) + (flags & FIN and 1) + (flags & RST and 1)
+    letter_case = str.upper if from_client else str.lower
+    if bits > 1:
+        if flags & FIN and flags & RST:
+            _once(conn, half, _H_FINRST, letter_case("I"))
+        else:
+            _once(conn, half, _H_MULTI, letter_case("Q"))
+    if flags & SYN:
+        if bits == 1:
+            code = "H" if flags & ACK else "S"
+            if not _once(conn, half, _H_SYNACK if flags & ACK else _H_SYN, letter_case(code)):
+                pass
+            elif seq != half.last_syn:
+                conn.history.append(letter_case(code))
+            half.last_syn = seq
+        if half.base is None or half.state in (INACTIVE, PARTIAL):
+            half.base = seq
+            half.next_rel = max(half.next_rel, 1)
+        if flags & ACK:
+            conn.synacks.append(ref)
+            if conn.server_isn is None:
+                conn.server_isn = seq
+                conn.synack_opts = seg.options
+            if half.state in (INACTIVE, PARTIAL, SYN_SENT):
+                half.state = SYN_ACK_SENT
+        else:
+            conn.syns.append(ref)
+            if conn.isn is None:
+                conn.isn = seq
+                conn.syn_opts = seg.options
+            if half.state in (INACTIVE, PARTIAL):
+                half.state = SYN_SENT
+    if flags & FIN:
+        if half.base is None:
+            half.base = (seq - 1) & _M32
+        rel_end = ((seq - half.base) & _M32) + seg.payload_len
+        if bits == 1:
+            if not _once(conn, half, _H_FIN, letter_case("F")) or rel_end == half.last_fin:
+                pass
+            else:
+                conn.history.append(letter_case("F"))
+            half.last_fin = rel_end
+        half.fin_frames.append(seg.frame)
+        if half.state != RESET:
+            half.state = CLOSED
+        if rel_end + 1 > half.next_rel:
+            half.next_rel = rel_end + 1
+    if flags & RST:
+        if bits == 1:
+            if not _once(conn, half, _H_RST, letter_case("R")) or seq == half.last_rst:
+                pass
+            else:
+                conn.history.append(letter_case("R"))
+            half.last_rst = seq
+        phase = (
+            "handshake" if conn.handshake_frame is None and peer.state != ESTABLISHED
+            and half.state != ESTABLISHED
+            else "after_response" if conn.server_half.payload_bytes
+            else "after_request" if conn.client_half.payload_bytes
+            else "established"
+        )
+        conn.resets.append(Reset(
+            seg.frame, seg.ts_ns, "client" if from_client else "server", phase,
+            seg.ttl, seg.ip_id, seq,
+        ))
+        half.state = RESET
+
+
+def _once(conn: _Live, half: _Half, bit: int, letter: str) -> bool:
+    """Zeek's CheckHistory: add the letter the first time; True if it was seen before."""
+    if half.hist_bits & bit:
+        return True
+    half.hist_bits |= bit
+    conn.history.append(letter)
+    return False
+
+
+def _log_letter(conn: _Live, half: _Half, from_client: bool, letter: str) -> None:
+    """Zeek's logarithmic letters: recorded at the 1st, 10th, 100th, ... occurrence."""
+    n = half.log_counts[letter] = half.log_counts[letter] + 1
+    if n == 1 or (n % 10 == 0 and str(n).rstrip("0") == "1"):
+        conn.history.append(letter if from_client else letter.lower())
+
+
+def _gap(conn: _Live, half: _Half, from_client: bool) -> None:
+    conn.gaps += 1
+    _log_letter(conn, half, from_client, "G")
+
+
+def _ack_holes(conn: _Live, half: _Half, from_client: bool, ack_rel: int) -> None:
+    still = []
+    for start, end in half.holes:
+        if ack_rel >= end:
+            _gap(conn, half, from_client)
+        else:
+            still.append((start, end))
+    half.holes = still
+
+
+def _data(
+    conn: _Live, half: _Half, from_client: bool, seg: Segment, seq: int, pl: int,
+    frame: int, data: bytes, pa: int,
+) -> None:
+    """Payload: bytes, retransmissions, holes, the stream's first message, TLS alerts."""
+    half.payload_bytes += pl
+    if half.base is None:  # midstream: the first byte we see is relative 1
+        half.base = (seq - 1) & _M32
+        half.next_rel = 1
+    rel = (seq - half.base) & _M32
+    rel_end = rel + pl
+    if rel_end <= half.next_rel:
+        if half.holes and _fill(half, rel, rel_end):
+            pass
+        else:
+            half.retx_bytes += pl
+            _log_letter(conn, half, from_client, "T")
+    else:
+        if rel > half.next_rel:
+            if len(half.holes) < 16:
+                half.holes.append((half.next_rel, rel))
+        elif rel < half.next_rel:
+            half.retx_bytes += half.next_rel - rel
+        half.next_rel = rel_end
+    if half.head is not None and rel < MAX_HEAD_BYTES:
+        _collect_head(conn, half, from_client, rel, frame, seg.payload)
+    if data[pa : pa + 1] == b"\x15":
+        alert = tls_alert(data[pa : pa + 7])
+        if alert:
+            conn.alerts.append((frame, "client" if from_client else "server", alert))
+
+
+def _fill(half: _Half, rel: int, rel_end: int) -> bool:
+    """Out-of-order data into a hole; True if it filled any part of one."""
+    filled = False
+    out: list[tuple[int, int]] = []
+    for start, end in half.holes:
+        if rel_end <= start or rel >= end:
+            out.append((start, end))
+            continue
+        filled = True
+        if rel > start:
+            out.append((start, rel))
+        if rel_end < end:
+            out.append((rel_end, end))
+    half.holes = out
+    return filled
+
+
+def _collect_head(
+    conn: _Live, half: _Half, from_client: bool, rel: int, frame: int, payload: bytes
+) -> None:
+    head = half.head
+    assert head is not None
+    if rel not in head and payload:
+        head[rel] = (frame, payload)
+        half.head_bytes += len(payload)
+    _parse_head(conn, half, from_client, final=half.head_bytes >= MAX_HEAD_BYTES)
+
+
+def _parse_head(conn: _Live, half: _Half, from_client: bool, *, final: bool) -> None:
+    """Join the stream's start in sequence order and try to read its first message."""
+    head = half.head
+    if not head:
+        return
+    start = 1 if 1 in head else min(head)
+    if start != 1 and not final:
+        return  # the first segment is missing (so far)
+    joined = bytearray()
+    first_frame = head[start][0]
+    pos = start
+    for rel in sorted(head):
+        if rel > pos:
+            break
+        frame_payload = head[rel][1]
+        if rel + len(frame_payload) > pos:
+            joined += frame_payload[pos - rel :]
+            pos = rel + len(frame_payload)
+    blob = bytes(joined)
+    if from_client:
+        conn.request = parse_request(blob, first_frame, final)
+        done = conn.request is not None
+    else:
+        conn.response = parse_response(blob, first_frame, final)
+        done = conn.response is not None
+    if done or final:
+        half.head = None
+
+
+def _finish(conn: _Live, ended_by: str) -> Connection:
+    """Freeze a live connection into its record."""
+    for half, from_client in ((conn.client_half, True), (conn.server_half, False)):
+        if half.head:
+            _parse_head(conn, half, from_client, final=True)
+    history = "".join(conn.history)
+    c, s = conn.client_half, conn.server_half
+    return Connection(
+        id=conn.id,
+        client=_endpoint(conn.client),
+        server=_endpoint(conn.server),
+        client_isn=conn.isn,
+        server_isn=conn.server_isn,
+        first_frame=conn.first_frame,
+        last_frame=conn.last_frame,
+        first_ts_ns=conn.first_ts,
+        last_ts_ns=conn.last_ts,
+        conn_state=conn_state(c.state, s.state, c.payload_bytes, s.payload_bytes, history),
+        history=history,
+        syns=tuple(conn.syns),
+        synacks=tuple(conn.synacks),
+        handshake_frame=conn.handshake_frame,
+        resets=tuple(conn.resets),
+        syn_options=parse_tcp_options(conn.syn_opts) if conn.syns else None,
+        synack_options=parse_tcp_options(conn.synack_opts) if conn.synacks else None,
+        client_sent=_direction(c),
+        server_sent=_direction(s),
+        request=conn.request,
+        response=conn.response,
+        tls_alerts=tuple(conn.alerts),
+        gaps=conn.gaps,
+        ended_by=ended_by,
+    )
+
+
+def _endpoint(addr_port: tuple[bytes, int]) -> Endpoint:
+    return Endpoint(str(ipaddress.ip_address(addr_port[0])), addr_port[1])
+
+
+def _direction(half: _Half) -> Direction:
+    return Direction(half.packets, half.payload_bytes, half.retx_bytes, tuple(half.fin_frames))
+
+
+def conn_state(os: int, rs: int, orig_bytes: int, resp_bytes: int, history: str) -> str:
+    """Zeek's conn_state (base/protocols/conn/main.zeek), from endpoint states."""
+    o_inactive = os in (INACTIVE, PARTIAL)
+    r_inactive = rs in (INACTIVE, PARTIAL)
+    if rs == RESET:
+        if os in (SYN_SENT, SYN_ACK_SENT) or (os == RESET and orig_bytes == 0 and resp_bytes == 0):
+            return "REJ"
+        return "RSTRH" if o_inactive else "RSTR"
+    if os == RESET:
+        if r_inactive:
+            return "RSTOS0" if _RSTOS0.fullmatch(history) else "OTH"
+        return "RSTO"
+    if rs == CLOSED and os == CLOSED:
+        return "SF"
+    if os == CLOSED:
+        return "SH" if r_inactive else "S2"
+    if rs == CLOSED:
+        return "SHR" if o_inactive else "S3"
+    if os == SYN_SENT and rs == INACTIVE:
+        return "S0"
+    if os == ESTABLISHED and rs == ESTABLISHED:
+        return "S1"
+    return "OTH"
