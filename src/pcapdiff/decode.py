@@ -38,6 +38,8 @@ _AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIHH")
+# The fast path's layout: IPv4 without options, then TCP, unpacked in one call.
+_IPV4_TCP = struct.Struct("!BBHHHBBH4s4sHHIIHH")
 _new_segment = tuple.__new__
 
 MAX_PENDING_FRAGMENTS = 256  # datagrams being reassembled at once
@@ -56,8 +58,7 @@ def decode(
     frames: Iterable[Frame], summary: CaptureSummary, *, skip_unsupported: bool = False
 ) -> Iterator[Segment]:
     """Yield the TCP segments in ``frames``; count everything else in ``summary``."""
-    ip4 = _IPV4.unpack_from
-    tcp = _TCP.unpack_from
+    ip4_tcp = _IPV4_TCP.unpack_from
     new = _new_segment
     tcp_packets = 0
     slow = _SlowPath(summary, skip_unsupported)
@@ -65,14 +66,10 @@ def decode(
         for fr in frames:
             frame, ts, linktype, data, _wire = fr
             # Fast path: Ethernet, IPv4 without options, unfragmented TCP.
-            if (
-                linktype == 1
-                and data[12:15] == b"\x08\x00\x45"
-                and len(data) >= 54
-            ):
-                _vihl, _tos, total, ip_id, frag, ttl, proto, _sum, src, dst = ip4(data, 14)
+            if linktype == 1 and data[12:15] == b"\x08\x00\x45" and len(data) >= 54:
+                (_vihl, _tos, total, ip_id, frag, ttl, proto, _sum, src, dst,
+                 sport, dport, seq, ack, off_flags, win) = ip4_tcp(data, 14)
                 if proto == 6 and not frag & 0x3FFF:
-                    sport, dport, seq, ack, off_flags, win = tcp(data, 34)
                     doff = (off_flags >> 12) << 2
                     payload_at = 34 + doff
                     payload_len = total - 20 - doff

@@ -53,13 +53,18 @@ _new_frame = tuple.__new__
 
 
 class _Source:
-    """A byte stream with a byte counter for progress and error offsets."""
+    """The file being read: raw bytes, the (maybe decompressing) stream, its size."""
 
-    def __init__(self, raw: BinaryIO, total: int, name: str) -> None:
+    def __init__(self, raw: BinaryIO, total: int, name: str, owned: bool) -> None:
         self.raw = raw
         self.total = total  # size on disk, 0 when unknown (a pipe)
         self.name = name
+        self.owned = owned  # we opened it, so we close it
         self.stream: BinaryIO = raw
+
+    def close(self) -> None:
+        if self.owned:
+            self.raw.close()
 
     def position(self) -> int:
         """Bytes of the underlying (possibly compressed) file consumed so far."""
@@ -76,65 +81,62 @@ def read(
     strict: bool = False,
     progress: ProgressFn | None = None,
 ) -> Iterator[Frame]:
-    """Yield every record of a capture file as a ``Frame``.
+    """Return an iterator over every record of a capture file as a ``Frame``.
 
     ``source`` is a path, ``"-"`` for standard input, or an open binary stream.
-    ``summary`` (optional) is filled in as the stream is read.
+    ``summary`` (optional) is filled in as the stream is read. The file is opened and
+    its header checked now (so a bad file raises here); records are read lazily.
     """
-    name = getattr(source, "name", "<stream>") if not isinstance(source, (str, Path)) else source
-    summary = summary if summary is not None else CaptureSummary(path=str(name))
+    name = str(source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>"))
+    summary = summary if summary is not None else CaptureSummary(path=name)
     if isinstance(source, (str, Path)) and str(source) != "-":
         path = Path(source)
         try:
-            raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in the finally below
+            raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - the record loop closes it
         except OSError as exc:
             raise PcapdiffError(f"{path}: cannot open: {exc.strerror or exc}") from None
-        total = path.stat().st_size if path.is_file() else 0
-        owned = True
+        src = _Source(raw, path.stat().st_size if path.is_file() else 0, name, owned=True)
     else:
         raw = sys.stdin.buffer if str(source) == "-" else source  # type: ignore[assignment]
-        total, owned = 0, False
-    src = _Source(raw, total, str(name))
+        src = _Source(raw, 0, name, owned=False)
     try:
-        yield from _read_stream(src, summary, strict, progress)
-    except OSError as exc:  # EIO, a gzip stream that is not gzip after all, ...
-        raise PcapdiffError(f"{name}: read error: {exc}") from None
-    except EOFError:
-        raise PcapdiffError(f"{name}: compressed stream ends early") from None
-    finally:
-        if owned:
-            raw.close()
-
-
-def _read_stream(
-    src: _Source, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
-) -> Iterator[Frame]:
-    head = src.stream.read(CHUNK_BYTES)
-    compression = _compression(head)
-    if compression == "zstd":
-        raise PcapdiffError(
-            f"{src.name}: zstd-compressed capture; decompress it first (zstd -d FILE)"
+        head = _open_stream(src, summary)
+        magic_le = struct.unpack_from("<I", head)[0]
+        if magic_le in _PCAP_MAGICS:
+            return _read_pcap(src, head, summary, strict, progress)
+        if magic_le == _PCAPNG_SHB:
+            return _read_pcapng(src, head, summary, strict, progress)
+        raise PcapFormatError(
+            name, frame=None, offset=0,
+            reason=f"not a pcap or pcapng file (magic {head[:4].hex()}{_guess(head)})",
         )
-    if compression:
-        summary.compression = compression
-        # Restart the stream through the decompressor, prepending what we peeked.
-        src.stream = _decompressor(compression, _Prefixed(head, src.raw))
+    except BaseException:
+        src.close()
+        raise
+
+
+def _open_stream(src: _Source, summary: CaptureSummary) -> bytes:
+    """Read the first chunk, unwrapping compression; return it."""
+    try:
         head = src.stream.read(CHUNK_BYTES)
+        compression = _compression(head)
+        if compression == "zstd":
+            raise PcapdiffError(
+                f"{src.name}: zstd-compressed capture; decompress it first (zstd -d FILE)"
+            )
+        if compression:
+            summary.compression = compression
+            # Restart the stream through the decompressor, prepending what we peeked.
+            src.stream = _decompressor(compression, _Prefixed(head, src.raw))
+            head = src.stream.read(CHUNK_BYTES)
+    except (OSError, EOFError) as exc:
+        raise PcapdiffError(f"{src.name}: read error: {exc}") from None
     if len(head) < 4:
         raise PcapFormatError(
             src.name, frame=None, offset=0,
             reason="empty file" if not head else "too short to be a capture",
         )
-    magic_le = struct.unpack_from("<I", head)[0]
-    if magic_le in _PCAP_MAGICS:
-        yield from _read_pcap(src, head, summary, strict, progress)
-    elif magic_le == _PCAPNG_SHB:
-        yield from _read_pcapng(src, head, summary, strict, progress)
-    else:
-        raise PcapFormatError(
-            src.name, frame=None, offset=0,
-            reason=f"not a pcap or pcapng file (magic {head[:4].hex()}{_guess(head)})",
-        )
+    return head
 
 
 def _decompressor(kind: str, raw: _Prefixed) -> BinaryIO:
@@ -239,7 +241,8 @@ def _read_pcap(
     frame = 0
     sliced = 0
     first_ts = last_ts = None
-    next_progress = PROGRESS_EVERY
+    next_progress = 1
+    new = _new_frame
     try:
         while True:
             end = len(buf)
@@ -272,18 +275,21 @@ def _read_pcap(
                 buf, pos = buf[pos:] + more, 0
                 continue
             frame += 1
-            ts = sec * 1_000_000_000 + frac * frac_ns
+            last_ts = sec * 1_000_000_000 + frac * frac_ns
             if caplen < wire_len:
                 sliced += 1
-            yield _new_frame(Frame, (frame, ts, linktype, buf[start:nxt], wire_len))
+            yield new(Frame, (frame, last_ts, linktype, buf[start:nxt], wire_len))
             pos = nxt
-            last_ts = ts
-            if first_ts is None:
-                first_ts = ts
-            if progress is not None and frame >= next_progress:
+            if frame >= next_progress:  # also where the first timestamp is noted
+                if first_ts is None:
+                    first_ts = last_ts
                 next_progress += PROGRESS_EVERY
-                progress(src.position(), src.total)
+                if progress is not None:
+                    progress(src.position(), src.total)
+    except (OSError, EOFError) as exc:  # EIO, a gzip stream that goes bad midway, ...
+        raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
+        src.close()
         summary.packets += frame
         summary.sliced_packets += sliced
         summary.bytes_read = base + pos
@@ -501,7 +507,10 @@ def _read_pcapng(
             if progress is not None and frame >= next_progress:
                 next_progress += PROGRESS_EVERY
                 progress(src.position(), src.total)
+    except (OSError, EOFError) as exc:  # EIO, a gzip stream that goes bad midway, ...
+        raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
+        src.close()
         summary.packets += frame
         summary.sliced_packets += sliced
         summary.bytes_read = base + pos

@@ -17,7 +17,6 @@ at 1, 10, 100, ... for T/G/W).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterable, Iterator
 
@@ -35,13 +34,15 @@ from .model import (
     Reset,
     Response,
     Segment,
+    format_address,
 )
 from .payload import MAX_HEAD_BYTES, parse_request, parse_response, tls_alert
 
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
 IDLE_TIMEOUT_NS = 300 * 1_000_000_000
 CLOSE_DELAY_NS = 5 * 1_000_000_000
-SWEEP_EVERY = 1 << 13  # packets between looks for connections to release
+SWEEP_EVERY = 1 << 13  # packets between releases of closed connections
+IDLE_SWEEP_EVERY = 1 << 17  # packets between looks at every live connection
 
 # Zeek's TCP endpoint states (analyzer/protocol/tcp/TCP_Endpoint.h).
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
@@ -58,9 +59,9 @@ class _Half:
     """What one endpoint of a live connection has sent so far."""
 
     __slots__ = (
-        "base", "fin_frames", "head", "head_bytes", "hist_bits", "holes", "last_fin",
-        "last_rst", "last_syn", "log_counts", "next_rel", "packets", "payload_bytes",
-        "retx_bytes", "state",
+        "base", "fin_frames", "gap_count", "head", "head_bytes", "head_done", "hist_bits",
+        "holes", "last_fin", "last_rst", "last_syn", "next_rel", "packets", "payload_bytes",
+        "retx_count", "retx_bytes", "state", "zero_windows",
     )
 
     def __init__(self) -> None:
@@ -74,10 +75,11 @@ class _Half:
         self.fin_frames: list[int] = []
         self.hist_bits = 0
         self.last_syn = self.last_fin = self.last_rst = -1
-        self.log_counts = {"T": 0, "G": 0, "W": 0}
+        self.retx_count = self.gap_count = self.zero_windows = 0  # for T, G and W
         # The start of the stream, by relative sequence number, until it is parsed.
-        self.head: dict[int, tuple[int, bytes]] | None = {}
+        self.head: dict[int, tuple[int, bytes]] | None = None
         self.head_bytes = 0
+        self.head_done = False
 
 
 class _Live:
@@ -87,7 +89,7 @@ class _Live:
         "alerts", "client", "client_half", "client_key", "first_frame", "first_ts", "gaps",
         "handshake_frame", "history", "id", "isn", "last_frame", "last_ts", "request",
         "resets", "response", "server", "server_half", "server_isn", "synack_opts",
-        "synacks", "syn_opts", "syns",
+        "synacks", "syn_opts", "syns", "tls",
     )
 
     def __init__(self, conn_id: int, seg: Segment, client_is_sender: bool) -> None:
@@ -114,10 +116,15 @@ class _Live:
         self.response: Response | None = None
         self.alerts: list[tuple[int, str, str]] = []
         self.gaps = 0
+        self.tls = False  # the client spoke TLS: look for cleartext alerts in data
 
     def closed(self) -> bool:
         c, s = self.client_half.state, self.server_half.state
         return c == RESET or s == RESET or (c == CLOSED and s == CLOSED)
+
+
+_FlowKey = tuple[bytes, int, bytes, int]
+_FlowEntry = tuple["_Live", bool, _Half, _Half]  # connection, from client, sender, receiver
 
 
 def track(
@@ -127,95 +134,140 @@ def track(
     close_delay_ns: int = CLOSE_DELAY_NS,
 ) -> Iterator[Connection]:
     """Follow every TCP connection in ``segments``; yield each when it ends."""
-    flows: dict[tuple[bytes, int, bytes, int], tuple[_Live, bool]] = {}
+    flows: dict[_FlowKey, _FlowEntry] = {}
     live: dict[int, _Live] = {}
+    closing: dict[int, _Live] = {}  # closed (FIN both ways or RST), released after a delay
+    flows_get = flows.get
     next_id = 1
     count = 0
     now = 0
     for seg in segments:
-        frame, ts, src, sport, dst, dport, flags, seq, ack, win, pl, ttl, ip_id, _o, data, pa = seg
-        now = ts if ts > now else now
+        frame, ts, src, sport, dst, dport, flags, seq, ack, win, pl, _t, _i, _o, data, pa = seg
+        if ts > now:
+            now = ts
         count += 1
-        if count & (SWEEP_EVERY - 1) == 0:
-            yield from _sweep(live, flows, now, idle_timeout_ns, close_delay_ns)
-        entry = flows.get((src, sport, dst, dport))
-        if entry is not None:
-            conn, from_client = entry
-            if flags & 0x17 == SYN and (
-                not from_client or conn.isn is None or conn.isn != seq
-            ):
-                # A new attempt on a used 4-tuple: a new connection (port reuse).
-                del live[conn.id]
-                _forget(flows, conn)
-                yield _finish(conn, "port_reuse")
-                entry = None
-        if entry is None:
-            from_client = flags & 0x12 != SYN | ACK  # first packet a SYN-ACK: flip
-            conn = _Live(next_id, seg, from_client)
-            next_id += 1
-            live[conn.id] = conn
-            key = conn.client_key
-            flows[key] = (conn, True)
-            flows[(key[2], key[3], key[0], key[1])] = (conn, False)
-        conn.last_frame, conn.last_ts = frame, ts
-        half = conn.client_half if from_client else conn.server_half
-        peer = conn.server_half if from_client else conn.client_half
-        half.packets += 1
-
-        if flags & 0x07 == 0:
-            # The common case: no SYN/FIN/RST, an ACK with or without data.
+        if not count & (SWEEP_EVERY - 1):
+            idle = 0 if count & (IDLE_SWEEP_EVERY - 1) else idle_timeout_ns
+            yield from _sweep(live, closing, flows, now, idle, close_delay_ns)
+        entry = flows_get((src, sport, dst, dport))
+        if entry is not None and not flags & 0x07 and entry[2].state == ESTABLISHED:
+            # Fast path: an established connection, no SYN/FIN/RST. Most packets.
+            conn, from_client, half, peer = entry
+            conn.last_frame = frame
+            conn.last_ts = ts
+            half.packets += 1
             if pl:
                 if not half.hist_bits & _H_DATA:
                     half.hist_bits |= _H_DATA
                     conn.history.append("D" if from_client else "d")
-                _data(conn, half, from_client, seg, seq, pl, frame, data, pa)
-            elif flags & ACK and not half.hist_bits & _H_ACK:
+                rel = (seq - half.base) & _M32  # type: ignore[operator]
+                if rel == half.next_rel and half.head_done and not conn.tls:
+                    half.payload_bytes += pl  # in order, and the stream's start is parsed
+                    half.next_rel = rel + pl
+                else:
+                    _data(conn, half, from_client, seg, seq, pl, frame, data, pa)
+            elif not half.hist_bits & _H_ACK and flags & ACK:
                 half.hist_bits |= _H_ACK
                 conn.history.append("A" if from_client else "a")
-            if half.state == INACTIVE:
-                half.state = PARTIAL
-            elif flags & ACK and half.state in (SYN_SENT, SYN_ACK_SENT):
-                if peer.state in (SYN_SENT, SYN_ACK_SENT, ESTABLISHED):
-                    half.state = peer.state = ESTABLISHED
-                    if conn.handshake_frame is None and from_client:
-                        conn.handshake_frame = frame
-        else:
-            _control(conn, half, peer, from_client, seg)
-            if pl:  # data on a SYN (TCP Fast Open) starts after the SYN's own number
-                start = (seq + 1) & _M32 if flags & SYN else seq
-                _data(conn, half, from_client, seg, start, pl, frame, data, pa)
-        if win == 0 and not flags & 0x07:
-            _log_letter(conn, half, from_client, "W")
-        if flags & ACK and peer.base is not None:
-            # The peer acknowledges bytes we never saw: a content gap (capture loss).
-            ack_rel = (ack - peer.base) & _M32
-            if ack_rel > peer.next_rel and ack_rel - peer.next_rel < 0x40000000:
-                if peer.next_rel > 0 or peer.packets:
-                    _gap(conn, peer, not from_client)
-                peer.next_rel = ack_rel
-            elif peer.holes:
-                _ack_holes(conn, peer, not from_client, ack_rel)
+            if not win:
+                _log_letter(conn, half, from_client, "W")
+            if flags & ACK and peer.base is not None:
+                ack_rel = (ack - peer.base) & _M32
+                if ack_rel > peer.next_rel or peer.holes:
+                    _check_ack(conn, peer, not from_client, ack_rel)
+            continue
+        if entry is not None and flags & 0x17 == SYN:
+            conn, from_client = entry[0], entry[1]
+            if not from_client or conn.isn is None or conn.isn != seq:
+                # A new attempt on a used 4-tuple: a new connection (port reuse).
+                del live[conn.id]
+                closing.pop(conn.id, None)
+                _forget(flows, conn)
+                yield _finish(conn, "port_reuse")
+                entry = None
+        if entry is None:
+            conn = _Live(next_id, seg, flags & 0x12 != SYN | ACK)  # a SYN-ACK first: flip
+            next_id += 1
+            live[conn.id] = conn
+            key = conn.client_key
+            c, s = conn.client_half, conn.server_half
+            flows[key] = (conn, True, c, s)
+            flows[(key[2], key[3], key[0], key[1])] = (conn, False, s, c)
+            entry = flows_get((src, sport, dst, dport))
+            assert entry is not None
+        _slow_packet(entry, seg)
+        if seg.flags & (FIN | RST) and entry[0].closed():
+            closing[entry[0].id] = entry[0]
     for conn in sorted(live.values(), key=lambda c: c.id):
         yield _finish(conn, "fin" if conn.closed() and not conn.resets else
                       "rst" if conn.resets else "end_of_capture")
 
 
+def _slow_packet(entry: _FlowEntry, seg: Segment) -> None:
+    """Any packet the fast path does not take: handshake, close, reset, midstream."""
+    conn, from_client, half, peer = entry
+    flags, pl = seg.flags, seg.payload_len
+    conn.last_frame, conn.last_ts = seg.frame, seg.ts_ns
+    half.packets += 1
+    if flags & 0x07 == 0:
+        if pl:
+            if not half.hist_bits & _H_DATA:
+                half.hist_bits |= _H_DATA
+                conn.history.append("D" if from_client else "d")
+            _data(conn, half, from_client, seg, seg.seq, pl, seg.frame, seg.data, seg.payload_at)
+        elif flags & ACK and not half.hist_bits & _H_ACK:
+            half.hist_bits |= _H_ACK
+            conn.history.append("A" if from_client else "a")
+        if half.state == INACTIVE:
+            half.state = PARTIAL
+        elif flags & ACK and half.state in (SYN_SENT, SYN_ACK_SENT):
+            if peer.state in (SYN_SENT, SYN_ACK_SENT, ESTABLISHED):
+                half.state = peer.state = ESTABLISHED
+                if conn.handshake_frame is None and from_client:
+                    conn.handshake_frame = seg.frame
+        if not seg.win:
+            _log_letter(conn, half, from_client, "W")
+    else:
+        _control(conn, half, peer, from_client, seg)
+        if pl:  # data on a SYN (TCP Fast Open) starts after the SYN's own number
+            start = (seg.seq + 1) & _M32 if flags & SYN else seg.seq
+            _data(conn, half, from_client, seg, start, pl, seg.frame, seg.data, seg.payload_at)
+    if flags & ACK and peer.base is not None:
+        _check_ack(conn, peer, not from_client, (seg.ack - peer.base) & _M32)
+
+
+def _check_ack(conn: _Live, peer: _Half, peer_is_client: bool, ack_rel: int) -> None:
+    """The peer's bytes acknowledged but never captured are a content gap."""
+    if ack_rel > peer.next_rel and ack_rel - peer.next_rel < 0x40000000:
+        if peer.next_rel > 0 or peer.packets:
+            _gap(conn, peer, peer_is_client)
+        peer.next_rel = ack_rel
+    elif peer.holes:
+        _ack_holes(conn, peer, peer_is_client, ack_rel)
+
+
 def _sweep(
     live: dict[int, _Live],
-    flows: dict[tuple[bytes, int, bytes, int], tuple[_Live, bool]],
-    now: int, idle_timeout_ns: int, close_delay_ns: int,
+    closing: dict[int, _Live],
+    flows: dict[_FlowKey, _FlowEntry],
+    now: int,
+    idle_timeout_ns: int,
+    close_delay_ns: int,
 ) -> Iterator[Connection]:
-    done = [
-        c for c in live.values()
-        if now - c.last_ts > idle_timeout_ns or (c.closed() and now - c.last_ts > close_delay_ns)
-    ]
+    """Release closed connections after the close delay; with ``idle_timeout_ns``
+    (0: skip this part), also those idle that long."""
+    done = [c for c in closing.values() if now - c.last_ts > close_delay_ns]
+    if idle_timeout_ns:
+        done += [c for c in live.values()
+                 if now - c.last_ts > idle_timeout_ns and c.id not in closing]
     for conn in done:
         del live[conn.id]
+        closing.pop(conn.id, None)
         _forget(flows, conn)
         yield _finish(conn, ("rst" if conn.resets else "fin") if conn.closed() else "idle_timeout")
 
 
-def _forget(flows: dict[tuple[bytes, int, bytes, int], tuple[_Live, bool]], conn: _Live) -> None:
+def _forget(flows: dict[_FlowKey, _FlowEntry], conn: _Live) -> None:
     key = conn.client_key
     flows.pop(key, None)
     flows.pop((key[2], key[3], key[0], key[1]), None)
@@ -302,9 +354,14 @@ def _once(conn: _Live, half: _Half, bit: int, letter: str) -> bool:
     return False
 
 
+_LOG_COUNTERS = {"T": "retx_count", "G": "gap_count", "W": "zero_windows"}
+
+
 def _log_letter(conn: _Live, half: _Half, from_client: bool, letter: str) -> None:
     """Zeek's logarithmic letters: recorded at the 1st, 10th, 100th, ... occurrence."""
-    n = half.log_counts[letter] = half.log_counts[letter] + 1
+    counter = _LOG_COUNTERS[letter]
+    n = getattr(half, counter) + 1
+    setattr(half, counter, n)
     if n == 1 or (n % 10 == 0 and str(n).rstrip("0") == "1"):
         conn.history.append(letter if from_client else letter.lower())
 
@@ -348,9 +405,9 @@ def _data(
         elif rel < half.next_rel:
             half.retx_bytes += half.next_rel - rel
         half.next_rel = rel_end
-    if half.head is not None and rel < MAX_HEAD_BYTES:
+    if not half.head_done and rel < MAX_HEAD_BYTES:
         _collect_head(conn, half, from_client, rel, frame, seg.payload)
-    if data[pa : pa + 1] == b"\x15":
+    if conn.tls and data[pa : pa + 1] == b"\x15":
         alert = tls_alert(data[pa : pa + 7])
         if alert:
             conn.alerts.append((frame, "client" if from_client else "server", alert))
@@ -377,7 +434,8 @@ def _collect_head(
     conn: _Live, half: _Half, from_client: bool, rel: int, frame: int, payload: bytes
 ) -> None:
     head = half.head
-    assert head is not None
+    if head is None:
+        head = half.head = {}
     if rel not in head and payload:
         head[rel] = (frame, payload)
         half.head_bytes += len(payload)
@@ -406,11 +464,14 @@ def _parse_head(conn: _Live, half: _Half, from_client: bool, *, final: bool) -> 
     if from_client:
         conn.request = parse_request(blob, first_frame, final)
         done = conn.request is not None
+        if blob[:1] == b"\x16":
+            conn.tls = True
     else:
         conn.response = parse_response(blob, first_frame, final)
         done = conn.response is not None
     if done or final:
         half.head = None
+        half.head_done = True
 
 
 def _finish(conn: _Live, ended_by: str) -> Connection:
@@ -449,7 +510,7 @@ def _finish(conn: _Live, ended_by: str) -> Connection:
 
 
 def _endpoint(addr_port: tuple[bytes, int]) -> Endpoint:
-    return Endpoint(str(ipaddress.ip_address(addr_port[0])), addr_port[1])
+    return Endpoint(format_address(addr_port[0]), addr_port[1])
 
 
 def _direction(half: _Half) -> Direction:

@@ -1,0 +1,143 @@
+"""Write a deterministic, realistic origin-pull capture of any size, fast.
+
+HTTP/1.1 connections from edge nodes in 198.51.100.0/24 to an origin at
+203.0.113.10:80, ``concurrency`` of them interleaved at a time, a few percent failing
+(unanswered SYNs with retransmits, RST on connect, RST after the request, no
+response). Packets are built with struct, not scapy: a million take seconds.
+
+Used by scripts/bench.py and by the memory tests. Not a fixture generator: the
+fixtures that tests compare against golden files come from scripts/make_fixtures.py.
+"""
+
+from __future__ import annotations
+
+import random
+import struct
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+EDGE_NET = "198.51.100."
+ORIGIN = bytes([203, 0, 113, 10])
+MSS = 1448
+ETH = bytes.fromhex("020000000001" "020000000002" "0800")
+FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
+
+# What share of connections fail, and how.
+FAILURES = (("syn_unanswered", 0.01), ("rst_on_connect", 0.01),
+            ("rst_after_request", 0.01), ("no_response", 0.01))
+
+
+def _packet(src: bytes, sport: int, dst: bytes, dport: int, flags: int, seq: int, ack: int,
+            payload_len: int, ip_id: int, ttl: int) -> bytes:
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + payload_len, ip_id & 0xFFFF, 0x4000,
+                     ttl, 6, 0, src, dst)
+    tcp = struct.pack("!HHIIHHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
+                      (5 << 12) | flags, 65535, 0, 0)
+    return ETH + ip + tcp + b"x" * payload_len
+
+
+def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[bytes]:
+    """The packets of connection number ``n`` in order (timestamps are added later)."""
+    client = bytes([198, 51, 100, 1 + n % 250])
+    cport = 1024 + (n * 7919) % 60000
+    cisn, sisn = rng.getrandbits(32), rng.getrandbits(32)
+    cid, sid = rng.getrandbits(16), rng.getrandbits(16)
+    fate = "ok"
+    roll = rng.random()
+    for name, share in FAILURES:
+        if roll < share:
+            fate = name
+            break
+        roll -= share
+
+    def c(flags: int, seq: int, ack: int, length: int = 0) -> bytes:
+        nonlocal cid
+        cid += 1
+        return _packet(client, cport, ORIGIN, 80, flags, seq, ack, length, cid, 60)
+
+    def s(flags: int, seq: int, ack: int, length: int = 0) -> bytes:
+        nonlocal sid
+        sid += 1
+        return _packet(ORIGIN, 80, client, cport, flags, seq, ack, length, sid, 52)
+
+    yield c(SYN, cisn, 0)
+    if fate == "syn_unanswered":
+        yield c(SYN, cisn, 0)
+        yield c(SYN, cisn, 0)
+        return
+    if fate == "rst_on_connect":
+        yield s(RST | ACK, 0, cisn + 1)
+        return
+    yield s(SYN | ACK, sisn, cisn + 1)
+    yield c(ACK, cisn + 1, sisn + 1)
+    request = 120 + rng.randrange(200)
+    yield c(PSH | ACK, cisn + 1, sisn + 1, request)
+    cseq = cisn + 1 + request
+    if fate == "rst_after_request":
+        yield s(RST | ACK, sisn + 1, cseq)
+        return
+    yield s(ACK, sisn + 1, cseq)
+    if fate == "no_response":
+        yield c(FIN | ACK, cseq, sisn + 1)
+        yield s(ACK, sisn + 1, cseq + 1)
+        return
+    sseq = sisn + 1
+    for request_no in range(1 + rng.randrange(max_requests)):  # HTTP/1.1 keep-alive
+        if request_no:
+            request = 120 + rng.randrange(200)
+            yield c(PSH | ACK, cseq, sseq, request)
+            cseq += request
+        for i in range(2 + rng.randrange(12)):
+            yield s(ACK | (PSH if i % 4 == 3 else 0), sseq, cseq, MSS)
+            sseq += MSS
+            if i % 2:
+                yield c(ACK, cseq, sseq)
+    yield s(FIN | ACK, sseq, cseq)
+    yield c(FIN | ACK, cseq, sseq + 1)
+    yield s(ACK, sseq + 1, cseq + 1)
+
+
+def write_capture(path: Path, packets: int, concurrency: int = 200, seed: int = 1,
+                  start_s: int = 1_700_000_000, gap_us: int = 100,
+                  max_requests: int = 6) -> int:
+    """Write ``packets`` packets to a classic pcap; return how many were written.
+
+    ``max_requests``: requests per connection are 1..max_requests (keep-alive);
+    1 gives one request per connection, the worst case for per-connection costs.
+    """
+    rng = random.Random(seed)
+    active: list[Iterator[bytes]] = []
+    next_conn = 0
+    written = 0
+    t_us = 0
+    record = struct.Struct("<IIII")
+    with open(path, "wb") as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        chunk: list[bytes] = []
+        while written < packets:
+            while len(active) < concurrency:
+                active.append(_connection(rng, next_conn, max_requests))
+                next_conn += 1
+            i = rng.randrange(len(active))
+            pkt = next(active[i], None)
+            if pkt is None:
+                active[i] = active[-1]
+                active.pop()
+                continue
+            t_us += gap_us
+            sec, usec = divmod(t_us, 1_000_000)
+            chunk.append(record.pack(start_s + sec, usec, len(pkt), len(pkt)))
+            chunk.append(pkt)
+            written += 1
+            if len(chunk) >= 8192:
+                out.write(b"".join(chunk))
+                chunk.clear()
+        out.write(b"".join(chunk))
+    return written
+
+
+if __name__ == "__main__":
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
+    per_conn = int(sys.argv[3]) if len(sys.argv) > 3 else 6
+    print(write_capture(Path(sys.argv[1]), n, max_requests=per_conn))
