@@ -91,7 +91,8 @@ def conns(
             rows = sorted(selected, key=lambda c: c.first_frame)
     render_warnings(scan.summary, err)
     if not as_json:
-        out = out_console(sys.stdout)
+        # Piped tables keep whole lines: 160 columns unless the terminal says otherwise.
+        out = out_console(sys.stdout, width=None if sys.stdout.isatty() else 160)
         render_conns_table(rows, out)
         render_footer(scan.summary, len(rows), selected.seen, out)
     sys.exit(ExitCode.OK)

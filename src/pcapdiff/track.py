@@ -41,8 +41,11 @@ from .payload import MAX_HEAD_BYTES, parse_request, parse_response, tls_alert
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
 IDLE_TIMEOUT_NS = 300 * 1_000_000_000
 CLOSE_DELAY_NS = 5 * 1_000_000_000
-SWEEP_EVERY = 1 << 13  # packets between releases of closed connections
-IDLE_SWEEP_EVERY = 1 << 17  # packets between looks at every live connection
+# Release closed connections every 8192 packets or second of capture time, whichever
+# comes first; look at every live connection for idleness every 10 s of capture time.
+SWEEP_EVERY = 1 << 13
+SWEEP_INTERVAL_NS = 1_000_000_000
+IDLE_SWEEP_INTERVAL_NS = 10 * SWEEP_INTERVAL_NS
 
 # Zeek's TCP endpoint states (analyzer/protocol/tcp/TCP_Endpoint.h).
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
@@ -141,13 +144,17 @@ def track(
     next_id = 1
     count = 0
     now = 0
+    next_sweep = next_idle_sweep = -1
     for seg in segments:
         frame, ts, src, sport, dst, dport, flags, seq, ack, win, pl, _t, _i, _o, data, pa = seg
         if ts > now:
             now = ts
         count += 1
-        if not count & (SWEEP_EVERY - 1):
-            idle = 0 if count & (IDLE_SWEEP_EVERY - 1) else idle_timeout_ns
+        if now >= next_sweep or not count & (SWEEP_EVERY - 1):
+            idle = 0
+            if now >= next_idle_sweep:
+                idle, next_idle_sweep = idle_timeout_ns, now + IDLE_SWEEP_INTERVAL_NS
+            next_sweep = now + SWEEP_INTERVAL_NS
             yield from _sweep(live, closing, flows, now, idle, close_delay_ns)
         entry = flows_get((src, sport, dst, dport))
         if entry is not None and not flags & 0x07 and entry[2].state == ESTABLISHED:

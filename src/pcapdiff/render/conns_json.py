@@ -18,11 +18,11 @@ SCHEMA = "pcapdiff/conns/1"
 
 def seconds(ts_ns: int | None) -> float | None:
     """Epoch seconds as a JSON number (a double keeps about 0.2 us at today's epoch)."""
-    return None if ts_ns is None else ts_ns / 1e9
+    return None if ts_ns is None else ts_ns / 1_000_000_000
 
 
 def _packet(ref: PacketRef) -> dict[str, Any]:
-    return {"frame": ref.frame, "time": ref.ts_ns / 1e9, "ttl": ref.ttl,
+    return {"frame": ref.frame, "time": ref.ts_ns / 1_000_000_000, "ttl": ref.ttl,
             "ip_id": ref.ip_id if ref.ip_id >= 0 else None}
 
 
@@ -46,14 +46,14 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "server_isn": conn.server_isn,
         "first_frame": conn.first_frame,
         "last_frame": conn.last_frame,
-        "start": conn.first_ts_ns / 1e9,
-        "end": conn.last_ts_ns / 1e9,
-        "duration": (conn.last_ts_ns - conn.first_ts_ns) / 1e9,
+        "start": conn.first_ts_ns / 1_000_000_000,
+        "end": conn.last_ts_ns / 1_000_000_000,
+        "duration": (conn.last_ts_ns - conn.first_ts_ns) / 1_000_000_000,
         "syns": [_packet(p) for p in conn.syns],
         "synacks": [_packet(p) for p in conn.synacks],
         "handshake_frame": conn.handshake_frame,
         "resets": [
-            {"frame": r.frame, "time": r.ts_ns / 1e9, "sender": r.sender, "phase": r.phase,
+            {"frame": r.frame, "time": r.ts_ns / 1_000_000_000, "sender": r.sender, "phase": r.phase,
              "ttl": r.ttl, "ip_id": r.ip_id if r.ip_id >= 0 else None, "seq": r.seq}
             for r in conn.resets
         ],

@@ -40,21 +40,28 @@ def describe_response(conn: Connection) -> str:
         else:
             parts.append(f"data {resp.first_bytes[:16]}")
     for reset in conn.resets[:1]:
-        parts.append(f"RST by {reset.sender} ({reset.phase}, frame {reset.frame})")
+        parts.append(f"RST by {reset.sender} ({reset.phase}) #{reset.frame}")
+    for frame, sender, alert in conn.tls_alerts[:1]:
+        if resp is None or alert != resp.alert:
+            parts.append(f"{sender} TLS alert {alert} #{frame}")
     return "; ".join(parts)
 
 
 def render_conns_table(connections: Sequence[Connection], console: Console) -> None:
-    table = Table(show_lines=False, header_style="bold", pad_edge=False)
-    for name, justify in (("#", "right"), ("client", "left"), ("server", "left"),
-                          ("state", "left"), ("history", "left"), ("request", "left"),
-                          ("response", "left"), ("frames", "right"), ("duration", "right")):
-        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    table = Table(show_lines=False, header_style="bold", pad_edge=False, box=None)
+    for name, justify, wrap in (
+        ("#", "right", False), ("client", "left", False), ("server", "left", False),
+        ("state", "left", False), ("history", "left", False), ("request", "left", True),
+        ("response", "left", True), ("frames", "right", False), ("duration", "right", False),
+    ):
+        table.add_column(name, justify=justify, no_wrap=not wrap,  # type: ignore[arg-type]
+                         overflow="fold" if wrap else "ellipsis",
+                         min_width=12 if wrap else None)
     for conn in connections:
         table.add_row(
             str(conn.id), str(conn.client), str(conn.server),
             conn.conn_state, conn.history, describe_request(conn), describe_response(conn),
-            f"{conn.first_frame}-{conn.last_frame}", f"{conn.duration_ns / 1e9:.3f}s",
+            f"{conn.first_frame}-{conn.last_frame}", f"{conn.duration_ns / 1_000_000_000:.3f}s",
             style=STATE_STYLE.get(conn.conn_state),
         )
     console.print(table)

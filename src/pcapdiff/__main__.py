@@ -1,0 +1,7 @@
+"""`python -m pcapdiff` runs the command line."""
+
+from __future__ import annotations
+
+from .cli import entry
+
+entry()

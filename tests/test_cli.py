@@ -1,0 +1,133 @@
+"""The CLI in-process: filters, JSON, exit codes and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from pcapdiff.cli import cli, main
+
+from .conftest import FIXTURES, ROOT
+
+ENV = {"NO_COLOR": "1", "COLUMNS": "200"}
+
+
+def run(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), env=ENV)
+
+
+def conns_json(*args: str) -> dict:
+    result = run("conns", "--json", *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_table_lists_connections_and_footer() -> None:
+    result = run("conns", str(FIXTURES / "every_state.pcap"))
+    assert result.exit_code == 0
+    assert "RSTOS0" in result.stdout and "GET www.example.com/images/a.jpg" in result.stdout
+    assert "45 packets (45 TCP, 0 malformed)" in result.stdout
+    assert "13 of 13 connections shown" in result.stdout
+
+
+def test_filters() -> None:
+    path = str(FIXTURES / "every_state.pcap")
+    doc = conns_json(path, "--state", "S0", "--state", "REJ")
+    assert [c["conn_state"] for c in doc["connections"]] == ["S0", "REJ"]
+    assert doc["filters"]["state"] == ["S0", "REJ"]
+    assert conns_json(path, "--port", "41007")["summary"]["by_state"] == {"RSTR": 1}
+    assert conns_json(path, "--host", "203.0.113.0/24")["summary"]["connections"] == 13
+    assert conns_json(path, "--host", "2001:db8::/32")["summary"]["connections"] == 0
+    assert conns_json(str(FIXTURES / "http_ok_ipv6.pcap"), "--host", "2001:db8:2::10")[
+        "connections"][0]["server"] == "[2001:db8:2::10]:80"
+
+
+def _documented_fields() -> set[str]:
+    text = (ROOT / "docs" / "json.md").read_text()
+    return set(re.findall(r"^\| `([a-z_.\[\]]+)` \|", text, flags=re.M))
+
+
+def _emitted_fields(value: Any, prefix: str = "") -> set[str]:
+    out: set[str] = set()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            name = f"{prefix}.{key}" if prefix else key
+            if prefix in ("capture.anomalies", "summary.by_state"):
+                continue  # open maps: keys are codes and states
+            out.add(name)
+            out |= _emitted_fields(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            out |= _emitted_fields(item, prefix + "[]")
+    return out
+
+
+def test_json_fields_are_exactly_the_documented_ones() -> None:
+    emitted: set[str] = set()
+    for name in ("every_state.pcap", "tls_alert.pcap", "two_interfaces.pcapng",
+                 "damaged_packet.pcap"):
+        emitted |= _emitted_fields(conns_json(str(FIXTURES / name)))
+    documented = _documented_fields()
+    assert emitted - documented == set(), "fields missing from docs/json.md"
+    assert documented - emitted == set(), "documented fields never emitted"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["conns", "--port", "99999", "x.pcap"], "99999 is not in the range"),
+        (["conns", "--host", "not-an-ip", "x.pcap"], "does not appear to be an IPv4 or IPv6"),
+        (["conns", "--bogus", "x.pcap"], "No such option '--bogus'"),
+        (["conns"], "Missing argument"),
+        (["conns", "/nonexistent/file.pcap"], "/nonexistent/file.pcap: cannot open"),
+        (["conns", str(ROOT / "docs" / "json.md")], "not a pcap or pcapng"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err
+    assert err.startswith("error: ") and message in err
+    assert "Traceback" not in err
+
+
+def test_truncated_file_warns_and_strict_fails(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(FIXTURES / "truncated_tail.pcap")
+    assert main(["conns", "--json", path]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" in captured.err and "frame 11 (byte 896)" in captured.err
+    assert json.loads(captured.out)["capture"]["truncated_tail"].startswith("frame 11")
+    assert main(["conns", "--strict", path]) == 2
+    assert "frame 11" in capsys.readouterr().err
+
+
+def test_stdin_and_console_script() -> None:
+    data = (FIXTURES / "http_ok.pcap.gz").read_bytes()
+    proc = subprocess.run([sys.executable, "-m", "pcapdiff", "conns", "--json", "-"],
+                          input=data, capture_output=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["capture"]["compression"] == "gzip"
+    assert doc["connections"][0]["request"]["host"] == "www.example.com"
+
+
+def test_help_has_examples() -> None:
+    result = run("conns", "--help")
+    assert result.exit_code == 0
+    assert "tcpdump -i any -w - port 80 | pcapdiff conns -" in result.stdout
+
+
+def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
+    script = (f"{sys.executable} -m pcapdiff conns {FIXTURES / 'every_state.pcap'} | head -n 1")
+    proc = subprocess.run(script, shell=True, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,127 @@
+"""read: formats, frame numbers, timestamps, and every way a file can be bad."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import struct
+from pathlib import Path
+
+import pytest
+
+from pcapdiff.errors import PcapdiffError, PcapFormatError
+from pcapdiff.model import CaptureSummary
+from pcapdiff.read import read
+
+from .conftest import FIXTURES
+
+T0_NS = 1_700_000_000 * 10**9
+
+
+def frames(path: Path | str, **kw: object) -> tuple[list, CaptureSummary]:
+    summary = CaptureSummary(path=str(path))
+    return list(read(path, summary, **kw)), summary  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "linktype"),
+    [
+        ("http_ok.pcap", "pcap", 1),
+        ("http_ok_ns_be.pcap", "pcap-ns", 1),
+        ("http_ok.pcap.gz", "pcap", 1),
+        ("http_ok_be.pcapng", "pcapng", 1),
+        ("http_ok_sll2.pcap", "pcap", 276),
+        ("http_ok_null.pcap", "pcap", 0),
+    ],
+)
+def test_formats_give_the_same_frames(name: str, fmt: str, linktype: int) -> None:
+    reference, _ = frames(FIXTURES / "http_ok.pcap")
+    got, summary = frames(FIXTURES / name)
+    assert summary.format == fmt
+    assert summary.linktypes == {linktype}
+    assert [f.frame for f in got] == list(range(1, 12))
+    # Same instants whatever the resolution or byte order (microsecond fixtures).
+    assert [f.ts_ns for f in got] == [f.ts_ns for f in reference]
+    assert got[0].ts_ns == T0_NS + 1_000_000
+
+
+def test_gzip_is_reported() -> None:
+    _, summary = frames(FIXTURES / "http_ok.pcap.gz")
+    assert summary.compression == "gzip"
+
+
+def test_pcapng_interfaces_keep_their_own_link_type_and_resolution() -> None:
+    got, summary = frames(FIXTURES / "two_interfaces.pcapng")
+    assert summary.linktypes == {1, 276}
+    by_link = {f.linktype for f in got}
+    assert by_link == {1, 276}
+    # The SLL2 interface is in nanoseconds and sits 0.5 ms after its Ethernet twin.
+    eth = [f.ts_ns for f in got if f.linktype == 1]
+    sll2 = [f.ts_ns for f in got if f.linktype == 276]
+    assert [b - a for a, b in zip(eth, sll2)] == [500_000] * len(eth)
+    assert summary.dropped_packets == 3  # from the Interface Statistics Block
+    assert [f.frame for f in got] == list(range(1, len(got) + 1))
+
+
+def test_stream_input_reads_like_a_file() -> None:
+    data = (FIXTURES / "http_ok.pcap").read_bytes()
+    got, _ = frames(FIXTURES / "http_ok.pcap")
+    streamed = list(read(io.BytesIO(data)))
+    assert streamed == got
+    streamed_gz = list(read(io.BytesIO(gzip.compress(data))))
+    assert streamed_gz == got
+
+
+def test_truncated_tail_is_a_warning_and_strict_makes_it_an_error() -> None:
+    got, summary = frames(FIXTURES / "truncated_tail.pcap")
+    assert len(got) == 10
+    assert "frame 11" in summary.truncated_tail
+    with pytest.raises(PcapFormatError, match=r"frame 11 \(byte 896\)"):
+        frames(FIXTURES / "truncated_tail.pcap", strict=True)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file header (byte 0): empty file"),
+        (b"hello world, this is not a capture\n", "not a pcap or pcapng file"),
+        (b"\xd4\xc3\xb2\xa1\x02\x00\x04\x00", "file header cut off"),
+        (b"\x28\xb5\x2f\xfd" + b"\0" * 30, "zstd-compressed"),
+        (b"snoop\0\0\0\0\0\0\x02", "snoop"),
+        (struct.pack("<IHHiIII", 0xA1B2C3D4, 1, 4, 0, 0, 65535, 1), "version 1.4"),
+        (struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+         + struct.pack("<IIII", 0, 0, 0xFFFFFFFF, 60), "frame 1 (byte 24)"),
+        (struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 2, 0, -1) + struct.pack("<I", 28),
+         "pcapng version 2.0"),
+    ],
+)
+def test_bad_files_raise_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "bad.pcap"
+    path.write_bytes(content)
+    with pytest.raises(PcapdiffError) as info:
+        frames(path)
+    text = str(info.value)
+    assert message in text
+    assert str(path) in text
+    assert "\n" not in text
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(PcapdiffError, match="cannot open"):
+        read(tmp_path / "nope.pcap")
+
+
+def test_memory_is_bounded_by_chunks_not_file(tmp_path: Path) -> None:
+    """read() keeps one chunk and one record: no list of frames grows."""
+    import tracemalloc
+
+    one = (FIXTURES / "http_ok.pcap").read_bytes()
+    header, body = one[:24], one[24:]
+    big = tmp_path / "big.pcap"
+    big.write_bytes(header + body * 4000)  # 44,000 frames, ~3.8 MB
+    tracemalloc.start()
+    count = sum(1 for _ in read(big))
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert count == 44_000
+    assert peak < 8 << 20  # a couple of 1 MiB chunks, not the file times object overhead
