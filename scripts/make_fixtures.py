@@ -24,8 +24,7 @@ OUT = Path(__file__).resolve().parent.parent / "fixtures" / "pcaps" / "conns"
 T0_NS = 1_700_000_000 * 10**9  # 2023-11-14, a fixed start for every file
 EDGE4, ORIGIN4 = "198.51.100.7", "203.0.113.10"
 EDGE6, ORIGIN6 = "2001:db8:1::7", "2001:db8:2::10"
-TS_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1000, 0)), ("NOP", None),
-           ("WScale", 7)]
+TS_OPTS = [("MSS", 1460), ("SAckOK", b""), ("Timestamp", (1000, 0)), ("NOP", None), ("WScale", 7)]
 
 Packet = tuple[float, bytes]  # (time offset in seconds, IP packet bytes)
 
@@ -36,8 +35,17 @@ Packet = tuple[float, bytes]  # (time offset in seconds, IP packet bytes)
 class Conv:
     """Builds one TCP conversation's IP packets, keeping sequence numbers right."""
 
-    def __init__(self, client: str, cport: int, server: str, sport: int, cisn: int, sisn: int,
-                 t: float = 0.0, v6: bool = False) -> None:
+    def __init__(
+        self,
+        client: str,
+        cport: int,
+        server: str,
+        sport: int,
+        cisn: int,
+        sisn: int,
+        t: float = 0.0,
+        v6: bool = False,
+    ) -> None:
         self.client, self.cport, self.server, self.sport = client, cport, server, sport
         self.cseq, self.sseq = cisn, sisn
         self.t = t
@@ -52,15 +60,30 @@ class Conv:
         self.ip_id[from_client] += 1
         return IP(src=src, dst=dst, id=self.ip_id[from_client], ttl=64 if from_client else 55)
 
-    def send(self, from_client: bool, flags: str, payload: bytes = b"", *, seq: int | None = None,
-             ack: bool = True, options: list | None = None, dt: float = 0.001,
-             advance: bool = True) -> None:
+    def send(
+        self,
+        from_client: bool,
+        flags: str,
+        payload: bytes = b"",
+        *,
+        seq: int | None = None,
+        ack: bool = True,
+        options: list | None = None,
+        dt: float = 0.001,
+        advance: bool = True,
+    ) -> None:
         sport, dport = (self.cport, self.sport) if from_client else (self.sport, self.cport)
         my_seq = self.cseq if from_client else self.sseq
         their_seq = self.sseq if from_client else self.cseq
-        tcp = TCP(sport=sport, dport=dport, flags=flags, seq=seq if seq is not None else my_seq,
-                  ack=their_seq if ack and "A" in flags else 0, window=64240,
-                  options=options or [])
+        tcp = TCP(
+            sport=sport,
+            dport=dport,
+            flags=flags,
+            seq=seq if seq is not None else my_seq,
+            ack=their_seq if ack and "A" in flags else 0,
+            window=64240,
+            options=options or [],
+        )
         self.t += dt
         self.packets.append((self.t, bytes(self._ip(from_client) / tcp / payload)))
         if advance and seq is None:
@@ -87,8 +110,9 @@ REQUEST = b"GET /images/a.jpg HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: e
 RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Type: text/plain\r\n\r\nhello"
 
 
-def http_ok(client: str = EDGE4, server: str = ORIGIN4, v6: bool = False,
-            cport: int = 40312, t: float = 0.0) -> Conv:
+def http_ok(
+    client: str = EDGE4, server: str = ORIGIN4, v6: bool = False, cport: int = 40312, t: float = 0.0
+) -> Conv:
     """A complete HTTP exchange; the request line is split over two segments."""
     c = Conv(client, cport, server, 80, 1_000_000, 7_000_000, t=t, v6=v6).handshake()
     c.send(True, "PA", REQUEST[:9])  # "GET /imag": the request line is cut mid-path
@@ -179,8 +203,16 @@ def client_hello(sni: bytes) -> bytes:
     ext_sni = struct.pack("!HHH", 0, len(server_name) + 2, len(server_name)) + server_name
     ext_versions = struct.pack("!HHB", 43, 5, 4) + b"\x03\x04\x03\x03"
     extensions = ext_sni + ext_versions
-    body = (b"\x03\x03" + bytes(range(32)) + b"\x00" + struct.pack("!H", 2) + b"\x13\x01"
-            + b"\x01\x00" + struct.pack("!H", len(extensions)) + extensions)
+    body = (
+        b"\x03\x03"
+        + bytes(range(32))
+        + b"\x00"
+        + struct.pack("!H", 2)
+        + b"\x13\x01"
+        + b"\x01\x00"
+        + struct.pack("!H", len(extensions))
+        + extensions
+    )
     handshake = b"\x01" + len(body).to_bytes(3, "big") + body
     return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
 
@@ -211,7 +243,7 @@ def ipv6_ext_frag() -> list[Packet]:
     c.send(False, "SA")
     ext = IPv6(src=EDGE6, dst=ORIGIN6, hlim=64) / IPv6ExtHdrHopByHop() / IPv6ExtHdrDestOpt()
     ack = TCP(sport=40500, dport=80, flags="A", seq=c.cseq, ack=c.sseq)
-    out += c.packets + [(0.004, bytes(ext / ack))]
+    out += [*c.packets, (0.004, bytes(ext / ack))]
     c.t = 0.004
     c.send(True, "PA", REQUEST)
     c.send(False, "PA", RESPONSE)
@@ -221,8 +253,11 @@ def ipv6_ext_frag() -> list[Packet]:
 def ipv4_options_frag() -> list[Packet]:
     """IPv4 with options (record route), and a request split into IP fragments."""
     c = Conv(EDGE4, 40600, ORIGIN4, 80, 5_000_000, 5_500_000).handshake()
-    req = IP(src=EDGE4, dst=ORIGIN4, id=999, ttl=64) / TCP(
-        sport=40600, dport=80, flags="PA", seq=c.cseq, ack=c.sseq) / REQUEST
+    req = (
+        IP(src=EDGE4, dst=ORIGIN4, id=999, ttl=64)
+        / TCP(sport=40600, dport=80, flags="PA", seq=c.cseq, ack=c.sseq)
+        / REQUEST
+    )
     whole = bytes(req)
     body = whole[20:]
     head = IP(whole[:20])
@@ -254,11 +289,17 @@ MAC_A, MAC_B = bytes.fromhex("020000000001"), bytes.fromhex("020000000002")
 def ether(ip: bytes, vlan: str = "") -> bytes:
     ethertype = 0x86DD if ip[0] >> 4 == 6 else 0x0800
     if vlan == "dot1q":
-        return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=42)) \
-            [:-2] + struct.pack("!H", ethertype) + ip
+        return (
+            bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / Dot1Q(vlan=42))[:-2]
+            + struct.pack("!H", ethertype)
+            + ip
+        )
     if vlan == "qinq":
-        frame = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", type=0x88A8) / \
-            Dot1AD(vlan=100, type=0x8100) / Dot1Q(vlan=42)
+        frame = (
+            Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02", type=0x88A8)
+            / Dot1AD(vlan=100, type=0x8100)
+            / Dot1Q(vlan=42)
+        )
         return bytes(frame)[:-2] + struct.pack("!H", ethertype) + ip
     return MAC_B + MAC_A + struct.pack("!H", ethertype) + ip
 
@@ -278,8 +319,14 @@ def null(ip: bytes, big_endian: bool = False) -> bytes:
     return struct.pack(">I" if big_endian else "<I", family) + ip
 
 
-def write_pcap(path: Path, linktype: int, frames: Iterable[tuple[float, bytes]], *,
-               nanosecond: bool = False, big_endian: bool = False) -> None:
+def write_pcap(
+    path: Path,
+    linktype: int,
+    frames: Iterable[tuple[float, bytes]],
+    *,
+    nanosecond: bool = False,
+    big_endian: bool = False,
+) -> None:
     e = ">" if big_endian else "<"
     magic = 0xA1B23C4D if nanosecond else 0xA1B2C3D4
     out = [struct.pack(e + "IHHiIII", magic, 2, 4, 0, 0, 262144, linktype)]
@@ -296,9 +343,14 @@ def _block(block_type: int, body: bytes, e: str = "<") -> bytes:
     return struct.pack(e + "II", block_type, length) + body + struct.pack(e + "I", length)
 
 
-def write_pcapng(path: Path, interfaces: list[tuple[int, int]],
-                 frames: Iterable[tuple[int, float, bytes]], *, big_endian: bool = False,
-                 drops: int | None = None) -> None:
+def write_pcapng(
+    path: Path,
+    interfaces: list[tuple[int, int]],
+    frames: Iterable[tuple[int, float, bytes]],
+    *,
+    big_endian: bool = False,
+    drops: int | None = None,
+) -> None:
     """interfaces: (linktype, if_tsresol exponent); frames: (interface, time, bytes)."""
     e = ">" if big_endian else "<"
     out = [_block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e)]
@@ -308,8 +360,16 @@ def write_pcapng(path: Path, interfaces: list[tuple[int, int]],
     last = 0.0
     for iface, t, data in frames:
         ticks = _ns(t) * 10 ** interfaces[iface][1] // 1_000_000_000
-        out.append(_block(6, struct.pack(e + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF,
-                                         len(data), len(data)) + data, e))
+        out.append(
+            _block(
+                6,
+                struct.pack(
+                    e + "IIIII", iface, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data)
+                )
+                + data,
+                e,
+            )
+        )
         last = t
     if drops is not None:
         ticks = _ns(last) * 10 ** interfaces[0][1] // 1_000_000_000
@@ -338,7 +398,8 @@ def main() -> None:
     files = {
         "http_ok.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in ok)),
         "http_ok_ns_be.pcap": lambda p: write_pcap(
-            p, 1, ((t, ether(ip)) for t, ip in ok), nanosecond=True, big_endian=True),
+            p, 1, ((t, ether(ip)) for t, ip in ok), nanosecond=True, big_endian=True
+        ),
         "http_ok.pcap.gz": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in ok)),
         "http_ok_dot1q.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip, "dot1q")) for t, ip in ok)),
         "http_ok_qinq.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip, "qinq")) for t, ip in ok)),
@@ -355,22 +416,30 @@ def main() -> None:
         # Two interfaces, Ethernet in microseconds and SLL2 in nanoseconds, interleaved;
         # and an ISB reporting drops.
         "two_interfaces.pcapng": lambda p: write_pcapng(
-            p, [(1, 6), (276, 9)],
-            sorted([(0, t, ether(ip)) for t, ip in ok]
-                   + [(1, t + 0.0005, sll2(ip)) for t, ip in http_ok(cport=40313).packets],
-                   key=lambda f: f[1]),
-            drops=3),
+            p,
+            [(1, 6), (276, 9)],
+            sorted(
+                [(0, t, ether(ip)) for t, ip in ok]
+                + [(1, t + 0.0005, sll2(ip)) for t, ip in http_ok(cport=40313).packets],
+                key=lambda f: f[1],
+            ),
+            drops=3,
+        ),
         "http_ok_be.pcapng": lambda p: write_pcapng(
-            p, [(1, 6)], [(0, t, ether(ip)) for t, ip in ok], big_endian=True),
+            p, [(1, 6)], [(0, t, ether(ip)) for t, ip in ok], big_endian=True
+        ),
         "every_state.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in every_state())),
         "port_reuse.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in port_reuse())),
         "tls_alert.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in tls_alert())),
         "ipv6_ext_frag.pcap": lambda p: write_pcap(
-            p, 1, ((t, ether(ip)) for t, ip in ipv6_ext_frag())),
+            p, 1, ((t, ether(ip)) for t, ip in ipv6_ext_frag())
+        ),
         "ipv4_options_frag.pcap": lambda p: write_pcap(
-            p, 1, ((t, ether(ip)) for t, ip in ipv4_options_frag())),
+            p, 1, ((t, ether(ip)) for t, ip in ipv4_options_frag())
+        ),
         "damaged_packet.pcap": lambda p: write_pcap(
-            p, 1, ((t, ether(ip)) for t, ip in damaged_packet())),
+            p, 1, ((t, ether(ip)) for t, ip in damaged_packet())
+        ),
     }
     for name, make in files.items():
         make(OUT / name)

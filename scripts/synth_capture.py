@@ -20,20 +20,44 @@ from pathlib import Path
 EDGE_NET = "198.51.100."
 ORIGIN = bytes([203, 0, 113, 10])
 MSS = 1448
-ETH = bytes.fromhex("020000000001" "020000000002" "0800")
+ETH = bytes.fromhex("0200000000010200000000020800")
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 
 # What share of connections fail, and how.
-FAILURES = (("syn_unanswered", 0.01), ("rst_on_connect", 0.01),
-            ("rst_after_request", 0.01), ("no_response", 0.01))
+FAILURES = (
+    ("syn_unanswered", 0.01),
+    ("rst_on_connect", 0.01),
+    ("rst_after_request", 0.01),
+    ("no_response", 0.01),
+)
 
 
-def _packet(src: bytes, sport: int, dst: bytes, dport: int, flags: int, seq: int, ack: int,
-            payload_len: int, ip_id: int, ttl: int) -> bytes:
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + payload_len, ip_id & 0xFFFF, 0x4000,
-                     ttl, 6, 0, src, dst)
-    tcp = struct.pack("!HHIIHHHH", sport, dport, seq & 0xFFFFFFFF, ack & 0xFFFFFFFF,
-                      (5 << 12) | flags, 65535, 0, 0)
+def _packet(
+    src: bytes,
+    sport: int,
+    dst: bytes,
+    dport: int,
+    flags: int,
+    seq: int,
+    ack: int,
+    payload_len: int,
+    ip_id: int,
+    ttl: int,
+) -> bytes:
+    ip = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + payload_len, ip_id & 0xFFFF, 0x4000, ttl, 6, 0, src, dst
+    )
+    tcp = struct.pack(
+        "!HHIIHHHH",
+        sport,
+        dport,
+        seq & 0xFFFFFFFF,
+        ack & 0xFFFFFFFF,
+        (5 << 12) | flags,
+        65535,
+        0,
+        0,
+    )
     return ETH + ip + tcp + b"x" * payload_len
 
 
@@ -98,9 +122,15 @@ def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[b
     yield s(ACK, sseq + 1, cseq + 1)
 
 
-def write_capture(path: Path, packets: int, concurrency: int = 200, seed: int = 1,
-                  start_s: int = 1_700_000_000, gap_us: int = 100,
-                  max_requests: int = 6) -> int:
+def write_capture(
+    path: Path,
+    packets: int,
+    concurrency: int = 200,
+    seed: int = 1,
+    start_s: int = 1_700_000_000,
+    gap_us: int = 100,
+    max_requests: int = 6,
+) -> int:
     """Write ``packets`` packets to a classic pcap; return how many were written.
 
     ``max_requests``: requests per connection are 1..max_requests (keep-alive);

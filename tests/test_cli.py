@@ -32,7 +32,8 @@ def conns_json(*args: str) -> dict:
 def test_table_lists_connections_and_footer() -> None:
     result = run("conns", str(FIXTURES / "every_state.pcap"))
     assert result.exit_code == 0
-    assert "RSTOS0" in result.stdout and "GET www.example.com/images/a.jpg" in result.stdout
+    assert "RSTOS0" in result.stdout
+    assert "GET www.example.com/images/a.jpg" in result.stdout
     assert "45 packets (45 TCP, 0 malformed)" in result.stdout
     assert "13 of 13 connections shown" in result.stdout
 
@@ -45,8 +46,12 @@ def test_filters() -> None:
     assert conns_json(path, "--port", "41007")["summary"]["by_state"] == {"RSTR": 1}
     assert conns_json(path, "--host", "203.0.113.0/24")["summary"]["connections"] == 13
     assert conns_json(path, "--host", "2001:db8::/32")["summary"]["connections"] == 0
-    assert conns_json(str(FIXTURES / "http_ok_ipv6.pcap"), "--host", "2001:db8:2::10")[
-        "connections"][0]["server"] == "[2001:db8:2::10]:80"
+    assert (
+        conns_json(str(FIXTURES / "http_ok_ipv6.pcap"), "--host", "2001:db8:2::10")["connections"][
+            0
+        ]["server"]
+        == "[2001:db8:2::10]:80"
+    )
 
 
 def _documented_fields() -> set[str]:
@@ -71,8 +76,12 @@ def _emitted_fields(value: Any, prefix: str = "") -> set[str]:
 
 def test_json_fields_are_exactly_the_documented_ones() -> None:
     emitted: set[str] = set()
-    for name in ("every_state.pcap", "tls_alert.pcap", "two_interfaces.pcapng",
-                 "damaged_packet.pcap"):
+    for name in (
+        "every_state.pcap",
+        "tls_alert.pcap",
+        "two_interfaces.pcapng",
+        "damaged_packet.pcap",
+    ):
         emitted |= _emitted_fields(conns_json(str(FIXTURES / name)))
     documented = _documented_fields()
     assert emitted - documented == set(), "fields missing from docs/json.md"
@@ -96,7 +105,8 @@ def test_errors_are_one_line_and_exit_2(
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith("error: ") and message in err
+    assert err.startswith("error: ")
+    assert message in err
     assert "Traceback" not in err
 
 
@@ -104,7 +114,8 @@ def test_truncated_file_warns_and_strict_fails(capsys: pytest.CaptureFixture[str
     path = str(FIXTURES / "truncated_tail.pcap")
     assert main(["conns", "--json", path]) == 0
     captured = capsys.readouterr()
-    assert "warning:" in captured.err and "frame 11 (byte 896)" in captured.err
+    assert "warning:" in captured.err
+    assert "frame 11 (byte 896)" in captured.err
     assert json.loads(captured.out)["capture"]["truncated_tail"].startswith("frame 11")
     assert main(["conns", "--strict", path]) == 2
     assert "frame 11" in capsys.readouterr().err
@@ -112,8 +123,13 @@ def test_truncated_file_warns_and_strict_fails(capsys: pytest.CaptureFixture[str
 
 def test_stdin_and_console_script() -> None:
     data = (FIXTURES / "http_ok.pcap.gz").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "pcapdiff", "conns", "--json", "-"],
-                          input=data, capture_output=True, timeout=60, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "conns", "--json", "-"],
+        input=data,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["capture"]["compression"] == "gzip"
@@ -127,7 +143,8 @@ def test_help_has_examples() -> None:
 
 
 def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
-    script = (f"{sys.executable} -m pcapdiff conns {FIXTURES / 'every_state.pcap'} | head -n 1")
-    proc = subprocess.run(script, shell=True, capture_output=True, text=True, timeout=60,
-                          check=False)
+    script = f"{sys.executable} -m pcapdiff conns {FIXTURES / 'every_state.pcap'} | head -n 1"
+    proc = subprocess.run(
+        script, shell=True, capture_output=True, text=True, timeout=60, check=False
+    )
     assert "Traceback" not in proc.stderr

@@ -13,9 +13,18 @@ from pcapdiff.read import read
 from .conftest import FIXTURES
 
 LINK_FIXTURES = [
-    "http_ok.pcap", "http_ok_dot1q.pcap", "http_ok_qinq.pcap", "http_ok_sll.pcap",
-    "http_ok_sll2.pcap", "http_ok_raw101.pcap", "http_ok_raw12.pcap", "http_ok_raw14.pcap",
-    "http_ok_ipv4_228.pcap", "http_ok_loop.pcap", "http_ok_be.pcapng", "http_ok_ns_be.pcap",
+    "http_ok.pcap",
+    "http_ok_dot1q.pcap",
+    "http_ok_qinq.pcap",
+    "http_ok_sll.pcap",
+    "http_ok_sll2.pcap",
+    "http_ok_raw101.pcap",
+    "http_ok_raw12.pcap",
+    "http_ok_raw14.pcap",
+    "http_ok_ipv4_228.pcap",
+    "http_ok_loop.pcap",
+    "http_ok_be.pcapng",
+    "http_ok_ns_be.pcap",
 ]
 IPV6_FIXTURES = ["http_ok_ipv6.pcap", "http_ok_ipv6_229.pcap", "http_ok_null.pcap"]
 
@@ -27,14 +36,25 @@ def segments(path: Path) -> tuple[list, CaptureSummary]:
 
 def fields(seg: object) -> tuple:
     s = seg  # the fields that do not depend on the link layer
-    return (s.frame, s.sport, s.dport, s.flags, s.seq, s.ack, s.payload_len, s.ttl,  # type: ignore[attr-defined]
-            s.payload, s.options)  # type: ignore[attr-defined]
+    return (
+        s.frame,
+        s.sport,
+        s.dport,
+        s.flags,
+        s.seq,
+        s.ack,
+        s.payload_len,
+        s.ttl,  # type: ignore[attr-defined]
+        s.payload,
+        s.options,
+    )  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("name", LINK_FIXTURES + IPV6_FIXTURES)
 def test_every_link_type_decodes_the_same_conversation(name: str) -> None:
-    reference, _ = segments(FIXTURES / ("http_ok_ipv6.pcap" if name in IPV6_FIXTURES
-                                         else "http_ok.pcap"))
+    reference, _ = segments(
+        FIXTURES / ("http_ok_ipv6.pcap" if name in IPV6_FIXTURES else "http_ok.pcap")
+    )
     got, summary = segments(FIXTURES / name)
     assert [fields(s) for s in got] == [fields(s) for s in reference]
     assert summary.tcp_packets == 11
@@ -46,13 +66,22 @@ def test_fields_of_the_syn() -> None:
     syn = got[0]
     assert syn.flags == SYN
     assert (syn.src, syn.sport, syn.dst, syn.dport) == (
-        bytes([198, 51, 100, 7]), 40312, bytes([203, 0, 113, 10]), 80)
+        bytes([198, 51, 100, 7]),
+        40312,
+        bytes([203, 0, 113, 10]),
+        80,
+    )
     assert syn.seq == 1_000_000
     assert syn.ttl == 64
     assert syn.ip_id == 101
     opts = parse_tcp_options(syn.options)
     assert (opts.mss, opts.sack_permitted, opts.tsval, opts.tsecr, opts.wscale) == (
-        1460, True, 1000, 0, 7)
+        1460,
+        True,
+        1000,
+        0,
+        7,
+    )
     assert opts.layout == "M,S,T,N,W"
 
 
@@ -69,9 +98,11 @@ def test_request_split_in_ip_fragments_is_reassembled() -> None:
 
 def test_ipv6_extension_headers_and_fragmented_syn() -> None:
     got, summary = segments(FIXTURES / "ipv6_ext_frag.pcap")
-    assert got[0].flags == SYN and got[0].frame == 2
+    assert got[0].flags == SYN
+    assert got[0].frame == 2
     assert parse_tcp_options(got[0].options).tsval == 1000
-    assert got[2].frame == 4 and got[2].ttl == 64  # behind hop-by-hop + destination options
+    assert got[2].frame == 4
+    assert got[2].ttl == 64
     assert summary.tcp_packets == 5
 
 

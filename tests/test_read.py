@@ -58,7 +58,7 @@ def test_pcapng_interfaces_keep_their_own_link_type_and_resolution() -> None:
     # The SLL2 interface is in nanoseconds and sits 0.5 ms after its Ethernet twin.
     eth = [f.ts_ns for f in got if f.linktype == 1]
     sll2 = [f.ts_ns for f in got if f.linktype == 276]
-    assert [b - a for a, b in zip(eth, sll2)] == [500_000] * len(eth)
+    assert [b - a for a, b in zip(eth, sll2, strict=False)] == [500_000] * len(eth)
     assert summary.dropped_packets == 3  # from the Interface Statistics Block
     assert [f.frame for f in got] == list(range(1, len(got) + 1))
 
@@ -89,10 +89,15 @@ def test_truncated_tail_is_a_warning_and_strict_makes_it_an_error() -> None:
         (b"\x28\xb5\x2f\xfd" + b"\0" * 30, "zstd-compressed"),
         (b"snoop\0\0\0\0\0\0\x02", "snoop"),
         (struct.pack("<IHHiIII", 0xA1B2C3D4, 1, 4, 0, 0, 65535, 1), "version 1.4"),
-        (struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
-         + struct.pack("<IIII", 0, 0, 0xFFFFFFFF, 60), "frame 1 (byte 24)"),
-        (struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 2, 0, -1) + struct.pack("<I", 28),
-         "pcapng version 2.0"),
+        (
+            struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+            + struct.pack("<IIII", 0, 0, 0xFFFFFFFF, 60),
+            "frame 1 (byte 24)",
+        ),
+        (
+            struct.pack("<IIIHHq", 0x0A0D0D0A, 28, 0x1A2B3C4D, 2, 0, -1) + struct.pack("<I", 28),
+            "pcapng version 2.0",
+        ),
     ],
 )
 def test_bad_files_raise_one_line_errors(tmp_path: Path, content: bytes, message: str) -> None:

@@ -24,8 +24,21 @@ from .render.conns_json import write_conns_json
 from .render.conns_table import render_conns_table, render_footer, render_warnings
 from .render.console import out_console
 
-CONN_STATES = ("S0", "S1", "SF", "REJ", "S2", "S3", "RSTO", "RSTR", "RSTOS0", "RSTRH", "SH",
-               "SHR", "OTH")
+CONN_STATES = (
+    "S0",
+    "S1",
+    "SF",
+    "REJ",
+    "S2",
+    "S3",
+    "RSTO",
+    "RSTR",
+    "RSTOS0",
+    "RSTRH",
+    "SH",
+    "SHR",
+    "OTH",
+)
 
 
 class ExitCode(IntEnum):
@@ -49,24 +62,61 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
 
 @cli.command()
 @click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.option("--host", "hosts", multiple=True, callback=_network, metavar="ADDR|CIDR",
-              help="Only connections with this address (or network) at either end. Repeatable.")
-@click.option("--port", "ports", multiple=True, type=click.IntRange(0, 65535),
-              help="Only connections with this port at either end. Repeatable.")
-@click.option("--state", "states", multiple=True, type=click.Choice(CONN_STATES),
-              help="Only connections in this Zeek conn_state. Repeatable.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Write JSON (schema pcapdiff/conns/1, see docs/json.md) instead of a table.")
-@click.option("--strict", is_flag=True,
-              help="Treat a file cut off inside a record as an error (exit 2), not a warning.")
-@click.option("--idle-timeout", type=click.FloatRange(min=0.001), default=300.0,
-              show_default=True, metavar="SECONDS",
-              help="Release a connection after this long without packets.")
-@click.option("--progress/--no-progress", default=None,
-              help="Show a progress bar on stderr (default: when stderr is a terminal).")
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    callback=_network,
+    metavar="ADDR|CIDR",
+    help="Only connections with this address (or network) at either end. Repeatable.",
+)
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    type=click.IntRange(0, 65535),
+    help="Only connections with this port at either end. Repeatable.",
+)
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    type=click.Choice(CONN_STATES),
+    help="Only connections in this Zeek conn_state. Repeatable.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write JSON (schema pcapdiff/conns/1, see docs/json.md) instead of a table.",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Treat a file cut off inside a record as an error (exit 2), not a warning.",
+)
+@click.option(
+    "--idle-timeout",
+    type=click.FloatRange(min=0.001),
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Release a connection after this long without packets.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Show a progress bar on stderr (default: when stderr is a terminal).",
+)
 def conns(
-    capture: Path, hosts: list[Any], ports: tuple[int, ...], states: tuple[str, ...],
-    as_json: bool, strict: bool, idle_timeout: float, progress: bool | None,
+    capture: Path,
+    hosts: list[Any],
+    ports: tuple[int, ...],
+    states: tuple[str, ...],
+    as_json: bool,
+    strict: bool,
+    idle_timeout: float,
+    progress: bool | None,
 ) -> None:
     """List every TCP connection in CAPTURE (pcap, pcapng, gzip; - for stdin).
 
@@ -102,7 +152,10 @@ class _Selection:
     """The connections that pass the filters; counts all it saw."""
 
     def __init__(
-        self, connections: Iterable[Connection], hosts: list[Any], ports: tuple[int, ...],
+        self,
+        connections: Iterable[Connection],
+        hosts: list[Any],
+        ports: tuple[int, ...],
         states: tuple[str, ...],
     ) -> None:
         self.connections, self.hosts, self.ports, self.states = connections, hosts, ports, states
@@ -125,7 +178,7 @@ class _Selection:
         return True
 
 
-class _progress_bar:  # noqa: N801 - used as a context manager, reads like a function
+class _progress_bar:
     """A transient rich progress bar on stderr, fed by the reader's callback."""
 
     def __init__(self, enabled: bool, label: str) -> None:
@@ -139,8 +192,11 @@ class _progress_bar:  # noqa: N801 - used as a context manager, reads like a fun
         from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
         self.bar = Progress(
-            "[progress.description]{task.description}", BarColumn(), DownloadColumn(),
-            TimeRemainingColumn(), console=out_console(sys.stderr, stderr=True),
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=out_console(sys.stderr, stderr=True),
             transient=True,
         )
         self.bar.start()

@@ -23,10 +23,25 @@ from .errors import UnsupportedLinkType
 from .model import Anomaly, CaptureSummary, Frame, Segment, TcpOptions
 
 LINKTYPE_NAMES = {
-    0: "NULL", 1: "ETHERNET", 12: "RAW", 14: "RAW", 101: "RAW", 108: "LOOP",
-    113: "LINUX_SLL", 228: "IPV4", 229: "IPV6", 276: "LINUX_SLL2",
-    105: "IEEE802_11", 127: "IEEE802_11_RADIOTAP", 253: "NETLINK", 220: "USB_LINUX_MMAPPED",
-    9: "PPP", 50: "PPP_HDLC", 192: "PPI", 239: "NFLOG", 242: "IPOIB",
+    0: "NULL",
+    1: "ETHERNET",
+    12: "RAW",
+    14: "RAW",
+    101: "RAW",
+    108: "LOOP",
+    113: "LINUX_SLL",
+    228: "IPV4",
+    229: "IPV6",
+    276: "LINUX_SLL2",
+    105: "IEEE802_11",
+    127: "IEEE802_11_RADIOTAP",
+    253: "NETLINK",
+    220: "USB_LINUX_MMAPPED",
+    9: "PPP",
+    50: "PPP_HDLC",
+    192: "PPI",
+    239: "NFLOG",
+    242: "IPOIB",
 }
 SUPPORTED_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 242, 276})
 
@@ -67,19 +82,51 @@ def decode(
             frame, ts, linktype, data, _wire = fr
             # Fast path: Ethernet, IPv4 without options, unfragmented TCP.
             if linktype == 1 and data[12:15] == b"\x08\x00\x45" and len(data) >= 54:
-                (_vihl, _tos, total, ip_id, frag, ttl, proto, _sum, src, dst,
-                 sport, dport, seq, ack, off_flags, win) = ip4_tcp(data, 14)
+                (
+                    _vihl,
+                    _tos,
+                    total,
+                    ip_id,
+                    frag,
+                    ttl,
+                    proto,
+                    _sum,
+                    src,
+                    dst,
+                    sport,
+                    dport,
+                    seq,
+                    ack,
+                    off_flags,
+                    win,
+                ) = ip4_tcp(data, 14)
                 if proto == 6 and not frag & 0x3FFF:
                     doff = (off_flags >> 12) << 2
                     payload_at = 34 + doff
                     payload_len = total - 20 - doff
                     if doff >= 20 and payload_len >= 0 and len(data) >= payload_at:
                         tcp_packets += 1
-                        yield new(Segment, (
-                            frame, ts, src, sport, dst, dport, off_flags & 0xFF, seq, ack, win,
-                            payload_len, ttl, ip_id, data[54:payload_at] if doff > 20 else b"",
-                            data, payload_at,
-                        ))
+                        yield new(
+                            Segment,
+                            (
+                                frame,
+                                ts,
+                                src,
+                                sport,
+                                dst,
+                                dport,
+                                off_flags & 0xFF,
+                                seq,
+                                ack,
+                                win,
+                                payload_len,
+                                ttl,
+                                ip_id,
+                                data[54:payload_at] if doff > 20 else b"",
+                                data,
+                                payload_at,
+                            ),
+                        )
                         continue
             segment = slow.decode(fr)
             if segment is not None:
@@ -150,8 +197,10 @@ class _SlowPath:
             return _nflog(data)
         if linktype == 242:  # IP over InfiniBand: 40 bytes of addresses, EtherType, reserved
             return _ethertype(data, 40, 44)
-        if self.summary.format.startswith("pcap") and self.summary.format != "pcapng" and (
-            not self.skip_unsupported
+        if (
+            self.summary.format.startswith("pcap")
+            and self.summary.format != "pcapng"
+            and (not self.skip_unsupported)
         ):
             raise UnsupportedLinkType(
                 self.summary.path, linktype, LINKTYPE_NAMES.get(linktype, "unknown")
@@ -182,7 +231,9 @@ class _SlowPath:
         more_fragments, frag_offset = frag & 0x2000, (frag & 0x1FFF) << 3
         if more_fragments or frag_offset:
             body = data[at + ihl : at + total]
-            whole = self._reassemble((src, dst, ip_id, proto), fr, frag_offset, more_fragments, body, total - ihl)
+            whole = self._reassemble(
+                (src, dst, ip_id, proto), fr, frag_offset, more_fragments, body, total - ihl
+            )
             if whole is None:
                 return None
             return self._tcp(fr, whole, 0, len(whole), src, dst, ttl, ip_id)
@@ -231,8 +282,15 @@ class _SlowPath:
     # -- TCP --
 
     def _tcp(
-        self, fr: Frame, data: bytes, at: int, ip_payload_len: int,
-        src: bytes, dst: bytes, ttl: int, ip_id: int,
+        self,
+        fr: Frame,
+        data: bytes,
+        at: int,
+        ip_payload_len: int,
+        src: bytes,
+        dst: bytes,
+        ttl: int,
+        ip_id: int,
     ) -> Segment:
         _need(data, at + 20, "truncated_tcp_header", "TCP header cut off")
         sport, dport, seq, ack, off_flags, win = _TCP.unpack_from(data, at)
@@ -250,16 +308,38 @@ class _SlowPath:
                 self.summary.add_anomaly(
                     Anomaly(fr.frame, "truncated_tcp_options", "TCP options cut by snaplen")
                 )
-        return _new_segment(Segment, (
-            fr.frame, fr.ts_ns, src, sport, dst, dport, off_flags & 0xFF, seq, ack, win,
-            ip_payload_len - doff, ttl, ip_id, options, data, at + doff,
-        ))
+        return _new_segment(
+            Segment,
+            (
+                fr.frame,
+                fr.ts_ns,
+                src,
+                sport,
+                dst,
+                dport,
+                off_flags & 0xFF,
+                seq,
+                ack,
+                win,
+                ip_payload_len - doff,
+                ttl,
+                ip_id,
+                options,
+                data,
+                at + doff,
+            ),
+        )
 
     # -- fragments --
 
     def _reassemble(
-        self, key: tuple[bytes, bytes, int, int], fr: Frame, offset: int, more: int | bool,
-        body: bytes, body_len: int,
+        self,
+        key: tuple[bytes, bytes, int, int],
+        fr: Frame,
+        offset: int,
+        more: int | bool,
+        body: bytes,
+        body_len: int,
     ) -> bytes | None:
         """Collect TCP fragments; return the whole datagram at its last fragment."""
         self.summary.ip_fragments += 1
@@ -270,9 +350,9 @@ class _SlowPath:
             if len(self.fragments) >= MAX_PENDING_FRAGMENTS:
                 oldest = next(iter(self.fragments))
                 lost = self.fragments.pop(oldest)
-                self.summary.add_anomaly(Anomaly(
-                    lost.first_frame, "fragments_incomplete", "IP datagram never completed"
-                ))
+                self.summary.add_anomaly(
+                    Anomaly(lost.first_frame, "fragments_incomplete", "IP datagram never completed")
+                )
             datagram = self.fragments[key] = _Datagram(fr.frame)
         if offset + len(body) > MAX_DATAGRAM_BYTES:
             del self.fragments[key]
@@ -407,6 +487,11 @@ def parse_tcp_options(raw: bytes) -> TcpOptions:
             layout.append(str(kind))
         pos += length
     return TcpOptions(
-        mss=mss, wscale=wscale, sack_permitted=sack_ok, sack_blocks=tuple(blocks),
-        tsval=tsval, tsecr=tsecr, layout=",".join(layout),
+        mss=mss,
+        wscale=wscale,
+        sack_permitted=sack_ok,
+        sack_blocks=tuple(blocks),
+        tsval=tsval,
+        tsecr=tsecr,
+        layout=",".join(layout),
     )

@@ -17,9 +17,7 @@ class PcapdiffError(Exception):
 class PcapFormatError(PcapdiffError):
     """A capture file is damaged where reading cannot go on (header, record framing)."""
 
-    def __init__(
-        self, path: Path | str, *, frame: int | None, offset: int, reason: str
-    ) -> None:
+    def __init__(self, path: Path | str, *, frame: int | None, offset: int, reason: str) -> None:
         where = "file header" if frame is None else f"frame {frame}"
         super().__init__(f"{path}: {where} (byte {offset}): {reason}")
         self.path, self.frame, self.offset, self.reason = path, frame, offset, reason

@@ -25,7 +25,7 @@ import struct
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .errors import PcapdiffError, PcapFormatError
 from .model import Anomaly, CaptureSummary, Frame, InterfaceStats
@@ -107,7 +107,9 @@ def read(
         if magic_le == _PCAPNG_SHB:
             return _read_pcapng(src, head, summary, strict, progress)
         raise PcapFormatError(
-            name, frame=None, offset=0,
+            name,
+            frame=None,
+            offset=0,
             reason=f"not a pcap or pcapng file (magic {head[:4].hex()}{_guess(head)})",
         )
     except BaseException:
@@ -127,27 +129,27 @@ def _open_stream(src: _Source, summary: CaptureSummary) -> bytes:
         if compression:
             summary.compression = compression
             # Restart the stream through the decompressor, prepending what we peeked.
-            src.stream = _decompressor(compression, _Prefixed(head, src.raw))
+            src.stream = _decompressor(compression, cast(BinaryIO, _Prefixed(head, src.raw)))
             head = src.stream.read(CHUNK_BYTES)
     except (OSError, EOFError) as exc:
         raise PcapdiffError(f"{src.name}: read error: {exc}") from None
     if len(head) < 4:
         raise PcapFormatError(
-            src.name, frame=None, offset=0,
+            src.name,
+            frame=None,
+            offset=0,
             reason="empty file" if not head else "too short to be a capture",
         )
     return head
 
 
-def _decompressor(kind: str, raw: _Prefixed) -> BinaryIO:
-    stream: object
+def _decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
+    """A file object that decompresses ``raw``; closed with the source."""
     if kind == "gzip":
-        stream = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[arg-type]
-    elif kind == "bzip2":
-        stream = bz2.BZ2File(raw)  # type: ignore[arg-type]
-    else:
-        stream = lzma.LZMAFile(raw)  # type: ignore[arg-type]
-    return stream  # type: ignore[return-value]
+        return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
+    if kind == "bzip2":
+        return bz2.BZ2File(raw)  # type: ignore[return-value]
+    return lzma.LZMAFile(raw)  # type: ignore[return-value]
 
 
 def _compression(head: bytes) -> str:
@@ -181,7 +183,7 @@ class _Prefixed:
     def __init__(self, prefix: bytes, raw: BinaryIO) -> None:
         self.prefix, self.raw = prefix, raw
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int = -1, /) -> bytes:
         if self.prefix:
             if n < 0:
                 out, self.prefix = self.prefix + self.raw.read(), b""
@@ -212,7 +214,9 @@ def _read_pcap(
         more = stream.read(CHUNK_BYTES)
         if not more:
             raise PcapFormatError(
-                name, frame=None, offset=len(buf),
+                name,
+                frame=None,
+                offset=len(buf),
                 reason=f"file header cut off ({len(buf)} of 24 bytes)",
             )
         buf += more
@@ -222,12 +226,14 @@ def _read_pcap(
         raise PcapFormatError(
             name, frame=None, offset=4, reason=f"pcap version {major}.{minor} is not supported"
         )
-    if network >> 16:  # upper bits hold FCS length / reserved fields (pcap-linktype(7))
-        if network & 0x03FF0000:
-            raise PcapFormatError(
-                name, frame=None, offset=20,
-                reason=f"link-type field has reserved bits set (0x{network:08x})",
-            )
+    # The upper bits hold an FCS length and reserved bits (pcap-linktype(7)).
+    if network >> 16 and network & 0x03FF0000:
+        raise PcapFormatError(
+            name,
+            frame=None,
+            offset=20,
+            reason=f"link-type field has reserved bits set (0x{network:08x})",
+        )
     linktype = network & 0xFFFF
     summary.format = "pcap-modified" if modified else ("pcap-ns" if nsec else "pcap")
     summary.snaplen = snaplen
@@ -250,8 +256,14 @@ def _read_pcap(
                 more = stream.read(CHUNK_BYTES)
                 if not more:
                     if pos < end:
-                        _cut_tail(summary, strict, name, frame + 1, base + pos,
-                                  f"record header cut off ({end - pos} of {hdr_len} bytes)")
+                        _cut_tail(
+                            summary,
+                            strict,
+                            name,
+                            frame + 1,
+                            base + pos,
+                            f"record header cut off ({end - pos} of {hdr_len} bytes)",
+                        )
                     return
                 base += pos
                 buf, pos = buf[pos:] + more, 0
@@ -259,7 +271,9 @@ def _read_pcap(
             sec, frac, caplen, wire_len = unpack_header(buf, pos)
             if caplen > max_caplen:
                 raise PcapFormatError(
-                    name, frame=frame + 1, offset=base + pos,
+                    name,
+                    frame=frame + 1,
+                    offset=base + pos,
                     reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
                     "the file is corrupt from here on",
                 )
@@ -268,8 +282,14 @@ def _read_pcap(
             if nxt > end:
                 more = stream.read(max(CHUNK_BYTES, caplen))
                 if not more:
-                    _cut_tail(summary, strict, name, frame + 1, base + pos,
-                              f"record data cut off ({end - start} of {caplen} bytes)")
+                    _cut_tail(
+                        summary,
+                        strict,
+                        name,
+                        frame + 1,
+                        base + pos,
+                        f"record data cut off ({end - start} of {caplen} bytes)",
+                    )
                     return
                 base += pos
                 buf, pos = buf[pos:] + more, 0
@@ -349,7 +369,9 @@ def _options(
         value_end = pos + 4 + length
         if value_end > end:
             raise PcapFormatError(
-                name, frame=None, offset=offset + pos,
+                name,
+                frame=None,
+                offset=offset + pos,
                 reason=f"pcapng option {code} of length {length} runs past its block",
             )
         yield code, body[pos + 4 : value_end]
@@ -378,8 +400,14 @@ def _read_pcapng(
                 more = stream.read(CHUNK_BYTES)
                 if not more:
                     if pos < end:
-                        _cut_tail(summary, strict, name, frame + 1, base + pos,
-                                  f"block header cut off ({end - pos} bytes left)")
+                        _cut_tail(
+                            summary,
+                            strict,
+                            name,
+                            frame + 1,
+                            base + pos,
+                            f"block header cut off ({end - pos} bytes left)",
+                        )
                     return
                 base += pos
                 buf, pos = buf[pos:] + more, 0
@@ -393,19 +421,26 @@ def _read_pcapng(
                     endian = ">"
                 else:
                     raise PcapFormatError(
-                        name, frame=None if not frame else frame + 1, offset=base + pos + 8,
+                        name,
+                        frame=None if not frame else frame + 1,
+                        offset=base + pos + 8,
                         reason=f"pcapng section header has a bad byte-order magic ({bom:08x})",
                     )
             block_len = struct.unpack_from(endian + "I", buf, pos + 4)[0]
             if block_len < 12 or block_len % 4:
                 raise PcapFormatError(
-                    name, frame=frame + 1 if frame else None, offset=base + pos,
+                    name,
+                    frame=frame + 1 if frame else None,
+                    offset=base + pos,
                     reason=f"pcapng block length {block_len} is invalid",
                 )
             if block_len > ABSOLUTE_MAX_CAPLEN + 64:
                 raise PcapFormatError(
-                    name, frame=frame + 1, offset=base + pos,
-                    reason=f"pcapng block claims {block_len} bytes; the file is corrupt from here on",
+                    name,
+                    frame=frame + 1,
+                    offset=base + pos,
+                    reason=f"pcapng block claims {block_len} bytes; the file is corrupt from "
+                    "here on",
                 )
             nxt = pos + block_len
             if nxt > end:
@@ -428,7 +463,9 @@ def _read_pcapng(
                 if major != 1 or minor not in (0, 2):
                     if sections == 1:
                         raise PcapFormatError(
-                            name, frame=None, offset=offset + 12,
+                            name,
+                            frame=None,
+                            offset=offset + 12,
                             reason=f"pcapng version {major}.{minor} is not supported",
                         )
                     skipping = True
@@ -439,7 +476,10 @@ def _read_pcapng(
                         pass  # only validated: comments and hardware names are not used
             elif sections == 0:
                 raise PcapFormatError(
-                    name, frame=None, offset=0, reason="pcapng file does not start with a section header"
+                    name,
+                    frame=None,
+                    offset=0,
+                    reason="pcapng file does not start with a section header",
                 )
             elif skipping:
                 pass
@@ -456,7 +496,8 @@ def _read_pcapng(
                     if caplen < wire_len:
                         sliced += 1
                     yield _new_frame(
-                        Frame, (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len)
+                        Frame,
+                        (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len),
                     )
                     last_ts = ts if last_ts is None or ts > last_ts else last_ts
                     first_ts = ts if first_ts is None or ts < first_ts else first_ts
@@ -474,7 +515,8 @@ def _read_pcapng(
                         sliced += 1
                     ts = last_ts if last_ts is not None else 0
                     yield _new_frame(
-                        Frame, (frame, ts, iface.linktype, buf[pos + 12 : pos + 12 + caplen], wire_len)
+                        Frame,
+                        (frame, ts, iface.linktype, buf[pos + 12 : pos + 12 + caplen], wire_len),
                     )
             elif block_type == 2:  # obsolete Packet Block
                 frame += 1
@@ -489,7 +531,8 @@ def _read_pcapng(
                     if caplen < wire_len:
                         sliced += 1
                     yield _new_frame(
-                        Frame, (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len)
+                        Frame,
+                        (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len),
                     )
                     last_ts = ts if last_ts is None or ts > last_ts else last_ts
                     first_ts = ts if first_ts is None or ts < first_ts else first_ts
@@ -522,13 +565,19 @@ def _bad_block(
     frame: int, caplen: int, block_len: int, iface_id: int, interfaces: list[_Interface]
 ) -> Anomaly:
     if iface_id >= len(interfaces):
-        return Anomaly(frame, "unknown_interface", f"packet names interface {iface_id}, "
-                       f"but only {len(interfaces)} are described")
-    return Anomaly(frame, "bad_packet_block",
-                   f"block of {block_len} bytes cannot hold {caplen} captured bytes")
+        return Anomaly(
+            frame,
+            "unknown_interface",
+            f"packet names interface {iface_id}, but only {len(interfaces)} are described",
+        )
+    return Anomaly(
+        frame, "bad_packet_block", f"block of {block_len} bytes cannot hold {caplen} captured bytes"
+    )
 
 
-def _interface(buf: bytes, pos: int, body_end: int, endian: str, name: str, base: int) -> _Interface:
+def _interface(
+    buf: bytes, pos: int, body_end: int, endian: str, name: str, base: int
+) -> _Interface:
     linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
     num, den, offset_ns = 1000, 1, 0  # default resolution: microseconds
     for code, value in _options(buf, pos + 16, body_end, endian, name, base):
@@ -540,7 +589,12 @@ def _interface(buf: bytes, pos: int, body_end: int, endian: str, name: str, base
 
 
 def _interface_stats(
-    buf: bytes, pos: int, body_end: int, endian: str, name: str, base: int,
+    buf: bytes,
+    pos: int,
+    body_end: int,
+    endian: str,
+    name: str,
+    base: int,
     interfaces: list[_Interface],
 ) -> InterfaceStats | None:
     iface_id = struct.unpack_from(endian + "I", buf, pos + 8)[0]

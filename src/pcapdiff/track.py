@@ -54,7 +54,14 @@ _RSTOS0 = re.compile(r"\^?S[^HAFGIQ]*R.*")
 
 # History bits, one per letter, kept per endpoint.
 _H_SYN, _H_SYNACK, _H_ACK, _H_DATA, _H_FIN, _H_RST, _H_MULTI, _H_FINRST = (
-    1, 2, 4, 8, 16, 32, 64, 128
+    1,
+    2,
+    4,
+    8,
+    16,
+    32,
+    64,
+    128,
 )
 
 
@@ -62,9 +69,24 @@ class _Half:
     """What one endpoint of a live connection has sent so far."""
 
     __slots__ = (
-        "base", "fin_frames", "gap_count", "head", "head_bytes", "head_done", "hist_bits",
-        "holes", "last_fin", "last_rst", "last_syn", "next_rel", "packets", "payload_bytes",
-        "retx_count", "retx_bytes", "state", "zero_windows",
+        "base",
+        "fin_frames",
+        "gap_count",
+        "head",
+        "head_bytes",
+        "head_done",
+        "hist_bits",
+        "holes",
+        "last_fin",
+        "last_rst",
+        "last_syn",
+        "next_rel",
+        "packets",
+        "payload_bytes",
+        "retx_bytes",
+        "retx_count",
+        "state",
+        "zero_windows",
     )
 
     def __init__(self) -> None:
@@ -89,10 +111,30 @@ class _Live:
     """A connection being tracked."""
 
     __slots__ = (
-        "alerts", "client", "client_half", "client_key", "first_frame", "first_ts", "gaps",
-        "handshake_frame", "history", "id", "isn", "last_frame", "last_ts", "request",
-        "resets", "response", "server", "server_half", "server_isn", "synack_opts",
-        "synacks", "syn_opts", "syns", "tls",
+        "alerts",
+        "client",
+        "client_half",
+        "client_key",
+        "first_frame",
+        "first_ts",
+        "gaps",
+        "handshake_frame",
+        "history",
+        "id",
+        "isn",
+        "last_frame",
+        "last_ts",
+        "request",
+        "resets",
+        "response",
+        "server",
+        "server_half",
+        "server_isn",
+        "syn_opts",
+        "synack_opts",
+        "synacks",
+        "syns",
+        "tls",
     )
 
     def __init__(self, conn_id: int, seg: Segment, client_is_sender: bool) -> None:
@@ -206,8 +248,14 @@ def track(
         if seg.flags & (FIN | RST) and entry[0].closed():
             closing[entry[0].id] = entry[0]
     for conn in sorted(live.values(), key=lambda c: c.id):
-        yield _finish(conn, "fin" if conn.closed() and not conn.resets else
-                      "rst" if conn.resets else "end_of_capture")
+        yield _finish(
+            conn,
+            "fin"
+            if conn.closed() and not conn.resets
+            else "rst"
+            if conn.resets
+            else "end_of_capture",
+        )
 
 
 def _slow_packet(entry: _FlowEntry, seg: Segment) -> None:
@@ -227,11 +275,14 @@ def _slow_packet(entry: _FlowEntry, seg: Segment) -> None:
             conn.history.append("A" if from_client else "a")
         if half.state == INACTIVE:
             half.state = PARTIAL
-        elif flags & ACK and half.state in (SYN_SENT, SYN_ACK_SENT):
-            if peer.state in (SYN_SENT, SYN_ACK_SENT, ESTABLISHED):
-                half.state = peer.state = ESTABLISHED
-                if conn.handshake_frame is None and from_client:
-                    conn.handshake_frame = seg.frame
+        elif (
+            flags & ACK
+            and half.state in (SYN_SENT, SYN_ACK_SENT)
+            and peer.state in (SYN_SENT, SYN_ACK_SENT, ESTABLISHED)
+        ):
+            half.state = peer.state = ESTABLISHED
+            if conn.handshake_frame is None and from_client:
+                conn.handshake_frame = seg.frame
         if not seg.win:
             _log_letter(conn, half, from_client, "W")
     else:
@@ -265,8 +316,9 @@ def _sweep(
     (0: skip this part), also those idle that long."""
     done = [c for c in closing.values() if now - c.last_ts > close_delay_ns]
     if idle_timeout_ns:
-        done += [c for c in live.values()
-                 if now - c.last_ts > idle_timeout_ns and c.id not in closing]
+        done += [
+            c for c in live.values() if now - c.last_ts > idle_timeout_ns and c.id not in closing
+        ]
     for conn in done:
         del live[conn.id]
         closing.pop(conn.id, None)
@@ -339,16 +391,27 @@ def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segm
                 conn.history.append(letter_case("R"))
             half.last_rst = seq
         phase = (
-            "handshake" if conn.handshake_frame is None and peer.state != ESTABLISHED
+            "handshake"
+            if conn.handshake_frame is None
+            and peer.state != ESTABLISHED
             and half.state != ESTABLISHED
-            else "after_response" if conn.server_half.payload_bytes
-            else "after_request" if conn.client_half.payload_bytes
+            else "after_response"
+            if conn.server_half.payload_bytes
+            else "after_request"
+            if conn.client_half.payload_bytes
             else "established"
         )
-        conn.resets.append(Reset(
-            seg.frame, seg.ts_ns, "client" if from_client else "server", phase,
-            seg.ttl, seg.ip_id, seq,
-        ))
+        conn.resets.append(
+            Reset(
+                seg.frame,
+                seg.ts_ns,
+                "client" if from_client else "server",
+                phase,
+                seg.ttl,
+                seg.ip_id,
+                seq,
+            )
+        )
         half.state = RESET
 
 
@@ -389,8 +452,15 @@ def _ack_holes(conn: _Live, half: _Half, from_client: bool, ack_rel: int) -> Non
 
 
 def _data(
-    conn: _Live, half: _Half, from_client: bool, seg: Segment, seq: int, pl: int,
-    frame: int, data: bytes, pa: int,
+    conn: _Live,
+    half: _Half,
+    from_client: bool,
+    seg: Segment,
+    seq: int,
+    pl: int,
+    frame: int,
+    data: bytes,
+    pa: int,
 ) -> None:
     """Payload: bytes, retransmissions, holes, the stream's first message, TLS alerts."""
     half.payload_bytes += pl

@@ -22,15 +22,25 @@ def seconds(ts_ns: int | None) -> float | None:
 
 
 def _packet(ref: PacketRef) -> dict[str, Any]:
-    return {"frame": ref.frame, "time": ref.ts_ns / 1_000_000_000, "ttl": ref.ttl,
-            "ip_id": ref.ip_id if ref.ip_id >= 0 else None}
+    return {
+        "frame": ref.frame,
+        "time": ref.ts_ns / 1_000_000_000,
+        "ttl": ref.ttl,
+        "ip_id": ref.ip_id if ref.ip_id >= 0 else None,
+    }
 
 
 def _options(opts: TcpOptions | None) -> dict[str, Any] | None:
     if opts is None:
         return None
-    return {"mss": opts.mss, "wscale": opts.wscale, "sack_permitted": opts.sack_permitted,
-            "tsval": opts.tsval, "tsecr": opts.tsecr, "layout": opts.layout}
+    return {
+        "mss": opts.mss,
+        "wscale": opts.wscale,
+        "sack_permitted": opts.sack_permitted,
+        "tsval": opts.tsval,
+        "tsecr": opts.tsecr,
+        "layout": opts.layout,
+    }
 
 
 def connection_to_json(conn: Connection) -> dict[str, Any]:
@@ -53,21 +63,43 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "synacks": [_packet(p) for p in conn.synacks],
         "handshake_frame": conn.handshake_frame,
         "resets": [
-            {"frame": r.frame, "time": r.ts_ns / 1_000_000_000, "sender": r.sender, "phase": r.phase,
-             "ttl": r.ttl, "ip_id": r.ip_id if r.ip_id >= 0 else None, "seq": r.seq}
+            {
+                "frame": r.frame,
+                "time": r.ts_ns / 1_000_000_000,
+                "sender": r.sender,
+                "phase": r.phase,
+                "ttl": r.ttl,
+                "ip_id": r.ip_id if r.ip_id >= 0 else None,
+                "seq": r.seq,
+            }
             for r in conn.resets
         ],
         "syn_options": _options(conn.syn_options),
         "synack_options": _options(conn.synack_options),
         "client_sent": _direction(conn.client_sent),
         "server_sent": _direction(conn.server_sent),
-        "request": None if req is None else {
-            "kind": req.kind, "frame": req.frame, "method": req.method, "target": req.target,
-            "version": req.version, "host": req.host, "first_bytes": req.first_bytes},
-        "response": None if resp is None else {
-            "kind": resp.kind, "frame": resp.frame, "status": resp.status, "reason": resp.reason,
-            "tls_version": resp.tls_version, "alert": resp.alert,
-            "first_bytes": resp.first_bytes},
+        "request": None
+        if req is None
+        else {
+            "kind": req.kind,
+            "frame": req.frame,
+            "method": req.method,
+            "target": req.target,
+            "version": req.version,
+            "host": req.host,
+            "first_bytes": req.first_bytes,
+        },
+        "response": None
+        if resp is None
+        else {
+            "kind": resp.kind,
+            "frame": resp.frame,
+            "status": resp.status,
+            "reason": resp.reason,
+            "tls_version": resp.tls_version,
+            "alert": resp.alert,
+            "first_bytes": resp.first_bytes,
+        },
         "tls_alerts": [{"frame": f, "sender": s, "alert": a} for f, s, a in conn.tls_alerts],
         "gaps": conn.gaps,
         "ended_by": conn.ended_by,
@@ -75,8 +107,12 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
 
 
 def _direction(d: Any) -> dict[str, Any]:
-    return {"packets": d.packets, "payload_bytes": d.payload_bytes,
-            "retransmitted_bytes": d.retransmitted_bytes, "fin_frames": list(d.fin_frames)}
+    return {
+        "packets": d.packets,
+        "payload_bytes": d.payload_bytes,
+        "retransmitted_bytes": d.retransmitted_bytes,
+        "fin_frames": list(d.fin_frames),
+    }
 
 
 def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
@@ -95,17 +131,21 @@ def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
         "malformed_packets": summary.malformed_packets,
         "anomalies": dict(sorted(summary.anomalies.items())),
         "anomaly_examples": [
-            {"frame": a.frame, "code": a.code, "detail": a.detail}
-            for a in summary.anomaly_examples
+            {"frame": a.frame, "code": a.code, "detail": a.detail} for a in summary.anomaly_examples
         ],
         "start": seconds(summary.first_ts_ns),
         "end": seconds(summary.last_ts_ns),
         "truncated_tail": summary.truncated_tail or None,
         "skipped_sections": summary.skipped_sections,
         "interface_stats": [
-            {"interface": s.interface, "linktype": s.linktype, "received": s.received,
-             "dropped_by_interface": s.dropped_by_interface, "dropped_by_os": s.dropped_by_os,
-             "delivered": s.delivered}
+            {
+                "interface": s.interface,
+                "linktype": s.linktype,
+                "received": s.received,
+                "dropped_by_interface": s.dropped_by_interface,
+                "dropped_by_os": s.dropped_by_os,
+                "delivered": s.delivered,
+            }
             for s in summary.interface_stats
         ],
     }
@@ -121,7 +161,7 @@ def write_conns_json(
     filters: dict[str, Any] | None = None,
 ) -> int:
     """Stream the whole document to ``out``; return how many connections were written."""
-    out.write('{"schema": "%s",\n "connections": [' % SCHEMA)
+    out.write(f'{{"schema": "{SCHEMA}",\n "connections": [')
     states: Counter[str] = Counter()
     n = 0
     for conn in connections:

@@ -4,16 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from rich.console import Console
+from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from ..model import CaptureSummary, Connection
 from .conns_json import seconds
 
 STATE_STYLE = {
-    "SF": "green", "S1": "green", "S0": "yellow", "REJ": "red", "RSTO": "red", "RSTR": "red",
-    "RSTOS0": "red", "RSTRH": "red", "S2": "yellow", "S3": "yellow", "SH": "yellow",
-    "SHR": "yellow", "OTH": "dim",
+    "SF": "green",
+    "S1": "green",
+    "S0": "yellow",
+    "REJ": "red",
+    "RSTO": "red",
+    "RSTR": "red",
+    "RSTOS0": "red",
+    "RSTRH": "red",
+    "S2": "yellow",
+    "S3": "yellow",
+    "SH": "yellow",
+    "SHR": "yellow",
+    "OTH": "dim",
 }
 
 
@@ -35,8 +45,11 @@ def describe_response(conn: Connection) -> str:
         if resp.kind == "http":
             parts.append(f"{resp.status} {resp.reason}".strip())
         elif resp.kind == "tls":
-            parts.append(f"TLS alert {resp.alert}" if resp.alert else
-                         f"ServerHello {resp.tls_version}".strip())
+            parts.append(
+                f"TLS alert {resp.alert}"
+                if resp.alert
+                else f"ServerHello {resp.tls_version}".strip()
+            )
         else:
             parts.append(f"data {resp.first_bytes[:16]}")
     for reset in conn.resets[:1]:
@@ -49,19 +62,36 @@ def describe_response(conn: Connection) -> str:
 
 def render_conns_table(connections: Sequence[Connection], console: Console) -> None:
     table = Table(show_lines=False, header_style="bold", pad_edge=False, box=None)
-    for name, justify, wrap in (
-        ("#", "right", False), ("client", "left", False), ("server", "left", False),
-        ("state", "left", False), ("history", "left", False), ("request", "left", True),
-        ("response", "left", True), ("frames", "right", False), ("duration", "right", False),
-    ):
-        table.add_column(name, justify=justify, no_wrap=not wrap,  # type: ignore[arg-type]
-                         overflow="fold" if wrap else "ellipsis",
-                         min_width=12 if wrap else None)
+    columns: tuple[tuple[str, JustifyMethod, bool], ...] = (
+        ("#", "right", False),
+        ("client", "left", False),
+        ("server", "left", False),
+        ("state", "left", False),
+        ("history", "left", False),
+        ("request", "left", True),
+        ("response", "left", True),
+        ("frames", "right", False),
+        ("duration", "right", False),
+    )
+    for name, justify, wrap in columns:
+        table.add_column(
+            name,
+            justify=justify,
+            no_wrap=not wrap,
+            overflow="fold" if wrap else "ellipsis",
+            min_width=12 if wrap else None,
+        )
     for conn in connections:
         table.add_row(
-            str(conn.id), str(conn.client), str(conn.server),
-            conn.conn_state, conn.history, describe_request(conn), describe_response(conn),
-            f"{conn.first_frame}-{conn.last_frame}", f"{conn.duration_ns / 1_000_000_000:.3f}s",
+            str(conn.id),
+            str(conn.client),
+            str(conn.server),
+            conn.conn_state,
+            conn.history,
+            describe_request(conn),
+            describe_response(conn),
+            f"{conn.first_frame}-{conn.last_frame}",
+            f"{conn.duration_ns / 1_000_000_000:.3f}s",
             style=STATE_STYLE.get(conn.conn_state),
         )
     console.print(table)
@@ -89,20 +119,30 @@ def render_warnings(summary: CaptureSummary, console: Console) -> None:
 def capture_warnings(summary: CaptureSummary) -> list[str]:
     out = []
     if summary.truncated_tail:
-        out.append(f"{summary.path}: file ends inside a record at {summary.truncated_tail}; "
-                   "analysed up to the cut")
+        out.append(
+            f"{summary.path}: file ends inside a record at {summary.truncated_tail}; "
+            "analysed up to the cut"
+        )
     if summary.malformed_packets:
         examples = ", ".join(f"frame {a.frame} {a.code}" for a in summary.anomaly_examples[:3])
         counts = ", ".join(f"{code} {n}" for code, n in sorted(summary.anomalies.items()))
-        out.append(f"{summary.path}: {summary.malformed_packets} malformed packet(s) "
-                   f"({counts}; e.g. {examples})")
+        out.append(
+            f"{summary.path}: {summary.malformed_packets} malformed packet(s) "
+            f"({counts}; e.g. {examples})"
+        )
     if summary.dropped_packets:
-        out.append(f"{summary.path}: the capture itself dropped {summary.dropped_packets} "
-                   "packet(s) (pcapng interface statistics)")
+        out.append(
+            f"{summary.path}: the capture itself dropped {summary.dropped_packets} "
+            "packet(s) (pcapng interface statistics)"
+        )
     if summary.sliced_packets:
-        out.append(f"{summary.path}: {summary.sliced_packets} packet(s) cut by the snaplen "
-                   f"({summary.snaplen}); payload lengths are taken from the IP headers")
+        out.append(
+            f"{summary.path}: {summary.sliced_packets} packet(s) cut by the snaplen "
+            f"({summary.snaplen}); payload lengths are taken from the IP headers"
+        )
     if summary.skipped_sections:
-        out.append(f"{summary.path}: {summary.skipped_sections} pcapng section(s) of an "
-                   "unsupported version skipped")
+        out.append(
+            f"{summary.path}: {summary.skipped_sections} pcapng section(s) of an "
+            "unsupported version skipped"
+        )
     return out

@@ -1,0 +1,186 @@
+"""Real tcpdump on real kernel TCP, inside a network namespace this test creates.
+
+The namespace has only its own loopback, with 192.0.2.1/32 (a documentation
+address); nothing touches the host's interfaces or routes. Every process and the
+namespace are removed by name and PID, also when the test fails.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pcapdiff import read_connections
+
+ADDR = "192.0.2.1"
+OPEN_PORT, CLOSED_PORT = 8080, 8081
+pytestmark = [pytest.mark.requires_root, pytest.mark.requires_tcpdump]
+
+
+def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=30, check=check)
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    name = f"pcapdiff-t{os.getpid()}"
+    sh("ip", "netns", "del", name, check=False)  # a leftover from a killed run
+    sh("ip", "netns", "add", name)
+    try:
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        sh("ip", "-n", name, "addr", "add", f"{ADDR}/32", "dev", "lo")
+        yield name
+    finally:
+        sh("ip", "netns", "pids", name, check=False)
+        for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid), signal.SIGKILL)
+        sh("ip", "netns", "del", name, check=False)
+
+
+def in_ns(ns: str, *argv: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, *argv]
+
+
+def start_tcpdump(ns: str, iface: str, out: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        # --immediate-mode: with libpcap's TPACKET_V3 ring, packets in a block that is
+        # not yet full are lost when SIGINT comes soon after them (seen on 6.18).
+        in_ns(
+            ns,
+            "tcpdump",
+            "-i",
+            iface,
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-s",
+            "0",
+            "-w",
+            str(out),
+            f"tcp port {OPEN_PORT} or tcp port {CLOSED_PORT}",
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 15
+    line = b""
+    while time.monotonic() < deadline and b"listening on" not in line:
+        line = proc.stderr.readline()
+        if not line and proc.poll() is not None:
+            pytest.fail(f"tcpdump exited: {proc.returncode}")
+    assert b"listening on" in line, "tcpdump did not start within 15 s"
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)  # SIGINT lets tcpdump flush the file
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+READY = f"""
+import socket, time
+for _ in range(100):  # bounded: wait for the server to listen (before the capture)
+    try:
+        socket.create_connection(("{ADDR}", {OPEN_PORT}), timeout=1).close()
+        break
+    except OSError:
+        time.sleep(0.05)
+else:
+    raise SystemExit("server never listened")
+"""
+
+CLIENT = f"""
+import socket, urllib.request
+urllib.request.urlopen("http://{ADDR}:{OPEN_PORT}/", timeout=5).read()
+s = socket.socket()
+s.settimeout(5)
+try:
+    s.connect(("{ADDR}", {CLOSED_PORT}))
+except ConnectionRefusedError:
+    pass
+"""
+
+
+@pytest.mark.parametrize(("iface", "linktype"), [("any", 276), ("lo", 1)])
+def test_tcpdump_capture_of_real_tcp(netns: str, tmp_path: Path, iface: str, linktype: int) -> None:
+    pcap = tmp_path / f"{iface}.pcap"
+    server = subprocess.Popen(
+        in_ns(
+            netns,
+            sys.executable,
+            "-m",
+            "http.server",
+            str(OPEN_PORT),
+            "--bind",
+            ADDR,
+            "--directory",
+            str(tmp_path),
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    dump = None
+    try:
+        ready = subprocess.run(
+            in_ns(netns, sys.executable, "-c", READY),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ready.returncode == 0, ready.stderr
+        dump = start_tcpdump(netns, iface, pcap)
+        client = subprocess.run(
+            in_ns(netns, sys.executable, "-c", CLIENT),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert client.returncode == 0, client.stderr
+        time.sleep(0.3)  # let the last ACKs reach the capture
+    finally:
+        if dump is not None:
+            stop(dump)
+        server.kill()
+        server.wait(timeout=10)
+    conns, summary = read_connections(pcap)
+    assert summary.linktypes == {linktype}
+    assert summary.malformed_packets == 0
+    served = [c for c in conns if c.server.port == OPEN_PORT]
+    refused = [c for c in conns if c.server.port == CLOSED_PORT]
+    assert len(served) == 1, conns
+    assert len(refused) == 1, conns
+    ok = served[0]
+    assert ok.conn_state == "SF"
+    assert ok.history.startswith("ShAD")
+    assert ok.request is not None
+    assert ok.request.method == "GET"
+    assert ok.request.host == f"{ADDR}:{OPEN_PORT}"
+    assert ok.response is not None
+    assert ok.response.status == 200
+    assert ok.syn_options is not None
+    assert ok.syn_options.mss
+    assert ok.syn_options.tsval
+    assert refused[0].conn_state == "REJ"
+    assert [(r.sender, r.phase) for r in refused[0].resets] == [("server", "handshake")]
+    # The same connection tshark sees, if tshark is here.
+    if subprocess.run(["which", "tshark"], capture_output=True, check=False).returncode == 0:
+        out = sh(
+            "tshark", "-n", "-r", str(pcap), "-Y", "tcp", "-T", "fields", "-e", "frame.number"
+        ).stdout.split()
+        assert summary.tcp_packets == len(out)
