@@ -24,10 +24,12 @@ from pcapdiff.errors import PcapdiffError
 from pcapdiff.model import CaptureSummary
 from pcapdiff.read import read
 
-from .conftest import CORPUS
+from .conftest import CORPUS, IN_CI
 
 FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix not in (".tsv", ".md"))
 if not FILES:
+    if IN_CI:
+        raise RuntimeError(f"CI must run the corpus tests, but {CORPUS} has no captures")
     pytest.skip(f"public corpus not found at {CORPUS}", allow_module_level=True)
 
 # file -> why our counts (or exit code) differ from tshark's, on purpose. All of these

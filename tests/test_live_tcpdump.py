@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pcapdiff import read_connections
+from pcapdiff.errors import PcapdiffError
 
 ADDR = "192.0.2.1"
 OPEN_PORT, CLOSED_PORT = 8080, 8081
@@ -80,6 +81,20 @@ def start_tcpdump(ns: str, iface: str, out: Path) -> subprocess.Popen[bytes]:
             pytest.fail(f"tcpdump exited: {proc.returncode}")
     assert b"listening on" in line, "tcpdump did not start within 15 s"
     return proc
+
+
+def wait_for_final_rst(pcap: Path, seconds: float = 10.0) -> None:
+    """Poll (bounded) until tcpdump has written the refused connection's RST, the
+    exchange's last packet; a fixed sleep is flaky on a busy machine."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            conns, _ = read_connections(pcap)
+        except PcapdiffError:  # the file header may not be flushed yet
+            conns = []
+        if any(c.server.port == CLOSED_PORT and c.resets for c in conns):
+            return
+        time.sleep(0.1)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -152,7 +167,7 @@ def test_tcpdump_capture_of_real_tcp(netns: str, tmp_path: Path, iface: str, lin
             check=False,
         )
         assert client.returncode == 0, client.stderr
-        time.sleep(0.3)  # let the last ACKs reach the capture
+        wait_for_final_rst(pcap)
     finally:
         if dump is not None:
             stop(dump)

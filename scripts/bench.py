@@ -1,0 +1,111 @@
+"""Benchmark `pcapdiff conns` against tcpdump and tshark on the same files, in one run.
+
+    python scripts/bench.py                    # 1M packets, then pcapdiff on 5M
+    python scripts/bench.py --packets 200000 --big 0
+
+It writes deterministic origin-pull captures (scripts/synth_capture.py: HTTP/1.1
+keep-alive connections, 200 at a time, about 4% failing), then runs each tool as a
+child process and reports wall time, packets/s and the child's own peak RSS (from
+wait4). A benchmark, not a test: it prints numbers and asserts nothing.
+
+Files: the keep-alive mix (1 to 6 requests per connection), the worst case for
+per-connection cost (one request per connection), and a 5x larger keep-alive file on
+which only pcapdiff runs, to show its peak memory does not grow with the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synth_capture import write_capture  # noqa: E402
+
+
+@dataclass
+class Run:
+    tool: str
+    capture: str
+    packets: int
+    seconds: float
+    peak_rss_mb: float
+    status: int
+
+    @property
+    def rate(self) -> float:
+        return self.packets / self.seconds if self.seconds else 0.0
+
+
+def measure(tool: str, argv: list[str], capture: Path, packets: int) -> Run:
+    """Run argv with output to /dev/null; wall time and the child's own peak RSS."""
+    with open(os.devnull, "wb") as devnull:
+        start = time.perf_counter()
+        proc = subprocess.Popen(argv, stdout=devnull, stderr=devnull)
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    # ru_maxrss is in KiB on Linux.
+    return Run(tool, capture.name, packets, seconds, usage.ru_maxrss / 1024, proc.returncode)
+
+
+def ensure(path: Path, packets: int, max_requests: int) -> Path:
+    if not path.exists():
+        t = time.perf_counter()
+        write_capture(path, packets, max_requests=max_requests)
+        size = path.stat().st_size / 1e6
+        print(f"wrote {path} ({packets:,} packets, {size:,.0f} MB) "
+              f"in {time.perf_counter() - t:.1f} s", flush=True)
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--big", type=int, default=5, help="size factor of the memory run "
+                        "(0: skip it)")
+    parser.add_argument("--dir", type=Path, default=Path("bench-data"))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the best counts")
+    args = parser.parse_args()
+    args.dir.mkdir(parents=True, exist_ok=True)
+    n = args.packets
+    mixed = ensure(args.dir / f"keepalive-{n}.pcap", n, max_requests=6)
+    short = ensure(args.dir / f"short-{n}.pcap", n, max_requests=1)
+    pcapdiff = [sys.executable, "-m", "pcapdiff", "conns", "--json", "--no-progress"]
+    runs: list[Run] = []
+
+    def best(tool: str, argv: list[str], capture: Path, packets: int) -> None:
+        tries = [measure(tool, argv, capture, packets) for _ in range(args.repeat)]
+        runs.append(min(tries, key=lambda r: r.seconds))
+        r = runs[-1]
+        print(f"  {r.tool:<26} {r.capture:<26} {r.seconds:8.2f} s", flush=True)
+
+    for capture in (mixed, short):
+        best("pcapdiff conns --json", [*pcapdiff, str(capture)], capture, n)
+        if shutil.which("tcpdump"):
+            best("tcpdump -r -w /dev/null", ["tcpdump", "-nn", "-r", str(capture), "-w",
+                                             os.devnull], capture, n)
+        if shutil.which("tshark"):
+            best("tshark -z conv,tcp", ["tshark", "-n", "-r", str(capture), "-q", "-z",
+                                        "conv,tcp"], capture, n)
+    if args.big:
+        big_n = n * args.big
+        big = ensure(args.dir / f"keepalive-{big_n}.pcap", big_n, max_requests=6)
+        best("pcapdiff conns --json", [*pcapdiff, str(big)], big, big_n)
+
+    print()
+    print(f"{'tool':<26} {'capture':<28} {'packets':>10} {'wall s':>8} {'packets/s':>12} "
+          f"{'peak RSS MB':>12} {'exit':>5}")
+    for r in runs:
+        print(f"{r.tool:<26} {r.capture:<28} {r.packets:>10,} {r.seconds:>8.2f} "
+              f"{r.rate:>12,.0f} {r.peak_rss_mb:>12.1f} {r.status:>5}")
+
+
+if __name__ == "__main__":
+    main()
