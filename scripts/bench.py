@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from synth_capture import write_capture  # noqa: E402
+from synth_capture import write_capture
 
 
 @dataclass
@@ -59,17 +59,22 @@ def ensure(path: Path, packets: int, max_requests: int) -> Path:
         t = time.perf_counter()
         write_capture(path, packets, max_requests=max_requests)
         size = path.stat().st_size / 1e6
-        print(f"wrote {path} ({packets:,} packets, {size:,.0f} MB) "
-              f"in {time.perf_counter() - t:.1f} s", flush=True)
+        print(
+            f"wrote {path} ({packets:,} packets, {size:,.0f} MB) "
+            f"in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
     return path
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--packets", type=int, default=1_000_000)
-    parser.add_argument("--big", type=int, default=5, help="size factor of the memory run "
-                        "(0: skip it)")
+    parser.add_argument(
+        "--big", type=int, default=5, help="size factor of the memory run (0: skip it)"
+    )
     parser.add_argument("--dir", type=Path, default=Path("bench-data"))
     parser.add_argument("--repeat", type=int, default=1, help="runs per tool; the best counts")
     args = parser.parse_args()
@@ -89,22 +94,34 @@ def main() -> None:
     for capture in (mixed, short):
         best("pcapdiff conns --json", [*pcapdiff, str(capture)], capture, n)
         if shutil.which("tcpdump"):
-            best("tcpdump -r -w /dev/null", ["tcpdump", "-nn", "-r", str(capture), "-w",
-                                             os.devnull], capture, n)
+            best(
+                "tcpdump -r -w /dev/null",
+                ["tcpdump", "-nn", "-r", str(capture), "-w", os.devnull],
+                capture,
+                n,
+            )
         if shutil.which("tshark"):
-            best("tshark -z conv,tcp", ["tshark", "-n", "-r", str(capture), "-q", "-z",
-                                        "conv,tcp"], capture, n)
+            best(
+                "tshark -z conv,tcp",
+                ["tshark", "-n", "-r", str(capture), "-q", "-z", "conv,tcp"],
+                capture,
+                n,
+            )
     if args.big:
         big_n = n * args.big
         big = ensure(args.dir / f"keepalive-{big_n}.pcap", big_n, max_requests=6)
         best("pcapdiff conns --json", [*pcapdiff, str(big)], big, big_n)
 
     print()
-    print(f"{'tool':<26} {'capture':<28} {'packets':>10} {'wall s':>8} {'packets/s':>12} "
-          f"{'peak RSS MB':>12} {'exit':>5}")
+    print(
+        f"{'tool':<26} {'capture':<28} {'packets':>10} {'wall s':>8} {'packets/s':>12} "
+        f"{'peak RSS MB':>12} {'exit':>5}"
+    )
     for r in runs:
-        print(f"{r.tool:<26} {r.capture:<28} {r.packets:>10,} {r.seconds:>8.2f} "
-              f"{r.rate:>12,.0f} {r.peak_rss_mb:>12.1f} {r.status:>5}")
+        print(
+            f"{r.tool:<26} {r.capture:<28} {r.packets:>10,} {r.seconds:>8.2f} "
+            f"{r.rate:>12,.0f} {r.peak_rss_mb:>12.1f} {r.status:>5}"
+        )
 
 
 if __name__ == "__main__":

@@ -384,6 +384,43 @@ def _ns(t: float) -> int:
     return T0_NS + round(t * 1e6) * 1000
 
 
+def write_pcapng_sections(path: Path, frames: list[tuple[float, bytes]]) -> None:
+    """Three sections: packets as obsolete Packet Blocks (type 2), then a section of
+    version 2.0 that readers must skip, then packets as Enhanced Packet Blocks."""
+    half = len(frames) // 2
+
+    def section(version: int) -> list[bytes]:
+        opts = struct.pack("<HHB3x", 9, 1, 6) + struct.pack("<HH", 0, 0)
+        return [
+            _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, version, 0, -1)),
+            _block(1, struct.pack("<HHI", 1, 0, 262144) + opts),
+        ]
+
+    out = section(1)
+    for t, data in frames[:half]:
+        ticks = _ns(t) // 1000
+        out.append(
+            _block(
+                2,
+                struct.pack("<HHIIII", 0, 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data))
+                + data,
+            )
+        )
+    out += section(2)
+    out.append(_block(6, struct.pack("<IIIII", 0, 0, 0, 4, 4) + b"junk"))
+    out += section(1)
+    for t, data in frames[half:]:
+        ticks = _ns(t) // 1000
+        out.append(
+            _block(
+                6,
+                struct.pack("<IIIII", 0, ticks >> 32, ticks & 0xFFFFFFFF, len(data), len(data))
+                + data,
+            )
+        )
+    _write(path, b"".join(out))
+
+
 def _write(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".gz":
@@ -428,6 +465,7 @@ def main() -> None:
         "http_ok_be.pcapng": lambda p: write_pcapng(
             p, [(1, 6)], [(0, t, ether(ip)) for t, ip in ok], big_endian=True
         ),
+        "sections.pcapng": lambda p: write_pcapng_sections(p, [(t, ether(ip)) for t, ip in ok]),
         "every_state.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in every_state())),
         "port_reuse.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in port_reuse())),
         "tls_alert.pcap": lambda p: write_pcap(p, 1, ((t, ether(ip)) for t, ip in tls_alert())),

@@ -130,3 +130,25 @@ def test_memory_is_bounded_by_chunks_not_file(tmp_path: Path) -> None:
     tracemalloc.stop()
     assert count == 44_000
     assert peak < 8 << 20  # a couple of 1 MiB chunks, not the file times object overhead
+
+
+def test_pcapng_obsolete_blocks_and_a_section_to_skip() -> None:
+    reference, _ = frames(FIXTURES / "http_ok.pcap")
+    got, summary = frames(FIXTURES / "sections.pcapng")
+    assert summary.skipped_sections == 1
+    # The skipped section's packet is not numbered: Wireshark could not read it either.
+    assert [f.data for f in got] == [f.data for f in reference]
+    assert [f.ts_ns for f in got] == [f.ts_ns for f in reference]
+    assert [f.frame for f in got] == list(range(1, 12))
+
+
+def test_progress_reports_bytes_of_the_file(tmp_path: Path) -> None:
+    one = (FIXTURES / "http_ok.pcap").read_bytes()
+    big = tmp_path / "big.pcap"
+    big.write_bytes(one[:24] + one[24:] * 9000)  # 99,000 frames
+    seen: list[tuple[int, int]] = []
+    count = sum(1 for _ in read(big, progress=lambda done, total: seen.append((done, total))))
+    assert count == 99_000
+    assert len(seen) >= 3
+    assert all(total == big.stat().st_size for _, total in seen)
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
