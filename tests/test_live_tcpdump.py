@@ -23,7 +23,7 @@ from pcapdiff.errors import PcapdiffError
 
 ADDR = "192.0.2.1"
 OPEN_PORT, CLOSED_PORT = 8080, 8081
-pytestmark = [pytest.mark.requires_root, pytest.mark.requires_tcpdump]
+pytestmark = [pytest.mark.requires_root, pytest.mark.requires_tcpdump, pytest.mark.requires_tshark]
 
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -83,18 +83,49 @@ def start_tcpdump(ns: str, iface: str, out: Path) -> subprocess.Popen[bytes]:
     return proc
 
 
-def wait_for_final_rst(pcap: Path, seconds: float = 10.0) -> None:
-    """Poll (bounded) until tcpdump has written the refused connection's RST, the
-    exchange's last packet; a fixed sleep is flaky on a busy machine."""
+NUDGE = f"""
+import socket
+s = socket.socket()
+s.settimeout(2)
+try:
+    s.connect(("{ADDR}", {CLOSED_PORT}))
+except OSError:
+    pass
+"""
+
+
+def wait_for_the_end(pcap: Path, ns: str, seconds: float = 10.0) -> None:
+    """Poll (bounded) until tcpdump has written both endings: the served connection's
+    FINs from both sides and the refused connection's RST. They can come in either
+    order (the server may close after the client's next connect), and a fixed sleep
+    is flaky on a busy machine."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             conns, _ = read_connections(pcap)
         except PcapdiffError:  # the file header may not be flushed yet
             conns = []
-        if any(c.server.port == CLOSED_PORT and c.resets for c in conns):
+        refused = any(c.server.port == CLOSED_PORT and c.resets for c in conns)
+        closed = any(
+            c.server.port == OPEN_PORT and c.client_sent.fin_frames and c.server_sent.fin_frames
+            for c in conns
+        )
+        if refused and closed:
             return
-        time.sleep(0.1)
+        # Seen under load with -i any (libpcap 1.10.3, kernel 6.18): the last packets
+        # sit in the capture ring until more traffic arrives. More refused connects
+        # (bounded by the deadline) push them out; the test looks at the first one.
+        subprocess.run(
+            in_ns(ns, sys.executable, "-c", NUDGE), capture_output=True, timeout=30, check=False
+        )
+        time.sleep(0.2)
+
+
+def tshark_count(pcap: Path, display_filter: str) -> int:
+    out = sh(
+        "tshark", "-n", "-r", str(pcap), "-Y", display_filter, "-T", "fields", "-e", "frame.number"
+    ).stdout
+    return len(out.split())
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -167,7 +198,7 @@ def test_tcpdump_capture_of_real_tcp(netns: str, tmp_path: Path, iface: str, lin
             check=False,
         )
         assert client.returncode == 0, client.stderr
-        wait_for_final_rst(pcap)
+        wait_for_the_end(pcap, netns)
     finally:
         if dump is not None:
             stop(dump)
@@ -179,9 +210,16 @@ def test_tcpdump_capture_of_real_tcp(netns: str, tmp_path: Path, iface: str, lin
     served = [c for c in conns if c.server.port == OPEN_PORT]
     refused = [c for c in conns if c.server.port == CLOSED_PORT]
     assert len(served) == 1, conns
-    assert len(refused) == 1, conns
+    assert refused, conns  # the first, and any nudges (see wait_for_the_end)
     ok = served[0]
-    assert ok.conn_state == "SF"
+    # Judge against what the file holds (tshark as the oracle): under heavy load the
+    # capture itself can miss the server's FIN, and then S2 is the right answer.
+    server_fins = tshark_count(pcap, f"tcp.srcport=={OPEN_PORT} && tcp.flags.fin==1")
+    client_fins = tshark_count(pcap, f"tcp.dstport=={OPEN_PORT} && tcp.flags.fin==1")
+    expected = {(True, True): "SF", (True, False): "S2", (False, True): "S3", (False, False): "S1"}[
+        (client_fins > 0, server_fins > 0)
+    ]
+    assert ok.conn_state == expected, ok.history
     assert ok.history.startswith("ShAD")
     assert ok.request is not None
     assert ok.request.method == "GET"
@@ -191,11 +229,6 @@ def test_tcpdump_capture_of_real_tcp(netns: str, tmp_path: Path, iface: str, lin
     assert ok.syn_options is not None
     assert ok.syn_options.mss
     assert ok.syn_options.tsval
-    assert refused[0].conn_state == "REJ"
+    assert {c.conn_state for c in refused} == {"REJ"}
     assert [(r.sender, r.phase) for r in refused[0].resets] == [("server", "handshake")]
-    # The same connection tshark sees, if tshark is here.
-    if subprocess.run(["which", "tshark"], capture_output=True, check=False).returncode == 0:
-        out = sh(
-            "tshark", "-n", "-r", str(pcap), "-Y", "tcp", "-T", "fields", "-e", "frame.number"
-        ).stdout.split()
-        assert summary.tcp_packets == len(out)
+    assert summary.tcp_packets == tshark_count(pcap, "tcp")
