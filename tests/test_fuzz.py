@@ -15,6 +15,7 @@ from pcapdiff.read import read
 from pcapdiff.track import track
 
 from .conftest import FIXTURES
+from .test_decode_batches import both_ways
 
 SEEDS = [
     (FIXTURES / n).read_bytes()
@@ -32,7 +33,8 @@ LINKTYPES = [0, 1, 12, 101, 108, 113, 228, 229, 239, 242, 276]
 
 
 def analyse(data: bytes) -> None:
-    """Read everything; our own errors are allowed (and must be one line), nothing else."""
+    """Read everything; our own errors are allowed (and must be one line), nothing else;
+    and the batch decoder says exactly what the per-frame decoder says."""
     summary = CaptureSummary(path="fuzz")
     message = ""
     try:
@@ -41,6 +43,8 @@ def analyse(data: bytes) -> None:
     except PcapdiffError as exc:
         message = str(exc)
     assert "\n" not in message
+    per_frame, batched = both_ways(data)
+    assert batched == per_frame
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

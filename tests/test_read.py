@@ -117,19 +117,22 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_memory_is_bounded_by_chunks_not_file(tmp_path: Path) -> None:
-    """read() keeps one chunk and one record: no list of frames grows."""
+    """read() holds a chunk or two and their columns: 4x the frames, the same peak."""
     import tracemalloc
 
     one = (FIXTURES / "http_ok.pcap").read_bytes()
     header, body = one[:24], one[24:]
-    big = tmp_path / "big.pcap"
-    big.write_bytes(header + body * 4000)  # 44,000 frames, ~3.8 MB
-    tracemalloc.start()
-    count = sum(1 for _ in read(big))
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert count == 44_000
-    assert peak < 8 << 20  # a couple of 1 MiB chunks, not the file times object overhead
+    peaks = []
+    for copies in (4000, 16000):
+        big = tmp_path / f"big{copies}.pcap"
+        big.write_bytes(header + body * copies)  # 44,000 and 176,000 frames
+        tracemalloc.start()
+        count = sum(1 for _ in read(big))
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+        assert count == 11 * copies
+    assert peaks[1] < peaks[0] * 1.25 + (1 << 20)
+    assert peaks[1] < 32 << 20
 
 
 def test_pcapng_obsolete_blocks_and_a_section_to_skip() -> None:

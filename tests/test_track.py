@@ -39,9 +39,10 @@ def seg(
         len(payload),
         64,
         frame,
-        b"",
         data,
+        34,
         54,
+        len(data),
     )
 
 
@@ -216,7 +217,8 @@ def test_memory_follows_live_connections_not_packets(monkeypatch: pytest.MonkeyP
                     64,
                     0,
                     b"",
-                    b"",
+                    0,
+                    0,
                     0,
                 )
 

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import BinaryIO
 
-from .decode import decode
+from .decode import decode_batches
 from .model import CaptureSummary, Connection
-from .read import ProgressFn, read
+from .read import ProgressFn, read_batches
 from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, track
 
 
@@ -43,9 +44,9 @@ class ConnectionScan:
     ) -> None:
         name = source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
         self.summary = CaptureSummary(path=str(name))
-        frames = read(source, self.summary, strict=options.strict, progress=progress)
+        batches = read_batches(source, self.summary, strict=options.strict, progress=progress)
         self._connections = track(
-            decode(frames, self.summary),
+            chain.from_iterable(decode_batches(batches, self.summary)),
             idle_timeout_ns=options.idle_timeout_ns,
             close_delay_ns=options.close_delay_ns,
         )

@@ -18,9 +18,20 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterable, Iterator
+from typing import cast
+
+import numpy as np
 
 from .errors import UnsupportedLinkType
-from .model import Anomaly, CaptureSummary, Frame, Segment, TcpOptions
+from .model import (
+    Anomaly,
+    CaptureSummary,
+    Frame,
+    FrameBatch,
+    Segment,
+    SegmentRow,
+    TcpOptions,
+)
 
 LINKTYPE_NAMES = {
     0: "NULL",
@@ -43,7 +54,6 @@ LINKTYPE_NAMES = {
     239: "NFLOG",
     242: "IPOIB",
 }
-SUPPORTED_LINKTYPES = frozenset({0, 1, 12, 14, 101, 108, 113, 228, 229, 239, 242, 276})
 
 _ETH_IPV4, _ETH_IPV6 = 0x0800, 0x86DD
 _VLAN_TAGS = (0x8100, 0x88A8, 0x9100, 0x9200)
@@ -53,8 +63,6 @@ _AF_INET6 = (10, 24, 28, 30)  # Linux, NetBSD/OpenBSD, FreeBSD, macOS
 _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIHH")
-# The fast path's layout: IPv4 without options, then TCP, unpacked in one call.
-_IPV4_TCP = struct.Struct("!BBHHHBBH4s4sHHIIHH")
 _new_segment = tuple.__new__
 
 MAX_PENDING_FRAGMENTS = 256  # datagrams being reassembled at once
@@ -69,81 +77,163 @@ class _Malformed(Exception):
         self.code, self.detail = code, detail
 
 
-def decode(
-    frames: Iterable[Frame], summary: CaptureSummary, *, skip_unsupported: bool = False
-) -> Iterator[Segment]:
-    """Yield the TCP segments in ``frames``; count everything else in ``summary``."""
-    ip4_tcp = _IPV4_TCP.unpack_from
-    new = _new_segment
-    tcp_packets = 0
-    slow = _SlowPath(summary, skip_unsupported)
-    try:
-        for fr in frames:
-            frame, ts, linktype, data, _wire = fr
-            # Fast path: Ethernet, IPv4 without options, unfragmented TCP.
-            if linktype == 1 and data[12:15] == b"\x08\x00\x45" and len(data) >= 54:
-                (
-                    _vihl,
-                    _tos,
-                    total,
-                    ip_id,
-                    frag,
-                    ttl,
-                    proto,
-                    _sum,
-                    src,
-                    dst,
-                    sport,
-                    dport,
-                    seq,
-                    ack,
-                    off_flags,
-                    win,
-                ) = ip4_tcp(data, 14)
-                if proto == 6 and not frag & 0x3FFF:
-                    doff = (off_flags >> 12) << 2
-                    payload_at = 34 + doff
-                    payload_len = total - 20 - doff
-                    if doff >= 20 and payload_len >= 0 and len(data) >= payload_at:
-                        tcp_packets += 1
-                        yield new(
-                            Segment,
-                            (
-                                frame,
-                                ts,
-                                src,
-                                sport,
-                                dst,
-                                dport,
-                                off_flags & 0xFF,
-                                seq,
-                                ack,
-                                win,
-                                payload_len,
-                                ttl,
-                                ip_id,
-                                data[54:payload_at] if doff > 20 else b"",
-                                data,
-                                payload_at,
-                            ),
-                        )
-                        continue
-            segment = slow.decode(fr)
-            if segment is not None:
-                tcp_packets += 1
-                yield segment
-    finally:
-        summary.tcp_packets += tcp_packets
+def decode(frames: Iterable[Frame], summary: CaptureSummary) -> Iterator[Segment]:
+    """Yield the TCP segments in ``frames``; count everything else in ``summary``.
+
+    One frame at a time, carefully: the reference for ``decode_batches``.
+    """
+    slow = _SlowPath(summary)
+    for fr in frames:
+        segment = slow.decode(fr)
+        if segment is not None:
+            summary.tcp_packets += 1
+            yield segment
+
+
+# Link types the batch fast path takes: (link header length, EtherType offset or None).
+_FAST_LINKS = {
+    1: (14, 12),
+    113: (16, 14),
+    276: (20, 0),
+    101: (0, None),
+    12: (0, None),
+    14: (0, None),
+    228: (0, None),
+}
+# An IPv4 header without options and a TCP header, as they sit on the wire.
+_IPV4_TCP = np.dtype(
+    [
+        ("vihl", "u1"),
+        ("tos", "u1"),
+        ("total", ">u2"),
+        ("ip_id", ">u2"),
+        ("frag", ">u2"),
+        ("ttl", "u1"),
+        ("proto", "u1"),
+        ("ip_sum", ">u2"),
+        ("src", "V4"),
+        ("dst", "V4"),
+        ("sport", ">u2"),
+        ("dport", ">u2"),
+        ("seq", ">u4"),
+        ("ack", ">u4"),
+        ("off_flags", ">u2"),
+        ("win", ">u2"),
+        ("tcp_sum", ">u2"),
+        ("urgent", ">u2"),
+    ]
+)
+_HEADER_SPAN = np.arange(40, dtype=np.int64)
+
+
+def decode_batches(
+    batches: Iterable[FrameBatch], summary: CaptureSummary
+) -> Iterator[Iterable[SegmentRow]]:
+    """Decode ``read_batches`` output; yield each batch's TCP segments as rows in frame order.
+
+    Frames of the common shape (Ethernet, SLL, SLL2 or raw IP; IPv4 without options,
+    unfragmented TCP, headers captured whole) are decoded for the whole batch at once
+    with numpy; every other frame goes through the same careful path as ``decode``,
+    and a test holds the two to identical results.
+    """
+    slow = _SlowPath(summary)
+    for batch in batches:
+        fast = _FAST_LINKS.get(batch.linktype)
+        if fast is None:
+            yield _slow_rows(slow, batch, None)
+            continue
+        ok, columns = _fast_columns(batch, *fast)
+        fast_count = int(np.count_nonzero(ok))
+        summary.tcp_packets += fast_count
+        if fast_count == len(ok):
+            yield cast(Iterator[SegmentRow], zip(*columns, strict=True))
+        else:
+            yield _slow_rows(slow, batch, (ok, columns))
+
+
+def _fast_columns(
+    batch: FrameBatch, link_len: int, ethertype_at: int | None
+) -> tuple[np.ndarray, list[list[object]]]:
+    """The eligible frames' Segment fields as columns, and which frames were eligible."""
+    data = np.frombuffer(batch.buf, dtype=np.uint8)
+    ip_at = batch.starts + link_len
+    ip_len = batch.caplens - link_len
+    at = ip_at[:, None] + _HEADER_SPAN
+    np.minimum(at, len(data) - 1, out=at)  # short frames are gathered, then rejected
+    h = data[at].view(_IPV4_TCP).ravel()
+    total = h["total"].astype(np.int64)
+    doff = (h["off_flags"] >> 12).astype(np.int64) << 2
+    ok = (ip_len >= 40) & (h["vihl"] == 0x45) & (h["proto"] == 6) & (h["frag"] & 0x3FFF == 0)
+    ok &= (doff >= 20) & (total >= 20 + doff) & (ip_len >= 20 + doff)
+    if ethertype_at is not None:
+        et = batch.starts + ethertype_at
+        np.minimum(et, len(data) - 2, out=et)
+        ok &= (data[et] == 0x08) & (data[et + 1] == 0x00)
+    if not ok.all():
+        h, total, doff, ip_at = h[ok], total[ok], doff[ok], ip_at[ok]
+        frames, ts, ends = batch.frames[ok], batch.ts_ns[ok], (batch.starts + batch.caplens)[ok]
+    else:
+        frames, ts, ends = batch.frames, batch.ts_ns, batch.starts + batch.caplens
+    n = len(frames)
+    columns: list[list[object]] = [
+        frames.tolist(),
+        ts.tolist(),
+        h["src"].tolist(),
+        h["sport"].tolist(),
+        h["dst"].tolist(),
+        h["dport"].tolist(),
+        (h["off_flags"] & 0xFF).tolist(),
+        h["seq"].tolist(),
+        h["ack"].tolist(),
+        h["win"].tolist(),
+        (total - 20 - doff).tolist(),
+        h["ttl"].tolist(),
+        h["ip_id"].tolist(),
+        [batch.buf] * n,
+        (ip_at + 20).tolist(),
+        (ip_at + 20 + doff).tolist(),
+        ends.tolist(),
+    ]
+    return ok, columns
+
+
+def _slow_rows(
+    slow: _SlowPath,
+    batch: FrameBatch,
+    fast: tuple[np.ndarray, list[list[object]]] | None,
+) -> list[SegmentRow]:
+    """Frame by frame, taking the fast path's rows where it had them."""
+    out: list[SegmentRow] = []
+    fast_rows = cast(
+        Iterator[SegmentRow], iter(zip(*fast[1], strict=True)) if fast is not None else iter(())
+    )
+    eligible = fast[0].tolist() if fast is not None else [False] * len(batch.frames)
+    buf, linktype = batch.buf, batch.linktype
+    for good, frame, start, caplen, ts, wire in zip(
+        eligible,
+        batch.frames.tolist(),
+        batch.starts.tolist(),
+        batch.caplens.tolist(),
+        batch.ts_ns.tolist(),
+        batch.wire_lens.tolist(),
+        strict=True,
+    ):
+        if good:
+            out.append(next(fast_rows))
+            continue
+        segment = slow.decode(Frame(frame, ts, linktype, bytes(buf[start : start + caplen]), wire))
+        if segment is not None:
+            slow.summary.tcp_packets += 1
+            out.append(segment)
+    return out
 
 
 class _SlowPath:
     """Everything the fast path does not cover, decoded carefully."""
 
-    def __init__(self, summary: CaptureSummary, skip_unsupported: bool) -> None:
+    def __init__(self, summary: CaptureSummary) -> None:
         self.summary = summary
-        self.skip_unsupported = skip_unsupported
         self.fragments: dict[tuple[bytes, bytes, int, int], _Datagram] = {}
-        self.warned_linktypes: set[int] = set()
 
     def decode(self, fr: Frame) -> Segment | None:
         try:
@@ -197,11 +287,7 @@ class _SlowPath:
             return _nflog(data)
         if linktype == 242:  # IP over InfiniBand: 40 bytes of addresses, EtherType, reserved
             return _ethertype(data, 40, 44)
-        if (
-            self.summary.format.startswith("pcap")
-            and self.summary.format != "pcapng"
-            and (not self.skip_unsupported)
-        ):
+        if self.summary.format != "pcapng":  # a pcap has one link type: nothing to decode
             raise UnsupportedLinkType(
                 self.summary.path, linktype, LINKTYPE_NAMES.get(linktype, "unknown")
             )
@@ -301,13 +387,10 @@ class _SlowPath:
             raise _Malformed(
                 "bad_tcp_data_offset", f"TCP header of {doff} bytes in {ip_payload_len} IP bytes"
             )
-        options = b""
-        if doff > 20:
-            options = data[at + 20 : at + doff]
-            if len(options) < doff - 20:
-                self.summary.add_anomaly(
-                    Anomaly(fr.frame, "truncated_tcp_options", "TCP options cut by snaplen")
-                )
+        if len(data) < at + doff:
+            self.summary.add_anomaly(
+                Anomaly(fr.frame, "truncated_tcp_options", "TCP options cut by snaplen")
+            )
         return _new_segment(
             Segment,
             (
@@ -324,9 +407,10 @@ class _SlowPath:
                 ip_payload_len - doff,
                 ttl,
                 ip_id,
-                options,
                 data,
+                at,
                 at + doff,
+                len(data),
             ),
         )
 

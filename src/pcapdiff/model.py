@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
 
+import numpy as np
+
 # TCP header flag bits (RFC 9293 section 3.1).
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 1, 2, 4, 8, 16, 32, 64, 128
 
@@ -37,8 +39,28 @@ class Frame(NamedTuple):
     wire_len: int  # the packet's length on the wire
 
 
+class FrameBatch(NamedTuple):
+    """Consecutive records of one link type whose bytes share one buffer, as columns.
+
+    ``read`` fills these; per-record Python work is only finding where records start,
+    the rest is computed for the whole chunk at once (numpy int64 columns).
+    """
+
+    linktype: int
+    buf: bytes | bytearray
+    frames: np.ndarray  # 1-based frame numbers
+    starts: np.ndarray  # offset of each record's captured bytes in buf
+    caplens: np.ndarray
+    ts_ns: np.ndarray
+    wire_lens: np.ndarray
+
+
 class Segment(NamedTuple):
-    """One decoded TCP segment: only the fields later stages use."""
+    """One decoded TCP segment: only the fields later stages use.
+
+    ``data`` may be the capture chunk that holds many frames: this segment's bytes
+    end at ``captured_end``. ``track`` also accepts plain tuples in this layout.
+    """
 
     frame: int
     ts_ns: int
@@ -53,14 +75,44 @@ class Segment(NamedTuple):
     payload_len: int  # from the IP header, not from what was captured
     ttl: int  # IPv4 TTL or IPv6 hop limit
     ip_id: int  # IPv4 identification; -1 for IPv6
-    options: bytes  # raw TCP options (b"" when none)
-    data: bytes  # the whole captured frame; the payload starts at payload_at
+    data: bytes | bytearray  # holds the TCP header at tcp_at and the payload at payload_at
+    tcp_at: int
     payload_at: int
+    captured_end: int  # where this frame's captured bytes end in data
 
     @property
     def payload(self) -> bytes:
         """The captured part of the TCP payload (may be shorter than payload_len)."""
-        return self.data[self.payload_at : self.payload_at + self.payload_len]
+        end = min(self.payload_at + self.payload_len, self.captured_end)
+        return bytes(self.data[self.payload_at : end])
+
+    @property
+    def options(self) -> bytes:
+        """The raw TCP options (b"" when none; cut short if the snaplen cut them)."""
+        return bytes(self.data[self.tcp_at + 20 : min(self.payload_at, self.captured_end)])
+
+
+# A Segment's fields as a plain tuple: what the batch decoder hands to track(), which
+# saves building a NamedTuple per packet. Every Segment is also a SegmentRow.
+SegmentRow = tuple[
+    int,
+    int,
+    bytes,
+    int,
+    bytes,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    int,
+    "bytes | bytearray",
+    int,
+    int,
+    int,
+]
 
 
 class Anomaly(NamedTuple):
@@ -91,10 +143,6 @@ class Endpoint(NamedTuple):
 
     def __str__(self) -> str:
         return f"[{self.addr}]:{self.port}" if ":" in self.addr else f"{self.addr}:{self.port}"
-
-    @staticmethod
-    def from_packed(addr: bytes, port: int) -> Endpoint:
-        return Endpoint(format_address(addr), port)
 
 
 _ADDRESS_TEXT: dict[bytes, str] = {}

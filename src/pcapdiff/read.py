@@ -27,8 +27,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
+import numpy as np
+
 from .errors import PcapdiffError, PcapFormatError
-from .model import Anomaly, CaptureSummary, Frame, InterfaceStats
+from .model import Anomaly, CaptureSummary, Frame, FrameBatch, InterfaceStats
 
 CHUNK_BYTES = 1 << 20
 # libpcap refuses records larger than this unless the file's snaplen says otherwise.
@@ -84,9 +86,34 @@ def read(
     """Return an iterator over every record of a capture file as a ``Frame``.
 
     ``source`` is a path, ``"-"`` for standard input, or an open binary stream.
-    ``summary`` (optional) is filled in as the stream is read. The file is opened and
-    its header checked now (so a bad file raises here); records are read lazily.
+    ``summary`` (optional) is filled in as the stream is read. The file is opened now
+    (so a missing file raises here); records are read lazily.
     """
+    return _frames(read_batches(source, summary, strict=strict, progress=progress))
+
+
+def _frames(batches: Iterator[FrameBatch]) -> Iterator[Frame]:
+    for batch in batches:
+        buf, linktype = batch.buf, batch.linktype
+        for frame, start, caplen, ts, wire in zip(
+            batch.frames.tolist(),
+            batch.starts.tolist(),
+            batch.caplens.tolist(),
+            batch.ts_ns.tolist(),
+            batch.wire_lens.tolist(),
+            strict=True,
+        ):
+            yield _new_frame(Frame, (frame, ts, linktype, bytes(buf[start : start + caplen]), wire))
+
+
+def read_batches(
+    source: Path | str | BinaryIO,
+    summary: CaptureSummary | None = None,
+    *,
+    strict: bool = False,
+    progress: ProgressFn | None = None,
+) -> Iterator[FrameBatch]:
+    """Like ``read``, but in ``FrameBatch`` columns: one per chunk of the file."""
     name = str(source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>"))
     summary = summary if summary is not None else CaptureSummary(path=name)
     if isinstance(source, (str, Path)) and str(source) != "-":
@@ -208,7 +235,7 @@ class _Prefixed:
 
 def _read_pcap(
     src: _Source, buf: bytes, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
-) -> Iterator[Frame]:
+) -> Iterator[FrameBatch]:
     stream, name = src.stream, src.name
     while len(buf) < 24:
         more = stream.read(CHUNK_BYTES)
@@ -239,81 +266,122 @@ def _read_pcap(
     summary.snaplen = snaplen
     summary.linktypes.add(linktype)
     max_caplen = min(max(DEFAULT_MAX_CAPLEN, snaplen), ABSOLUTE_MAX_CAPLEN)
-    record = struct.Struct(endian + "IIII")
-    unpack_header = record.unpack_from
+    caplen_at = struct.Struct(endian + "I").unpack_from
+    header_words = np.dtype(endian + "u4")
     hdr_len = 24 if modified else 16
     frac_ns = 1 if nsec else 1000
-    pos, base = 24, 0  # base: file offset of buf[0]
+    tail, base = bytes(buf[24:]), 24  # base: file offset of tail[0]
     frame = 0
-    sliced = 0
-    first_ts = last_ts = None
-    next_progress = 1
-    new = _new_frame
+    want = 0  # bytes the record cut by the chunk's end needs
     try:
         while True:
-            end = len(buf)
-            if pos + hdr_len > end:
-                more = stream.read(CHUNK_BYTES)
-                if not more:
-                    if pos < end:
-                        _cut_tail(
-                            summary,
-                            strict,
-                            name,
-                            frame + 1,
-                            base + pos,
-                            f"record header cut off ({end - pos} of {hdr_len} bytes)",
-                        )
-                    return
-                base += pos
-                buf, pos = buf[pos:] + more, 0
-                continue
-            sec, frac, caplen, wire_len = unpack_header(buf, pos)
-            if caplen > max_caplen:
-                raise PcapFormatError(
-                    name,
-                    frame=frame + 1,
-                    offset=base + pos,
-                    reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
-                    "the file is corrupt from here on",
-                )
-            start = pos + hdr_len
-            nxt = start + caplen
-            if nxt > end:
-                more = stream.read(max(CHUNK_BYTES, caplen))
-                if not more:
-                    _cut_tail(
-                        summary,
-                        strict,
+            # A fresh buffer per chunk: batches handed out keep referring to theirs.
+            chunk = bytearray(len(tail) + max(CHUNK_BYTES, want))
+            chunk[: len(tail)] = tail
+            got = _fill(stream, chunk, len(tail))
+            end = len(tail) + got
+            # The walk is the one per-record Python loop: where does each record start?
+            starts: list[int] = []
+            add = starts.append
+            pos = 0
+            want = 0
+            while pos + hdr_len <= end:
+                caplen = caplen_at(chunk, pos + 8)[0]
+                if caplen > max_caplen:
+                    raise PcapFormatError(
                         name,
-                        frame + 1,
-                        base + pos,
-                        f"record data cut off ({end - start} of {caplen} bytes)",
+                        frame=frame + len(starts) + 1,
+                        offset=base + pos,
+                        reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
+                        "the file is corrupt from here on",
                     )
-                    return
-                base += pos
-                buf, pos = buf[pos:] + more, 0
-                continue
-            frame += 1
-            last_ts = sec * 1_000_000_000 + frac * frac_ns
-            if caplen < wire_len:
-                sliced += 1
-            yield new(Frame, (frame, last_ts, linktype, buf[start:nxt], wire_len))
-            pos = nxt
-            if frame >= next_progress:  # also where the first timestamp is noted
-                if first_ts is None:
-                    first_ts = last_ts
-                next_progress += PROGRESS_EVERY
+                nxt = pos + hdr_len + caplen
+                if nxt > end:
+                    want = nxt - pos
+                    break
+                add(pos)
+                pos = nxt
+            if starts:
+                batch = _pcap_batch(
+                    chunk, end, starts, hdr_len, header_words, frac_ns, linktype, frame
+                )
+                frame += len(starts)
+                _note_batch(summary, batch)
+                yield batch
                 if progress is not None:
                     progress(src.position(), src.total)
+            tail, base = bytes(chunk[pos:end]), base + pos
+            if not got:
+                if tail:
+                    have = len(tail)
+                    what = (
+                        f"record header cut off ({have} of {hdr_len} bytes)"
+                        if have < hdr_len
+                        else f"record data cut off ({have - hdr_len} of "
+                        f"{caplen_at(tail, 8)[0]} bytes)"
+                    )
+                    _cut_tail(summary, strict, name, frame + 1, base, what)
+                return
     except (OSError, EOFError) as exc:  # EIO, a gzip stream that goes bad midway, ...
         raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
         src.close()
-        summary.packets += frame
-        summary.sliced_packets += sliced
-        summary.bytes_read = base + pos
-        _widen_window(summary, first_ts, last_ts)
+        summary.bytes_read = base
+
+
+_HEADER_BYTES = np.arange(16, dtype=np.int64)
+
+
+def _pcap_batch(
+    chunk: bytearray,
+    end: int,
+    starts: list[int],
+    hdr_len: int,
+    header_words: np.dtype,
+    frac_ns: int,
+    linktype: int,
+    frame: int,
+) -> FrameBatch:
+    """Record headers for a whole chunk at once: gather each 16-byte header into an
+    aligned row and read its four words."""
+    at = np.array(starts, dtype=np.int64)
+    data = np.frombuffer(chunk, dtype=np.uint8, count=end)
+    words = data[at[:, None] + _HEADER_BYTES].view(header_words).astype(np.int64)
+    return FrameBatch(
+        linktype=linktype,
+        buf=chunk,
+        frames=np.arange(frame + 1, frame + 1 + len(starts), dtype=np.int64),
+        starts=at + hdr_len,
+        caplens=words[:, 2],
+        ts_ns=words[:, 0] * 1_000_000_000 + words[:, 1] * frac_ns,
+        wire_lens=words[:, 3],
+    )
+
+
+def _note_batch(summary: CaptureSummary, batch: FrameBatch) -> None:
+    """Counts and the capture window, per batch (timestamps need not be in order)."""
+    summary.packets += len(batch.frames)
+    summary.sliced_packets += int(np.count_nonzero(batch.caplens < batch.wire_lens))
+    _widen_window(summary, int(batch.ts_ns.min()), int(batch.ts_ns.max()))
+
+
+def _fill(stream: BinaryIO, chunk: bytearray, at: int) -> int:
+    """Read into chunk[at:] until it is full or the stream ends; return bytes read."""
+    view = memoryview(chunk)
+    got = 0
+    readinto = getattr(stream, "readinto", None)
+    while at + got < len(chunk):
+        if readinto is not None:
+            n = readinto(view[at + got :])
+        else:
+            more = stream.read(len(chunk) - at - got)
+            n = len(more)
+            view[at + got : at + got + n] = more
+        if not n:
+            break
+        got += n
+    view.release()
+    return got
 
 
 def _cut_tail(
@@ -378,9 +446,43 @@ def _options(
         pos = value_end + (-length % 4)
 
 
+class _Batcher:
+    """Collects pcapng packets into FrameBatches of one link type and one buffer."""
+
+    def __init__(self) -> None:
+        self.linktype = -1
+        self.buf: bytes = b""
+        self.rows: list[tuple[int, int, int, int, int]] = []  # frame, start, caplen, ts, wire
+
+    def add(
+        self, buf: bytes, linktype: int, row: tuple[int, int, int, int, int]
+    ) -> FrameBatch | None:
+        done = None
+        if self.rows and (linktype != self.linktype or buf is not self.buf):
+            done = self.flush()
+        self.buf, self.linktype = buf, linktype
+        self.rows.append(row)
+        return done
+
+    def flush(self) -> FrameBatch | None:
+        if not self.rows:
+            return None
+        frames, starts, caplens, ts, wire = (_int_column(c) for c in zip(*self.rows, strict=True))
+        self.rows = []
+        return FrameBatch(self.linktype, self.buf, frames, starts, caplens, ts, wire)
+
+
+def _int_column(values: tuple[int, ...]) -> np.ndarray:
+    """int64, unless a value does not fit (a bogus pcapng timestamp past 2262)."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except OverflowError:
+        return np.array(values, dtype=object)
+
+
 def _read_pcapng(
     src: _Source, buf: bytes, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
-) -> Iterator[Frame]:
+) -> Iterator[FrameBatch]:
     stream, name = src.stream, src.name
     summary.format = "pcapng"
     endian = "<"
@@ -393,6 +495,7 @@ def _read_pcapng(
     skipping = False  # inside a section whose version we cannot read
     sections = 0
     next_progress = PROGRESS_EVERY
+    batcher = _Batcher()
     try:
         while True:
             end = len(buf)
@@ -408,7 +511,7 @@ def _read_pcapng(
                             base + pos,
                             f"block header cut off ({end - pos} bytes left)",
                         )
-                    return
+                    break
                 base += pos
                 buf, pos = buf[pos:] + more, 0
                 continue
@@ -450,7 +553,7 @@ def _read_pcapng(
                     if sections == 0:
                         raise PcapFormatError(name, frame=None, offset=base + pos, reason=what)
                     _cut_tail(summary, strict, name, frame + 1, base + pos, what)
-                    return
+                    break
                 base += pos
                 buf, pos = buf[pos:] + more, 0
                 continue
@@ -495,10 +598,9 @@ def _read_pcapng(
                     ts = ((ts_hi << 32 | ts_lo) * iface.num) // iface.den + iface.offset_ns
                     if caplen < wire_len:
                         sliced += 1
-                    yield _new_frame(
-                        Frame,
-                        (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len),
-                    )
+                    done = batcher.add(buf, iface.linktype, (frame, pos + 28, caplen, ts, wire_len))
+                    if done is not None:
+                        yield done
                     last_ts = ts if last_ts is None or ts > last_ts else last_ts
                     first_ts = ts if first_ts is None or ts < first_ts else first_ts
             elif block_type == 3:  # Simple Packet Block: interface 0, no timestamp
@@ -514,10 +616,9 @@ def _read_pcapng(
                     if caplen < wire_len:
                         sliced += 1
                     ts = last_ts if last_ts is not None else 0
-                    yield _new_frame(
-                        Frame,
-                        (frame, ts, iface.linktype, buf[pos + 12 : pos + 12 + caplen], wire_len),
-                    )
+                    done = batcher.add(buf, iface.linktype, (frame, pos + 12, caplen, ts, wire_len))
+                    if done is not None:
+                        yield done
             elif block_type == 2:  # obsolete Packet Block
                 frame += 1
                 iface_id, _drops, ts_hi, ts_lo, caplen, wire_len = struct.unpack_from(
@@ -530,10 +631,9 @@ def _read_pcapng(
                     ts = ((ts_hi << 32 | ts_lo) * iface.num) // iface.den + iface.offset_ns
                     if caplen < wire_len:
                         sliced += 1
-                    yield _new_frame(
-                        Frame,
-                        (frame, ts, iface.linktype, buf[pos + 28 : pos + 28 + caplen], wire_len),
-                    )
+                    done = batcher.add(buf, iface.linktype, (frame, pos + 28, caplen, ts, wire_len))
+                    if done is not None:
+                        yield done
                     last_ts = ts if last_ts is None or ts > last_ts else last_ts
                     first_ts = ts if first_ts is None or ts < first_ts else first_ts
             elif block_type == 1:  # Interface Description Block
@@ -550,6 +650,9 @@ def _read_pcapng(
             if progress is not None and frame >= next_progress:
                 next_progress += PROGRESS_EVERY
                 progress(src.position(), src.total)
+        last = batcher.flush()
+        if last is not None:
+            yield last
     except (OSError, EOFError) as exc:  # EIO, a gzip stream that goes bad midway, ...
         raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:

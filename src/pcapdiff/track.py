@@ -34,6 +34,7 @@ from .model import (
     Reset,
     Response,
     Segment,
+    SegmentRow,
     format_address,
 )
 from .payload import MAX_HEAD_BYTES, parse_request, parse_response, tls_alert
@@ -173,7 +174,7 @@ _FlowEntry = tuple["_Live", bool, _Half, _Half]  # connection, from client, send
 
 
 def track(
-    segments: Iterable[Segment],
+    segments: Iterable[SegmentRow],
     *,
     idle_timeout_ns: int = IDLE_TIMEOUT_NS,
     close_delay_ns: int = CLOSE_DELAY_NS,
@@ -187,8 +188,9 @@ def track(
     count = 0
     now = 0
     next_sweep = next_idle_sweep = -1
-    for seg in segments:
-        frame, ts, src, sport, dst, dport, flags, seq, ack, win, pl, _t, _i, _o, data, pa = seg
+    as_segment = Segment._make
+    for row in segments:
+        frame, ts, src, sport, dst, dport, flags, seq, ack, win, pl, _t, _i, data, _ta, pa, _e = row
         if ts > now:
             now = ts
         count += 1
@@ -214,7 +216,7 @@ def track(
                     half.payload_bytes += pl  # in order, and the stream's start is parsed
                     half.next_rel = rel + pl
                 else:
-                    _data(conn, half, from_client, seg, seq, pl, frame, data, pa)
+                    _data(conn, half, from_client, as_segment(row), seq, pl, frame, data, pa)
             elif not half.hist_bits & _H_ACK and flags & ACK:
                 half.hist_bits |= _H_ACK
                 conn.history.append("A" if from_client else "a")
@@ -225,6 +227,7 @@ def track(
                 if ack_rel > peer.next_rel or peer.holes:
                     _check_ack(conn, peer, not from_client, ack_rel)
             continue
+        seg = row if type(row) is Segment else as_segment(row)
         if entry is not None and flags & 0x17 == SYN:
             conn, from_client = entry[0], entry[1]
             if not from_client or conn.isn is None or conn.isn != seq:
@@ -245,7 +248,7 @@ def track(
             entry = flows_get((src, sport, dst, dport))
             assert entry is not None
         _slow_packet(entry, seg)
-        if seg.flags & (FIN | RST) and entry[0].closed():
+        if flags & (FIN | RST) and entry[0].closed():
             closing[entry[0].id] = entry[0]
     for conn in sorted(live.values(), key=lambda c: c.id):
         yield _finish(
@@ -459,7 +462,7 @@ def _data(
     seq: int,
     pl: int,
     frame: int,
-    data: bytes,
+    data: bytes | bytearray,
     pa: int,
 ) -> None:
     """Payload: bytes, retransmissions, holes, the stream's first message, TLS alerts."""
@@ -485,7 +488,7 @@ def _data(
     if not half.head_done and rel < MAX_HEAD_BYTES:
         _collect_head(conn, half, from_client, rel, frame, seg.payload)
     if conn.tls and data[pa : pa + 1] == b"\x15":
-        alert = tls_alert(data[pa : pa + 7])
+        alert = tls_alert(seg.payload[:7])  # data may hold the next frames too
         if alert:
             conn.alerts.append((frame, "client" if from_client else "server", alert))
 
