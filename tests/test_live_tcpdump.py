@@ -51,6 +51,17 @@ def in_ns(ns: str, *argv: str) -> list[str]:
     return ["ip", "netns", "exec", ns, *argv]
 
 
+def python_in_ns(ns: str, code: str) -> subprocess.CompletedProcess[str]:
+    """Run a Python snippet inside the namespace (bounded: 60 s)."""
+    return subprocess.run(
+        in_ns(ns, sys.executable, "-c", code),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def start_tcpdump(ns: str, iface: str, out: Path) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         # --immediate-mode: with libpcap's TPACKET_V3 ring, packets in a block that is
@@ -115,9 +126,7 @@ def wait_for_the_end(pcap: Path, ns: str, seconds: float = 10.0) -> None:
         # Seen under load with -i any (libpcap 1.10.3, kernel 6.18): the last packets
         # sit in the capture ring until more traffic arrives. More refused connects
         # (bounded by the deadline) push them out; the test looks at the first one.
-        subprocess.run(
-            in_ns(ns, sys.executable, "-c", NUDGE), capture_output=True, timeout=30, check=False
-        )
+        python_in_ns(ns, NUDGE)
         time.sleep(0.2)
 
 
@@ -181,22 +190,10 @@ def test_tcpdump_capture_of_real_tcp(netns: str, tmp_path: Path, iface: str, lin
     )
     dump = None
     try:
-        ready = subprocess.run(
-            in_ns(netns, sys.executable, "-c", READY),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        ready = python_in_ns(netns, READY)
         assert ready.returncode == 0, ready.stderr
         dump = start_tcpdump(netns, iface, pcap)
-        client = subprocess.run(
-            in_ns(netns, sys.executable, "-c", CLIENT),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        client = python_in_ns(netns, CLIENT)
         assert client.returncode == 0, client.stderr
         wait_for_the_end(pcap, netns)
     finally:

@@ -208,20 +208,11 @@ def _slow_rows(
         Iterator[SegmentRow], iter(zip(*fast[1], strict=True)) if fast is not None else iter(())
     )
     eligible = fast[0].tolist() if fast is not None else [False] * len(batch.frames)
-    buf, linktype = batch.buf, batch.linktype
-    for good, frame, start, caplen, ts, wire in zip(
-        eligible,
-        batch.frames.tolist(),
-        batch.starts.tolist(),
-        batch.caplens.tolist(),
-        batch.ts_ns.tolist(),
-        batch.wire_lens.tolist(),
-        strict=True,
-    ):
+    for good, record in zip(eligible, batch.records(), strict=True):
         if good:
             out.append(next(fast_rows))
             continue
-        segment = slow.decode(Frame(frame, ts, linktype, bytes(buf[start : start + caplen]), wire))
+        segment = slow.decode(batch.frame(record))
         if segment is not None:
             slow.summary.tcp_packets += 1
             out.append(segment)

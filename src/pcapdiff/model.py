@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import NamedTuple
@@ -53,6 +54,22 @@ class FrameBatch(NamedTuple):
     caplens: np.ndarray
     ts_ns: np.ndarray
     wire_lens: np.ndarray
+
+    def records(self) -> Iterator[tuple[int, int, int, int, int]]:
+        """(frame, start, caplen, ts_ns, wire_len) of each record, as Python ints."""
+        return zip(
+            self.frames.tolist(),
+            self.starts.tolist(),
+            self.caplens.tolist(),
+            self.ts_ns.tolist(),
+            self.wire_lens.tolist(),
+            strict=True,
+        )
+
+    def frame(self, record: tuple[int, int, int, int, int]) -> Frame:
+        """One record as a Frame, its bytes copied out of the shared buffer."""
+        frame, start, caplen, ts, wire = record
+        return Frame(frame, ts, self.linktype, bytes(self.buf[start : start + caplen]), wire)
 
 
 class Segment(NamedTuple):

@@ -51,7 +51,6 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_SHB = 0x0A0D0D0A
 _PCAPNG_BOM = 0x1A2B3C4D
-_new_frame = tuple.__new__
 
 
 class _Source:
@@ -94,16 +93,8 @@ def read(
 
 def _frames(batches: Iterator[FrameBatch]) -> Iterator[Frame]:
     for batch in batches:
-        buf, linktype = batch.buf, batch.linktype
-        for frame, start, caplen, ts, wire in zip(
-            batch.frames.tolist(),
-            batch.starts.tolist(),
-            batch.caplens.tolist(),
-            batch.ts_ns.tolist(),
-            batch.wire_lens.tolist(),
-            strict=True,
-        ):
-            yield _new_frame(Frame, (frame, ts, linktype, bytes(buf[start : start + caplen]), wire))
+        for record in batch.records():
+            yield batch.frame(record)
 
 
 def read_batches(

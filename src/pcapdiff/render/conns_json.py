@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from ..model import CaptureSummary, Connection, PacketRef, TcpOptions
+from ..model import CaptureSummary, Connection, Direction, PacketRef, TcpOptions
 
 SCHEMA = "pcapdiff/conns/1"
 
@@ -78,41 +78,16 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "synack_options": _options(conn.synack_options),
         "client_sent": _direction(conn.client_sent),
         "server_sent": _direction(conn.server_sent),
-        "request": None
-        if req is None
-        else {
-            "kind": req.kind,
-            "frame": req.frame,
-            "method": req.method,
-            "target": req.target,
-            "version": req.version,
-            "host": req.host,
-            "first_bytes": req.first_bytes,
-        },
-        "response": None
-        if resp is None
-        else {
-            "kind": resp.kind,
-            "frame": resp.frame,
-            "status": resp.status,
-            "reason": resp.reason,
-            "tls_version": resp.tls_version,
-            "alert": resp.alert,
-            "first_bytes": resp.first_bytes,
-        },
+        "request": None if req is None else req._asdict(),
+        "response": None if resp is None else resp._asdict(),
         "tls_alerts": [{"frame": f, "sender": s, "alert": a} for f, s, a in conn.tls_alerts],
         "gaps": conn.gaps,
         "ended_by": conn.ended_by,
     }
 
 
-def _direction(d: Any) -> dict[str, Any]:
-    return {
-        "packets": d.packets,
-        "payload_bytes": d.payload_bytes,
-        "retransmitted_bytes": d.retransmitted_bytes,
-        "fin_frames": list(d.fin_frames),
-    }
+def _direction(d: Direction) -> dict[str, Any]:
+    return d._asdict()
 
 
 def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
