@@ -20,6 +20,9 @@ import click
 from .conns import ScanOptions, scan_connections
 from .errors import PcapdiffError
 from .model import Connection
+from .match import parse_origin
+from .render.compare_json import write_comparison_json
+from .render.compare_table import render_comparison
 from .render.conns_json import write_conns_json
 from .render.conns_table import render_conns_table, render_footer, render_warnings
 from .render.console import out_console
@@ -146,6 +149,58 @@ def conns(
         render_conns_table(rows, out)
         render_footer(scan.summary, len(rows), selected.seen, out)
     sys.exit(ExitCode.OK)
+
+
+@cli.command()
+@click.argument("edge", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("origin", required=False,
+                type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--origin", "origins", multiple=True, metavar="HOST[:PORT]",
+              help="The origin's address, network or VIP (and port) the edge connects to. "
+              "Repeatable. Default: what the origin capture serves.")
+@click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535),
+              help="Only edge connections to this server port. Repeatable.")
+@click.option("--clock-offset", type=float, default=None, metavar="SECONDS",
+              help="Origin clock minus edge clock, instead of estimating it.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Write JSON (schema pcapdiff/compare/1, see docs/json.md).")
+@click.option("--strict", is_flag=True, help="A capture cut off mid-record is an error.")
+def compare(
+    edge: Path, origin: Path | None, origins: tuple[str, ...], ports: tuple[int, ...],
+    clock_offset: float | None, as_json: bool, strict: bool,
+) -> None:
+    """Judge every origin-pull connection in EDGE against ORIGIN: whose fault a 52x was.
+
+    EDGE is the capture on the CDN node (the TCP client), ORIGIN the capture taken at
+    the same time on the origin server. Without ORIGIN the edge capture is judged
+    alone, and the culprit is unknown unless the capture proves it.
+
+    Exit status: 0 every connection ok, 1 at least one is not, 2 trouble.
+
+    \b
+    Examples:
+      pcapdiff compare edge.pcap origin.pcap
+      pcapdiff compare edge.pcap origin.pcapng --origin 203.0.113.10:443
+      pcapdiff compare edge.pcap --port 80                 # edge capture alone
+      pcapdiff compare edge.pcap origin.pcap --json | jq '.connections[] | select(.outcome != "ok")'
+    """
+    from .compare import compare as run_compare
+    from .model import Outcome
+
+    for spec in origins:
+        try:
+            parse_origin(spec)
+        except ValueError as exc:
+            raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--origin") from None
+    result = run_compare(str(edge), str(origin) if origin else None, origins=origins,
+                         ports=ports, clock_offset_s=clock_offset, strict=strict)
+    if as_json:
+        write_comparison_json(result, sys.stdout)
+    else:
+        render_comparison(result, out_console(sys.stdout,
+                                              width=None if sys.stdout.isatty() else 200))
+    not_ok = any(v.outcome is not Outcome.OK for v in result.verdicts)
+    sys.exit(ExitCode.NOT_OK if not_ok else ExitCode.OK)
 
 
 class _Selection:

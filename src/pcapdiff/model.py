@@ -315,3 +315,91 @@ class CaptureSummary:
         return sum(
             (s.dropped_by_interface or 0) + (s.dropped_by_os or 0) for s in self.interface_stats
         )
+
+
+# --- compare: pairs and verdicts (DESIGN.md, "Outcomes") ---------------------------
+
+
+class Outcome(str, Enum):
+    """What happened to one connection attempt of the edge. Stable API names."""
+
+    OK = "ok"
+    SYN_NOT_RECEIVED = "syn_not_received"
+    SYN_NOT_ANSWERED = "syn_not_answered"
+    SYNACK_NOT_RECEIVED = "synack_not_received"
+    RST_ON_CONNECT = "rst_on_connect"
+    RST_AFTER_REQUEST = "rst_after_request"
+    REQUEST_NOT_SEEN = "request_not_seen"
+    NO_RESPONSE = "no_response"
+    TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
+    INCONCLUSIVE = "inconclusive"
+
+
+class Culprit(str, Enum):
+    """Where the fault sits."""
+
+    NONE = "none"  # nothing is wrong
+    ORIGIN = "origin"
+    PATH = "path"
+    UNKNOWN = "unknown"
+
+
+CDN_STATUS: dict[Outcome, int | None] = {
+    Outcome.OK: None, Outcome.SYN_NOT_RECEIVED: 522, Outcome.SYN_NOT_ANSWERED: 522,
+    Outcome.SYNACK_NOT_RECEIVED: 522, Outcome.RST_ON_CONNECT: 521,
+    Outcome.RST_AFTER_REQUEST: 520, Outcome.REQUEST_NOT_SEEN: None, Outcome.NO_RESPONSE: 524,
+    Outcome.TLS_HANDSHAKE_FAILED: 525, Outcome.INCONCLUSIVE: None,
+}
+
+
+class Evidence(NamedTuple):
+    """A packet (or an absence) that decides a verdict."""
+
+    capture: Side
+    frame: int | None  # None: evidence of absence ("no SYN in the origin capture")
+    ts_ns: int | None
+    what: str
+
+
+class Pair(NamedTuple):
+    """An edge connection and its twin in the origin capture (or None)."""
+
+    edge: Connection
+    origin: Connection | None
+    score: float
+    matched_by: str  # "4-tuple", "isn+tsval", "score: ...", "" when unmatched
+
+
+class Verdict(NamedTuple):
+    """The judgement of one pair."""
+
+    pair: Pair
+    outcome: Outcome
+    culprit: Culprit
+    evidence: tuple[Evidence, ...]
+    explanation: str  # one line: what happened and the next step
+    hints: tuple[str, ...] = ()  # e.g. injection hints with their numbers
+
+    @property
+    def cdn_status(self) -> int | None:
+        return CDN_STATUS[self.outcome]
+
+
+class ClockOffset(NamedTuple):
+    """Origin clock minus edge clock, estimated from paired packets."""
+
+    seconds: float
+    spread_s: float  # half the smallest round trip: the estimate is good to about this
+    pairs_used: int
+    source: str  # "estimated", "given", "none"
+
+
+class Comparison(NamedTuple):
+    """Everything `pcapdiff compare` found."""
+
+    edge: CaptureSummary
+    origin: CaptureSummary | None
+    clock: ClockOffset
+    verdicts: tuple[Verdict, ...]
+    origin_only: int  # origin connections no edge connection paired with
+    warnings: tuple[str, ...]

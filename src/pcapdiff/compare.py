@@ -1,0 +1,85 @@
+"""The `compare` job as a library call: two captures -> a ``Comparison``.
+
+read/decode/track each capture, match the edge's connections with the origin's,
+judge every origin-pull attempt. The CLI only renders what this returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+from .conns import ScanOptions, read_connections
+from .judge import judge
+from .match import OriginSpec, match, origin_servers, parse_origin, select
+from .model import CaptureSummary, ClockOffset, Comparison, Pair, Verdict
+
+NS = 1_000_000_000
+
+
+def compare(
+    edge: Path | str | BinaryIO,
+    origin: Path | str | BinaryIO | None = None,
+    *,
+    origins: Sequence[str | OriginSpec] = (),
+    ports: Sequence[int] = (),
+    clock_offset_s: float | None = None,
+    strict: bool = False,
+) -> Comparison:
+    """Pair the connections of an edge and an origin capture and judge each attempt.
+
+    ``origin`` None judges from the edge capture alone (culprit ``unknown`` unless the
+    capture proves it). ``origins`` ("203.0.113.10", "198.51.100.0/24:443") and
+    ``ports`` restrict which edge connections are origin pulls; ``clock_offset_s``
+    (origin clock minus edge clock) overrides the estimate.
+    """
+    options = ScanOptions(strict=strict)
+    specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
+    edge_conns, edge_summary = read_connections(edge, options)
+    origin_summary: CaptureSummary | None = None
+    if origin is None:
+        pairs = [Pair(e, None, 0.0, "") for e in edge_conns if e.syns]
+        clock = ClockOffset(clock_offset_s or 0.0, 0.0, 0, "given" if clock_offset_s else "none")
+        served: set[tuple[str, int]] = set()
+        origin_only = 0
+    else:
+        origin_conns, origin_summary = read_connections(origin, options)
+        pairs, clock, origin_only = match(edge_conns, origin_conns, clock_offset_s=clock_offset_s)
+        served = origin_servers(origin_conns)
+    selected = select(pairs, served=served, origins=specs, ports=ports)
+    window = _origin_window(origin_summary, clock)
+    verdicts = tuple(judge(p, have_origin=origin is not None, origin_window=window)
+                     for p in selected)
+    warnings = _warnings(edge_summary, origin_summary, clock, verdicts, window)
+    return Comparison(edge_summary, origin_summary, clock, verdicts, origin_only, warnings)
+
+
+def _origin_window(origin: CaptureSummary | None, clock: ClockOffset) -> tuple[int, int] | None:
+    """The time the origin capture covers, on the edge's clock."""
+    if origin is None or origin.first_ts_ns is None or origin.last_ts_ns is None:
+        return None
+    offset = round(clock.seconds * NS)
+    return origin.first_ts_ns - offset, origin.last_ts_ns - offset
+
+
+def _warnings(
+    edge: CaptureSummary, origin: CaptureSummary | None, clock: ClockOffset,
+    verdicts: tuple[Verdict, ...], window: tuple[int, int] | None,
+) -> tuple[str, ...]:
+    from .render.conns_table import capture_warnings  # text only, no rich import cost
+
+    out = capture_warnings(edge)
+    if origin is not None:
+        out += capture_warnings(origin)
+        if clock.source == "none":
+            out.append("no connection could be paired with certainty, so the clock offset "
+                       "could not be estimated; assuming synchronised clocks "
+                       "(--clock-offset to set it)")
+        if window is not None and edge.first_ts_ns is not None and edge.last_ts_ns is not None \
+                and (window[1] < edge.first_ts_ns or window[0] > edge.last_ts_ns):
+            out.append("the two captures do not overlap in time (after the clock offset)")
+    if not verdicts:
+        out.append("no origin-pull connection attempt found in the edge capture "
+                   "(--origin HOST[:PORT] or --port to say which they are)")
+    return tuple(out)

@@ -1,0 +1,244 @@
+"""Stage 4, match: edge connections + origin connections -> ``Pair`` records.
+
+Input: the connections ``track`` found in each capture. Output: one ``Pair`` per
+origin-pull connection attempt of the edge (its origin twin, or None), the clock
+offset between the two hosts, and how many origin connections nothing paired with.
+
+Never pairs by 5-tuple alone, and never by time alone (DESIGN.md, "NAT and rewriting"):
+a candidate needs an identity feature (the same client ISN, the same SYN TSval, the
+same request, the same client port or 4-tuple); time proximity, after the clock
+offset, only ranks candidates. The offset comes from pairs that are certain without
+looking at time, so an offset of hours changes nothing. Ambiguity is resolved
+globally: all candidate pairs, best score first, each connection used once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from .model import ClockOffset, Connection, Pair
+
+NS = 1_000_000_000
+WINDOW_NS = 30 * NS  # how far apart (after the offset) twin SYNs may be
+IDENTITY = ("same 4-tuple", "same client ISN", "same SYN TSval", "same request")
+
+
+class OriginSpec(NamedTuple):
+    """--origin HOST[:PORT]: a network and an optional port."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    port: int | None
+
+    def admits(self, conn: Connection) -> bool:
+        addr = ipaddress.ip_address(conn.server.addr)
+        return (addr.version == self.network.version and addr in self.network
+                and (self.port is None or self.port == conn.server.port))
+
+
+def parse_origin(text: str) -> OriginSpec:
+    """'203.0.113.10', '203.0.113.0/24:443', '[2001:db8::1]:80' -> OriginSpec."""
+    host, port = text, None
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        port = int(rest[1:]) if rest.startswith(":") else None
+    elif text.count(":") == 1:
+        host, _, p = text.partition(":")
+        port = int(p)
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"port {port} out of range")
+    return OriginSpec(ipaddress.ip_network(host, strict=False), port)
+
+
+def syn_ts(conn: Connection) -> int:
+    """When the connection attempt started: its first SYN (or first packet)."""
+    return conn.syns[0].ts_ns if conn.syns else conn.first_ts_ns
+
+
+def _tsval(conn: Connection) -> int | None:
+    return conn.syn_options.tsval if conn.syn_options is not None else None
+
+
+def _request_key(conn: Connection) -> tuple[str, ...] | None:
+    r = conn.request
+    if r is None or r.kind == "other":
+        return None
+    return (r.kind, r.method, r.target, r.host)
+
+
+def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> ClockOffset:
+    """Origin clock minus edge clock from the minimum one-way delay each way:
+    offset = (d_fwd - d_rev) / 2, good to about (d_fwd + d_rev) / 2."""
+    fwd: list[int] = []
+    rev: list[int] = []
+    n = 0
+    for edge, origin in confident:
+        n += 1
+        if edge.syns and origin.syns:
+            fwd.append(origin.syns[0].ts_ns - edge.syns[0].ts_ns)
+        if edge.synacks and origin.synacks:
+            rev.append(edge.synacks[0].ts_ns - origin.synacks[0].ts_ns)
+    if not fwd:
+        return ClockOffset(0.0, 0.0, 0, "none")
+    d_fwd = min(fwd)
+    if not rev:  # no answer ever came back: assume a symmetric path of unknown delay
+        return ClockOffset(d_fwd / NS, 0.0, n, "estimated (one way only)")
+    d_rev = min(rev)
+    return ClockOffset((d_fwd - d_rev) / 2 / NS, abs(d_fwd + d_rev) / 2 / NS, n, "estimated")
+
+
+def _score(edge: Connection, origin: Connection, offset_ns: int) -> tuple[float, list[str]]:
+    reasons: list[str] = []
+    score = 0.0
+    if edge.client == origin.client and edge.server == origin.server:
+        score += 10
+        reasons.append("same 4-tuple")
+    if edge.client_isn is not None and edge.client_isn == origin.client_isn:
+        score += 8
+        reasons.append("same client ISN")
+    tsval = _tsval(edge)
+    if tsval is not None and tsval == _tsval(origin):
+        score += 8
+        reasons.append("same SYN TSval")
+    key = _request_key(edge)
+    if key is not None and key == _request_key(origin):
+        score += 4
+        reasons.append("same request")
+    if edge.client.port == origin.client.port:
+        score += 2
+        reasons.append("same client port")
+    layout_e = edge.syn_options.layout if edge.syn_options else ""
+    layout_o = origin.syn_options.layout if origin.syn_options else ""
+    if layout_e and layout_e == layout_o:
+        score += 1
+        reasons.append("same SYN options")
+    if edge.server.port == origin.server.port:
+        score += 1
+    dt = abs(syn_ts(origin) - offset_ns - syn_ts(edge))
+    score += 3 * max(0.0, 1 - dt / WINDOW_NS)
+    return score, reasons
+
+
+def match(
+    edge_conns: Sequence[Connection],
+    origin_conns: Sequence[Connection],
+    *,
+    clock_offset_s: float | None = None,
+) -> tuple[list[Pair], ClockOffset, int]:
+    """Pair every edge connection attempt with its origin twin (or None)."""
+    attempts = [c for c in edge_conns if c.syns]
+    by_isn: dict[int, list[Connection]] = defaultdict(list)
+    by_tsval: dict[int, list[Connection]] = defaultdict(list)
+    by_tuple: dict[tuple[str, int, str, int], list[Connection]] = defaultdict(list)
+    by_request: dict[tuple[str, ...], list[Connection]] = defaultdict(list)
+    by_port: dict[int, list[Connection]] = defaultdict(list)
+    for o in origin_conns:
+        if o.client_isn is not None:
+            by_isn[o.client_isn].append(o)
+        if (t := _tsval(o)) is not None:
+            by_tsval[t].append(o)
+        by_tuple[(o.client.addr, o.client.port, o.server.addr, o.server.port)].append(o)
+        if (k := _request_key(o)) is not None:
+            by_request[k].append(o)
+        by_port[o.client.port].append(o)
+
+    # Pairs that are certain whatever the clocks say: the same ISN and the same TSval,
+    # or the same 4-tuple and the same ISN.
+    confident = []
+    for e in attempts:
+        for o in by_isn.get(e.client_isn, ()) if e.client_isn is not None else ():
+            if (_tsval(e) is not None and _tsval(e) == _tsval(o)) or (
+                e.client == o.client and e.server == o.server
+            ):
+                confident.append((e, o))
+    if clock_offset_s is not None:
+        clock = ClockOffset(clock_offset_s, 0.0, 0, "given")
+    else:
+        clock = estimate_offset(_unique(confident))
+    offset_ns = round(clock.seconds * NS)
+
+    candidates: list[tuple[float, int, int, str]] = []
+    origin_index = {id(o): i for i, o in enumerate(origin_conns)}
+    for ei, e in enumerate(attempts):
+        seen: set[int] = set()
+        pools: list[Iterable[Connection]] = [
+            by_isn.get(e.client_isn, ()) if e.client_isn is not None else (),
+            by_tsval.get(_tsval(e), ()) if _tsval(e) is not None else (),  # type: ignore[arg-type]
+            by_tuple.get((e.client.addr, e.client.port, e.server.addr, e.server.port), ()),
+            by_request.get(_request_key(e), ()) if _request_key(e) else (),  # type: ignore[arg-type]
+            by_port.get(e.client.port, ()),
+        ]
+        for pool in pools:
+            for o in pool:
+                oi = origin_index[id(o)]
+                if oi in seen:
+                    continue
+                seen.add(oi)
+                if abs(syn_ts(o) - offset_ns - syn_ts(e)) > WINDOW_NS:
+                    continue
+                score, reasons = _score(e, o, offset_ns)
+                if not any(r in IDENTITY for r in reasons):
+                    continue  # a shared client port and good timing are not enough
+                candidates.append((score, ei, oi, ", ".join(reasons)))
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
+    taken_edge: dict[int, tuple[int, float, str]] = {}
+    taken_origin: set[int] = set()
+    for score, ei, oi, why in candidates:
+        if ei in taken_edge or oi in taken_origin:
+            continue
+        taken_edge[ei] = (oi, score, why)
+        taken_origin.add(oi)
+    pairs = []
+    for ei, e in enumerate(attempts):
+        if ei in taken_edge:
+            oi, score, why = taken_edge[ei]
+            pairs.append(Pair(e, origin_conns[oi], score, why))
+        else:
+            pairs.append(Pair(e, None, 0.0, ""))
+    return pairs, clock, len(origin_conns) - len(taken_origin)
+
+
+def _unique(pairs: list[tuple[Connection, Connection]]) -> list[tuple[Connection, Connection]]:
+    """Drop edge or origin connections that appear in more than one certain pair."""
+    edges: dict[int, int] = defaultdict(int)
+    origins: dict[int, int] = defaultdict(int)
+    for e, o in pairs:
+        edges[id(e)] += 1
+        origins[id(o)] += 1
+    return [(e, o) for e, o in pairs if edges[id(e)] == 1 and origins[id(o)] == 1]
+
+
+def origin_servers(origin_conns: Iterable[Connection]) -> set[tuple[str, int]]:
+    """The server endpoints the origin capture shows being connected to."""
+    return {(c.server.addr, c.server.port) for c in origin_conns if c.syns or c.synacks}
+
+
+def select(
+    pairs: Sequence[Pair],
+    *,
+    served: set[tuple[str, int]],
+    origins: Sequence[OriginSpec] = (),
+    ports: Sequence[int] = (),
+) -> list[Pair]:
+    """The origin-pull attempts among all the edge's pairs; noise is left out.
+
+    With --origin/--port: the connections to those. Otherwise, with an origin capture:
+    connections to an endpoint the origin capture serves, or to an endpoint (a VIP)
+    at least one of whose connections paired with an origin connection. Without
+    either: every connection attempt the edge made.
+    """
+    if origins or ports:
+        return [p for p in pairs
+                if (not origins or any(s.admits(p.edge) for s in origins))
+                and (not ports or p.edge.server.port in ports)]
+    if not served:
+        return list(pairs)
+    paired_endpoints = {(p.edge.server.addr, p.edge.server.port) for p in pairs if p.origin}
+    keep = served | paired_endpoints
+    return [p for p in pairs if (p.edge.server.addr, p.edge.server.port) in keep]
+
+
+__all__ = ["OriginSpec", "estimate_offset", "match", "origin_servers", "parse_origin",
+           "select", "syn_ts"]
