@@ -19,8 +19,8 @@ import click
 
 from .conns import ScanOptions, scan_connections
 from .errors import PcapdiffError
-from .model import Connection
 from .match import parse_origin
+from .model import Connection
 from .render.compare_json import write_comparison_json
 from .render.compare_table import render_comparison
 from .render.conns_json import write_conns_json
@@ -153,21 +153,46 @@ def conns(
 
 @cli.command()
 @click.argument("edge", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.argument("origin", required=False,
-                type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.option("--origin", "origins", multiple=True, metavar="HOST[:PORT]",
-              help="The origin's address, network or VIP (and port) the edge connects to. "
-              "Repeatable. Default: what the origin capture serves.")
-@click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535),
-              help="Only edge connections to this server port. Repeatable.")
-@click.option("--clock-offset", type=float, default=None, metavar="SECONDS",
-              help="Origin clock minus edge clock, instead of estimating it.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Write JSON (schema pcapdiff/compare/1, see docs/json.md).")
+@click.argument(
+    "origin", required=False, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path)
+)
+@click.option(
+    "--origin",
+    "origins",
+    multiple=True,
+    metavar="HOST[:PORT]",
+    help="The origin's address, network or VIP (and port) the edge connects to. "
+    "Repeatable. Default: what the origin capture serves.",
+)
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    type=click.IntRange(1, 65535),
+    help="Only edge connections to this server port. Repeatable.",
+)
+@click.option(
+    "--clock-offset",
+    type=float,
+    default=None,
+    metavar="SECONDS",
+    help="Origin clock minus edge clock, instead of estimating it.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write JSON (schema pcapdiff/compare/1, see docs/json.md).",
+)
 @click.option("--strict", is_flag=True, help="A capture cut off mid-record is an error.")
 def compare(
-    edge: Path, origin: Path | None, origins: tuple[str, ...], ports: tuple[int, ...],
-    clock_offset: float | None, as_json: bool, strict: bool,
+    edge: Path,
+    origin: Path | None,
+    origins: tuple[str, ...],
+    ports: tuple[int, ...],
+    clock_offset: float | None,
+    as_json: bool,
+    strict: bool,
 ) -> None:
     """Judge every origin-pull connection in EDGE against ORIGIN: whose fault a 52x was.
 
@@ -192,13 +217,20 @@ def compare(
             parse_origin(spec)
         except ValueError as exc:
             raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--origin") from None
-    result = run_compare(str(edge), str(origin) if origin else None, origins=origins,
-                         ports=ports, clock_offset_s=clock_offset, strict=strict)
+    result = run_compare(
+        str(edge),
+        str(origin) if origin else None,
+        origins=origins,
+        ports=ports,
+        clock_offset_s=clock_offset,
+        strict=strict,
+    )
     if as_json:
         write_comparison_json(result, sys.stdout)
     else:
-        render_comparison(result, out_console(sys.stdout,
-                                              width=None if sys.stdout.isatty() else 200))
+        render_comparison(
+            result, out_console(sys.stdout, width=None if sys.stdout.isatty() else 200)
+        )
     not_ok = any(v.outcome is not Outcome.OK for v in result.verdicts)
     sys.exit(ExitCode.NOT_OK if not_ok else ExitCode.OK)
 

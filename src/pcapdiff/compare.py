@@ -49,8 +49,9 @@ def compare(
         served = origin_servers(origin_conns)
     selected = select(pairs, served=served, origins=specs, ports=ports)
     window = _origin_window(origin_summary, clock)
-    verdicts = tuple(judge(p, have_origin=origin is not None, origin_window=window)
-                     for p in selected)
+    verdicts = tuple(
+        judge(p, have_origin=origin is not None, origin_window=window) for p in selected
+    )
     warnings = _warnings(edge_summary, origin_summary, clock, verdicts, window)
     return Comparison(edge_summary, origin_summary, clock, verdicts, origin_only, warnings)
 
@@ -64,8 +65,11 @@ def _origin_window(origin: CaptureSummary | None, clock: ClockOffset) -> tuple[i
 
 
 def _warnings(
-    edge: CaptureSummary, origin: CaptureSummary | None, clock: ClockOffset,
-    verdicts: tuple[Verdict, ...], window: tuple[int, int] | None,
+    edge: CaptureSummary,
+    origin: CaptureSummary | None,
+    clock: ClockOffset,
+    verdicts: tuple[Verdict, ...],
+    window: tuple[int, int] | None,
 ) -> tuple[str, ...]:
     from .render.conns_table import capture_warnings  # text only, no rich import cost
 
@@ -73,13 +77,21 @@ def _warnings(
     if origin is not None:
         out += capture_warnings(origin)
         if clock.source == "none":
-            out.append("no connection could be paired with certainty, so the clock offset "
-                       "could not be estimated; assuming synchronised clocks "
-                       "(--clock-offset to set it)")
-        if window is not None and edge.first_ts_ns is not None and edge.last_ts_ns is not None \
-                and (window[1] < edge.first_ts_ns or window[0] > edge.last_ts_ns):
+            out.append(
+                "no connection could be paired with certainty, so the clock offset "
+                "could not be estimated; assuming synchronised clocks "
+                "(--clock-offset to set it)"
+            )
+        if (
+            window is not None
+            and edge.first_ts_ns is not None
+            and edge.last_ts_ns is not None
+            and (window[1] < edge.first_ts_ns or window[0] > edge.last_ts_ns)
+        ):
             out.append("the two captures do not overlap in time (after the clock offset)")
     if not verdicts:
-        out.append("no origin-pull connection attempt found in the edge capture "
-                   "(--origin HOST[:PORT] or --port to say which they are)")
+        out.append(
+            "no origin-pull connection attempt found in the edge capture "
+            "(--origin HOST[:PORT] or --port to say which they are)"
+        )
     return tuple(out)

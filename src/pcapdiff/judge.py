@@ -92,8 +92,9 @@ def injection_hints(conn: Connection) -> tuple[str, ...]:
     return tuple(hints)
 
 
-def judge(pair: Pair, *, have_origin: bool,
-          origin_window: tuple[int, int] | None = None) -> Verdict:
+def judge(
+    pair: Pair, *, have_origin: bool, origin_window: tuple[int, int] | None = None
+) -> Verdict:
     """Decide what happened to one edge connection attempt, and whose fault it is.
 
     ``origin_window``: the time the origin capture covers, in edge clock (ns).
@@ -101,8 +102,9 @@ def judge(pair: Pair, *, have_origin: bool,
     e, o = pair.edge, pair.origin
     hints = injection_hints(e)
 
-    def verdict(outcome: Outcome, culprit: Culprit, evidence: list[Evidence],
-                explanation: str) -> Verdict:
+    def verdict(
+        outcome: Outcome, culprit: Culprit, evidence: list[Evidence], explanation: str
+    ) -> Verdict:
         if not have_origin:  # say only what the edge capture shows
             evidence = [ev for ev in evidence if ev.capture is EDGE]
             if culprit is not Culprit.NONE:
@@ -111,13 +113,19 @@ def judge(pair: Pair, *, have_origin: bool,
         return Verdict(pair, outcome, culprit, tuple(evidence), explanation, hints)
 
     start = e.syns[0].ts_ns
-    if have_origin and o is None and origin_window is not None and not (
-        origin_window[0] <= start <= origin_window[1]
+    if (
+        have_origin
+        and o is None
+        and origin_window is not None
+        and not (origin_window[0] <= start <= origin_window[1])
     ):
-        return verdict(Outcome.INCONCLUSIVE, Culprit.UNKNOWN,
-                       [_syn(e, EDGE, "SYN outside the time the origin capture covers")],
-                       "The origin capture did not run when this connection was attempted; "
-                       "capture on both hosts at the same time and compare again.")
+        return verdict(
+            Outcome.INCONCLUSIVE,
+            Culprit.UNKNOWN,
+            [_syn(e, EDGE, "SYN outside the time the origin capture covers")],
+            "The origin capture did not run when this connection was attempted; "
+            "capture on both hosts at the same time and compare again.",
+        )
 
     server_rsts = _server_resets(e)
     sent_request = e.client_sent.payload_bytes > 0
@@ -130,21 +138,33 @@ def judge(pair: Pair, *, have_origin: bool,
         ev += [_rst(r, EDGE, "RST from server") for r in server_rsts[:1]]
         if o is None or o.request is None or o.request.kind != "tls":
             ev.append(_absent(ORIGIN, "no ClientHello in the origin capture"))
-            return verdict(Outcome.TLS_HANDSHAKE_FAILED, Culprit.PATH, ev,
-                           "The ClientHello never reached the origin but the edge got an "
-                           "answer: a device in the path (TLS inspection, SNI filter) ended "
-                           "the handshake. Show the carrier both captures.")
+            return verdict(
+                Outcome.TLS_HANDSHAKE_FAILED,
+                Culprit.PATH,
+                ev,
+                "The ClientHello never reached the origin but the edge got an "
+                "answer: a device in the path (TLS inspection, SNI filter) ended "
+                "the handshake. Show the carrier both captures.",
+            )
         ev.append(_request(o, ORIGIN, "origin received ClientHello"))
         origin_alerts = [(f, a) for f, who, a in o.tls_alerts if who == "server"]
         ev += [Evidence(ORIGIN, f, None, f"origin sent TLS alert {a}") for f, a in origin_alerts]
         if origin_alerts or _server_resets(o) or o.server_sent.fin_frames:
-            return verdict(Outcome.TLS_HANDSHAKE_FAILED, Culprit.ORIGIN, ev,
-                           "The origin refused the TLS handshake: check its certificate "
-                           "(SNI, chain, expiry), the TLS versions and ciphers it allows, "
-                           "against what the CDN offers.")
-        return verdict(Outcome.TLS_HANDSHAKE_FAILED, Culprit.PATH, ev,
-                       "The origin carried on with the handshake, but the edge saw it fail: "
-                       "something in the path changed or ended it.")
+            return verdict(
+                Outcome.TLS_HANDSHAKE_FAILED,
+                Culprit.ORIGIN,
+                ev,
+                "The origin refused the TLS handshake: check its certificate "
+                "(SNI, chain, expiry), the TLS versions and ciphers it allows, "
+                "against what the CDN offers.",
+            )
+        return verdict(
+            Outcome.TLS_HANDSHAKE_FAILED,
+            Culprit.PATH,
+            ev,
+            "The origin carried on with the handshake, but the edge saw it fail: "
+            "something in the path changed or ended it.",
+        )
 
     # 521: the SYN was answered with a RST.
     if not e.synacks and server_rsts:
@@ -152,52 +172,88 @@ def judge(pair: Pair, *, have_origin: bool,
         origin_rsts = _server_resets(o) if o is not None else []
         if origin_rsts:
             ev.append(_rst(origin_rsts[0], ORIGIN, "origin sent the RST"))
-            return verdict(Outcome.RST_ON_CONNECT, Culprit.ORIGIN, ev,
-                           f"Nothing listens on port {e.server.port} at the origin, or its "
-                           "firewall rejects the CDN: check the listening socket (ss -ltn) "
-                           "and the firewall's whitelist of CDN node addresses.")
-        ev.append(_syn(o, ORIGIN, "origin saw the SYN but sent no RST") if o is not None
-                  else _absent(ORIGIN, "the SYN never reached the origin"))
-        return verdict(Outcome.RST_ON_CONNECT, Culprit.PATH, ev,
-                       "The RST did not come from the origin: a firewall in the path rejects "
-                       "the connection. Show the carrier or upstream firewall both captures.")
+            return verdict(
+                Outcome.RST_ON_CONNECT,
+                Culprit.ORIGIN,
+                ev,
+                f"Nothing listens on port {e.server.port} at the origin, or its "
+                "firewall rejects the CDN: check the listening socket (ss -ltn) "
+                "and the firewall's whitelist of CDN node addresses.",
+            )
+        ev.append(
+            _syn(o, ORIGIN, "origin saw the SYN but sent no RST")
+            if o is not None
+            else _absent(ORIGIN, "the SYN never reached the origin")
+        )
+        return verdict(
+            Outcome.RST_ON_CONNECT,
+            Culprit.PATH,
+            ev,
+            "The RST did not come from the origin: a firewall in the path rejects "
+            "the connection. Show the carrier or upstream firewall both captures.",
+        )
 
     # 522: no answer to the SYN.
     if not e.synacks:
         ev = [_syn(e, EDGE, "edge sent SYN, no answer")]
         if not have_origin:
-            return verdict(Outcome.SYN_NOT_RECEIVED, Culprit.UNKNOWN, ev,
-                           "The SYNs got no answer. Capture on the origin at the same time to "
-                           "tell a path drop from an origin firewall.")
+            return verdict(
+                Outcome.SYN_NOT_RECEIVED,
+                Culprit.UNKNOWN,
+                ev,
+                "The SYNs got no answer. Capture on the origin at the same time to "
+                "tell a path drop from an origin firewall.",
+            )
         if o is None:
             ev.append(_absent(ORIGIN, "no SYN from this connection at the origin"))
-            return verdict(Outcome.SYN_NOT_RECEIVED, Culprit.PATH, ev,
-                           "The SYNs never reached the origin: an ISP or upstream firewall "
-                           "drops them. Give the carrier both captures.")
+            return verdict(
+                Outcome.SYN_NOT_RECEIVED,
+                Culprit.PATH,
+                ev,
+                "The SYNs never reached the origin: an ISP or upstream firewall "
+                "drops them. Give the carrier both captures.",
+            )
         ev.append(_syn(o, ORIGIN, "origin received the SYN"))
         if o.synacks:
-            ev.append(Evidence(ORIGIN, o.synacks[0].frame, o.synacks[0].ts_ns,
-                               "origin sent SYN-ACK"))
-            return verdict(Outcome.SYNACK_NOT_RECEIVED, Culprit.PATH, ev,
-                           "The origin answered but the SYN-ACK never reached the edge: check "
-                           "the return path (asymmetric routing, a firewall on the way back).")
+            ev.append(
+                Evidence(ORIGIN, o.synacks[0].frame, o.synacks[0].ts_ns, "origin sent SYN-ACK")
+            )
+            return verdict(
+                Outcome.SYNACK_NOT_RECEIVED,
+                Culprit.PATH,
+                ev,
+                "The origin answered but the SYN-ACK never reached the edge: check "
+                "the return path (asymmetric routing, a firewall on the way back).",
+            )
         if _server_resets(o):
             ev.append(_rst(_server_resets(o)[0], ORIGIN, "origin sent RST"))
-            return verdict(Outcome.SYNACK_NOT_RECEIVED, Culprit.PATH, ev,
-                           "The origin refused with a RST that never reached the edge: the "
-                           "port is closed at the origin, and the return path drops packets.")
+            return verdict(
+                Outcome.SYNACK_NOT_RECEIVED,
+                Culprit.PATH,
+                ev,
+                "The origin refused with a RST that never reached the edge: the "
+                "port is closed at the origin, and the return path drops packets.",
+            )
         ev.append(_absent(ORIGIN, "origin sent no SYN-ACK"))
-        return verdict(Outcome.SYN_NOT_ANSWERED, Culprit.ORIGIN, ev,
-                       "The SYNs arrived but the origin never answered: a host firewall after "
-                       "the capture point (iptables DROP), a full accept backlog, or a hung "
-                       "service. Check the firewall's whitelist of CDN addresses first.")
+        return verdict(
+            Outcome.SYN_NOT_ANSWERED,
+            Culprit.ORIGIN,
+            ev,
+            "The SYNs arrived but the origin never answered: a host firewall after "
+            "the capture point (iptables DROP), a full accept backlog, or a hung "
+            "service. Check the firewall's whitelist of CDN addresses first.",
+        )
 
     if not sent_request:
         if server_rsts:
             ev = [_rst(server_rsts[0], EDGE, "RST from server before any request")]
             return _reset_verdict(verdict, e, o, Outcome.RST_ON_CONNECT, ev)
-        return verdict(Outcome.OK, Culprit.NONE, [_syn(e, EDGE, "handshake completed")],
-                       "The connection was opened and closed without a request.")
+        return verdict(
+            Outcome.OK,
+            Culprit.NONE,
+            [_syn(e, EDGE, "handshake completed")],
+            "The connection was opened and closed without a request.",
+        )
 
     # From here the edge sent a request.
     if have_origin and (o is None or o.client_sent.payload_bytes == 0):
@@ -206,18 +262,30 @@ def judge(pair: Pair, *, have_origin: bool,
             ev.append(Evidence(EDGE, e.response.frame, None, "edge got a response anyway"))
         elif server_rsts:
             ev.append(_rst(server_rsts[0], EDGE, "edge got a RST"))
-        ev.append(_absent(ORIGIN, "no connection from the edge at the origin") if o is None
-                  else _absent(ORIGIN, "origin saw the handshake but no request"))
-        return verdict(Outcome.REQUEST_NOT_SEEN, Culprit.PATH, ev,
-                       "The request never reached the origin"
-                       + (" yet the edge got an answer: something in the path answers for the "
-                          "origin (transparent proxy, HTTP hijack)." if got_data or server_rsts
-                          else ": something in the path swallows it.")
-                       + " Give the carrier both captures.")
+        ev.append(
+            _absent(ORIGIN, "no connection from the edge at the origin")
+            if o is None
+            else _absent(ORIGIN, "origin saw the handshake but no request")
+        )
+        return verdict(
+            Outcome.REQUEST_NOT_SEEN,
+            Culprit.PATH,
+            ev,
+            "The request never reached the origin"
+            + (
+                " yet the edge got an answer: something in the path answers for the "
+                "origin (transparent proxy, HTTP hijack)."
+                if got_data or server_rsts
+                else ": something in the path swallows it."
+            )
+            + " Give the carrier both captures.",
+        )
 
     if server_rsts and e.response is None:
-        ev = [_request(e, EDGE, "edge sent the request"),
-              _rst(server_rsts[0], EDGE, "RST from server after the request")]
+        ev = [
+            _request(e, EDGE, "edge sent the request"),
+            _rst(server_rsts[0], EDGE, "RST from server after the request"),
+        ]
         return _reset_verdict(verdict, e, o, Outcome.RST_AFTER_REQUEST, ev)
 
     if not got_data:
@@ -227,21 +295,33 @@ def judge(pair: Pair, *, have_origin: bool,
             injected = [r for r in _client_resets(o) if not _client_resets(e)]
             if injected:
                 ev.append(_rst(injected[0], ORIGIN, "origin got a RST the edge never sent"))
-                return verdict(Outcome.NO_RESPONSE, Culprit.PATH, ev,
-                               "A RST forged in the edge's name ended the connection at the "
-                               "origin: a device in the path injects RSTs. Give the carrier "
-                               "both captures.")
+                return verdict(
+                    Outcome.NO_RESPONSE,
+                    Culprit.PATH,
+                    ev,
+                    "A RST forged in the edge's name ended the connection at the "
+                    "origin: a device in the path injects RSTs. Give the carrier "
+                    "both captures.",
+                )
             if o.server_sent.payload_bytes > 0:
                 frame = o.response.frame if o.response is not None else None
                 ev.append(Evidence(ORIGIN, frame, None, "origin sent a response"))
-                return verdict(Outcome.NO_RESPONSE, Culprit.PATH, ev,
-                               "The origin answered but the response never reached the edge: "
-                               "check the return path (MTU/fragmentation, a firewall).")
+                return verdict(
+                    Outcome.NO_RESPONSE,
+                    Culprit.PATH,
+                    ev,
+                    "The origin answered but the response never reached the edge: "
+                    "check the return path (MTU/fragmentation, a firewall).",
+                )
             ev.append(_absent(ORIGIN, "origin sent no response"))
-        return verdict(Outcome.NO_RESPONSE, Culprit.ORIGIN, ev,
-                       "The origin took the request but did not answer before the edge gave "
-                       "up: check the origin's processing time for this URL against the "
-                       "CDN's read timeout.")
+        return verdict(
+            Outcome.NO_RESPONSE,
+            Culprit.ORIGIN,
+            ev,
+            "The origin took the request but did not answer before the edge gave "
+            "up: check the origin's processing time for this URL against the "
+            "CDN's read timeout.",
+        )
 
     ev = [_request(e, EDGE, "edge sent the request")]
     if e.response is not None:
@@ -271,23 +351,38 @@ def _describe_response(e: Connection) -> str:
 _MakeVerdict = Callable[[Outcome, Culprit, list[Evidence], str], Verdict]
 
 
-def _reset_verdict(verdict: _MakeVerdict, e: Connection, o: Connection | None,
-                   outcome: Outcome, ev: list[Evidence]) -> Verdict:
+def _reset_verdict(
+    verdict: _MakeVerdict, e: Connection, o: Connection | None, outcome: Outcome, ev: list[Evidence]
+) -> Verdict:
     """A RST the edge got from 'the server': the origin's only if the origin sent it."""
     origin_rsts = _server_resets(o) if o is not None else []
     if e.synacks and _server_resets(e):
         rst, synack = _server_resets(e)[0], e.synacks[0]
-        ev.append(Evidence(EDGE, synack.frame, synack.ts_ns,
-                           f"the origin's SYN-ACK had TTL {synack.ttl}, IP ID {synack.ip_id}; "
-                           f"the RST TTL {rst.ttl}, IP ID {rst.ip_id}"))
+        ev.append(
+            Evidence(
+                EDGE,
+                synack.frame,
+                synack.ts_ns,
+                f"the origin's SYN-ACK had TTL {synack.ttl}, IP ID {synack.ip_id}; "
+                f"the RST TTL {rst.ttl}, IP ID {rst.ip_id}",
+            )
+        )
     if origin_rsts:
         ev.append(_rst(origin_rsts[0], ORIGIN, "origin sent the RST"))
-        return verdict(outcome, Culprit.ORIGIN, ev,
-                       "The origin reset the connection after the request: check its error "
-                       "log at that time (crash, worker killed, request rejected, keep-alive "
-                       "reused after close).")
+        return verdict(
+            outcome,
+            Culprit.ORIGIN,
+            ev,
+            "The origin reset the connection after the request: check its error "
+            "log at that time (crash, worker killed, request rejected, keep-alive "
+            "reused after close).",
+        )
     if o is not None:
         ev.append(_absent(ORIGIN, "origin sent no RST"))
-    return verdict(outcome, Culprit.PATH, ev,
-                   "The origin sent no RST: it was injected in the path (firewall, IPS, "
-                   "censor). Give the carrier both captures.")
+    return verdict(
+        outcome,
+        Culprit.PATH,
+        ev,
+        "The origin sent no RST: it was injected in the path (firewall, IPS, "
+        "censor). Give the carrier both captures.",
+    )

@@ -34,8 +34,11 @@ class OriginSpec(NamedTuple):
 
     def admits(self, conn: Connection) -> bool:
         addr = ipaddress.ip_address(conn.server.addr)
-        return (addr.version == self.network.version and addr in self.network
-                and (self.port is None or self.port == conn.server.port))
+        return (
+            addr.version == self.network.version
+            and addr in self.network
+            and (self.port is None or self.port == conn.server.port)
+        )
 
 
 def parse_origin(text: str) -> OriginSpec:
@@ -230,9 +233,12 @@ def select(
     either: every connection attempt the edge made.
     """
     if origins or ports:
-        return [p for p in pairs
-                if (not origins or any(s.admits(p.edge) for s in origins))
-                and (not ports or p.edge.server.port in ports)]
+        return [
+            p
+            for p in pairs
+            if (not origins or any(s.admits(p.edge) for s in origins))
+            and (not ports or p.edge.server.port in ports)
+        ]
     if not served:
         return list(pairs)
     paired_endpoints = {(p.edge.server.addr, p.edge.server.port) for p in pairs if p.origin}
@@ -240,5 +246,12 @@ def select(
     return [p for p in pairs if (p.edge.server.addr, p.edge.server.port) in keep]
 
 
-__all__ = ["OriginSpec", "estimate_offset", "match", "origin_servers", "parse_origin",
-           "select", "syn_ts"]
+__all__ = [
+    "OriginSpec",
+    "estimate_offset",
+    "match",
+    "origin_servers",
+    "parse_origin",
+    "select",
+    "syn_ts",
+]

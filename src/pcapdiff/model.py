@@ -345,10 +345,16 @@ class Culprit(str, Enum):
 
 
 CDN_STATUS: dict[Outcome, int | None] = {
-    Outcome.OK: None, Outcome.SYN_NOT_RECEIVED: 522, Outcome.SYN_NOT_ANSWERED: 522,
-    Outcome.SYNACK_NOT_RECEIVED: 522, Outcome.RST_ON_CONNECT: 521,
-    Outcome.RST_AFTER_REQUEST: 520, Outcome.REQUEST_NOT_SEEN: None, Outcome.NO_RESPONSE: 524,
-    Outcome.TLS_HANDSHAKE_FAILED: 525, Outcome.INCONCLUSIVE: None,
+    Outcome.OK: None,
+    Outcome.SYN_NOT_RECEIVED: 522,
+    Outcome.SYN_NOT_ANSWERED: 522,
+    Outcome.SYNACK_NOT_RECEIVED: 522,
+    Outcome.RST_ON_CONNECT: 521,
+    Outcome.RST_AFTER_REQUEST: 520,
+    Outcome.REQUEST_NOT_SEEN: None,
+    Outcome.NO_RESPONSE: 524,
+    Outcome.TLS_HANDSHAKE_FAILED: 525,
+    Outcome.INCONCLUSIVE: None,
 }
 
 

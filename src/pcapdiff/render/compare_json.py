@@ -29,9 +29,13 @@ def _capture(summary: CaptureSummary | None) -> dict[str, Any] | None:
 def _side(conn: Connection | None) -> dict[str, Any] | None:
     if conn is None:
         return None
-    return {"client": str(conn.client), "server": str(conn.server),
-            "first_frame": conn.first_frame, "conn_state": conn.conn_state,
-            "history": conn.history}
+    return {
+        "client": str(conn.client),
+        "server": str(conn.server),
+        "first_frame": conn.first_frame,
+        "conn_state": conn.conn_state,
+        "history": conn.history,
+    }
 
 
 def verdict_to_json(n: int, v: Verdict) -> dict[str, Any]:
@@ -52,8 +56,12 @@ def verdict_to_json(n: int, v: Verdict) -> dict[str, Any]:
         "culprit": v.culprit.value,
         "request": request,
         "evidence": [
-            {"capture": ev.capture.value, "frame": ev.frame,
-             "time": None if ev.ts_ns is None else ev.ts_ns / 1_000_000_000, "what": ev.what}
+            {
+                "capture": ev.capture.value,
+                "frame": ev.frame,
+                "time": None if ev.ts_ns is None else ev.ts_ns / 1_000_000_000,
+                "what": ev.what,
+            }
             for ev in v.evidence
         ],
         "explanation": v.explanation,
