@@ -147,15 +147,7 @@ def match(
             by_request[k].append(o)
         by_port[o.client.port].append(o)
 
-    # Pairs that are certain whatever the clocks say: the same ISN and the same TSval,
-    # or the same 4-tuple and the same ISN.
-    confident = []
-    for e in attempts:
-        for o in by_isn.get(e.client_isn, ()) if e.client_isn is not None else ():
-            if (_tsval(e) is not None and _tsval(e) == _tsval(o)) or (
-                e.client == o.client and e.server == o.server
-            ):
-                confident.append((e, o))
+    confident = _certain_pairs(attempts, by_isn, by_tsval, by_tuple)
     if clock_offset_s is not None:
         clock = ClockOffset(clock_offset_s, 0.0, 0, "given")
     else:
@@ -201,6 +193,40 @@ def match(
         else:
             pairs.append(Pair(e, None, 0.0, ""))
     return pairs, clock, len(origin_conns) - len(taken_origin)
+
+
+def _strong(e: Connection, o: Connection) -> int:
+    """How many of the 4-tuple, the client ISN and the SYN TSval two connections share."""
+    return sum(
+        (
+            e.client == o.client and e.server == o.server,
+            e.client_isn is not None and e.client_isn == o.client_isn,
+            _tsval(e) is not None and _tsval(e) == _tsval(o),
+        )
+    )
+
+
+def _certain_pairs(
+    attempts: Sequence[Connection],
+    by_isn: dict[int, list[Connection]],
+    by_tsval: dict[int, list[Connection]],
+    by_tuple: dict[tuple[str, int, str, int], list[Connection]],
+) -> list[tuple[Connection, Connection]]:
+    """Pairs that are certain whatever the clocks say: two of the same 4-tuple, the
+    same client ISN and the same SYN TSval (any one of them can be rewritten)."""
+    out = []
+    for e in attempts:
+        tsval = _tsval(e)
+        twins: dict[int, Connection] = {}
+        for pool in (
+            by_isn.get(e.client_isn, []) if e.client_isn is not None else [],
+            by_tsval.get(tsval, []) if tsval is not None else [],
+            by_tuple.get((e.client.addr, e.client.port, e.server.addr, e.server.port), []),
+        ):
+            for twin in pool:
+                twins[id(twin)] = twin
+        out += [(e, twin) for twin in twins.values() if _strong(e, twin) >= 2]
+    return out
 
 
 def _unique(pairs: list[tuple[Connection, Connection]]) -> list[tuple[Connection, Connection]]:
