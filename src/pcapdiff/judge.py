@@ -326,6 +326,12 @@ def judge(
     ev = [_request(e, EDGE, "edge sent the request")]
     if e.response is not None:
         ev.append(Evidence(EDGE, e.response.frame, None, _describe_response(e)))
+    if o is not None:
+        ev.append(_request(o, ORIGIN, "origin received the request"))
+        if o.response is not None:
+            ev.append(
+                Evidence(ORIGIN, o.response.frame, None, "origin sent " + _describe_response(o))
+            )
     return verdict(Outcome.OK, Culprit.NONE, ev, "Request answered.")
 
 
