@@ -9,8 +9,10 @@ child process and reports wall time, packets/s and the child's own peak RSS (fro
 wait4). A benchmark, not a test: it prints numbers and asserts nothing.
 
 Files: the keep-alive mix (1 to 6 requests per connection), the worst case for
-per-connection cost (one request per connection), and a 5x larger keep-alive file on
-which only pcapdiff runs, to show its peak memory does not grow with the file.
+per-connection cost (one request per connection), an edge/origin pair (the origin
+behind source NAT) for `compare` (its packets/s counts both files), and a 5x larger
+keep-alive file on which only pcapdiff runs, to show its peak memory does not grow
+with the file.
 """
 
 from __future__ import annotations
@@ -107,6 +109,18 @@ def main() -> None:
                 capture,
                 n,
             )
+    # compare: the keep-alive edge capture and its origin twin behind source NAT.
+    edge_pair = args.dir / f"pair-edge-{n}.pcap"
+    origin_pair = args.dir / f"pair-origin-{n}.pcap"
+    if not (edge_pair.exists() and origin_pair.exists()):
+        write_capture(edge_pair, n, max_requests=6, twin=origin_pair)
+        print(f"wrote {edge_pair} and its SNAT twin {origin_pair}", flush=True)
+    best(
+        "pcapdiff compare --json",
+        [sys.executable, "-m", "pcapdiff", "compare", "--json", str(edge_pair), str(origin_pair)],
+        edge_pair,
+        2 * n,
+    )
     if args.big:
         big_n = n * args.big
         big = ensure(args.dir / f"keepalive-{big_n}.pcap", big_n, max_requests=6)

@@ -40,10 +40,13 @@ def _packet(
     flags: int,
     seq: int,
     ack: int,
-    payload_len: int,
+    payload: int | bytes,
     ip_id: int,
     ttl: int,
 ) -> bytes:
+    """payload: the bytes, or how many filler bytes."""
+    body = payload if isinstance(payload, bytes) else b"x" * payload
+    payload_len = len(body)
     ip = struct.pack(
         "!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + payload_len, ip_id & 0xFFFF, 0x4000, ttl, 6, 0, src, dst
     )
@@ -58,7 +61,13 @@ def _packet(
         0,
         0,
     )
-    return ETH + ip + tcp + b"x" * payload_len
+    return ETH + ip + tcp + body
+
+
+def _request(n: int, request_no: int, rng: random.Random) -> bytes:
+    """A real HTTP request line, so pairing by request can be exercised."""
+    head = f"GET /obj/{n}/{request_no}.jpg HTTP/1.1\r\nHost: www.example.com\r\n"
+    return (head + "X-Pad: " + "p" * rng.randrange(200) + "\r\n\r\n").encode()
 
 
 def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[bytes]:
@@ -75,12 +84,12 @@ def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[b
             break
         roll -= share
 
-    def c(flags: int, seq: int, ack: int, length: int = 0) -> bytes:
+    def c(flags: int, seq: int, ack: int, length: int | bytes = 0) -> bytes:
         nonlocal cid
         cid += 1
         return _packet(client, cport, ORIGIN, 80, flags, seq, ack, length, cid, 60)
 
-    def s(flags: int, seq: int, ack: int, length: int = 0) -> bytes:
+    def s(flags: int, seq: int, ack: int, length: int | bytes = 0) -> bytes:
         nonlocal sid
         sid += 1
         return _packet(ORIGIN, 80, client, cport, flags, seq, ack, length, sid, 52)
@@ -95,9 +104,9 @@ def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[b
         return
     yield s(SYN | ACK, sisn, cisn + 1)
     yield c(ACK, cisn + 1, sisn + 1)
-    request = 120 + rng.randrange(200)
+    request = _request(n, 0, rng)
     yield c(PSH | ACK, cisn + 1, sisn + 1, request)
-    cseq = cisn + 1 + request
+    cseq = cisn + 1 + len(request)
     if fate == "rst_after_request":
         yield s(RST | ACK, sisn + 1, cseq)
         return
@@ -109,9 +118,9 @@ def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[b
     sseq = sisn + 1
     for request_no in range(1 + rng.randrange(max_requests)):  # HTTP/1.1 keep-alive
         if request_no:
-            request = 120 + rng.randrange(200)
+            request = _request(n, request_no, rng)
             yield c(PSH | ACK, cseq, sseq, request)
-            cseq += request
+            cseq += len(request)
         for i in range(2 + rng.randrange(12)):
             yield s(ACK | (PSH if i % 4 == 3 else 0), sseq, cseq, MSS)
             sseq += MSS
@@ -122,6 +131,18 @@ def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[b
     yield s(ACK, sseq + 1, cseq + 1)
 
 
+def _behind_snat(pkt: bytes) -> bytes:
+    """The same packet as the origin sees it behind source NAT: the edge node
+    198.51.100.x:p appears as 192.0.2.x:p' (a one-to-one port mapping)."""
+    data = bytearray(pkt)
+    for addr_at, port_at in ((26, 34), (30, 36)):
+        if data[addr_at : addr_at + 3] == b"\xc6\x33\x64":  # 198.51.100.
+            data[addr_at : addr_at + 3] = b"\xc0\x00\x02"  # 192.0.2.
+            port = struct.unpack_from("!H", data, port_at)[0]
+            struct.pack_into("!H", data, port_at, (port - 1024) * 7 % 60000 + 1024)
+    return bytes(data)
+
+
 def write_capture(
     path: Path,
     packets: int,
@@ -130,11 +151,14 @@ def write_capture(
     start_s: int = 1_700_000_000,
     gap_us: int = 100,
     max_requests: int = 6,
+    twin: Path | None = None,
 ) -> int:
     """Write ``packets`` packets to a classic pcap; return how many were written.
 
     ``max_requests``: requests per connection are 1..max_requests (keep-alive);
     1 gives one request per connection, the worst case for per-connection costs.
+    ``twin``: also write the origin's capture of the same traffic, behind source NAT
+    and 5 ms later (so `compare` has a pair to work on).
     """
     rng = random.Random(seed)
     active: list[Iterator[bytes]] = []
@@ -142,8 +166,13 @@ def write_capture(
     written = 0
     t_us = 0
     record = struct.Struct("<IIII")
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
+    twin_out = open(twin, "wb") if twin is not None else None  # noqa: SIM115
+    if twin_out is not None:
+        twin_out.write(header)
+    twin_chunk: list[bytes] = []
     with open(path, "wb") as out:
-        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        out.write(header)
         chunk: list[bytes] = []
         while written < packets:
             while len(active) < concurrency:
@@ -159,11 +188,21 @@ def write_capture(
             sec, usec = divmod(t_us, 1_000_000)
             chunk.append(record.pack(start_s + sec, usec, len(pkt), len(pkt)))
             chunk.append(pkt)
+            if twin_out is not None:
+                sec, usec = divmod(t_us + 5000, 1_000_000)
+                seen = _behind_snat(pkt)
+                twin_chunk += (record.pack(start_s + sec, usec, len(seen), len(seen)), seen)
             written += 1
             if len(chunk) >= 8192:
                 out.write(b"".join(chunk))
                 chunk.clear()
+                if twin_out is not None:
+                    twin_out.write(b"".join(twin_chunk))
+                    twin_chunk.clear()
         out.write(b"".join(chunk))
+    if twin_out is not None:
+        twin_out.write(b"".join(twin_chunk))
+        twin_out.close()
     return written
 
 

@@ -54,23 +54,32 @@ def test_filters() -> None:
     )
 
 
-def _documented_fields() -> set[str]:
+def _documented_fields(schema: str = "pcapdiff/conns/1") -> set[str]:
+    """The field table under the heading that names ``schema`` in docs/json.md."""
     text = (ROOT / "docs" / "json.md").read_text()
-    return set(re.findall(r"^\| `([a-z_.\[\]]+)` \|", text, flags=re.M))
+    sections = re.split(r"^## ", text, flags=re.M)
+    section = next(s for s in sections if f"`{schema}`" in s.splitlines()[0])
+    return set(re.findall(r"^\| `([a-z_.\[\]]+)` \|", section, flags=re.M))
 
 
-def _emitted_fields(value: Any, prefix: str = "") -> set[str]:
+def _emitted_fields(
+    value: Any,
+    prefix: str = "",
+    open_maps: tuple[str, ...] = ("capture.anomalies", "summary.by_state"),
+) -> set[str]:
+    """Every field path in a JSON document; the keys of open maps (codes, states) are
+    data, not fields."""
     out: set[str] = set()
     if isinstance(value, dict):
         for key, item in value.items():
             name = f"{prefix}.{key}" if prefix else key
-            if prefix in ("capture.anomalies", "summary.by_state"):
-                continue  # open maps: keys are codes and states
+            if prefix in open_maps:
+                continue
             out.add(name)
-            out |= _emitted_fields(item, name)
+            out |= _emitted_fields(item, name, open_maps)
     elif isinstance(value, list):
         for item in value:
-            out |= _emitted_fields(item, prefix + "[]")
+            out |= _emitted_fields(item, prefix + "[]", open_maps)
     return out
 
 
@@ -148,3 +157,18 @@ def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
         script, shell=True, capture_output=True, text=True, timeout=60, check=False
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_compare_json_fields_are_exactly_the_documented_ones() -> None:
+    emitted: set[str] = set()
+    folder = ROOT / "fixtures" / "pcaps" / "compare" / "every_outcome"
+    for args in (
+        [str(folder / "edge.pcap"), str(folder / "origin.pcap")],
+        [str(folder / "edge.pcap")],
+    ):
+        result = CliRunner().invoke(cli, ["compare", "--json", *args], env=ENV)
+        assert result.exit_code == 1, result.output
+        emitted |= _emitted_fields(json.loads(result.stdout), open_maps=("summary",))
+    documented = _documented_fields("pcapdiff/compare/1")
+    assert emitted - documented == set(), "fields missing from docs/json.md"
+    assert documented - emitted == set(), "documented fields never emitted"

@@ -213,7 +213,8 @@ def _certain_pairs(
     by_tuple: dict[tuple[str, int, str, int], list[Connection]],
 ) -> list[tuple[Connection, Connection]]:
     """Pairs that are certain whatever the clocks say: two of the same 4-tuple, the
-    same client ISN and the same SYN TSval (any one of them can be rewritten)."""
+    same client ISN and the same SYN TSval (any one of them can be rewritten), or the
+    same ISN and the same request."""
     out = []
     for e in attempts:
         tsval = _tsval(e)
@@ -225,7 +226,16 @@ def _certain_pairs(
         ):
             for twin in pool:
                 twins[id(twin)] = twin
-        out += [(e, twin) for twin in twins.values() if _strong(e, twin) >= 2]
+        # The same ISN and the same request line also settle it: behind SNAT with no
+        # TCP timestamps (Windows clients), the ISN is the only strong feature left,
+        # and 32 bits alone collide by chance among tens of thousands of connections.
+        key = _request_key(e)
+        out += [
+            (e, twin)
+            for twin in twins.values()
+            if _strong(e, twin) >= 2
+            or (key is not None and e.client_isn == twin.client_isn and key == _request_key(twin))
+        ]
     return out
 
 
