@@ -78,6 +78,7 @@ class _Half:
         "head_done",
         "hist_bits",
         "holes",
+        "last_ack",
         "last_fin",
         "last_rst",
         "last_syn",
@@ -101,6 +102,7 @@ class _Half:
         self.fin_frames: list[int] = []
         self.hist_bits = 0
         self.last_syn = self.last_fin = self.last_rst = -1
+        self.last_ack = -1  # the last ACK number the fast path checked for gaps
         self.retx_count = self.gap_count = self.zero_windows = 0  # for T, G and W
         # The start of the stream, by relative sequence number, until it is parsed.
         self.head: dict[int, tuple[int, bytes]] | None = None
@@ -185,45 +187,51 @@ def track(
     closing: dict[int, _Live] = {}  # closed (FIN both ways or RST), released after a delay
     flows_get = flows.get
     next_id = 1
-    count = 0
+    countdown = SWEEP_EVERY
     now = 0
     next_sweep = next_idle_sweep = -1
     as_segment = Segment._make
+    # Locals: the fast path below runs for nearly every packet.
+    established, h_data, h_ack, m32, ack_flag = ESTABLISHED, _H_DATA, _H_ACK, _M32, ACK
     for row in segments:
         frame, ts, src, sport, dst, dport, flags, seq, ack, win, pl, _t, _i, data, _ta, pa, _e = row
-        if ts > now:
-            now = ts
-        count += 1
-        if now >= next_sweep or not count & (SWEEP_EVERY - 1):
+        countdown -= 1
+        if ts >= next_sweep or not countdown:  # time, or packets, for a sweep
+            countdown = SWEEP_EVERY
+            if ts > now:
+                now = ts
             idle = 0
             if now >= next_idle_sweep:
                 idle, next_idle_sweep = idle_timeout_ns, now + IDLE_SWEEP_INTERVAL_NS
             next_sweep = now + SWEEP_INTERVAL_NS
             yield from _sweep(live, closing, flows, now, idle, close_delay_ns)
         entry = flows_get((src, sport, dst, dport))
-        if entry is not None and not flags & 0x07 and entry[2].state == ESTABLISHED:
+        if entry is not None and not flags & 0x07 and entry[2].state == established:
             # Fast path: an established connection, no SYN/FIN/RST. Most packets.
             conn, from_client, half, peer = entry
             conn.last_frame = frame
             conn.last_ts = ts
             half.packets += 1
             if pl:
-                if not half.hist_bits & _H_DATA:
-                    half.hist_bits |= _H_DATA
+                if not half.hist_bits & h_data:
+                    half.hist_bits |= h_data
                     conn.history.append("D" if from_client else "d")
-                rel = (seq - half.base) & _M32  # type: ignore[operator]
+                rel = (seq - half.base) & m32  # type: ignore[operator]
                 if rel == half.next_rel and half.head_done and not conn.tls:
                     half.payload_bytes += pl  # in order, and the stream's start is parsed
                     half.next_rel = rel + pl
                 else:
                     _data(conn, half, from_client, as_segment(row), seq, pl, frame, data, pa)
-            elif not half.hist_bits & _H_ACK and flags & ACK:
-                half.hist_bits |= _H_ACK
+            elif not half.hist_bits & h_ack and flags & ack_flag:
+                half.hist_bits |= h_ack
                 conn.history.append("A" if from_client else "a")
             if not win:
                 _log_letter(conn, half, from_client, "W")
-            if flags & ACK and peer.base is not None:
-                ack_rel = (ack - peer.base) & _M32
+            # The same ACK number again cannot reveal a new gap: the peer's next_rel
+            # only grows, and a hole opened since lies beyond what this ACK covers.
+            if flags & ack_flag and ack != half.last_ack and peer.base is not None:
+                half.last_ack = ack
+                ack_rel = (ack - peer.base) & m32
                 if ack_rel > peer.next_rel or peer.holes:
                     _check_ack(conn, peer, not from_client, ack_rel)
             continue
