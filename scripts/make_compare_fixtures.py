@@ -67,7 +67,13 @@ class World:
         tsval: int | None = None,
     ) -> Flow:
         self.last = Flow(
-            self, cport, server, port, t, v6, tsval if tsval is not None else cport * 7
+            self,
+            cport,
+            server,
+            port,
+            t,
+            v6,
+            tsval if tsval is not None else cport * 7 + int(t * 1000),
         )
         return self.last
 
@@ -289,7 +295,17 @@ def rst_after_request_path(w: World, t: float = 0.0, cport: int = 40700) -> None
     f = w.flow(cport, t=t).handshake().request()
     f.send(False, "A")
     f.inject(True, "RA", ttl=250)  # a forged RST, TTL far from the SYN-ACK's
+    f.inject(True, "RA", ttl=250, seq=f.sseq + 1460)  # injectors send bursts, seq jumping
     w.expect("rst_after_request", "path")
+
+
+def rst_injected_toward_origin(w: World, t: float = 0.0, cport: int = 41400) -> None:
+    """The origin gets a RST in the edge's name; the edge never sent one and waits."""
+    f = w.flow(cport, t=t).handshake().request()
+    f.send(False, "A")
+    f.inject(False, "RA", ttl=250)
+    f.send(True, "FA", dt=15.0, reach=False)
+    w.expect("no_response", "path")
 
 
 def hijack(w: World, t: float = 0.0, cport: int = 40800) -> None:
@@ -364,6 +380,7 @@ def every_outcome(w: World) -> None:
             no_response_path,
             tls_origin,
             tls_path,
+            rst_injected_toward_origin,
         ]
     ):
         make(w, t=i * 0.5)

@@ -86,6 +86,7 @@ def test_edge_capture_alone() -> None:
     injected = by_client["198.51.100.7:40700"]  # the forged RST, TTL 250 vs 54
     assert injected.outcome is Outcome.RST_AFTER_REQUEST
     assert any("TTL 250" in h and "likely injected" in h for h in injected.hints)
+    assert any("back-to-back RSTs" in h and "jumping" in h for h in injected.hints)
     honest = by_client["198.51.100.7:40600"]  # the origin's own RST
     assert honest.hints == ()
 

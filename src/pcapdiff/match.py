@@ -65,9 +65,13 @@ def _tsval(conn: Connection) -> int | None:
 
 
 def _request_key(conn: Connection) -> tuple[str, ...] | None:
+    """The client's first message: HTTP request line and Host, TLS SNI, or for any
+    other protocol its first bytes."""
     r = conn.request
-    if r is None or r.kind == "other":
+    if r is None:
         return None
+    if r.kind == "other":
+        return (r.kind, r.first_bytes) if len(r.first_bytes) >= 16 else None
     return (r.kind, r.method, r.target, r.host)
 
 
