@@ -235,6 +235,125 @@ def compare(
     sys.exit(ExitCode.NOT_OK if not_ok else ExitCode.OK)
 
 
+@cli.command()
+@click.option(
+    "--role",
+    type=click.Choice(["edge", "origin"]),
+    required=True,
+    help="Which end this host is: the CDN node (edge) or the origin server.",
+)
+@click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    metavar="ADDR|CIDR",
+    help="The other end's address or network. Repeatable. Default: any.",
+)
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    type=click.IntRange(1, 65535),
+    help="The origin's service port. Repeatable. Default: any TCP port.",
+)
+@click.option(
+    "-i",
+    "--interface",
+    default="any",
+    show_default=True,
+    help="Interface to capture on; 'any' writes Linux cooked (SLL2) frames.",
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Stop after this long (default: Ctrl-C).",
+)
+@click.option("--count", type=click.IntRange(min=1), help="Stop after this many packets.")
+@click.option(
+    "--max-size",
+    "max_size_mb",
+    type=click.IntRange(min=1),
+    metavar="MB",
+    help="Rotate files at this size, keeping --files of them (the newest).",
+)
+@click.option(
+    "--files",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="How many rotated files to keep.",
+)
+@click.option("--pcapng", is_flag=True, help="Write pcapng (with dumpcap) instead of pcap.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The capture file; FILE.json beside it records how it was taken.",
+)
+def capture(
+    role: str,
+    peers: tuple[str, ...],
+    ports: tuple[int, ...],
+    interface: str,
+    duration: float | None,
+    count: int | None,
+    max_size_mb: int | None,
+    files: int,
+    pcapng: bool,
+    output: Path,
+) -> None:
+    """Capture the origin pull on this host with tcpdump, correctly, without flags to
+    remember: whole packets, written at once, no name lookups, a filter built from
+    --peer and --port, and a FILE.json sidecar that `compare` reads.
+
+    \b
+    Examples:
+      pcapdiff capture --role origin --peer 198.51.100.0/24 --port 443 -o origin.pcap
+      pcapdiff capture --role edge --peer 203.0.113.10 --port 80 --duration 60 -o edge.pcap
+      pcapdiff capture --role origin --port 80 --max-size 100 --files 5 -o ring.pcap
+    """
+    import shlex
+    import signal
+
+    from .capture import CaptureSpec, run_capture, sidecar_path
+
+    try:
+        spec = CaptureSpec(
+            role=role,
+            output=output,
+            interface=interface,
+            peers=peers,
+            ports=ports,
+            duration_s=duration,
+            count=count,
+            max_size_mb=max_size_mb,
+            files=files,
+            pcapng=pcapng,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # stop like Ctrl-C: the file is flushed
+
+    signal.signal(signal.SIGTERM, terminate)
+    err = out_console(sys.stderr, stderr=True)
+    result = run_capture(
+        spec, started=lambda argv: err.print(f"capturing: {shlex.join(argv)}  (Ctrl-C to stop)")
+    )
+    got = result.meta.packets_captured
+    dropped = result.meta.packets_dropped_by_kernel
+    err.print(
+        f"wrote {output}"
+        + (f" ({got} packets" if got is not None else " (")
+        + (f", {dropped} dropped by the kernel)" if dropped else ")")
+        + f" and {sidecar_path(output)}"
+    )
+    sys.exit(ExitCode.OK)
+
+
 class _Selection:
     """The connections that pass the filters; counts all it saw."""
 

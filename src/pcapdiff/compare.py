@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from .capture.sidecar import read_sidecar
 from .conns import ScanOptions, read_connections
 from .judge import judge
 from .match import OriginSpec, match, origin_servers, parse_origin, select
@@ -53,7 +54,34 @@ def compare(
         judge(p, have_origin=origin is not None, origin_window=window) for p in selected
     )
     warnings = _warnings(edge_summary, origin_summary, clock, verdicts, window)
+    warnings += _sidecar_warnings(edge, "edge") + _sidecar_warnings(origin, "origin")
     return Comparison(edge_summary, origin_summary, clock, verdicts, origin_only, warnings)
+
+
+def _sidecar_warnings(capture: Path | str | BinaryIO | None, role: str) -> tuple[str, ...]:
+    """What `pcapdiff capture` recorded beside the file: role, clock, kernel drops."""
+    if not isinstance(capture, (str, Path)) or str(capture) == "-":
+        return ()
+    meta = read_sidecar(capture)
+    if meta is None:
+        return ()
+    out = []
+    if meta.role != role:
+        out.append(
+            f"{capture} is given as the {role} capture, but its sidecar says it was "
+            f"taken as the {meta.role} capture on {meta.host}"
+        )
+    if meta.clock.get("synchronized") is False:
+        out.append(
+            f"{capture}: {meta.host}'s clock was not synchronised when captured "
+            f"({meta.clock.get('source')}); the estimated offset still applies"
+        )
+    if meta.packets_dropped_by_kernel:
+        out.append(
+            f"{capture}: the kernel dropped {meta.packets_dropped_by_kernel} packets "
+            "during the capture; missing packets may look like losses"
+        )
+    return tuple(out)
 
 
 def _origin_window(origin: CaptureSummary | None, clock: ClockOffset) -> tuple[int, int] | None:

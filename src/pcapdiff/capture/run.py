@@ -1,0 +1,137 @@
+"""Run a capture: start the tool, wait until it listens, stop it cleanly, write FILE.json."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..errors import CaptureError
+from .sidecar import CaptureMeta, clock_state, write_sidecar
+from .spec import CaptureSpec, bpf_filter, capture_argv
+
+READY = ("listening on", "Capturing on")
+START_TIMEOUT_S = 15.0
+STOP_TIMEOUT_S = 10.0
+
+
+@dataclass
+class CaptureResult:
+    argv: list[str]
+    meta: CaptureMeta
+    stderr: str
+
+
+def _version(tool: str) -> str:
+    try:
+        out = subprocess.run(
+            [tool, "--version"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return (out.stdout or out.stderr).splitlines()[0].strip() if (out.stdout or out.stderr) else ""
+
+
+def _one_line(argv: list[str], stderr: str) -> str:
+    lines = [
+        ln.strip()
+        for ln in stderr.splitlines()
+        if ln.strip() and not any(m in ln for m in READY) and "packets" not in ln
+    ]
+    reason = lines[-1] if lines else "exited without saying why"
+    return f"{argv[0]} failed: {reason} (command: {' '.join(argv)})"
+
+
+def run_capture(
+    spec: CaptureSpec,
+    *,
+    tool: str | None = None,
+    started: Callable[[list[str]], None] | None = None,
+) -> CaptureResult:
+    """Capture until the duration or count is reached, or until interrupted
+    (KeyboardInterrupt: Ctrl-C, or SIGTERM as the CLI maps it); the file is flushed
+    and readable either way. Raises CaptureError with the argv and tcpdump's words."""
+    tool = tool or ("dumpcap" if spec.pcapng else "tcpdump")
+    if shutil.which(tool) is None:
+        raise CaptureError(
+            f"{tool} is not installed (apt-get install "
+            f"{'tshark' if tool == 'dumpcap' else 'tcpdump'})"
+        )
+    argv = capture_argv(spec, tool)
+    meta = CaptureMeta(
+        role=spec.role,
+        host=socket.gethostname(),
+        interface=spec.interface,
+        filter=bpf_filter(spec.peers, spec.ports),
+        argv=argv,
+        tool_version=_version(tool),
+        start=time.time(),
+        clock=clock_state(),
+    )
+    try:
+        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    except OSError as exc:
+        raise CaptureError(f"{tool}: {exc.strerror or exc}") from None
+    lines: list[str] = []
+    ready = threading.Event()  # the tool said it listens, or it exited
+    listening = threading.Event()  # the tool said it listens
+
+    def drain() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.append(line)
+            if any(marker in line for marker in READY):  # "tcpdump: listening on lo, ..."
+                listening.set()
+                ready.set()
+        ready.set()  # the tool exited
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        ready.wait(START_TIMEOUT_S)
+        if not listening.is_set():
+            _stop(proc)
+            reader.join(STOP_TIMEOUT_S)
+            raise CaptureError(_one_line(argv, "".join(lines)))
+        if started is not None:
+            started(argv)
+        with contextlib.suppress(subprocess.TimeoutExpired):  # the duration is up
+            proc.wait(timeout=spec.duration_s)
+    except KeyboardInterrupt:
+        pass  # Ctrl-C or SIGTERM: stop cleanly below
+    finally:
+        _stop(proc)
+        reader.join(STOP_TIMEOUT_S)
+    stderr = "".join(lines)
+    if proc.returncode not in (0, -signal.SIGINT, 128 + signal.SIGINT) and not spec.output.exists():
+        raise CaptureError(_one_line(argv, stderr))
+    meta.stop = time.time()
+    captured = re.search(r"(\d+) packets? captured", stderr)
+    dropped = re.search(r"(\d+) packets? dropped by kernel", stderr)
+    meta.packets_captured = int(captured.group(1)) if captured else None
+    meta.packets_dropped_by_kernel = int(dropped.group(1)) if dropped else None
+    write_sidecar(spec.output, meta)
+    return CaptureResult(argv, meta, stderr)
+
+
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """SIGINT lets tcpdump flush and close the file; escalate only if it hangs."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        try:
+            proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -1,0 +1,87 @@
+"""The metadata sidecar FILE.json written beside every capture, read back by compare."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "pcapdiff/capture-meta/1"
+
+
+@dataclass
+class CaptureMeta:
+    """Who captured what, where, when, and whether the clock could be trusted."""
+
+    role: str
+    host: str
+    interface: str
+    filter: str
+    argv: list[str]
+    tool_version: str
+    start: float
+    stop: float | None = None
+    packets_captured: int | None = None
+    packets_dropped_by_kernel: int | None = None
+    clock: dict[str, Any] = field(default_factory=dict)
+    schema: str = SCHEMA
+
+
+def sidecar_path(capture: Path | str) -> Path:
+    return Path(f"{capture}.json")
+
+
+def write_sidecar(capture: Path, meta: CaptureMeta) -> Path:
+    path = sidecar_path(capture)
+    path.write_text(json.dumps(asdict(meta), indent=1) + "\n")
+    return path
+
+
+def read_sidecar(capture: Path | str) -> CaptureMeta | None:
+    """The sidecar of a capture, or None when there is none (or it is not ours)."""
+    path = sidecar_path(capture)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        return None
+    known = set(CaptureMeta.__dataclass_fields__)
+    try:
+        return CaptureMeta(**{k: v for k, v in data.items() if k in known})
+    except TypeError:
+        return None
+
+
+def clock_state() -> dict[str, Any]:
+    """Is this host's clock synchronised? From chronyc, else timedatectl, else unknown."""
+    if shutil.which("chronyc"):
+        out = _run(["chronyc", "tracking"])
+        if out:
+            offset = re.search(r"System time\s*:\s*([\d.]+) seconds (fast|slow)", out)
+            leap = re.search(r"Leap status\s*:\s*(.+)", out)
+            return {
+                "source": "chronyc",
+                "synchronized": bool(leap and leap.group(1).strip() == "Normal"),
+                "offset_s": (
+                    float(offset.group(1)) * (1 if offset.group(2) == "fast" else -1)
+                    if offset
+                    else None
+                ),
+            }
+    if shutil.which("timedatectl"):
+        out = _run(["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
+        if out.strip() in ("yes", "no"):
+            return {"source": "timedatectl", "synchronized": out.strip() == "yes", "offset_s": None}
+    return {"source": None, "synchronized": None, "offset_s": None}
+
+
+def _run(argv: list[str]) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""

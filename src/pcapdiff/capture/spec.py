@@ -1,0 +1,97 @@
+"""What to capture, as a filter and an argv: pure functions, no process started."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from pathlib import Path
+
+ROLES = ("edge", "origin")
+
+
+@dataclass(frozen=True)
+class CaptureSpec:
+    """A capture on either end of the origin pull."""
+
+    role: str  # "edge" or "origin"
+    output: Path
+    interface: str = "any"
+    peers: tuple[str, ...] = ()  # addresses or networks at the other end
+    ports: tuple[int, ...] = ()  # the origin's service ports
+    duration_s: float | None = None
+    count: int | None = None
+    max_size_mb: int | None = None  # rotate at this size ...
+    files: int = 10  # ... keeping this many files, the newest always kept
+    pcapng: bool = False
+    snaplen: int = 0  # 0: whole packets (payload is evidence: request lines, alerts)
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise ValueError(f"role must be edge or origin, not {self.role!r}")
+        for port in self.ports:
+            if not 0 < port < 65536:
+                raise ValueError(f"port {port} out of range")
+        if self.count is not None and self.count < 1:
+            raise ValueError("count must be at least 1")
+        if self.max_size_mb is not None and self.max_size_mb < 1:
+            raise ValueError("max size must be at least 1 MB")
+        if self.files < 1:
+            raise ValueError("files must be at least 1")
+        bpf_filter(self.peers, self.ports)  # validates the peers
+
+
+def bpf_filter(peers: tuple[str, ...] | list[str], ports: tuple[int, ...] | list[int]) -> str:
+    """The capture filter: TCP to/from the peers on the ports, plus ICMP/ICMPv6 with the
+    peers (unreachables and "fragmentation needed" explain lost connections)."""
+    hosts = []
+    for peer in peers:
+        try:
+            net = ipaddress.ip_network(peer, strict=False)
+        except ValueError:
+            raise ValueError(f"{peer!r} is not an IP address or network") from None
+        full = net.prefixlen == net.max_prefixlen
+        hosts.append(f"host {net.network_address}" if full else f"net {net}")
+    tcp = "tcp"
+    if ports:
+        tcp = "(tcp and (" + " or ".join(f"port {p}" for p in ports) + "))"
+    what = f"({tcp} or icmp or icmp6)"
+    if hosts:
+        return "(" + " or ".join(hosts) + ") and " + what
+    return what
+
+
+def capture_argv(spec: CaptureSpec, tool: str = "tcpdump") -> list[str]:
+    """The exact command to run; duration is enforced by the runner, not the tool."""
+    flt = bpf_filter(spec.peers, spec.ports)
+    out = str(spec.output)
+    if tool == "dumpcap":
+        argv = ["dumpcap", "-q", "-i", spec.interface, "-w", out, "-f", flt]
+        if spec.snaplen:
+            argv += ["-s", str(spec.snaplen)]
+        if spec.count:
+            argv += ["-c", str(spec.count)]
+        if spec.max_size_mb:
+            argv += ["-b", f"filesize:{spec.max_size_mb * 1000}", "-b", f"files:{spec.files}"]
+        return argv
+    # -U: write each packet at once; --immediate-mode: with TPACKET_V3 a short exchange
+    # otherwise stays in the ring and is lost on SIGINT; -Z root: keep the rights to
+    # create rotated files; -n: no DNS lookups while capturing.
+    argv = [
+        "tcpdump",
+        "-i",
+        spec.interface,
+        "-n",
+        "-U",
+        "--immediate-mode",
+        "-s",
+        str(spec.snaplen),
+        "-Z",
+        "root",
+        "-w",
+        out,
+    ]
+    if spec.count:
+        argv += ["-c", str(spec.count)]
+    if spec.max_size_mb:
+        argv += ["-C", str(spec.max_size_mb), "-W", str(spec.files)]
+    return [*argv, flt]
