@@ -354,6 +354,159 @@ def capture(
     sys.exit(ExitCode.OK)
 
 
+@cli.command()
+@click.argument("url")
+@click.option(
+    "--origin-ip",
+    required=True,
+    metavar="ADDR",
+    help="Connect here instead of resolving the URL's host (like curl --resolve).",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="How many attempts, one after another.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    metavar="SECONDS",
+    help="Pause between attempts.",
+)
+@click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0.01),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up connecting (522) after this.",
+)
+@click.option(
+    "--read-timeout",
+    type=click.FloatRange(min=0.01),
+    default=15.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Give up waiting for the response (524) after this.",
+)
+@click.option("-k", "--insecure", is_flag=True, help="Do not verify the origin's certificate.")
+@click.option(
+    "-H",
+    "--header",
+    "headers",
+    multiple=True,
+    metavar="'NAME: VALUE'",
+    help="An extra request header. Repeatable.",
+)
+@click.option(
+    "--capture",
+    "capture_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Capture the attempts with tcpdump into this file (and FILE.json).",
+)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per attempt.")
+def probe(
+    url: str,
+    origin_ip: str,
+    count: int,
+    interval: float,
+    connect_timeout: float,
+    read_timeout: float,
+    insecure: bool,
+    headers: tuple[str, ...],
+    capture_file: Path | None,
+    as_json: bool,
+) -> None:
+    """Reproduce the origin pull: request URL from ORIGIN-IP, as a CDN node would, and
+    say what the CDN would have answered (ok, 520, 521, 522, 524, 525).
+
+    Exit status: 0 every attempt ok, 1 at least one not, 2 trouble.
+
+    \b
+    Examples:
+      pcapdiff probe http://www.example.com/a.jpg --origin-ip 203.0.113.10 --count 10
+      pcapdiff probe https://www.example.com/ --origin-ip 203.0.113.10 --capture edge.pcap
+    """
+    import json
+    import threading
+    from urllib.parse import urlsplit
+
+    from .capture import CaptureSpec, run_capture
+    from .probe import ProbeSpec
+    from .probe import probe as run_probe
+
+    pairs = []
+    for h in headers:
+        name, sep, value = h.partition(":")
+        if not sep:
+            raise click.BadParameter(f"{h!r}: write NAME: VALUE", param_hint="--header")
+        pairs.append((name.strip(), value.strip()))
+    try:
+        ipaddress.ip_address(origin_ip)
+        spec = ProbeSpec(
+            url,
+            origin_ip,
+            count=count,
+            connect_timeout_s=connect_timeout,
+            read_timeout_s=read_timeout,
+            insecure=insecure,
+            headers=tuple(pairs),
+            interval_s=interval,
+        )
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    err = out_console(sys.stderr, stderr=True)
+    stop, ready, failure = threading.Event(), threading.Event(), []
+    capturing = None
+    if capture_file is not None:
+        parts = urlsplit(url)
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        cap = CaptureSpec(role="edge", output=capture_file, peers=(origin_ip,), ports=(port,))
+
+        def run() -> None:
+            try:
+                run_capture(cap, stop=stop, started=lambda argv: ready.set())
+            except PcapdiffError as exc:
+                failure.append(exc)
+                ready.set()
+
+        capturing = threading.Thread(target=run)
+        capturing.start()
+        ready.wait(30)
+        if failure:
+            raise failure[0]
+    try:
+        attempts = run_probe(spec)
+    finally:
+        if capturing is not None:
+            stop.wait(0.5)  # let the last packets reach the capture
+            stop.set()
+            capturing.join(60)
+    for a in attempts:
+        if as_json:
+            print(json.dumps(a._asdict()))
+        else:
+            timing = " ".join(
+                f"{k} {v:.1f} ms"
+                for k, v in (
+                    ("connect", a.connect_ms),
+                    ("tls", a.tls_ms),
+                    ("first byte", a.first_byte_ms),
+                )
+                if v is not None
+            )
+            print(
+                f"#{a.n} {a.verdict:>3} {a.local or '-':<22} {timing} total {a.total_ms:.1f} "
+                f"ms: {a.detail}"
+            )
+    if capture_file is not None:
+        err.print(f"capture: {capture_file} and {capture_file}.json")
+    sys.exit(ExitCode.OK if all(a.verdict == "ok" for a in attempts) else ExitCode.NOT_OK)
+
+
 class _Selection:
     """The connections that pass the filters; counts all it saw."""
 

@@ -54,10 +54,12 @@ def run_capture(
     *,
     tool: str | None = None,
     started: Callable[[list[str]], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> CaptureResult:
     """Capture until the duration or count is reached, or until interrupted
     (KeyboardInterrupt: Ctrl-C, or SIGTERM as the CLI maps it); the file is flushed
-    and readable either way. Raises CaptureError with the argv and tcpdump's words."""
+    and readable either way; or until ``stop`` is set, from another thread.
+    Raises CaptureError with the argv and tcpdump's words."""
     tool = tool or ("dumpcap" if spec.pcapng else "tcpdump")
     if shutil.which(tool) is None:
         raise CaptureError(
@@ -102,8 +104,14 @@ def run_capture(
             raise CaptureError(_one_line(argv, "".join(lines)))
         if started is not None:
             started(argv)
-        with contextlib.suppress(subprocess.TimeoutExpired):  # the duration is up
-            proc.wait(timeout=spec.duration_s)
+        if stop is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):  # the duration is up
+                proc.wait(timeout=spec.duration_s)
+        else:
+            deadline = None if spec.duration_s is None else time.monotonic() + spec.duration_s
+            while not stop.wait(0.1) and proc.poll() is None:
+                if deadline is not None and time.monotonic() >= deadline:
+                    break
     except KeyboardInterrupt:
         pass  # Ctrl-C or SIGTERM: stop cleanly below
     finally:

@@ -1,0 +1,192 @@
+"""Reproduce the origin pull: `curl --resolve`, with a CDN's verdict for each attempt.
+
+Each attempt connects to the origin's address directly (the URL's host goes in the
+Host header and the TLS SNI), sends one request, and says what a CDN would have
+answered: ok, 520 (reset or empty/garbled reply), 521 (refused), 522 (connect timed
+out or unreachable), 524 (no response before the read timeout), 525 (TLS handshake
+failed). The timers default to EdgeOne's (connect 5 s, read 15 s); no verdict
+elsewhere in pcapdiff depends on them.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+from dataclasses import dataclass
+from typing import NamedTuple
+from urllib.parse import urlsplit
+
+MAX_HEAD_BYTES = 64 * 1024
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """What to request, from which address, how often, with which timers."""
+
+    url: str
+    origin_ip: str
+    count: int = 1
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 15.0
+    insecure: bool = False  # do not verify the origin's certificate
+    headers: tuple[tuple[str, str], ...] = ()
+    interval_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"{self.url!r}: give an http:// or https:// URL with a host")
+        if self.count < 1:
+            raise ValueError("count must be at least 1")
+        for name, value in self.headers:
+            if not name or any(c in name + value for c in "\r\n"):
+                raise ValueError(f"bad header {name!r}")
+
+
+class Attempt(NamedTuple):
+    """One attempt and what a CDN would have answered."""
+
+    n: int
+    verdict: str  # "ok", "520", "521", "522", "524", "525"
+    http_status: int | None
+    local: str  # this host's addr:port, to find the attempt in a capture
+    connect_ms: float | None
+    tls_ms: float | None
+    first_byte_ms: float | None
+    total_ms: float
+    detail: str
+
+
+def probe(spec: ProbeSpec) -> list[Attempt]:
+    """Run ``spec.count`` attempts, one after another."""
+    out = []
+    for n in range(1, spec.count + 1):
+        if n > 1 and spec.interval_s:
+            time.sleep(spec.interval_s)
+        out.append(_attempt(spec, n))
+    return out
+
+
+def _attempt(spec: ProbeSpec, n: int) -> Attempt:
+    parts = urlsplit(spec.url)
+    host = parts.hostname or ""
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    start = time.monotonic()
+
+    def ms() -> float:
+        return round((time.monotonic() - start) * 1000, 3)
+
+    def result(
+        verdict: str,
+        detail: str,
+        *,
+        status: int | None = None,
+        local: str = "",
+        connect: float | None = None,
+        tls: float | None = None,
+        first: float | None = None,
+    ) -> Attempt:
+        return Attempt(n, verdict, status, local, connect, tls, first, ms(), detail)
+
+    family = socket.AF_INET6 if ":" in spec.origin_ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.settimeout(spec.connect_timeout_s)
+    conn: socket.socket = sock
+    try:
+        try:
+            sock.connect((spec.origin_ip, port))
+        except ConnectionRefusedError:
+            return result("521", "connection refused (RST answered the SYN)")
+        except TimeoutError:
+            return result("522", f"no answer to the SYN within {spec.connect_timeout_s:g} s")
+        except OSError as exc:
+            return result("522", f"cannot connect: {exc.strerror or exc}")
+        connect_ms = ms()
+        name = sock.getsockname()
+        local = f"[{name[0]}]:{name[1]}" if family == socket.AF_INET6 else f"{name[0]}:{name[1]}"
+        tls_ms = None
+        if https:
+            context = ssl.create_default_context()
+            if spec.insecure:
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            try:
+                conn = context.wrap_socket(sock, server_hostname=host)
+            except ssl.SSLCertVerificationError as exc:
+                return result(
+                    "525",
+                    f"certificate rejected: {exc.verify_message}",
+                    local=local,
+                    connect=connect_ms,
+                )
+            except (ssl.SSLError, OSError) as exc:
+                return result(
+                    "525", f"TLS handshake failed: {exc}", local=local, connect=connect_ms
+                )
+            tls_ms = ms()
+        extra = "".join(f"{k}: {v}\r\n" for k, v in spec.headers)
+        request = (
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: pcapdiff-probe\r\n"
+            f"Accept: */*\r\nConnection: close\r\n{extra}\r\n"
+        )
+        conn.settimeout(spec.read_timeout_s)
+        try:
+            conn.sendall(request.encode("latin-1"))
+            head = b""
+            first_ms = None
+            while b"\r\n" not in head and len(head) < MAX_HEAD_BYTES:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                first_ms = first_ms or ms()
+                head += chunk
+        except TimeoutError:
+            return result(
+                "524",
+                f"no response within {spec.read_timeout_s:g} s",
+                local=local,
+                connect=connect_ms,
+                tls=tls_ms,
+            )
+        except (ConnectionResetError, ssl.SSLError, OSError) as exc:
+            return result(
+                "520",
+                f"connection reset after the request ({exc})",
+                local=local,
+                connect=connect_ms,
+                tls=tls_ms,
+            )
+        if not head:
+            return result(
+                "520",
+                "the origin closed without a response",
+                local=local,
+                connect=connect_ms,
+                tls=tls_ms,
+            )
+        line = head.split(b"\r\n", 1)[0].split(b" ")
+        if len(line) < 2 or not line[0].startswith(b"HTTP/") or not line[1].isdigit():
+            return result(
+                "520",
+                f"not an HTTP response: {head[:40]!r}",
+                local=local,
+                connect=connect_ms,
+                tls=tls_ms,
+                first=first_ms,
+            )
+        status = int(line[1])
+        return result(
+            "ok",
+            f"HTTP {status}",
+            status=status,
+            local=local,
+            connect=connect_ms,
+            tls=tls_ms,
+            first=first_ms,
+        )
+    finally:
+        conn.close()
+        sock.close()
