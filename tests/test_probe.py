@@ -56,6 +56,7 @@ print("ready", flush=True)
 time.sleep(300)
 """
 
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A namespace with 192.0.2.1 on its loopback, servers on it, port 8082 dropped."""
