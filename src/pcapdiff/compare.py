@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .capture.sidecar import read_sidecar
+from .capture.sidecar import CaptureMeta, read_sidecar
 from .conns import ScanOptions, read_connections
 from .judge import judge
 from .match import OriginSpec, match, origin_servers, parse_origin, select
@@ -49,7 +49,8 @@ def compare(
         pairs, clock, origin_only = match(edge_conns, origin_conns, clock_offset_s=clock_offset_s)
         served = origin_servers(origin_conns)
     selected = select(pairs, served=served, origins=specs, ports=ports)
-    window = _origin_window(origin_summary, clock)
+    meta = read_sidecar(origin) if isinstance(origin, (str, Path)) else None
+    window = _origin_window(origin_summary, clock, meta)
     verdicts = tuple(
         judge(p, have_origin=origin is not None, origin_window=window) for p in selected
     )
@@ -84,12 +85,22 @@ def _sidecar_warnings(capture: Path | str | BinaryIO | None, role: str) -> tuple
     return tuple(out)
 
 
-def _origin_window(origin: CaptureSummary | None, clock: ClockOffset) -> tuple[int, int] | None:
-    """The time the origin capture covers, on the edge's clock."""
-    if origin is None or origin.first_ts_ns is None or origin.last_ts_ns is None:
+def _origin_window(
+    origin: CaptureSummary | None, clock: ClockOffset, meta: CaptureMeta | None = None
+) -> tuple[int, int] | None:
+    """The time the origin capture covers, on the edge's clock: from its sidecar's
+    start and stop when `pcapdiff capture` took it (a quiet capture still covers the
+    time it ran), else from its first and last packet."""
+    first = origin.first_ts_ns if origin is not None else None
+    last = origin.last_ts_ns if origin is not None else None
+    if meta is not None and meta.stop is not None:
+        start_ns, stop_ns = round(meta.start * NS), round(meta.stop * NS)
+        first = start_ns if first is None else min(first, start_ns)
+        last = stop_ns if last is None else max(last, stop_ns)
+    if first is None or last is None:
         return None
     offset = round(clock.seconds * NS)
-    return origin.first_ts_ns - offset, origin.last_ts_ns - offset
+    return first - offset, last - offset
 
 
 def _warnings(

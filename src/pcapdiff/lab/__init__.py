@@ -1,0 +1,208 @@
+"""A three-host lab in network namespaces: edge <-> mid <-> origin, real kernel TCP.
+
+    edge  198.51.100.2/24 --- 198.51.100.1/24  mid  203.0.113.1/24 --- 203.0.113.10/24  origin
+
+Only documentation addresses, no default routes, nothing on the host's own
+interfaces. ``mid`` forwards, and plays ISP, firewall or NAT with iptables. Every
+namespace, process and rule is removed by name when the lab closes, also on errors.
+Needs root, iproute2 and iptables.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+EDGE_ADDR, MID_EDGE_ADDR = "198.51.100.2", "198.51.100.1"
+MID_ORIGIN_ADDR, ORIGIN_ADDR = "203.0.113.1", "203.0.113.10"
+
+# A tiny origin: 80 answers, 8083 never answers, 8084 resets after the request.
+ORIGIN_SERVERS = f"""
+import socket, struct, threading, time
+def listen(port):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("{ORIGIN_ADDR}", port))
+    s.listen(64)
+    return s
+def loop(s, handle):
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=handle, args=(c,), daemon=True).start()
+def ok(c):
+    c.recv(65536)
+    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
+    c.close()
+def silent(c):
+    c.recv(65536)
+    time.sleep(120)
+def reset(c):
+    c.recv(65536)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+for port, handle in ((80, ok), (8083, silent), (8084, reset)):
+    threading.Thread(target=loop, args=(listen(port), handle), daemon=True).start()
+print("ready", flush=True)
+time.sleep(3600)
+"""
+
+
+class Lab:
+    """The three namespaces; use as a context manager."""
+
+    def __init__(self, prefix: str | None = None) -> None:
+        prefix = prefix or f"pcapdiff-lab{os.getpid()}"
+        self.edge, self.mid, self.origin = (f"{prefix}-edge", f"{prefix}-mid", f"{prefix}-origin")
+        self.namespaces = (self.edge, self.mid, self.origin)
+        self.servers: subprocess.Popen[str] | None = None
+
+    def __enter__(self) -> Lab:
+        try:
+            self._build()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _build(self) -> None:
+        for ns in self.namespaces:
+            sh("ip", "netns", "del", ns, check=False)  # a leftover of a killed run
+            sh("ip", "netns", "add", ns)
+            sh("ip", "-n", ns, "link", "set", "lo", "up")
+        sh(
+            "ip",
+            "link",
+            "add",
+            "edge0",
+            "netns",
+            self.edge,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "mid0",
+            "netns",
+            self.mid,
+        )
+        sh(
+            "ip",
+            "link",
+            "add",
+            "mid1",
+            "netns",
+            self.mid,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "origin0",
+            "netns",
+            self.origin,
+        )
+        for ns, dev, addr in (
+            (self.edge, "edge0", EDGE_ADDR),
+            (self.mid, "mid0", MID_EDGE_ADDR),
+            (self.mid, "mid1", MID_ORIGIN_ADDR),
+            (self.origin, "origin0", ORIGIN_ADDR),
+        ):
+            sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            sh("ip", "-n", ns, "link", "set", dev, "up")
+        sh("ip", "-n", self.edge, "route", "add", "203.0.113.0/24", "via", MID_EDGE_ADDR)
+        sh("ip", "-n", self.origin, "route", "add", "198.51.100.0/24", "via", MID_ORIGIN_ADDR)
+        self.run(self.mid, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.servers = subprocess.Popen(
+            self.argv(self.origin, sys.executable, "-c", ORIGIN_SERVERS),
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.servers.stdout is not None
+        if self.servers.stdout.readline().strip() != "ready":
+            raise RuntimeError("the origin's servers did not start")
+
+    def argv(self, ns: str, *argv: str) -> list[str]:
+        return ["ip", "netns", "exec", ns, *argv]
+
+    def run(
+        self, ns: str, *argv: str, check: bool = True, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        return sh(*self.argv(ns, *argv), check=check, timeout=timeout)
+
+    def iptables(self, ns: str, *rule: str) -> None:
+        self.run(ns, "iptables", *rule)
+
+    def reset_rules(self) -> None:
+        """Flush every rule the previous scenario added."""
+        for ns in self.namespaces:
+            self.run(ns, "iptables", "-F", check=False)
+            self.run(ns, "iptables", "-t", "nat", "-F", check=False)
+
+    def close(self) -> None:
+        if self.servers is not None and self.servers.poll() is None:
+            self.servers.kill()
+            self.servers.wait(timeout=10)
+        for ns in self.namespaces:
+            for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
+            sh("ip", "netns", "del", ns, check=False)
+
+    def start_capture(
+        self, ns: str, role: str, iface: str, out: Path, extra: Sequence[str] = ()
+    ) -> subprocess.Popen[str]:
+        """`pcapdiff capture` in a namespace; returns once tcpdump listens."""
+        proc = subprocess.Popen(
+            self.argv(
+                ns,
+                sys.executable,
+                "-m",
+                "pcapdiff",
+                "capture",
+                "--role",
+                role,
+                "-i",
+                iface,
+                "-o",
+                str(out),
+                *extra,
+            ),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stderr is not None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if line.startswith("capturing:"):
+                return proc
+            if not line and proc.poll() is not None:
+                break
+        proc.kill()
+        raise RuntimeError(f"capture in {ns} did not start")
+
+
+def stop_capture(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=10)
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=check)
+
+
+@contextlib.contextmanager
+def lab(prefix: str | None = None) -> Iterator[Lab]:
+    with Lab(prefix) as running:
+        yield running
