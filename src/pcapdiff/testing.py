@@ -66,7 +66,8 @@ def find_cases(root: Path) -> list[Path]:
 
 
 def _capture(folder: Path, role: str) -> Path | None:
-    found = sorted(folder.glob(f"{role}.pcap*"))
+    """edge.pcap, edge.pcapng, edge.pcap.gz, ...; never the FILE.json sidecar."""
+    found = sorted(p for p in folder.glob(f"{role}.pcap*") if p.suffix != ".json")
     return found[0] if found else None
 
 

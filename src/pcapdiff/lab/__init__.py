@@ -11,6 +11,7 @@ Needs root, iproute2 and iptables.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 EDGE_ADDR, MID_EDGE_ADDR = "198.51.100.2", "198.51.100.1"
 MID_ORIGIN_ADDR, ORIGIN_ADDR = "203.0.113.1", "203.0.113.10"
@@ -206,3 +208,146 @@ def sh(*argv: str, check: bool = True, timeout: float = 60) -> subprocess.Comple
 def lab(prefix: str | None = None) -> Iterator[Lab]:
     with Lab(prefix) as running:
         yield running
+
+
+class Scenario(NamedTuple):
+    """One origin pull through the lab, and what it must be judged."""
+
+    name: str
+    port: int
+    rules: tuple[tuple[str, tuple[str, ...]], ...]  # (edge|mid|origin, iptables rule)
+    probe: str  # what the CDN would have answered
+    outcome: str
+    culprit: str
+    origin_capture: tuple[str, ...] = ("-i", "origin0")
+
+
+SCENARIOS = (
+    Scenario("ok", 80, (), "ok", "ok", "none"),
+    Scenario(
+        "syn_dropped_in_path",
+        80,
+        (("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),),
+        "522",
+        "syn_not_received",
+        "path",
+    ),
+    Scenario(
+        "origin_firewall_drops_syn",
+        80,
+        (("origin", ("-A", "INPUT", "-p", "tcp", "--dport", "80", "-j", "DROP")),),
+        "522",
+        "syn_not_answered",
+        "origin",
+    ),
+    Scenario("port_closed", 81, (), "521", "rst_on_connect", "origin"),
+    Scenario(
+        "in_path_reject",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-A",
+                    "FORWARD",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    ORIGIN_ADDR,
+                    "-j",
+                    "REJECT",
+                    "--reject-with",
+                    "tcp-reset",
+                ),
+            ),
+        ),
+        "521",
+        "rst_on_connect",
+        "path",
+    ),
+    Scenario("origin_resets_after_request", 8084, (), "520", "rst_after_request", "origin"),
+    Scenario("origin_never_answers", 8083, (), "524", "no_response", "origin"),
+    Scenario(
+        "snat_random_ports",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-t",
+                    "nat",
+                    "-A",
+                    "POSTROUTING",
+                    "-o",
+                    "mid1",
+                    "-j",
+                    "MASQUERADE",
+                    "--random-fully",
+                ),
+            ),
+        ),
+        "ok",
+        "ok",
+        "none",
+    ),
+    Scenario(
+        "origin_any_pcapng",
+        8084,
+        (),
+        "520",
+        "rst_after_request",
+        "origin",
+        ("-i", "any", "--pcapng"),
+    ),
+)
+
+
+class Run(NamedTuple):
+    """What one scenario produced."""
+
+    edge: Path
+    origin: Path
+    attempts: list[dict[str, object]]  # pcapdiff probe --json, one per attempt
+    probe_stderr: str
+
+
+def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
+    """Set the rules, capture both ends, probe once from the edge, stop the captures."""
+    lab.reset_rules()
+    for role, rule in scenario.rules:
+        lab.iptables(getattr(lab, role), *rule)
+    folder.mkdir(parents=True, exist_ok=True)
+    edge = folder / "edge.pcap"
+    origin = folder / ("origin.pcapng" if "--pcapng" in scenario.origin_capture else "origin.pcap")
+    port = ["--port", str(scenario.port)]
+    edge_cap = lab.start_capture(lab.edge, "edge", "edge0", edge, port)
+    origin_cap = lab.start_capture(
+        lab.origin,
+        "origin",
+        scenario.origin_capture[1],
+        origin,
+        [*scenario.origin_capture[2:], *port],
+    )
+    try:
+        probe = lab.run(
+            lab.edge,
+            sys.executable,
+            "-m",
+            "pcapdiff",
+            "probe",
+            "--json",
+            "--connect-timeout",
+            "2",
+            "--read-timeout",
+            "2",
+            f"http://www.example.com:{scenario.port}/a.jpg",
+            "--origin-ip",
+            ORIGIN_ADDR,
+            check=False,
+        )
+        time.sleep(0.5)  # the last ACKs and RSTs reach both captures
+    finally:
+        stop_capture(edge_cap)
+        stop_capture(origin_cap)
+    attempts = [json.loads(line) for line in probe.stdout.splitlines()]
+    return Run(edge, origin, attempts, probe.stderr)

@@ -1,0 +1,55 @@
+"""Run the live lab and store each scenario as a regression case, so the suite also
+checks real-kernel captures where network namespaces are not available:
+
+    fixtures/pcaps/recorded/<scenario>/{edge.pcap, origin.pcap[ng], expected.json}
+
+Each capture keeps its FILE.json sidecar. expected.json comes from the scenario's
+definition (what was done to the path), not from pcapdiff's output. The edge client is the address:port `probe` reported. Needs
+root, tcpdump, iptables and dumpcap (for the pcapng case).
+
+    sudo .venv/bin/python scripts/record_fixtures.py
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from pcapdiff.lab import EDGE_ADDR, SCENARIOS, Lab, run_scenario
+
+OUT = Path(__file__).resolve().parent.parent / "fixtures" / "pcaps" / "recorded"
+
+
+def main() -> None:
+    with Lab() as lab:
+        for scenario in SCENARIOS:
+            folder = OUT / scenario.name
+            shutil.rmtree(folder, ignore_errors=True)
+            run = run_scenario(lab, scenario, folder)
+            # The FILE.json sidecars stay: their start and stop are the time each
+            # capture covered, which a quiet capture's packets cannot show.
+            client = (run.attempts[0]["local"] or None) if run.attempts else None
+            if client is None:  # no connection was made: find the port in the capture
+                from pcapdiff import read_connections
+
+                conns, _ = read_connections(run.edge)
+                client = str(conns[0].client) if conns else f"{EDGE_ADDR}:0"
+            expected = {
+                "scenario": scenario.name,
+                "probe": scenario.probe,
+                "connections": [
+                    {
+                        "edge_client": client,
+                        "outcome": scenario.outcome,
+                        "culprit": scenario.culprit,
+                    }
+                ],
+            }
+            (folder / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")
+            size = sum(p.stat().st_size for p in folder.iterdir())
+            print(f"{scenario.name}: {size} bytes")
+
+
+if __name__ == "__main__":
+    main()
