@@ -4,8 +4,9 @@ checks real-kernel captures where network namespaces are not available:
     fixtures/pcaps/recorded/<scenario>/{edge.pcap, origin.pcap[ng], expected.json}
 
 Each capture keeps its FILE.json sidecar. expected.json comes from the scenario's
-definition (what was done to the path), not from pcapdiff's output. The edge client is the address:port `probe` reported. Needs
-root, tcpdump, iptables and dumpcap (for the pcapng case).
+definition (what was done to the path), not from pcapdiff's output. The edge client
+is the address:port `probe` reported. Needs root, tcpdump, iptables and dumpcap
+(for the pcapng case).
 
     sudo .venv/bin/python scripts/record_fixtures.py
 """
