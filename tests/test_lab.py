@@ -16,6 +16,7 @@ from pcapdiff import compare
 from pcapdiff.lab import (
     EDGE_ADDR,
     MID_ORIGIN_ADDR,
+    ORIGIN_ADDR,
     SCENARIOS,
     Lab,
     Scenario,
@@ -42,6 +43,11 @@ def test_scenario(lab: Lab, tmp_path: Path, scenario: Scenario) -> None:
     ]
     if run.attempts[0]["local"]:
         assert str(result.verdicts[0].pair.edge.client) == run.attempts[0]["local"]
+    assert result.verdicts[0].pair.edge.server.addr == scenario.probe_ip
+    if scenario.name == "dnat_vip":
+        origin = result.verdicts[0].pair.origin
+        assert origin is not None
+        assert origin.server.addr == ORIGIN_ADDR  # behind the VIP
     if scenario.name == "snat_random_ports":
         origin = result.verdicts[0].pair.origin
         assert origin is not None

@@ -220,7 +220,10 @@ class Scenario(NamedTuple):
     outcome: str
     culprit: str
     origin_capture: tuple[str, ...] = ("-i", "origin0")
+    probe_ip: str = ORIGIN_ADDR  # where the edge connects (a VIP for DNAT)
 
+
+VIP_ADDR = "203.0.113.100"
 
 SCENARIOS = (
     Scenario("ok", 80, (), "ok", "ok", "none"),
@@ -299,6 +302,68 @@ SCENARIOS = (
         "origin",
         ("-i", "any", "--pcapng"),
     ),
+    # The middle resets the connection when it sees the request: the origin got the
+    # handshake but never the request (the CDN would say 520).
+    Scenario(
+        "reset_injected_after_request",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-A",
+                    "FORWARD",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    ORIGIN_ADDR,
+                    "-m",
+                    "string",
+                    "--string",
+                    "GET ",
+                    "--algo",
+                    "bm",
+                    "-j",
+                    "REJECT",
+                    "--reject-with",
+                    "tcp-reset",
+                ),
+            ),
+        ),
+        "520",
+        "request_not_seen",
+        "path",
+    ),
+    # A load balancer VIP in the middle: the origin sees its own address.
+    Scenario(
+        "dnat_vip",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-d",
+                    VIP_ADDR,
+                    "-p",
+                    "tcp",
+                    "--dport",
+                    "80",
+                    "-j",
+                    "DNAT",
+                    "--to-destination",
+                    f"{ORIGIN_ADDR}:80",
+                ),
+            ),
+        ),
+        "ok",
+        "ok",
+        "none",
+        probe_ip=VIP_ADDR,
+    ),
 )
 
 
@@ -342,7 +407,7 @@ def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
             "2",
             f"http://www.example.com:{scenario.port}/a.jpg",
             "--origin-ip",
-            ORIGIN_ADDR,
+            scenario.probe_ip,
             check=False,
         )
         time.sleep(0.5)  # the last ACKs and RSTs reach both captures
