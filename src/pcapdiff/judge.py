@@ -158,6 +158,27 @@ def judge(
                 "(SNI, chain, expiry), the TLS versions and ciphers it allows, "
                 "against what the CDN offers.",
             )
+        edge_alerts = [a for _, who, a in e.tls_alerts if who == "client"]
+        if o.response is not None and o.response.kind == "tls" and edge_alerts:
+            # The origin answered with its ServerHello and certificate, and the edge
+            # itself refused them (unknown_ca, bad_certificate, certificate_expired, ...):
+            # the origin's TLS set-up is at fault, not the path.
+            ev.append(
+                Evidence(
+                    ORIGIN,
+                    o.response.frame,
+                    None,
+                    f"origin sent its ServerHello {o.response.tls_version}".strip(),
+                )
+            )
+            return verdict(
+                Outcome.TLS_HANDSHAKE_FAILED,
+                Culprit.ORIGIN,
+                ev,
+                f"The edge refused the origin's certificate or TLS parameters "
+                f"({edge_alerts[0]}): check the origin's certificate chain, its names (SNI) "
+                "and expiry, and the TLS versions it offers.",
+            )
         return verdict(
             Outcome.TLS_HANDSHAKE_FAILED,
             Culprit.PATH,

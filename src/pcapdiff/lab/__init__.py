@@ -13,9 +13,11 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -24,7 +26,8 @@ from typing import NamedTuple
 EDGE_ADDR, MID_EDGE_ADDR = "198.51.100.2", "198.51.100.1"
 MID_ORIGIN_ADDR, ORIGIN_ADDR = "203.0.113.1", "203.0.113.10"
 
-# A tiny origin: 80 answers, 8083 never answers, 8084 resets after the request.
+# A tiny origin: 80 answers, 8083 never answers, 8084 resets after the request,
+# 8443 answers over TLS with a self-signed certificate (which a CDN would not trust).
 ORIGIN_SERVERS = f"""
 import socket, struct, threading, time
 def listen(port):
@@ -48,7 +51,15 @@ def reset(c):
     c.recv(65536)
     c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     c.close()
-for port, handle in ((80, ok), (8083, silent), (8084, reset)):
+import ssl, sys
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+def tls(c):
+    try:
+        ok(ctx.wrap_socket(c, server_side=True))
+    except Exception:
+        c.close()
+for port, handle in ((80, ok), (8083, silent), (8084, reset), (8443, tls)):
     threading.Thread(target=loop, args=(listen(port), handle), daemon=True).start()
 print("ready", flush=True)
 time.sleep(3600)
@@ -63,6 +74,7 @@ class Lab:
         self.edge, self.mid, self.origin = (f"{prefix}-edge", f"{prefix}-mid", f"{prefix}-origin")
         self.namespaces = (self.edge, self.mid, self.origin)
         self.servers: subprocess.Popen[str] | None = None
+        self.workdir = Path(tempfile.mkdtemp(prefix="pcapdiff-lab-"))
 
     def __enter__(self) -> Lab:
         try:
@@ -121,8 +133,27 @@ class Lab:
         sh("ip", "-n", self.edge, "route", "add", "203.0.113.0/24", "via", MID_EDGE_ADDR)
         sh("ip", "-n", self.origin, "route", "add", "198.51.100.0/24", "via", MID_ORIGIN_ADDR)
         self.run(self.mid, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        cert, key = self.workdir / "cert.pem", self.workdir / "key.pem"
+        sh(
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=www.example.com",
+            "-addext",
+            "subjectAltName=DNS:www.example.com",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        )
         self.servers = subprocess.Popen(
-            self.argv(self.origin, sys.executable, "-c", ORIGIN_SERVERS),
+            self.argv(self.origin, sys.executable, "-c", ORIGIN_SERVERS, str(cert), str(key)),
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -156,6 +187,7 @@ class Lab:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), signal.SIGKILL)
             sh("ip", "netns", "del", ns, check=False)
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
     def start_capture(
         self, ns: str, role: str, iface: str, out: Path, extra: Sequence[str] = ()
@@ -221,6 +253,7 @@ class Scenario(NamedTuple):
     culprit: str
     origin_capture: tuple[str, ...] = ("-i", "origin0")
     probe_ip: str = ORIGIN_ADDR  # where the edge connects (a VIP for DNAT)
+    scheme: str = "http"
 
 
 VIP_ADDR = "203.0.113.100"
@@ -364,6 +397,16 @@ SCENARIOS = (
         "none",
         probe_ip=VIP_ADDR,
     ),
+    # The origin's certificate is self-signed: the edge refuses it (a 525).
+    Scenario(
+        "tls_untrusted_certificate",
+        8443,
+        (),
+        "525",
+        "tls_handshake_failed",
+        "origin",
+        scheme="https",
+    ),
 )
 
 
@@ -405,7 +448,7 @@ def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
             "2",
             "--read-timeout",
             "2",
-            f"http://www.example.com:{scenario.port}/a.jpg",
+            f"{scenario.scheme}://www.example.com:{scenario.port}/a.jpg",
             "--origin-ip",
             scenario.probe_ip,
             check=False,
