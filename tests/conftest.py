@@ -7,9 +7,13 @@ skipped, with the reason printed, where the machine lacks that capability; under
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +74,28 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
             pytest.fail(f"CI must run every test, but {reason}")
         if reason:
             pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def loopback_namespace(tag: str, addr: str = "192.0.2.1") -> Iterator[str]:
+    """A network namespace of the test's own with ``addr`` on its loopback; its
+    processes are killed and the namespace deleted, by name, whatever happens."""
+    name = f"pcapdiff-{tag}{os.getpid()}"
+
+    def ip(*args: str, check: bool = True) -> None:
+        subprocess.run(["ip", *args], capture_output=True, check=check, timeout=30)
+
+    ip("netns", "del", name, check=False)  # a leftover of a killed run
+    ip("netns", "add", name)
+    try:
+        ip("-n", name, "link", "set", "lo", "up")
+        ip("-n", name, "addr", "add", f"{addr}/32", "dev", "lo")
+        yield name
+    finally:
+        pids = subprocess.run(
+            ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
+        ).stdout.split()
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, ValueError):
+                os.kill(int(pid), signal.SIGKILL)
+        ip("netns", "del", name, check=False)

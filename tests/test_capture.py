@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -20,7 +18,7 @@ from pcapdiff.capture import CaptureSpec, bpf_filter, capture_argv, read_sidecar
 from pcapdiff.capture.sidecar import CaptureMeta, write_sidecar
 from pcapdiff.cli import main
 
-from .conftest import ROOT
+from .conftest import ROOT, loopback_namespace
 
 
 def test_filter_for_hosts_networks_and_ports() -> None:
@@ -106,23 +104,8 @@ ADDR, PORT = "192.0.2.1", 8080
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"pcapdiff-c{os.getpid()}"
-    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-    subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
-    try:
-        subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True, timeout=30)
-        subprocess.run(
-            ["ip", "-n", name, "addr", "add", f"{ADDR}/32", "dev", "lo"], check=True, timeout=30
-        )
+    with loopback_namespace("c", ADDR) as name:
         yield name
-    finally:
-        pids = subprocess.run(
-            ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
-        ).stdout.split()
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
 TRAFFIC = f"""

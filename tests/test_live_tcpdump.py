@@ -7,8 +7,6 @@ namespace are removed by name and PID, also when the test fails.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -21,6 +19,8 @@ import pytest
 from pcapdiff import read_connections
 from pcapdiff.errors import PcapdiffError
 
+from .conftest import loopback_namespace
+
 ADDR = "192.0.2.1"
 OPEN_PORT, CLOSED_PORT = 8080, 8081
 pytestmark = [pytest.mark.requires_root, pytest.mark.requires_tcpdump, pytest.mark.requires_tshark]
@@ -32,19 +32,8 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    name = f"pcapdiff-t{os.getpid()}"
-    sh("ip", "netns", "del", name, check=False)  # a leftover from a killed run
-    sh("ip", "netns", "add", name)
-    try:
-        sh("ip", "-n", name, "link", "set", "lo", "up")
-        sh("ip", "-n", name, "addr", "add", f"{ADDR}/32", "dev", "lo")
+    with loopback_namespace("t", ADDR) as name:
         yield name
-    finally:
-        sh("ip", "netns", "pids", name, check=False)
-        for pid in sh("ip", "netns", "pids", name, check=False).stdout.split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        sh("ip", "netns", "del", name, check=False)
 
 
 def in_ns(ns: str, *argv: str) -> list[str]:

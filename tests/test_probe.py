@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,82 +13,21 @@ import pytest
 from pcapdiff import compare
 from pcapdiff.capture import read_sidecar
 from pcapdiff.cli import main
+from pcapdiff.lab import origin_servers_script, self_signed_certificate
 from pcapdiff.probe import ProbeSpec
 
-ADDR = "192.0.2.1"
+from .conftest import loopback_namespace
 
-SERVERS = f"""
-import socket, ssl, struct, sys, threading, time
-def listen(port):
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("{ADDR}", port))
-    s.listen(16)
-    return s
-def loop(s, handle):
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle, args=(c,), daemon=True).start()
-def ok(c):
-    c.recv(65536)
-    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
-    c.close()
-def silent(c):
-    c.recv(65536)
-    time.sleep(60)
-def reset(c):
-    c.recv(65536)
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    c.close()
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-def tls(c):
-    try:
-        ok(ctx.wrap_socket(c, server_side=True))
-    except Exception:
-        c.close()
-for port, handle in ((8080, ok), (8083, silent), (8084, reset), (8443, tls)):
-    threading.Thread(target=loop, args=(listen(port), handle), daemon=True).start()
-print("ready", flush=True)
-time.sleep(300)
-"""
+ADDR = "192.0.2.1"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A namespace with 192.0.2.1 on its loopback, servers on it, port 8082 dropped."""
-    name = f"pcapdiff-p{os.getpid()}"
-    tmp = tmp_path_factory.mktemp("probe")
-    cert, key = tmp / "cert.pem", tmp / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=origin.example",
-            "-addext",
-            "subjectAltName=DNS:origin.example",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        capture_output=True,
-        check=True,
-        timeout=60,
-    )
-    subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-    subprocess.run(["ip", "netns", "add", name], check=True, timeout=30)
-    try:
-        for argv in (
-            ["ip", "-n", name, "link", "set", "lo", "up"],
-            ["ip", "-n", name, "addr", "add", f"{ADDR}/32", "dev", "lo"],
+    """A namespace with 192.0.2.1 on its loopback, the lab's origin servers on it
+    (80 answers, 8083 silent, 8084 resets, 8443 TLS), and port 8082 dropped."""
+    cert, key = self_signed_certificate(tmp_path_factory.mktemp("probe"), "origin.example")
+    with loopback_namespace("p", ADDR) as name:
+        subprocess.run(
             [
                 "ip",
                 "netns",
@@ -107,23 +43,28 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "-j",
                 "DROP",
             ],
-        ):
-            subprocess.run(argv, check=True, capture_output=True, timeout=30)
+            check=True,
+            capture_output=True,
+            timeout=30,
+        )
         server = subprocess.Popen(
-            ["ip", "netns", "exec", name, sys.executable, "-c", SERVERS, str(cert), str(key)],
+            [
+                "ip",
+                "netns",
+                "exec",
+                name,
+                sys.executable,
+                "-c",
+                origin_servers_script(ADDR),
+                str(cert),
+                str(key),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
         assert server.stdout is not None
         assert server.stdout.readline().strip() == "ready"
         yield name
-    finally:
-        for pid in subprocess.run(
-            ["ip", "netns", "pids", name], capture_output=True, text=True, check=False
-        ).stdout.split():
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(int(pid), signal.SIGKILL)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
 
 
 def run_probe(ns: str, *args: str) -> tuple[int, list[dict[str, object]], str]:
@@ -156,7 +97,7 @@ def run_probe(ns: str, *args: str) -> tuple[int, list[dict[str, object]], str]:
 @pytest.mark.parametrize(
     ("url", "extra", "verdict", "status"),
     [
-        ("http://origin.example:8080/a.jpg", (), "ok", 200),
+        ("http://origin.example:80/a.jpg", (), "ok", 200),
         ("http://origin.example:8081/", (), "521", None),  # nothing listens
         ("http://origin.example:8082/", (), "522", None),  # iptables DROP
         ("http://origin.example:8083/", (), "524", None),  # never answers

@@ -28,12 +28,12 @@ MID_ORIGIN_ADDR, ORIGIN_ADDR = "203.0.113.1", "203.0.113.10"
 
 # A tiny origin: 80 answers, 8083 never answers, 8084 resets after the request,
 # 8443 answers over TLS with a self-signed certificate (which a CDN would not trust).
-ORIGIN_SERVERS = f"""
+_ORIGIN_SERVERS = """
 import socket, struct, threading, time
 def listen(port):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("{ORIGIN_ADDR}", port))
+    s.bind((ADDR, port))
     s.listen(64)
     return s
 def loop(s, handle):
@@ -64,6 +64,36 @@ for port, handle in ((80, ok), (8083, silent), (8084, reset), (8443, tls)):
 print("ready", flush=True)
 time.sleep(3600)
 """
+
+
+def origin_servers_script(addr: str) -> str:
+    """The origin's servers as a Python program bound to ``addr``; run it with the
+    certificate and key paths as arguments (see ``self_signed_certificate``)."""
+    return f"ADDR = {addr!r}\n" + _ORIGIN_SERVERS
+
+
+def self_signed_certificate(folder: Path, name: str = "www.example.com") -> tuple[Path, Path]:
+    """A throw-away certificate and key for ``name``, valid one day."""
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    sh(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        f"/CN={name}",
+        "-addext",
+        f"subjectAltName=DNS:{name}",
+        "-keyout",
+        str(key),
+        "-out",
+        str(cert),
+    )
+    return cert, key
 
 
 class Lab:
@@ -133,27 +163,16 @@ class Lab:
         sh("ip", "-n", self.edge, "route", "add", "203.0.113.0/24", "via", MID_EDGE_ADDR)
         sh("ip", "-n", self.origin, "route", "add", "198.51.100.0/24", "via", MID_ORIGIN_ADDR)
         self.run(self.mid, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        cert, key = self.workdir / "cert.pem", self.workdir / "key.pem"
-        sh(
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=www.example.com",
-            "-addext",
-            "subjectAltName=DNS:www.example.com",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        )
+        cert, key = self_signed_certificate(self.workdir)
         self.servers = subprocess.Popen(
-            self.argv(self.origin, sys.executable, "-c", ORIGIN_SERVERS, str(cert), str(key)),
+            self.argv(
+                self.origin,
+                sys.executable,
+                "-c",
+                origin_servers_script(ORIGIN_ADDR),
+                str(cert),
+                str(key),
+            ),
             stdout=subprocess.PIPE,
             text=True,
         )
