@@ -49,6 +49,7 @@ def test_tcpdump_argv() -> None:
     for flag in ("-n", "-U", "--immediate-mode"):
         assert flag in argv
     assert argv[argv.index("-s") + 1] == "0"  # whole packets: payload is evidence
+    assert argv[argv.index("-B") + 1] == "16384"  # KiB: bursts are not dropped
     assert argv[argv.index("-Z") + 1] == "root"  # rotated files need the rights
     assert argv[argv.index("-w") + 1] == "o.pcap"
     assert argv[argv.index("-c") + 1] == "100"
@@ -64,6 +65,7 @@ def test_dumpcap_argv_for_pcapng() -> None:
     argv = capture_argv(spec, "dumpcap")
     assert argv[:2] == ["dumpcap", "-q"]
     assert argv[argv.index("-f") + 1] == bpf_filter([], [80])
+    assert argv[argv.index("-B") + 1] == "16"  # MiB, dumpcap's unit
     assert "filesize:10000" in argv
     assert "files:3" in argv
 

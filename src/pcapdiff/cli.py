@@ -314,7 +314,6 @@ def capture(
       pcapdiff capture --role edge --peer 203.0.113.10 --port 80 --duration 60 -o edge.pcap
       pcapdiff capture --role origin --port 80 --max-size 100 --files 5 -o ring.pcap
     """
-    import shlex
     import signal
 
     from .capture import CaptureSpec, run_capture, sidecar_path
@@ -341,7 +340,9 @@ def capture(
     signal.signal(signal.SIGTERM, terminate)
     err = out_console(sys.stderr, stderr=True)
     result = run_capture(
-        spec, started=lambda argv: err.print(f"capturing: {shlex.join(argv)}  (Ctrl-C to stop)")
+        spec,
+        started=lambda command: err.print(f"capturing: {command}  (Ctrl-C to stop)", markup=False),
+        fallback=lambda why: err.print(f"note: {why}", markup=False),
     )
     got = result.meta.packets_captured
     dropped = result.meta.packets_dropped_by_kernel
@@ -468,7 +469,7 @@ def probe(
 
         def run() -> None:
             try:
-                run_capture(cap, stop=stop, started=lambda argv: ready.set())
+                run_capture(cap, stop=stop, started=lambda _command: ready.set())
             except PcapdiffError as exc:
                 failure.append(exc)
                 ready.set()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -46,6 +47,9 @@ def _one_line(argv: list[str], stderr: str) -> str:
         if ln.strip() and not any(m in ln for m in READY) and "packets" not in ln
     ]
     reason = lines[-1] if lines else "exited without saying why"
+    denied = [ln for ln in lines if "permission" in ln.lower()]
+    if denied:  # "You don't have permission ...", then "(socket: Operation not permitted)"
+        reason = denied[0].removeprefix(f"{argv[0]}: ") + "; capturing needs root or CAP_NET_RAW"
     return f"{argv[0]} failed: {reason} (command: {' '.join(argv)})"
 
 
@@ -53,19 +57,25 @@ def run_capture(
     spec: CaptureSpec,
     *,
     tool: str | None = None,
-    started: Callable[[list[str]], None] | None = None,
+    started: Callable[[str], None] | None = None,
     stop: threading.Event | None = None,
+    fallback: Callable[[str], None] | None = None,
 ) -> CaptureResult:
     """Capture until the duration or count is reached, or until interrupted
     (KeyboardInterrupt: Ctrl-C, or SIGTERM as the CLI maps it); the file is flushed
     and readable either way; or until ``stop`` is set, from another thread.
-    Raises CaptureError with the argv and tcpdump's words."""
+
+    ``started`` gets the exact command once the tool listens. When the tool is not
+    installed, scapy's sniffer captures instead, with the same options, and
+    ``fallback`` is told why first. Raises CaptureError with the argv and the tool's
+    words."""
     tool = tool or ("dumpcap" if spec.pcapng else "tcpdump")
     if shutil.which(tool) is None:
-        raise CaptureError(
-            f"{tool} is not installed (apt-get install "
-            f"{'tshark' if tool == 'dumpcap' else 'tcpdump'})"
-        )
+        from .sniff import sniff_capture
+
+        if fallback is not None:
+            fallback(f"{tool} is not installed: capturing with scapy's sniffer instead")
+        return sniff_capture(spec, started=started, stop=stop)
     argv = capture_argv(spec, tool)
     meta = CaptureMeta(
         role=spec.role,
@@ -76,6 +86,7 @@ def run_capture(
         tool_version=_version(tool),
         start=time.time(),
         clock=clock_state(),
+        sniffer=tool,
     )
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -103,7 +114,7 @@ def run_capture(
             reader.join(STOP_TIMEOUT_S)
             raise CaptureError(_one_line(argv, "".join(lines)))
         if started is not None:
-            started(argv)
+            started(shlex.join(argv))
         if stop is None:
             with contextlib.suppress(subprocess.TimeoutExpired):  # the duration is up
                 proc.wait(timeout=spec.duration_s)

@@ -28,6 +28,7 @@ class CaptureMeta:
     packets_captured: int | None = None
     packets_dropped_by_kernel: int | None = None
     clock: dict[str, Any] = field(default_factory=dict)
+    sniffer: str = ""  # tcpdump, dumpcap or scapy (the fallback)
     schema: str = SCHEMA
 
 

@@ -1,0 +1,396 @@
+"""The scapy fallback of `pcapdiff capture`: the ring writer, the Python filter held to
+tcpdump's own filtering, and live captures with tcpdump hidden, checked against a real
+tcpdump capturing the same traffic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import ICMP, IP, TCP, UDP
+from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrHopByHop
+from scapy.layers.l2 import ARP
+
+from pcapdiff import read_connections
+from pcapdiff.capture import bpf_filter, read_sidecar
+from pcapdiff.capture.ring import RingWriter
+from pcapdiff.capture.spec import PacketMatcher
+from pcapdiff.read import read
+
+from .conftest import loopback_namespace
+
+SLL2 = struct.Struct(">HHIHBB8s")
+
+
+def sll2(proto: int, network: bytes) -> bytes:
+    return SLL2.pack(proto, 0, 2, 1, 0, 6, b"\x02\x00\x00\x00\x00\x01\0\0") + network
+
+
+def frames(path: Path) -> list[bytes]:
+    return [fr.data for fr in read(path)]
+
+
+# --- the ring writer -----------------------------------------------------------------
+
+
+@pytest.mark.requires_tshark
+@pytest.mark.parametrize("pcapng", [False, True], ids=["pcap", "pcapng"])
+def test_ring_writer_files_read_back_here_and_in_tshark(tmp_path: Path, pcapng: bool) -> None:
+    out = tmp_path / "c.pcap"
+    packets = [
+        bytes(IP(src="192.0.2.1", dst="192.0.2.2", id=i) / TCP() / (b"x" * i)) for i in range(7)
+    ]
+    writer = RingWriter(out, snaplen=262144, pcapng=pcapng)
+    for i, pkt in enumerate(packets):
+        writer.write(1_700_000_000_123_456_789 + i, sll2(0x0800, pkt), len(pkt) + 20)
+    writer.close()
+    got = list(read(out))
+    assert [fr.data[20:] for fr in got] == packets
+    assert got[0].ts_ns == 1_700_000_000_123_456_789
+    assert {fr.linktype for fr in got} == {276}
+    assert [fr.wire_len for fr in got] == [len(p) + 20 for p in packets]
+    shark = subprocess.run(
+        ["tshark", "-r", str(out), "-T", "fields", "-e", "ip.id", "-e", "frame.time_epoch"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\n")
+    assert [line.split("\t")[0] for line in shark if line] == [f"0x{i:04x}" for i in range(7)]
+    assert shark[0].split("\t")[1].startswith("1700000000.123456789")
+
+
+def test_ring_writer_rotates_like_tcpdump_and_keeps_the_newest(tmp_path: Path) -> None:
+    out = tmp_path / "ring.pcap"
+    writer = RingWriter(out, snaplen=65535, max_size_mb=1, files=3)
+    payload = bytes(IP(src="192.0.2.1", dst="192.0.2.2") / TCP() / (b"x" * 1400))
+    total = 3000  # 4.3 MB: four rotations through three files
+    for i in range(total):
+        writer.write(i * 1000, sll2(0x0800, payload), len(payload) + 20)
+    writer.close()
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["ring.pcap0", "ring.pcap1", "ring.pcap2"]  # tcpdump -C 1 -W 3's names
+    counts = {p.name: len(frames(p)) for p in tmp_path.iterdir()}
+    assert all(os.path.getsize(tmp_path / n) < 1_000_000 + 2000 for n in names)
+    newest = tmp_path / f"ring.pcap{writer.index}"
+    last = list(read(newest))[-1]
+    assert last.ts_ns == (total - 1) * 1000  # the newest packet is kept
+    assert sum(counts.values()) < total  # the oldest were overwritten, as a ring does
+
+
+# --- the Python filter, held to tcpdump's own filtering ------------------------------
+
+
+def filter_probe_packets() -> list[bytes]:
+    """Frames that tell the filter's parts apart, each tagged by its position."""
+    v4: list[bytes] = []
+    for i, (src, dst, l4) in enumerate(
+        [
+            ("198.51.100.7", "203.0.113.10", TCP(sport=40000, dport=80)),
+            ("203.0.113.10", "198.51.100.7", TCP(sport=80, dport=40000)),
+            ("198.51.100.7", "203.0.113.10", TCP(sport=40000, dport=443)),
+            ("198.51.100.7", "203.0.113.10", TCP(sport=40000, dport=8080)),
+            ("192.0.2.99", "203.0.113.10", TCP(sport=40000, dport=80)),
+            ("198.51.100.7", "203.0.113.10", UDP(sport=40000, dport=80)),
+            ("198.51.100.7", "203.0.113.10", ICMP()),
+            ("192.0.2.99", "192.0.2.98", ICMP()),
+        ]
+    ):
+        v4.append(bytes(IP(src=src, dst=dst, id=i) / l4 / b"probe"))
+    first = IP(src="198.51.100.7", dst="203.0.113.10", id=50, flags="MF") / TCP(dport=80)
+    later = IP(src="198.51.100.7", dst="203.0.113.10", id=51, frag=4, proto=6) / (b"\0" * 16)
+    v4 += [bytes(first), bytes(later)]
+    v6 = [
+        bytes(IPv6(src="2001:db8::7", dst="2001:db8:1::10") / TCP(sport=40000, dport=80)),
+        bytes(IPv6(src="2001:db8::7", dst="2001:db8:1::10") / TCP(sport=40000, dport=22)),
+        bytes(IPv6(src="2001:db8::7", dst="2001:db8:1::10") / ICMPv6EchoRequest()),
+        bytes(
+            IPv6(src="2001:db8::7", dst="2001:db8:1::10")
+            / IPv6ExtHdrHopByHop()
+            / TCP(sport=40000, dport=80)
+        ),
+        bytes(IPv6(src="2001:db9::7", dst="2001:db9::10") / TCP(sport=40000, dport=80)),
+    ]
+    arp = bytes(ARP(psrc="198.51.100.7", pdst="203.0.113.10"))
+    return [sll2(0x0800, p) for p in v4] + [sll2(0x86DD, p) for p in v6] + [sll2(0x0806, arp)]
+
+
+@pytest.mark.requires_tcpdump
+@pytest.mark.parametrize(
+    ("peers", "ports"),
+    [
+        ((), ()),
+        ((), (80,)),
+        (("198.51.100.7",), (80, 443)),
+        (("203.0.113.0/24",), ()),
+        (("2001:db8::/32",), (80,)),
+        (("192.0.2.99", "2001:db8:1::10"), (80,)),
+    ],
+)
+def test_python_filter_keeps_exactly_what_tcpdump_keeps(
+    tmp_path: Path, peers: tuple[str, ...], ports: tuple[int, ...]
+) -> None:
+    probe = tmp_path / "probe.pcap"
+    writer = RingWriter(probe, snaplen=65535)
+    sent = filter_probe_packets()
+    for i, frame in enumerate(sent):
+        writer.write(i * 1_000_000, frame, len(frame))
+    writer.close()
+    kept_by_tcpdump = tmp_path / "kept.pcap"
+    subprocess.run(
+        ["tcpdump", "-r", str(probe), "-w", str(kept_by_tcpdump), bpf_filter(peers, ports)],
+        capture_output=True,
+        check=True,
+    )
+    matcher = PacketMatcher(peers, ports)
+    ours = [f for f in sent if matcher(int.from_bytes(f[:2], "big"), f[20:])]
+    theirs = frames(kept_by_tcpdump)
+    assert ours == theirs
+    assert 0 < len(theirs) < len(sent) or not (peers or ports)
+
+
+# --- live, with tcpdump hidden from PATH ---------------------------------------------
+
+ADDR, PORT, OTHER_PORT = "192.0.2.1", 8080, 8081
+
+TRAFFIC = f"""
+import socket, threading, time
+def serve_once(port):
+    srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("{ADDR}", port)); srv.listen()
+    def serve():
+        conn, _ = srv.accept(); conn.recv(1000)
+        conn.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok"); conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+for port in ({PORT}, {OTHER_PORT}):
+    serve_once(port)
+    c = socket.create_connection(("{ADDR}", port), timeout=5)
+    c.sendall(b"GET / HTTP/1.1\\r\\nHost: origin.example\\r\\n\\r\\n")
+    while c.recv(1000): pass
+    c.close()
+time.sleep(0.3)
+"""
+
+FILTER = bpf_filter([ADDR], [PORT])
+
+
+def capture_argv(out: Path, interface: str, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pcapdiff",
+        "capture",
+        "--role",
+        "origin",
+        "--peer",
+        ADDR,
+        "--port",
+        str(PORT),
+        "-i",
+        interface,
+        "-o",
+        str(out),
+        *extra,
+    ]
+
+
+def wait_for(proc: subprocess.Popen[str], prefix: str) -> str:
+    """Read stderr lines until one starts with prefix (bounded); returns what was read."""
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if line.startswith(prefix):
+            return seen
+        if not line and proc.poll() is not None:
+            break
+    pytest.fail(f"no {prefix!r} line; got: {seen!r}")
+
+
+def run_traffic(ns: str) -> None:
+    done = subprocess.run(
+        ["ip", "netns", "exec", ns, sys.executable, "-c", TRAFFIC],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.requires_root
+@pytest.mark.requires_tcpdump
+@pytest.mark.requires_tshark
+@pytest.mark.parametrize(
+    ("interface", "pcapng"), [("any", False), ("lo", False), ("any", True)], ids=str
+)
+def test_fallback_captures_what_tcpdump_captures(
+    tmp_path: Path, interface: str, pcapng: bool
+) -> None:
+    no_tools = tmp_path / "bin"  # a PATH without tcpdump or dumpcap
+    no_tools.mkdir()
+    ours, theirs = tmp_path / "scapy.pcap", tmp_path / "tcpdump.pcap"
+    extra = ["--pcapng"] if pcapng else []
+    with loopback_namespace("f", ADDR) as ns:
+        fallback = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "env",
+                f"PATH={no_tools}",
+                *capture_argv(ours, interface, *extra),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        said = wait_for(fallback, "capturing:")
+        tool = "dumpcap" if pcapng else "tcpdump"
+        assert f"{tool} is not installed: capturing with scapy's sniffer instead" in said
+        assert f"scapy {__import__('scapy').__version__} sniffer on {interface}" in said
+        assert "kernel BPF compiled by libpcap" in said
+        tcpdump = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "tcpdump",
+                "-i",
+                interface,
+                "-n",
+                "-U",
+                "--immediate-mode",
+                "-s",
+                "0",
+                "-Z",
+                "root",
+                "-w",
+                str(theirs),
+                FILTER,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(tcpdump, "tcpdump: listening on")
+        run_traffic(ns)
+        time.sleep(0.5)
+        for proc in (fallback, tcpdump):
+            proc.send_signal(signal.SIGINT)
+        rest = fallback.communicate(timeout=30)[1]
+        tcpdump_says = tcpdump.communicate(timeout=30)[1]
+    assert fallback.returncode == 0, rest
+    assert f"wrote {ours}" in rest
+    conns, summary = read_connections(ours)
+    assert [c.conn_state for c in conns] == ["SF"]  # port 8081 was filtered out
+    assert conns[0].request is not None
+    assert conns[0].request.host == "origin.example"
+    mine = frames(ours)
+    # every packet tcpdump kept is in ours, byte for byte, link header included (tcpdump
+    # itself sometimes reports kernel drops on a namespace's loopback; ours must not lose)
+    tcpdump_frames = frames(theirs)
+    assert tcpdump_frames
+    assert set(tcpdump_frames) <= set(mine)
+    assert len(mine) == len(set(mine))  # loopback's outgoing copies were left out
+    if "0 packets dropped by kernel" in tcpdump_says:
+        assert mine == tcpdump_frames
+    analysis = subprocess.run(
+        [
+            "tshark",
+            "-r",
+            str(ours),
+            "-Y",
+            "tcp.analysis.flags",
+            "-T",
+            "fields",
+            "-e",
+            "frame.number",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert analysis == []  # no duplicate, lost or out-of-order segment
+    meta = read_sidecar(ours)
+    assert meta is not None
+    assert meta.sniffer == "scapy"
+    assert ours.read_bytes()[:4] == (b"\x0a\x0d\x0d\x0a" if pcapng else b"\x4d\x3c\xb2\xa1")
+    assert meta.tool_version.startswith("scapy ")
+    assert meta.filter == FILTER
+    assert meta.packets_captured == summary.packets == len(mine)
+    assert meta.stop is not None
+    assert meta.stop > meta.start
+
+
+@pytest.mark.requires_root
+def test_fallback_filters_in_python_without_libpcap_and_stops_at_count(tmp_path: Path) -> None:
+    out = tmp_path / "py.pcap"
+    script = f"""
+import sys
+from pathlib import Path
+from pcapdiff.capture.spec import CaptureSpec
+from pcapdiff.capture.sniff import sniff_capture
+spec = CaptureSpec(role="origin", output=Path({str(out)!r}), interface="lo",
+                   peers=({ADDR!r},), ports=({PORT},), count=4, duration_s=30)
+result = sniff_capture(spec, kernel_filter=False, started=lambda what: print(what, flush=True))
+print("captured", result.meta.packets_captured, flush=True)
+"""
+    with loopback_namespace("p", ADDR) as ns:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", script],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        said = proc.stdout.readline()
+        assert "filtered in Python" in said, said + (proc.stderr.read() if proc.stderr else "")
+        run_traffic(ns)
+        started = time.monotonic()
+        out_text, err_text = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err_text
+    assert time.monotonic() - started < 20  # --count stopped it, not the 30 s duration
+    assert "captured 4" in out_text
+    got = frames(out)
+    assert len(got) == 4
+    assert {fr.linktype for fr in read(out)} == {1}  # lo is Ethernet-framed, as tcpdump -i lo
+    ports = {struct.unpack(">HH", f[34:38]) for f in got}  # Ethernet 14 + IPv4 20, then ports
+    assert all(PORT in pair for pair in ports)
+
+
+@pytest.mark.requires_root
+@pytest.mark.requires_tcpdump
+@pytest.mark.parametrize("sniffer", ["scapy", "tcpdump"])
+def test_no_right_to_capture_is_one_line(tmp_path: Path, sniffer: str) -> None:
+    """Root without CAP_NET_RAW (dropped from the bounding set) cannot open a packet
+    socket: one line, exit 2, whichever sniffer."""
+    path = [f"PATH={tmp_path}"] if sniffer == "scapy" else []  # hides tcpdump
+    done = subprocess.run(
+        [
+            "setpriv",
+            "--bounding-set=-net_raw",
+            "env",
+            *path,
+            *capture_argv(tmp_path / "x.pcap", "lo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    error = done.stderr.splitlines()[-1]
+    assert error.startswith("error: ")
+    assert "capturing needs root or CAP_NET_RAW" in error
+    if sniffer == "tcpdump":
+        assert "You don't have permission to perform this capture on that device" in error
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "x.pcap.json").exists()
