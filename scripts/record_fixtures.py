@@ -8,13 +8,15 @@ definition (what was done to the path), not from pcapdiff's output. The edge cli
 is the address:port `probe` reported. Needs root, tcpdump, iptables and dumpcap
 (for the pcapng case).
 
-    sudo .venv/bin/python scripts/record_fixtures.py
+    sudo .venv/bin/python scripts/record_fixtures.py             # every scenario
+    sudo .venv/bin/python scripts/record_fixtures.py ipv6_ok     # only these
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 from pcapdiff.lab import EDGE_ADDR, SCENARIOS, Lab, run_scenario
@@ -22,9 +24,14 @@ from pcapdiff.lab import EDGE_ADDR, SCENARIOS, Lab, run_scenario
 OUT = Path(__file__).resolve().parent.parent / "fixtures" / "pcaps" / "recorded"
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    unknown = set(names) - {s.name for s in SCENARIOS}
+    if unknown:
+        raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
     with Lab() as lab:
         for scenario in SCENARIOS:
+            if names and scenario.name not in names:
+                continue
             folder = OUT / scenario.name
             shutil.rmtree(folder, ignore_errors=True)
             run = run_scenario(lab, scenario, folder)
@@ -53,4 +60,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

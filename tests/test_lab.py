@@ -15,6 +15,7 @@ import pytest
 from pcapdiff import compare
 from pcapdiff.lab import (
     EDGE_ADDR,
+    EDGE_ADDR6,
     MID_ORIGIN_ADDR,
     ORIGIN_ADDR,
     SCENARIOS,
@@ -53,3 +54,12 @@ def test_scenario(lab: Lab, tmp_path: Path, scenario: Scenario) -> None:
         assert origin is not None
         assert origin.client.addr == MID_ORIGIN_ADDR  # seen behind the NAT
         assert result.verdicts[0].pair.edge.client.addr == EDGE_ADDR
+    if scenario.name == "tls_version_mismatch":
+        assert "protocol_version" in result.verdicts[0].explanation
+        assert "ClientHello up to TLS 1.2" in result.verdicts[0].explanation
+    if scenario.name == "transparent_proxy_hijack":
+        assert result.verdicts[0].pair.origin is None  # the origin never saw it
+        assert any("302 Found" in e.what for e in result.verdicts[0].evidence)
+        assert run.attempts[0]["http_status"] == 302  # what the edge was served instead
+    if scenario.ipv6:
+        assert result.verdicts[0].pair.edge.client.addr == EDGE_ADDR6

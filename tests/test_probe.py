@@ -104,8 +104,21 @@ def run_probe(ns: str, *args: str) -> tuple[int, list[dict[str, object]], str]:
         ("http://origin.example:8084/", (), "520", None),  # RST after the request
         ("https://origin.example:8443/", (), "525", None),  # self-signed certificate
         ("https://origin.example:8443/", ("--insecure",), "ok", 200),
+        # 8445 speaks only TLS 1.3
+        ("https://origin.example:8445/", ("-k", "--tls-max", "1.2"), "525", None),
+        ("https://origin.example:8445/", ("-k", "--tls-min", "1.3"), "ok", 200),
     ],
-    ids=["ok", "521", "522", "524", "520", "525", "tls-insecure-ok"],
+    ids=[
+        "ok",
+        "521",
+        "522",
+        "524",
+        "520",
+        "525",
+        "tls-insecure-ok",
+        "tls-max-below-origin",
+        "tls-min-1.3",
+    ],
 )
 def test_each_verdict(
     lab: str, url: str, extra: tuple[str, ...], verdict: str, status: int | None
@@ -116,6 +129,8 @@ def test_each_verdict(
     assert code == (0 if verdict == "ok" else 1)
     if verdict not in ("521", "522"):
         assert str(attempts[0]["local"]).startswith(f"{ADDR}:")
+    if "--tls-max" in extra:
+        assert "PROTOCOL_VERSION" in str(attempts[0]["detail"])  # the origin's alert
 
 
 @pytest.mark.requires_root
@@ -150,3 +165,8 @@ def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["probe", "http://x/", "--origin-ip", ADDR, "-H", "no colon"]) == 2
     with pytest.raises(ValueError, match="bad header"):
         ProbeSpec("http://x/", ADDR, headers=(("X", "a\r\nb"),))
+    assert main(["probe", "https://x/", "--origin-ip", ADDR, "--tls-max", "1.4"]) == 2
+    assert "'1.4' is not one of" in capsys.readouterr().err
+    args = ["--tls-min", "1.3", "--tls-max", "1.2"]
+    assert main(["probe", "https://x/", "--origin-ip", ADDR, *args]) == 2
+    assert "--tls-min 1.3 is above --tls-max 1.2" in capsys.readouterr().err

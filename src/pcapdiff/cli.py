@@ -355,6 +355,9 @@ def capture(
     sys.exit(ExitCode.OK)
 
 
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
 @cli.command()
 @click.argument("url")
 @click.option(
@@ -395,6 +398,16 @@ def capture(
 )
 @click.option("-k", "--insecure", is_flag=True, help="Do not verify the origin's certificate.")
 @click.option(
+    "--tls-min",
+    type=click.Choice(TLS_VERSIONS),
+    help="Offer no TLS version below this (the CDN's origin-pull setting).",
+)
+@click.option(
+    "--tls-max",
+    type=click.Choice(TLS_VERSIONS),
+    help="Offer no TLS version above this (the CDN's origin-pull setting).",
+)
+@click.option(
     "-H",
     "--header",
     "headers",
@@ -417,6 +430,8 @@ def probe(
     connect_timeout: float,
     read_timeout: float,
     insecure: bool,
+    tls_min: str | None,
+    tls_max: str | None,
     headers: tuple[str, ...],
     capture_file: Path | None,
     as_json: bool,
@@ -430,6 +445,7 @@ def probe(
     Examples:
       pcapdiff probe http://www.example.com/a.jpg --origin-ip 203.0.113.10 --count 10
       pcapdiff probe https://www.example.com/ --origin-ip 203.0.113.10 --capture edge.pcap
+      pcapdiff probe https://www.example.com/ --origin-ip 2001:db8::10 --tls-max 1.2
     """
     import json
     import threading
@@ -454,6 +470,8 @@ def probe(
             connect_timeout_s=connect_timeout,
             read_timeout_s=read_timeout,
             insecure=insecure,
+            tls_min=tls_min,
+            tls_max=tls_max,
             headers=tuple(pairs),
             interval_s=interval,
         )

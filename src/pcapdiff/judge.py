@@ -154,9 +154,7 @@ def judge(
                 Outcome.TLS_HANDSHAKE_FAILED,
                 Culprit.ORIGIN,
                 ev,
-                "The origin refused the TLS handshake: check its certificate "
-                "(SNI, chain, expiry), the TLS versions and ciphers it allows, "
-                "against what the CDN offers.",
+                _origin_refused_tls(origin_alerts[0][1] if origin_alerts else "", e),
             )
         edge_alerts = [a for _, who, a in e.tls_alerts if who == "client"]
         if o.response is not None and o.response.kind == "tls" and edge_alerts:
@@ -280,7 +278,14 @@ def judge(
     if have_origin and (o is None or o.client_sent.payload_bytes == 0):
         ev = [_request(e, EDGE, "edge sent the request")]
         if e.response is not None:
-            ev.append(Evidence(EDGE, e.response.frame, None, "edge got a response anyway"))
+            ev.append(
+                Evidence(
+                    EDGE,
+                    e.response.frame,
+                    None,
+                    f"edge got {_describe_response(e)} anyway",
+                )
+            )
         elif server_rsts:
             ev.append(_rst(server_rsts[0], EDGE, "edge got a RST"))
         ev.append(
@@ -362,6 +367,34 @@ def _tls_failed(e: Connection) -> bool:
     no_hello = e.response is None or e.response.kind != "tls" or bool(e.response.alert)
     ended = bool(_server_resets(e) or e.server_sent.fin_frames)
     return no_hello and ended
+
+
+def _origin_refused_tls(alert: str, e: Connection) -> str:
+    """The next step, from the origin's alert ("fatal protocol_version", ...)."""
+    offered = e.request.version if e.request is not None else ""
+    if alert.endswith("protocol_version"):
+        return (
+            f"The origin refused the TLS versions the CDN offered ({alert}; ClientHello "
+            f"up to {offered or 'an unknown version'}): allow on the origin a version the CDN's "
+            "origin pull supports (TLS 1.2), or raise the CDN's maximum."
+        )
+    if alert.endswith(("handshake_failure", "insufficient_security")):
+        return (
+            f"The origin ended the handshake with a generic failure ({alert}), most often "
+            "no cipher suite or signature algorithm in common: compare the ciphers the "
+            "origin allows with the ClientHello, then its certificate for the SNI name."
+        )
+    if alert.endswith("unrecognized_name"):
+        return (
+            f"The origin has no certificate for the SNI name the CDN sent ({alert}): "
+            "configure the site's name on the origin, or the CDN's origin host header."
+        )
+    return (
+        "The origin refused the TLS handshake"
+        + (f" ({alert})" if alert else "")
+        + ": check its certificate (SNI, chain, expiry), the TLS versions and ciphers it "
+        "allows, against what the CDN offers."
+    )
 
 
 def _describe_response(e: Connection) -> str:

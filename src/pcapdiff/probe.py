@@ -18,6 +18,12 @@ from typing import NamedTuple
 from urllib.parse import urlsplit
 
 MAX_HEAD_BYTES = 64 * 1024
+TLS_VERSIONS = {
+    "1.0": ssl.TLSVersion.TLSv1,
+    "1.1": ssl.TLSVersion.TLSv1_1,
+    "1.2": ssl.TLSVersion.TLSv1_2,
+    "1.3": ssl.TLSVersion.TLSv1_3,
+}
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ class ProbeSpec:
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 15.0
     insecure: bool = False  # do not verify the origin's certificate
+    tls_min: str | None = None  # "1.0" .. "1.3": the TLS versions the CDN offers
+    tls_max: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     interval_s: float = 0.0
 
@@ -39,6 +47,11 @@ class ProbeSpec:
             raise ValueError(f"{self.url!r}: give an http:// or https:// URL with a host")
         if self.count < 1:
             raise ValueError("count must be at least 1")
+        for version in (self.tls_min, self.tls_max):
+            if version is not None and version not in TLS_VERSIONS:
+                raise ValueError(f"TLS version {version!r}: give one of {', '.join(TLS_VERSIONS)}")
+        if self.tls_min and self.tls_max and self.tls_min > self.tls_max:
+            raise ValueError(f"--tls-min {self.tls_min} is above --tls-max {self.tls_max}")
         for name, value in self.headers:
             if not name or any(c in name + value for c in "\r\n"):
                 raise ValueError(f"bad header {name!r}")
@@ -113,6 +126,12 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
             if spec.insecure:
                 context.check_hostname = False
                 context.verify_mode = ssl.CERT_NONE
+            if spec.tls_min:
+                context.minimum_version = TLS_VERSIONS[spec.tls_min]
+            if spec.tls_max:
+                context.maximum_version = TLS_VERSIONS[spec.tls_max]
+            if spec.tls_max in ("1.0", "1.1") or spec.tls_min in ("1.0", "1.1"):
+                context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses them otherwise
             try:
                 conn = context.wrap_socket(sock, server_hostname=host)
             except ssl.SSLCertVerificationError as exc:

@@ -1,9 +1,11 @@
 """A three-host lab in network namespaces: edge <-> mid <-> origin, real kernel TCP.
 
     edge  198.51.100.2/24 --- 198.51.100.1/24  mid  203.0.113.1/24 --- 203.0.113.10/24  origin
+          2001:db8:100::2/64    2001:db8:100::1     2001:db8:113::1   2001:db8:113::10
 
 Only documentation addresses, no default routes, nothing on the host's own
-interfaces. ``mid`` forwards, and plays ISP, firewall or NAT with iptables. Every
+interfaces. ``mid`` forwards, and plays ISP, firewall, NAT or hijacking proxy with
+iptables/ip6tables and a process of its own. Every
 namespace, process and rule is removed by name when the lab closes, also on errors.
 Needs root, iproute2 and iptables.
 """
@@ -25,15 +27,18 @@ from typing import NamedTuple
 
 EDGE_ADDR, MID_EDGE_ADDR = "198.51.100.2", "198.51.100.1"
 MID_ORIGIN_ADDR, ORIGIN_ADDR = "203.0.113.1", "203.0.113.10"
+EDGE_ADDR6, MID_EDGE_ADDR6 = "2001:db8:100::2", "2001:db8:100::1"
+MID_ORIGIN_ADDR6, ORIGIN_ADDR6 = "2001:db8:113::1", "2001:db8:113::10"
 
 # A tiny origin: 80 answers, 8083 never answers, 8084 resets after the request,
-# 8443 answers over TLS with a self-signed certificate (which a CDN would not trust).
+# 8443 answers over TLS with a self-signed certificate (which a CDN would not trust),
+# 8445 speaks only TLS 1.3. It listens on each address in ADDRS.
 _ORIGIN_SERVERS = """
 import socket, struct, threading, time
-def listen(port):
-    s = socket.socket()
+def listen(addr, port):
+    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((ADDR, port))
+    s.bind((addr, port))
     s.listen(64)
     return s
 def loop(s, handle):
@@ -54,22 +59,50 @@ def reset(c):
 import ssl, sys
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-def tls(c):
-    try:
-        ok(ctx.wrap_socket(c, server_side=True))
-    except Exception:
-        c.close()
-for port, handle in ((80, ok), (8083, silent), (8084, reset), (8443, tls)):
-    threading.Thread(target=loop, args=(listen(port), handle), daemon=True).start()
+ctx13 = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx13.minimum_version = ssl.TLSVersion.TLSv1_3
+ctx13.load_cert_chain(sys.argv[1], sys.argv[2])
+def tls_with(context):
+    def handle(c):
+        try:
+            ok(context.wrap_socket(c, server_side=True))
+        except Exception:
+            c.close()
+    return handle
+services = ((80, ok), (8083, silent), (8084, reset), (8443, tls_with(ctx)),
+            (8445, tls_with(ctx13)))
+for addr in ADDRS:
+    for port, handle in services:
+        threading.Thread(target=loop, args=(listen(addr, port), handle), daemon=True).start()
 print("ready", flush=True)
 time.sleep(3600)
 """
 
 
-def origin_servers_script(addr: str) -> str:
-    """The origin's servers as a Python program bound to ``addr``; run it with the
-    certificate and key paths as arguments (see ``self_signed_certificate``)."""
-    return f"ADDR = {addr!r}\n" + _ORIGIN_SERVERS
+def origin_servers_script(*addrs: str) -> str:
+    """The origin's servers as a Python program bound to each of ``addrs``; run it
+    with the certificate and key paths as arguments (see ``self_signed_certificate``)."""
+    return f"ADDRS = {list(addrs)!r}\n" + _ORIGIN_SERVERS
+
+
+# A transparent proxy in the middle that answers for the origin: an ISP's block page.
+HIJACK_PORT = 3129
+HIJACK_PROXY = f"""
+import socket, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("{MID_EDGE_ADDR}", {HIJACK_PORT}))
+s.listen(64)
+def answer(c):
+    c.recv(65536)
+    c.sendall(b"HTTP/1.1 302 Found\\r\\nLocation: http://192.0.2.80/blocked.html\\r\\n"
+              b"Content-Length: 0\\r\\nConnection: close\\r\\n\\r\\n")
+    c.close()
+print("ready", flush=True)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=answer, args=(c,), daemon=True).start()
+"""
 
 
 def self_signed_certificate(folder: Path, name: str = "www.example.com") -> tuple[Path, Path]:
@@ -104,6 +137,7 @@ class Lab:
         self.edge, self.mid, self.origin = (f"{prefix}-edge", f"{prefix}-mid", f"{prefix}-origin")
         self.namespaces = (self.edge, self.mid, self.origin)
         self.servers: subprocess.Popen[str] | None = None
+        self.services: list[subprocess.Popen[str]] = []
         self.workdir = Path(tempfile.mkdtemp(prefix="pcapdiff-lab-"))
 
     def __enter__(self) -> Lab:
@@ -152,33 +186,55 @@ class Lab:
             "netns",
             self.origin,
         )
-        for ns, dev, addr in (
-            (self.edge, "edge0", EDGE_ADDR),
-            (self.mid, "mid0", MID_EDGE_ADDR),
-            (self.mid, "mid1", MID_ORIGIN_ADDR),
-            (self.origin, "origin0", ORIGIN_ADDR),
+        for ns, dev, addr, addr6 in (
+            (self.edge, "edge0", EDGE_ADDR, EDGE_ADDR6),
+            (self.mid, "mid0", MID_EDGE_ADDR, MID_EDGE_ADDR6),
+            (self.mid, "mid1", MID_ORIGIN_ADDR, MID_ORIGIN_ADDR6),
+            (self.origin, "origin0", ORIGIN_ADDR, ORIGIN_ADDR6),
         ):
             sh("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            # nodad: usable at once, not after duplicate address detection (~2 s)
+            sh("ip", "-n", ns, "-6", "addr", "add", f"{addr6}/64", "dev", dev, "nodad")
             sh("ip", "-n", ns, "link", "set", dev, "up")
         sh("ip", "-n", self.edge, "route", "add", "203.0.113.0/24", "via", MID_EDGE_ADDR)
         sh("ip", "-n", self.origin, "route", "add", "198.51.100.0/24", "via", MID_ORIGIN_ADDR)
-        self.run(self.mid, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        cert, key = self_signed_certificate(self.workdir)
-        self.servers = subprocess.Popen(
-            self.argv(
-                self.origin,
-                sys.executable,
-                "-c",
-                origin_servers_script(ORIGIN_ADDR),
-                str(cert),
-                str(key),
-            ),
-            stdout=subprocess.PIPE,
-            text=True,
+        sh("ip", "-n", self.edge, "-6", "route", "add", "2001:db8:113::/64", "via", MID_EDGE_ADDR6)
+        sh(
+            "ip",
+            "-n",
+            self.origin,
+            "-6",
+            "route",
+            "add",
+            "2001:db8:100::/64",
+            "via",
+            MID_ORIGIN_ADDR6,
         )
-        assert self.servers.stdout is not None
-        if self.servers.stdout.readline().strip() != "ready":
-            raise RuntimeError("the origin's servers did not start")
+        self.run(self.mid, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.run(self.mid, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        cert, key = self_signed_certificate(self.workdir)
+        self.servers = self.start_service(
+            self.origin, origin_servers_script(ORIGIN_ADDR, ORIGIN_ADDR6), str(cert), str(key)
+        )
+
+    def start_service(self, ns: str, script: str, *args: str) -> subprocess.Popen[str]:
+        """A Python program in a namespace; returns once it prints "ready"."""
+        proc = subprocess.Popen(
+            self.argv(ns, sys.executable, "-c", script, *args), stdout=subprocess.PIPE, text=True
+        )
+        self.services.append(proc)
+        assert proc.stdout is not None
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError(f"a service in {ns} did not start")
+        return proc
+
+    def stop_service(self, proc: subprocess.Popen[str]) -> None:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=10)
+        if proc.stdout is not None:
+            proc.stdout.close()
+        self.services.remove(proc)
 
     def argv(self, ns: str, *argv: str) -> list[str]:
         return ["ip", "netns", "exec", ns, *argv]
@@ -188,19 +244,20 @@ class Lab:
     ) -> subprocess.CompletedProcess[str]:
         return sh(*self.argv(ns, *argv), check=check, timeout=timeout)
 
-    def iptables(self, ns: str, *rule: str) -> None:
-        self.run(ns, "iptables", *rule)
+    def iptables(self, ns: str, *rule: str, ipv6: bool = False) -> None:
+        self.run(ns, "ip6tables" if ipv6 else "iptables", *rule)
 
     def reset_rules(self) -> None:
         """Flush every rule the previous scenario added."""
         for ns in self.namespaces:
-            self.run(ns, "iptables", "-F", check=False)
-            self.run(ns, "iptables", "-t", "nat", "-F", check=False)
+            for tool in ("iptables", "ip6tables"):
+                self.run(ns, tool, "-F", check=False)
+                self.run(ns, tool, "-t", "nat", "-F", check=False)
 
     def close(self) -> None:
-        if self.servers is not None and self.servers.poll() is None:
-            self.servers.kill()
-            self.servers.wait(timeout=10)
+        for proc in list(self.services):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.stop_service(proc)
         for ns in self.namespaces:
             for pid in sh("ip", "netns", "pids", ns, check=False).stdout.split():
                 with contextlib.suppress(ProcessLookupError, ValueError):
@@ -273,6 +330,14 @@ class Scenario(NamedTuple):
     origin_capture: tuple[str, ...] = ("-i", "origin0")
     probe_ip: str = ORIGIN_ADDR  # where the edge connects (a VIP for DNAT)
     scheme: str = "http"
+    probe_args: tuple[str, ...] = ()  # the CDN's settings, e.g. its TLS versions
+    mid_service: str = ""  # a program the middle box runs meanwhile (a proxy)
+    ipv6: bool = False  # the rules are ip6tables rules
+
+    @property
+    def reaches_origin(self) -> bool:
+        """Whether the origin's capture can hold the attempt at all."""
+        return self.mid_service == ""
 
 
 VIP_ADDR = "203.0.113.100"
@@ -426,6 +491,62 @@ SCENARIOS = (
         "origin",
         scheme="https",
     ),
+    # The origin speaks only TLS 1.3, the CDN's origin pull at most TLS 1.2: the
+    # origin answers the ClientHello with a protocol_version alert (a 525).
+    Scenario(
+        "tls_version_mismatch",
+        8445,
+        (),
+        "525",
+        "tls_handshake_failed",
+        "origin",
+        scheme="https",
+        probe_args=("--tls-max", "1.2"),
+    ),
+    # A transparent proxy in the path answers for the origin (an ISP's block page):
+    # the edge gets a response, the origin never sees the connection.
+    Scenario(
+        "transparent_proxy_hijack",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-i",
+                    "mid0",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    ORIGIN_ADDR,
+                    "--dport",
+                    "80",
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
+                    str(HIJACK_PORT),
+                ),
+            ),
+        ),
+        "ok",
+        "request_not_seen",
+        "path",
+        mid_service=HIJACK_PROXY,
+    ),
+    Scenario("ipv6_ok", 80, (), "ok", "ok", "none", probe_ip=ORIGIN_ADDR6, ipv6=True),
+    Scenario(
+        "ipv6_syn_dropped_in_path",
+        80,
+        (("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR6, "-j", "DROP")),),
+        "522",
+        "syn_not_received",
+        "path",
+        probe_ip=ORIGIN_ADDR6,
+        ipv6=True,
+    ),
 )
 
 
@@ -442,7 +563,8 @@ def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
     """Set the rules, capture both ends, probe once from the edge, stop the captures."""
     lab.reset_rules()
     for role, rule in scenario.rules:
-        lab.iptables(getattr(lab, role), *rule)
+        lab.iptables(getattr(lab, role), *rule, ipv6=scenario.ipv6)
+    service = lab.start_service(lab.mid, scenario.mid_service) if scenario.mid_service else None
     folder.mkdir(parents=True, exist_ok=True)
     edge = folder / "edge.pcap"
     origin = folder / ("origin.pcapng" if "--pcapng" in scenario.origin_capture else "origin.pcap")
@@ -467,6 +589,7 @@ def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
             "2",
             "--read-timeout",
             "2",
+            *scenario.probe_args,
             f"{scenario.scheme}://www.example.com:{scenario.port}/a.jpg",
             "--origin-ip",
             scenario.probe_ip,
@@ -476,5 +599,7 @@ def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
     finally:
         stop_capture(edge_cap)
         stop_capture(origin_cap)
+        if service is not None:
+            lab.stop_service(service)
     attempts = [json.loads(line) for line in probe.stdout.splitlines()]
     return Run(edge, origin, attempts, probe.stderr)
