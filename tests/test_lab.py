@@ -7,6 +7,10 @@ name what the scenario did, and whose fault it was.
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +67,42 @@ def test_scenario(lab: Lab, tmp_path: Path, scenario: Scenario) -> None:
         assert run.attempts[0]["http_status"] == 302  # what the edge was served instead
     if scenario.ipv6:
         assert result.verdicts[0].pair.edge.client.addr == EDGE_ADDR6
+
+
+def namespaces_named(prefix: str) -> list[str]:
+    listed = subprocess.run(
+        ["ip", "netns", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    return [line.split()[0] for line in listed.splitlines() if line.startswith(prefix)]
+
+
+def test_ctrl_c_removes_every_namespace_and_process() -> None:
+    prefix = f"pcapdiff-ctrlc{os.getpid()}"
+    script = (
+        "import time\nfrom pcapdiff.lab import Lab\n"
+        f"with Lab({prefix!r}) as lab:\n"
+        "    print(lab.servers.pid, flush=True)\n"
+        "    time.sleep(120)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    servers = int(proc.stdout.readline())
+    assert len(namespaces_named(prefix)) == 3
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert namespaces_named(prefix) == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(servers, 0)
+
+
+def test_a_failed_build_leaves_nothing_behind() -> None:
+    prefix = f"pcapdiff-fail{os.getpid()}"
+
+    class Broken(Lab):
+        def _build(self) -> None:
+            super()._build()
+            self.iptables(self.mid, "-A", "FORWARD", "-j", "NO-SUCH-TARGET")
+
+    with pytest.raises(subprocess.CalledProcessError), Broken(prefix):
+        pass
+    assert namespaces_named(prefix) == []
