@@ -65,6 +65,11 @@ def test_scenario(lab: Lab, tmp_path: Path, scenario: Scenario) -> None:
         assert result.verdicts[0].pair.origin is None  # the origin never saw it
         assert any("302 Found" in e.what for e in result.verdicts[0].evidence)
         assert run.attempts[0]["http_status"] == 302  # what the edge was served instead
+    if scenario.name == "reset_injected_after_request":
+        # the origin answered; its response reached the edge after the forged RST
+        assert result.verdicts[0].pair.origin is not None
+        assert any("came after the RST" in e.what for e in result.verdicts[0].evidence)
+        assert any("SYN-ACK had TTL 63" in e.what for e in result.verdicts[0].evidence)
     if scenario.ipv6:
         assert result.verdicts[0].pair.edge.client.addr == EDGE_ADDR6
 

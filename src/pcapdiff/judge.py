@@ -301,17 +301,31 @@ def judge(
             + (
                 " yet the edge got an answer: something in the path answers for the "
                 "origin (transparent proxy, HTTP hijack)."
-                if got_data or server_rsts
+                if got_data
+                else " and the edge got a RST in the origin's name: something in the "
+                "path blocks it (firewall, IPS, censor)."
+                if server_rsts
                 else ": something in the path swallows it."
             )
             + " Give the carrier both captures.",
         )
 
-    if server_rsts and e.response is None:
+    # A RST before the response ends the connection: the edge's TCP drops the late
+    # response (and answers it with a RST of its own).
+    if server_rsts and (e.response is None or server_rsts[0].frame < e.response.frame):
         ev = [
             _request(e, EDGE, "edge sent the request"),
             _rst(server_rsts[0], EDGE, "RST from server after the request"),
         ]
+        if e.response is not None:
+            ev.append(
+                Evidence(
+                    EDGE,
+                    e.response.frame,
+                    None,
+                    f"{_describe_response(e)} came after the RST, too late",
+                )
+            )
         return _reset_verdict(verdict, e, o, Outcome.RST_AFTER_REQUEST, ev)
 
     if not got_data:
@@ -439,6 +453,10 @@ def _reset_verdict(
         )
     if o is not None:
         ev.append(_absent(ORIGIN, "origin sent no RST"))
+        if o.response is not None:
+            ev.append(
+                Evidence(ORIGIN, o.response.frame, None, "origin sent " + _describe_response(o))
+            )
     return verdict(
         outcome,
         Culprit.PATH,
