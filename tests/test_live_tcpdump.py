@@ -63,6 +63,8 @@ def start_tcpdump(ns: str, iface: str, out: Path) -> subprocess.Popen[bytes]:
             "-n",
             "-U",
             "--immediate-mode",
+            "-B",  # the default 2 MiB buffer dropped packets under load (kernel drops)
+            "16384",
             "-s",
             "0",
             "-w",

@@ -67,13 +67,17 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield name
 
 
-def run_probe(ns: str, *args: str) -> tuple[int, list[dict[str, object]], str]:
+def run_probe(
+    ns: str, *args: str, path: str | None = None
+) -> tuple[int, list[dict[str, object]], str]:
+    """`pcapdiff probe --json` in the namespace; ``path``: the PATH it runs with."""
     proc = subprocess.run(
         [
             "ip",
             "netns",
             "exec",
             ns,
+            *(["env", f"PATH={path}"] if path is not None else []),
             sys.executable,
             "-m",
             "pcapdiff",
@@ -135,7 +139,8 @@ def test_each_verdict(
 
 @pytest.mark.requires_root
 @pytest.mark.requires_tcpdump
-def test_capture_while_probing(lab: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_capture_while_probing(lab: str, tmp_path: Path, sniffer: str) -> None:
     pcap = tmp_path / "edge.pcap"
     code, attempts, err = run_probe(
         lab,
@@ -146,12 +151,15 @@ def test_capture_while_probing(lab: str, tmp_path: Path) -> None:
         "2",
         "--capture",
         str(pcap),
+        path=str(tmp_path) if sniffer == "scapy" else None,  # no tcpdump on that PATH
     )
     assert code == 1, err
     assert [a["verdict"] for a in attempts] == ["520", "520"]
+    assert ("note: tcpdump is not installed" in err) == (sniffer == "scapy")
     meta = read_sidecar(pcap)
     assert meta is not None
     assert meta.role == "edge"
+    assert meta.sniffer == sniffer
     result = compare(pcap)  # the edge capture alone: each attempt, and why
     assert [(v.outcome.value, str(v.pair.edge.client)) for v in result.verdicts] == [
         ("rst_after_request", a["local"]) for a in attempts

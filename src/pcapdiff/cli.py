@@ -487,7 +487,12 @@ def probe(
 
         def run() -> None:
             try:
-                run_capture(cap, stop=stop, started=lambda _command: ready.set())
+                run_capture(
+                    cap,
+                    stop=stop,
+                    started=lambda _command: ready.set(),
+                    fallback=lambda why: err.print(f"note: {why}", markup=False),
+                )
             except PcapdiffError as exc:
                 failure.append(exc)
                 ready.set()
