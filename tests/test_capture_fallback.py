@@ -394,3 +394,76 @@ def test_no_right_to_capture_is_one_line(tmp_path: Path, sniffer: str) -> None:
         assert "You don't have permission to perform this capture on that device" in error
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "x.pcap.json").exists()
+
+
+def run_without_tcpdump(
+    tmp_path: Path, *args: str, hide_scapy: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`pcapdiff capture ARGS` with a PATH that has no tcpdump (and, if asked, with
+    scapy unimportable, as where it is not installed)."""
+    hide = "sys.modules['scapy'] = None; " if hide_scapy else ""
+    code = f"import sys; {hide}from pcapdiff.cli import main; sys.exit(main(sys.argv[1:]))"
+    return subprocess.run(
+        [sys.executable, "-c", code, "capture", *args],
+        env={**os.environ, "PATH": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_without_tcpdump_or_scapy_is_one_line(tmp_path: Path) -> None:
+    done = run_without_tcpdump(
+        tmp_path, "--role", "edge", "-o", str(tmp_path / "x.pcap"), hide_scapy=True
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        "error: neither tcpdump nor scapy is installed (apt-get install tcpdump, "
+        "or pip install scapy for the fallback sniffer)"
+    )
+
+
+@pytest.mark.requires_root
+def test_fallback_on_a_missing_interface_is_one_line(tmp_path: Path) -> None:
+    done = run_without_tcpdump(
+        tmp_path, "--role", "edge", "-i", "nosuchif0", "-o", str(tmp_path / "x.pcap")
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.splitlines()[-1] == "error: cannot capture on nosuchif0: No such device"
+    assert not (tmp_path / "x.pcap").exists()
+
+
+@pytest.mark.requires_root
+def test_fallback_duration_and_rotation_through_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "ring.pcap"
+    with loopback_namespace("r", ADDR) as ns:
+        done = subprocess.run(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "env",
+                f"PATH={tmp_path}",
+                *capture_argv(out, "lo"),
+                "--duration",
+                "1",
+                "--max-size",
+                "1",
+                "--files",
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in tmp_path.glob("ring.pcap*")) == ["ring.pcap.json", "ring.pcap0"]
+    assert frames(tmp_path / "ring.pcap0") == []  # a quiet second: a valid, empty file
+    meta = read_sidecar(out)
+    assert meta is not None
+    assert meta.stop is not None
+    assert meta.stop - meta.start >= 1.0
+    assert read_sidecar(tmp_path / "ring.pcap0") == meta  # each rotated file finds it

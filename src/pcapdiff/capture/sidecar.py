@@ -43,8 +43,12 @@ def write_sidecar(capture: Path, meta: CaptureMeta) -> Path:
 
 
 def read_sidecar(capture: Path | str) -> CaptureMeta | None:
-    """The sidecar of a capture, or None when there is none (or it is not ours)."""
+    """The sidecar of a capture, or None when there is none (or it is not ours).
+    A rotated file (ring.pcap03, as tcpdump -C/-W names it) shares ring.pcap.json."""
     path = sidecar_path(capture)
+    ring = re.fullmatch(r"(.+?)\d+", str(capture))
+    if not path.exists() and ring is not None:
+        path = sidecar_path(ring.group(1))
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
