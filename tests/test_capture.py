@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 import signal
 import subprocess
@@ -247,3 +249,24 @@ def test_compare_reads_the_sidecars(tmp_path: Path) -> None:
     assert any("kernel dropped 7 packets" in w for w in warnings)
     (tmp_path / "origin.pcap.json").write_text(json.dumps({"schema": "something else"}))
     assert not any("web1" in w for w in compare(edge, origin).warnings)
+
+
+def test_sidecar_fields_are_exactly_the_documented_ones(tmp_path: Path) -> None:
+    text = (ROOT / "docs" / "json.md").read_text()
+    section = text.split("schema `pcapdiff/capture-meta/1`", 1)[1]
+    documented = set(re.findall(r"^\| `([a-z_.]+)` \|", section, flags=re.M))
+    meta = CaptureMeta(
+        role="edge",
+        host="h",
+        interface="any",
+        filter="tcp",
+        argv=[],
+        tool_version="",
+        start=1.0,
+        clock={"source": None, "synchronized": None, "offset_s": None},
+    )
+    write_sidecar(tmp_path / "x.pcap", meta)
+    written = json.loads((tmp_path / "x.pcap.json").read_text())
+    emitted = set(written) | {f"clock.{k}" for k in written["clock"]}
+    assert emitted == documented
+    assert {f.name for f in dataclasses.fields(CaptureMeta)} <= documented
