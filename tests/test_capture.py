@@ -195,6 +195,7 @@ def test_stopping_leaves_a_readable_capture_and_sidecar(
     assert meta.interface == "lo"
     assert meta.filter == bpf_filter([ADDR], [PORT])
     assert meta.argv[0] == "tcpdump"
+    assert meta.interfaces["lo"] == ["127.0.0.1/8", "192.0.2.1/32", "::1/128"]  # the namespace's
     assert meta.stop is not None
     assert meta.stop >= meta.start
     assert meta.packets_captured == summary.packets

@@ -467,3 +467,68 @@ def test_fallback_duration_and_rotation_through_the_cli(tmp_path: Path) -> None:
     assert meta.stop is not None
     assert meta.stop - meta.start >= 1.0
     assert read_sidecar(tmp_path / "ring.pcap0") == meta  # each rotated file finds it
+
+
+BULK = f"""
+import socket, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("{ADDR}", {PORT})); srv.listen()
+def drain():
+    conn, _ = srv.accept()
+    while conn.recv(1 << 20): pass
+    conn.close()
+t = threading.Thread(target=drain); t.start()
+c = socket.create_connection(("{ADDR}", {PORT}), timeout=10)
+c.sendall(b"x" * (4 << 20)); c.shutdown(socket.SHUT_WR)
+while c.recv(1000): pass
+c.close(); t.join(10)
+"""
+
+
+@pytest.mark.requires_root
+@pytest.mark.requires_tcpdump
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_rotation_keeps_the_newest_packets(tmp_path: Path, sniffer: str) -> None:
+    """4 MB through a ring of two 1 MB files: the oldest packets (the SYN) are
+    overwritten, the newest (both FINs) are kept, in tcpdump's file names."""
+    out = tmp_path / "ring.pcap"
+    path = ["env", f"PATH={tmp_path}"] if sniffer == "scapy" else []
+    with loopback_namespace("w", ADDR) as ns:
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                *path,
+                *capture_argv(out, "lo"),
+                "--max-size",
+                "1",
+                "--files",
+                "2",
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(proc, "capturing:")
+        done = subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", BULK],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=30)[1]
+    assert proc.returncode == 0, rest
+    files = sorted(tmp_path.glob("ring.pcap[0-9]"))
+    assert [f.name for f in files] == ["ring.pcap0", "ring.pcap1"]
+    records = {f: list(read(f)) for f in files}
+    newest = max(files, key=lambda f: records[f][-1].ts_ns)
+    flags = [fr.data[14 + 20 + 13] for fr in records[newest]]  # Ethernet, IPv4, TCP flags
+    assert sum(1 for f in flags if f & 0x01) == 2  # both FINs are in the newest file
+    every = [fr for f in files for fr in records[f]]
+    assert not any(fr.data[14 + 20 + 13] & 0x02 for fr in every)  # the SYNs were overwritten
+    assert all(f.stat().st_size < 1_000_000 + 70_000 for f in files)  # one packet over, at most

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..errors import CaptureError
-from .sidecar import CaptureMeta, clock_state, write_sidecar
+from .sidecar import CaptureMeta, clock_state, host_interfaces, write_sidecar
 from .spec import CaptureSpec, bpf_filter, capture_argv
 
 READY = ("listening on", "Capturing on")
@@ -86,6 +86,7 @@ def run_capture(
         tool_version=_version(tool),
         start=time.time(),
         clock=clock_state(),
+        interfaces=host_interfaces(),
         sniffer=tool,
     )
     try:

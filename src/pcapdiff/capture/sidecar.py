@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import socket
 import subprocess
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ class CaptureMeta:
     packets_captured: int | None = None
     packets_dropped_by_kernel: int | None = None
     clock: dict[str, Any] = field(default_factory=dict)
+    interfaces: dict[str, list[str]] = field(default_factory=dict)  # name: its addresses
     sniffer: str = ""  # tcpdump, dumpcap or scapy (the fallback)
     schema: str = SCHEMA
 
@@ -83,6 +85,29 @@ def clock_state() -> dict[str, Any]:
         if out.strip() in ("yes", "no"):
             return {"source": "timedatectl", "synchronized": out.strip() == "yes", "offset_s": None}
     return {"source": None, "synchronized": None, "offset_s": None}
+
+
+def host_interfaces() -> dict[str, list[str]]:
+    """This host's interfaces and their addresses ("198.51.100.7/24"), from `ip -j
+    addr`; names only when iproute2 is missing. Says which addresses were this host's
+    when the capture is read elsewhere (behind NAT, several addresses)."""
+    out = _run(["ip", "-j", "addr", "show"]) if shutil.which("ip") else ""
+    try:
+        links = json.loads(out) if out else []
+    except ValueError:
+        links = []
+    if isinstance(links, list) and links:
+        return {
+            str(link.get("ifname", "")): [
+                f"{a.get('local')}/{a.get('prefixlen')}" for a in link.get("addr_info", [])
+            ]
+            for link in links
+            if isinstance(link, dict)
+        }
+    try:
+        return {name: [] for _, name in socket.if_nameindex()}
+    except OSError:
+        return {}
 
 
 def _run(argv: list[str]) -> str:

@@ -23,7 +23,7 @@ from typing import Any
 from ..errors import CaptureError
 from .ring import LINKTYPE_LINUX_SLL2, RingWriter
 from .run import CaptureResult
-from .sidecar import CaptureMeta, clock_state, write_sidecar
+from .sidecar import CaptureMeta, clock_state, host_interfaces, write_sidecar
 from .spec import BUFFER_MB, CaptureSpec, PacketMatcher, bpf_filter
 
 ETH_P_ALL = 0x0003
@@ -213,6 +213,7 @@ def sniff_capture(
         tool_version=f"scapy {version}",
         start=time.time(),
         clock=clock_state(),
+        interfaces=host_interfaces(),
         sniffer="scapy",
     )
     writer = RingWriter(
