@@ -13,6 +13,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import ICMP, IP, TCP, UDP
 from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6, IPv6ExtHdrHopByHop
 from scapy.layers.l2 import ARP
@@ -103,7 +105,11 @@ def filter_probe_packets() -> list[bytes]:
     ):
         v4.append(bytes(IP(src=src, dst=dst, id=i) / l4 / b"probe"))
     first = IP(src="198.51.100.7", dst="203.0.113.10", id=50, flags="MF") / TCP(dport=80)
-    later = IP(src="198.51.100.7", dst="203.0.113.10", id=51, frag=4, proto=6) / (b"\0" * 16)
+    # a later fragment whose bytes look like a TCP header to port 80: BPF's `port`
+    # looks only at first fragments
+    later = IP(src="198.51.100.7", dst="203.0.113.10", id=51, frag=4, proto=6) / bytes(
+        TCP(sport=40000, dport=80)
+    )
     v4 += [bytes(first), bytes(later)]
     v6 = [
         bytes(IPv6(src="2001:db8::7", dst="2001:db8:1::10") / TCP(sport=40000, dport=80)),
@@ -152,6 +158,59 @@ def test_python_filter_keeps_exactly_what_tcpdump_keeps(
     theirs = frames(kept_by_tcpdump)
     assert ours == theirs
     assert 0 < len(theirs) < len(sent) or not (peers or ports)
+
+
+V4_POOL = ["198.51.100.7", "203.0.113.10", "192.0.2.99"]
+V6_POOL = ["2001:db8::7", "2001:db8:1::10", "2001:db9::1"]
+PORT_POOL = [80, 443, 8080, 40000]
+
+
+@st.composite
+def random_packet(draw: st.DrawFn) -> bytes:
+    """An IPv4 or IPv6 packet from small pools, so that filters match some of them;
+    any protocol number on either IP version (ICMP is 1 on IPv4, 58 on IPv6 only)."""
+    v6 = draw(st.booleans())
+    pool = V6_POOL if v6 else V4_POOL
+    src, dst = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
+    proto = draw(st.sampled_from([1, 6, 17, 47, 58]))
+    sport, dport = draw(st.sampled_from(PORT_POOL)), draw(st.sampled_from(PORT_POOL))
+    l4 = bytes(TCP(sport=sport, dport=dport) if proto == 6 else UDP(sport=sport, dport=dport))
+    if v6:
+        return sll2(0x86DD, bytes(IPv6(src=src, dst=dst, nh=proto) / l4))
+    frag = draw(st.sampled_from([0, 0, 0, 3]))  # now and then a later fragment
+    return sll2(0x0800, bytes(IP(src=src, dst=dst, frag=frag, proto=proto) / l4))
+
+
+@pytest.mark.requires_tcpdump
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    packets=st.lists(random_packet(), min_size=1, max_size=60),
+    peers=st.lists(
+        st.sampled_from(V4_POOL + V6_POOL + ["203.0.113.0/24", "2001:db8::/32"]), max_size=2
+    ),
+    ports=st.lists(st.sampled_from(PORT_POOL), max_size=2),
+)
+def test_python_filter_agrees_with_tcpdump_on_random_packets(
+    tmp_path_factory: pytest.TempPathFactory,
+    packets: list[bytes],
+    peers: list[str],
+    ports: list[int],
+) -> None:
+    folder = tmp_path_factory.mktemp("random")
+    probe = folder / "probe.pcap"
+    writer = RingWriter(probe, snaplen=65535)
+    for i, frame in enumerate(packets):
+        writer.write(i * 1_000, frame, len(frame))
+    writer.close()
+    kept = folder / "kept.pcap"
+    flt = bpf_filter(tuple(peers), tuple(ports))
+    subprocess.run(
+        ["tcpdump", "-r", str(probe), "-w", str(kept), flt], capture_output=True, check=True
+    )
+    matcher = PacketMatcher(tuple(peers), tuple(ports))
+    assert [f for f in packets if matcher(int.from_bytes(f[:2], "big"), f[20:])] == frames(kept)
 
 
 # --- live, with tcpdump hidden from PATH ---------------------------------------------
