@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from pcapdiff import compare
+from pcapdiff.capture import read_sidecar
 from pcapdiff.lab import (
     EDGE_ADDR,
     EDGE_ADDR6,
@@ -27,6 +28,7 @@ from pcapdiff.lab import (
     Scenario,
     run_scenario,
 )
+from pcapdiff.read import read
 
 pytestmark = [pytest.mark.requires_root, pytest.mark.requires_tcpdump]
 
@@ -70,6 +72,11 @@ def test_scenario(lab: Lab, tmp_path: Path, scenario: Scenario) -> None:
         assert result.verdicts[0].pair.origin is not None
         assert any("came after the RST" in e.what for e in result.verdicts[0].evidence)
         assert any("SYN-ACK had TTL 63" in e.what for e in result.verdicts[0].evidence)
+    if scenario.origin_sniffer == "scapy":
+        meta = read_sidecar(run.origin)
+        assert meta is not None
+        assert meta.sniffer == "scapy"
+        assert {fr.linktype for fr in read(run.origin)} == {276}  # SLL2, as tcpdump -i any
     if scenario.ipv6:
         assert result.verdicts[0].pair.edge.client.addr == EDGE_ADDR6
 

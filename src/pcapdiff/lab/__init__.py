@@ -302,12 +302,23 @@ class Lab:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def start_capture(
-        self, ns: str, role: str, iface: str, out: Path, extra: Sequence[str] = ()
+        self,
+        ns: str,
+        role: str,
+        iface: str,
+        out: Path,
+        extra: Sequence[str] = (),
+        sniffer: str = "tcpdump",
     ) -> subprocess.Popen[str]:
-        """`pcapdiff capture` in a namespace; returns once tcpdump listens."""
+        """`pcapdiff capture` in a namespace; returns once tcpdump listens.
+        ``sniffer="scapy"``: as on a host without tcpdump (an empty PATH)."""
+        no_tools = self.workdir / "no-tools"
+        no_tools.mkdir(exist_ok=True)
+        hide = ["env", f"PATH={no_tools}"] if sniffer == "scapy" else []
         proc = subprocess.Popen(
             self.argv(
                 ns,
+                *hide,
                 sys.executable,
                 "-m",
                 "pcapdiff",
@@ -369,6 +380,7 @@ class Scenario(NamedTuple):
     probe_args: tuple[str, ...] = ()  # the CDN's settings, e.g. its TLS versions
     mid_service: str = ""  # a program the middle box runs meanwhile (a proxy)
     ipv6: bool = False  # the rules are ip6tables rules
+    origin_sniffer: str = "tcpdump"  # "scapy": the origin has no tcpdump
 
 
 VIP_ADDR = "203.0.113.100"
@@ -449,6 +461,17 @@ SCENARIOS = (
         "rst_after_request",
         "origin",
         ("-i", "any", "--pcapng"),
+    ),
+    # The origin has no tcpdump: `pcapdiff capture -i any` falls back to scapy.
+    Scenario(
+        "origin_without_tcpdump",
+        8084,
+        (),
+        "520",
+        "rst_after_request",
+        "origin",
+        ("-i", "any"),
+        origin_sniffer="scapy",
     ),
     # The middle blocks the request with a reset: the origin got the handshake but
     # never the request (the CDN would say 520).
@@ -619,6 +642,7 @@ def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
         scenario.origin_capture[1],
         origin,
         [*scenario.origin_capture[2:], *port],
+        sniffer=scenario.origin_sniffer,
     )
     try:
         probe = lab.run(
