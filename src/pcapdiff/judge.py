@@ -78,11 +78,23 @@ def injection_hints(conn: Connection) -> tuple[str, ...]:
                     f"RST frame {r.frame} has TTL {r.ttl}, the server's SYN-ACK frame "
                     f"{synack.frame} had {synack.ttl}: likely injected by a device in the path"
                 )
+            elif r.ttl != synack.ttl:
+                hints.append(
+                    f"RST frame {r.frame} has TTL {r.ttl}, the server's SYN-ACK frame "
+                    f"{synack.frame} had {synack.ttl}: possibly sent by a device close to "
+                    "the server (or the route changed)"
+                )
             elif r.ip_id > 0 and synack.ip_id > 0 and (r.ip_id - synack.ip_id) % 65536 > 4096:
                 hints.append(
                     f"RST frame {r.frame} has IP ID {r.ip_id}, far from the SYN-ACK's "
                     f"{synack.ip_id} (frame {synack.frame}): possibly injected"
                 )
+    if rsts and conn.response is not None and conn.response.frame > rsts[0].frame:
+        hints.append(
+            f"the server's response (frame {conn.response.frame}) came after its RST "
+            f"(frame {rsts[0].frame}): the RST was not the server's; likely injected, "
+            "racing the real answer"
+        )
     for a, b in itertools.pairwise(rsts):
         if b.ts_ns - a.ts_ns < 100_000_000 and a.seq != b.seq:
             hints.append(
