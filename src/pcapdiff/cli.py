@@ -305,8 +305,10 @@ def capture(
     output: Path,
 ) -> None:
     """Capture the origin pull on this host with tcpdump, correctly, without flags to
-    remember: whole packets, written at once, no name lookups, a filter built from
-    --peer and --port, and a FILE.json sidecar that `compare` reads.
+    remember: whole packets, written at once, a 16 MiB kernel buffer, no name lookups,
+    a filter built from --peer and --port, and a FILE.json sidecar that `compare`
+    reads. Without tcpdump (dumpcap for --pcapng) it says so and uses scapy's sniffer
+    with the same options. Needs root or CAP_NET_RAW.
 
     \b
     Examples:
@@ -419,7 +421,7 @@ TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
     "--capture",
     "capture_file",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Capture the attempts with tcpdump into this file (and FILE.json).",
+    help="Capture the attempts into this file (and FILE.json), as `pcapdiff capture`.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per attempt.")
 def probe(
