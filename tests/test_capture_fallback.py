@@ -5,6 +5,9 @@ tcpdump capturing the same traffic."""
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import shutil
 import signal
 import struct
 import subprocess
@@ -591,3 +594,81 @@ def test_rotation_keeps_the_newest_packets(tmp_path: Path, sniffer: str) -> None
     every = [fr for f in files for fr in records[f]]
     assert not any(fr.data[14 + 20 + 13] & 0x02 for fr in every)  # the SYNs were overwritten
     assert all(f.stat().st_size < 1_000_000 + 70_000 for f in files)  # one packet over, at most
+
+
+@pytest.mark.requires_root
+def test_fallback_output_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    for out, why in (
+        (tmp_path / "no" / "x.pcap", "No such file or directory"),
+        (Path("/dev/full"), "No space left on device"),
+    ):
+        done = run_without_tcpdump(
+            tmp_path, "--role", "edge", "-i", "lo", "--duration", "1", "-o", str(out)
+        )
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.splitlines()[-1] == f"error: cannot write {out}: {why}"
+        assert "Traceback" not in done.stderr
+
+
+@pytest.mark.requires_root
+@pytest.mark.requires_tcpdump
+@pytest.mark.parametrize("sniffer", ["scapy", "tcpdump"])
+def test_disk_full_mid_capture_is_one_line(tmp_path: Path, sniffer: str) -> None:
+    """A 64 KiB tmpfs (in a mount namespace of its own) fills up during a 4 MB
+    transfer. The fallback stops at once; tcpdump does not notice, so when it is
+    stopped its count is held against the file. Either way: why, one line, exit 2."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    out = disk / "full.pcap"
+    capture = " ".join(shlex.quote(a) for a in capture_argv(out, "lo"))
+    mount, unshare, shell = (shutil.which(t) for t in ("mount", "unshare", "sh"))
+    path = f"PATH={tmp_path}" if sniffer == "scapy" else f"PATH={os.environ['PATH']}"
+    assert mount  # util-linux: beside iproute2 on every Linux
+    assert unshare
+    assert shell
+    script = f"{mount} -t tmpfs -o size=64k none {shlex.quote(str(disk))} && exec {capture}"
+    with loopback_namespace("d", ADDR) as ns:
+        proc = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                ns,
+                "env",
+                path,
+                unshare,
+                "-m",
+                shell,
+                "-c",
+                script,
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        wait_for(proc, "capturing:")
+        subprocess.run(
+            ["ip", "netns", "exec", ns, sys.executable, "-c", BULK],
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if sniffer == "tcpdump":
+            time.sleep(0.5)
+            proc.send_signal(signal.SIGINT)
+        try:
+            rest = proc.communicate(timeout=30)[1]
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail("the capture did not stop when the disk was full")
+    assert proc.returncode == 2, rest
+    last = rest.splitlines()[-1]
+    assert "Traceback" not in rest
+    if sniffer == "scapy":
+        assert last.startswith("error: the capture stopped after ")
+        assert f"(writing {out}: No space left on device); {out} holds what was captured" in last
+    else:
+        assert re.fullmatch(
+            rf"error: tcpdump captured \d+ packets but {re.escape(str(out))} holds \d+: "
+            r"writing it failed \(is the disk full\?\)",
+            last,
+        ), last

@@ -13,8 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from ..errors import CaptureError
+from ..errors import CaptureError, PcapdiffError
 from .sidecar import CaptureMeta, clock_state, host_interfaces, write_sidecar
 from .spec import CaptureSpec, bpf_filter, capture_argv
 
@@ -137,8 +138,28 @@ def run_capture(
     dropped = re.search(r"(\d+) packets? dropped by kernel", stderr)
     meta.packets_captured = int(captured.group(1)) if captured else None
     meta.packets_dropped_by_kernel = int(dropped.group(1)) if dropped else None
+    if meta.packets_captured and not spec.max_size_mb:
+        # tcpdump does not notice a failed write (a full disk): count what reached the file
+        held = _records_in(spec.output)
+        if held is not None and held < meta.packets_captured:
+            with contextlib.suppress(CaptureError):  # the same disk may refuse it too
+                write_sidecar(spec.output, meta)
+            raise CaptureError(
+                f"{tool} captured {meta.packets_captured} packets but {spec.output} holds "
+                f"{held}: writing it failed (is the disk full?)"
+            )
     write_sidecar(spec.output, meta)
     return CaptureResult(argv, meta, stderr)
+
+
+def _records_in(path: Path) -> int | None:
+    """Whole records in a capture file (about 0.5 s per million); None if unreadable."""
+    from ..read import read_batches  # numpy: only when counting
+
+    try:
+        return sum(len(batch.frames) for batch in read_batches(path))
+    except PcapdiffError:
+        return None
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..errors import CaptureError
+
 SCHEMA = "pcapdiff/capture-meta/1"
 
 
@@ -39,8 +41,12 @@ def sidecar_path(capture: Path | str) -> Path:
 
 
 def write_sidecar(capture: Path, meta: CaptureMeta) -> Path:
+    """Write FILE.json beside the capture; CaptureError when the disk says no."""
     path = sidecar_path(capture)
-    path.write_text(json.dumps(asdict(meta), indent=1) + "\n")
+    try:
+        path.write_text(json.dumps(asdict(meta), indent=1) + "\n")
+    except OSError as exc:
+        raise CaptureError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

@@ -13,6 +13,7 @@ VLAN tags that the NIC strips are not put back (libpcap does).
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 import threading
@@ -68,6 +69,7 @@ def _tap_class() -> type[Any]:
             self.ancillary = socket.CMSG_SPACE(16)
             self.raw = conf.raw_layer
             self.linktype = LINKTYPE_LINUX_SLL2
+            self.failures: list[str] = []
             self.ins = self._open(interface, socket.SOCK_RAW if interface != "any" else None)
 
         def _open(self, interface: str, kind: int | None) -> socket.socket:
@@ -122,9 +124,13 @@ def _tap_class() -> type[Any]:
             free_filter(program)
 
         def recv(self, x: int = 0, **kwargs: Any) -> Any:
-            size, ancdata, _flags, addr = self.ins.recvmsg_into(
-                [self.buffer], self.ancillary, socket.MSG_TRUNC
-            )
+            try:
+                size, ancdata, _flags, addr = self.ins.recvmsg_into(
+                    [self.buffer], self.ancillary, socket.MSG_TRUNC
+                )
+            except OSError as exc:
+                self.failures.append(f"reading the packet socket: {exc.strerror or exc}")
+                raise
             name, proto, pkttype, hatype, hwaddr = addr[:5]
             if pkttype == PACKET_OUTGOING and hatype == ARPHRD_LOOPBACK:
                 return None  # seen again coming in, as libpcap reasons
@@ -216,14 +222,19 @@ def sniff_capture(
         interfaces=host_interfaces(),
         sniffer="scapy",
     )
-    writer = RingWriter(
-        spec.output,
-        snaplen=snaplen,
-        pcapng=spec.pcapng,
-        max_size_mb=spec.max_size_mb,
-        files=spec.files,
-        linktype=tap.linktype,
-    )
+    try:
+        writer = RingWriter(
+            spec.output,
+            snaplen=snaplen,
+            pcapng=spec.pcapng,
+            max_size_mb=spec.max_size_mb,
+            files=spec.files,
+            linktype=tap.linktype,
+        )
+    except OSError as exc:
+        tap.close()
+        raise CaptureError(f"cannot write {spec.output}: {exc.strerror or exc}") from None
+    failures: list[str] = []  # why the sniffer ended by itself, said in our own words
 
     def keep(pkt: Any) -> bool:
         assert matcher is not None
@@ -231,7 +242,11 @@ def sniff_capture(
         return matcher(tap.ethertype(data), data[tap.network_at :])
 
     def write(pkt: Any) -> None:
-        writer.write(pkt.ts_ns, pkt.load, pkt.wirelen)
+        try:
+            writer.write(pkt.ts_ns, pkt.load, pkt.wirelen)
+        except OSError as exc:
+            failures.append(f"writing {writer.path(writer.index)}: {exc.strerror or exc}")
+            raise  # scapy then closes the socket and the sniffer ends
 
     sniffer = AsyncSniffer(
         opened_socket={tap: spec.interface},
@@ -240,12 +255,19 @@ def sniff_capture(
         store=False,
         count=spec.count or 0,
     )
+    ended_by_itself = False
+    quiet = logging.getLogger("scapy.runtime")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # its "Socket failed" warning: we say why, once
     sniffer.start()
     try:
         if started is not None:
             started(description)
         deadline = None if spec.duration_s is None else time.monotonic() + spec.duration_s
-        while sniffer.running and (deadline is None or time.monotonic() < deadline):
+        while deadline is None or time.monotonic() < deadline:
+            if not sniffer.running:
+                ended_by_itself = True  # --count reached, or a failure
+                break
             if stop is not None and stop.is_set():
                 break
             time.sleep(POLL_S)
@@ -254,10 +276,21 @@ def sniff_capture(
     finally:
         with contextlib.suppress(Exception):  # already stopped after --count
             sniffer.stop()
+        quiet.setLevel(level)
         meta.packets_dropped_by_kernel = tap.drops()
+        failures += tap.failures
         tap.close()
-        writer.close()
+        with contextlib.suppress(OSError):  # the failure is reported below
+            writer.close()
     meta.stop = time.time()
     meta.packets_captured = writer.packets
+    if ended_by_itself and not (spec.count and writer.packets >= spec.count):
+        reason = failures[0] if failures else "the packet socket closed"
+        with contextlib.suppress(CaptureError):  # the same disk may refuse it too
+            write_sidecar(spec.output, meta)
+        raise CaptureError(
+            f"the capture stopped after {writer.packets} packets ({reason}); "
+            f"{spec.output} holds what was captured until then"
+        )
     write_sidecar(spec.output, meta)
     return CaptureResult([], meta, description)
