@@ -14,7 +14,7 @@ from pcapdiff import compare
 from pcapdiff.capture import read_sidecar
 from pcapdiff.cli import main
 from pcapdiff.lab import origin_servers_script, self_signed_certificate
-from pcapdiff.probe import ProbeSpec
+from pcapdiff.probe import ProbeSpec, host_header
 
 from .conftest import loopback_namespace
 
@@ -178,3 +178,8 @@ def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--tls-min", "1.3", "--tls-max", "1.2"]
     assert main(["probe", "https://x/", "--origin-ip", ADDR, *args]) == 2
     assert "--tls-min 1.3 is above --tls-max 1.2" in capsys.readouterr().err
+
+
+def test_host_header_brackets_an_ipv6_literal() -> None:
+    assert host_header("www.example.com") == "www.example.com"
+    assert host_header("2001:db8::10") == "[2001:db8::10]"  # from http://[2001:db8::10]/

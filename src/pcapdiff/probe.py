@@ -71,6 +71,11 @@ class Attempt(NamedTuple):
     detail: str
 
 
+def host_header(host: str) -> str:
+    """The Host header for the URL's host: an IPv6 literal goes in brackets."""
+    return f"[{host}]" if ":" in host else host
+
+
 def probe(spec: ProbeSpec) -> list[Attempt]:
     """Run ``spec.count`` attempts, one after another."""
     out = []
@@ -148,7 +153,7 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
             tls_ms = ms()
         extra = "".join(f"{k}: {v}\r\n" for k, v in spec.headers)
         request = (
-            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: pcapdiff-probe\r\n"
+            f"GET {path} HTTP/1.1\r\nHost: {host_header(host)}\r\nUser-Agent: pcapdiff-probe\r\n"
             f"Accept: */*\r\nConnection: close\r\n{extra}\r\n"
         )
         conn.settimeout(spec.read_timeout_s)
