@@ -14,10 +14,10 @@ connections (scripts/dpkt_reference.py), so the report shows how fast the machin
 is at that moment: on this VM the same command varies by +-40% from hour to hour.
 
 Files: the keep-alive mix (1 to 6 requests per connection), the worst case for
-per-connection cost (one request per connection), an edge/origin pair (the origin
-behind source NAT) for `compare` (its packets/s counts both files), and a 5x larger
-keep-alive file on which only pcapdiff runs, to show its peak memory does not grow
-with the file.
+per-connection cost (one request per connection), the keep-alive mix over IPv6, an
+edge/origin pair (the origin behind source NAT) for `compare` (its packets/s counts
+both files), and a 5x larger keep-alive file on which only pcapdiff runs, to show
+its peak memory does not grow with the file.
 """
 
 from __future__ import annotations
@@ -74,10 +74,10 @@ def measure(
     return Run(tool, capture.name, packets, seconds, usage.ru_maxrss / 1024, proc.returncode)
 
 
-def ensure(path: Path, packets: int, max_requests: int) -> Path:
+def ensure(path: Path, packets: int, max_requests: int, ipv6: bool = False) -> Path:
     if not path.exists():
         t = time.perf_counter()
-        write_capture(path, packets, max_requests=max_requests)
+        write_capture(path, packets, max_requests=max_requests, ipv6=ipv6)
         size = path.stat().st_size / 1e6
         print(
             f"wrote {path} ({packets:,} packets, {size:,.0f} MB) "
@@ -102,6 +102,7 @@ def main() -> None:
     n = args.packets
     mixed = ensure(args.dir / f"keepalive-{n}.pcap", n, max_requests=6)
     short = ensure(args.dir / f"short-{n}.pcap", n, max_requests=1)
+    over_ipv6 = ensure(args.dir / f"keepalive-ipv6-{n}.pcap", n, max_requests=6, ipv6=True)
     pcapdiff = [sys.executable, "-m", "pcapdiff", "conns", "--json", "--no-progress"]
     runs: list[Run] = []
 
@@ -114,7 +115,7 @@ def main() -> None:
         print(f"  {r.tool:<26} {r.capture:<26} {r.seconds:8.2f} s", flush=True)
 
     reference = [sys.executable, str(Path(__file__).resolve().parent / "dpkt_reference.py")]
-    for capture in (mixed, short):
+    for capture in (mixed, short, over_ipv6):
         best("pcapdiff conns --json", [*pcapdiff, str(capture)], capture, n)
         best("dpkt + connection dict", [*reference, str(capture)], capture, n)
         if shutil.which("tcpdump"):

@@ -131,6 +131,16 @@ def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[b
     yield s(ACK, sseq + 1, cseq + 1)
 
 
+def _as_ipv6(pkt: bytes) -> bytes:
+    """The same segment over IPv6: 2001:db8::a.b.c.d for IPv4 address a.b.c.d."""
+    ip, tcp = pkt[14:34], pkt[34:]
+    prefix = bytes.fromhex("20010db8000000000000000000000000")[:12]
+    header = struct.pack(
+        "!IHBB16s16s", 6 << 28, len(tcp), 6, ip[8], prefix + ip[12:16], prefix + ip[16:20]
+    )
+    return ETH[:12] + b"\x86\xdd" + header + tcp
+
+
 def _behind_snat(pkt: bytes) -> bytes:
     """The same packet as the origin sees it behind source NAT: the edge node
     198.51.100.x:p appears as 192.0.2.x:p' (a one-to-one port mapping)."""
@@ -152,13 +162,15 @@ def write_capture(
     gap_us: int = 100,
     max_requests: int = 6,
     twin: Path | None = None,
+    ipv6: bool = False,
 ) -> int:
     """Write ``packets`` packets to a classic pcap; return how many were written.
 
     ``max_requests``: requests per connection are 1..max_requests (keep-alive);
     1 gives one request per connection, the worst case for per-connection costs.
     ``twin``: also write the origin's capture of the same traffic, behind source NAT
-    and 5 ms later (so `compare` has a pair to work on).
+    and 5 ms later (so `compare` has a pair to work on). ``ipv6``: the same traffic
+    over IPv6 (2001:db8::<the IPv4 address>).
     """
     rng = random.Random(seed)
     active: list[Iterator[bytes]] = []
@@ -184,6 +196,8 @@ def write_capture(
                 active[i] = active[-1]
                 active.pop()
                 continue
+            if ipv6:
+                pkt = _as_ipv6(pkt)
             t_us += gap_us
             sec, usec = divmod(t_us, 1_000_000)
             chunk.append(record.pack(start_s + sec, usec, len(pkt), len(pkt)))
@@ -209,4 +223,5 @@ def write_capture(
 if __name__ == "__main__":
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
     per_conn = int(sys.argv[3]) if len(sys.argv) > 3 else 6
-    print(write_capture(Path(sys.argv[1]), n, max_requests=per_conn))
+    ipv6 = len(sys.argv) > 4 and sys.argv[4] == "ipv6"
+    print(write_capture(Path(sys.argv[1]), n, max_requests=per_conn, ipv6=ipv6))

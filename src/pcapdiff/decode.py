@@ -16,6 +16,7 @@ checksum the NIC has not filled in yet (DESIGN.md, "Checksum offload").
 
 from __future__ import annotations
 
+import heapq
 import struct
 from collections.abc import Iterable, Iterator
 from typing import cast
@@ -90,15 +91,15 @@ def decode(frames: Iterable[Frame], summary: CaptureSummary) -> Iterator[Segment
             yield segment
 
 
-# Link types the batch fast path takes: (link header length, EtherType offset or None).
-_FAST_LINKS = {
-    1: (14, 12),
-    113: (16, 14),
-    276: (20, 0),
-    101: (0, None),
-    12: (0, None),
-    14: (0, None),
-    228: (0, None),
+_FAST_LINKS = {  # link type: (link header length, EtherType offset or None, IP versions)
+    1: (14, 12, (4, 6)),
+    113: (16, 14, (4, 6)),
+    276: (20, 0, (4, 6)),
+    101: (0, None, (4, 6)),
+    12: (0, None, (4, 6)),
+    14: (0, None, (4, 6)),
+    228: (0, None, (4,)),
+    229: (0, None, (6,)),
 }
 # An IPv4 header without options and a TCP header, as they sit on the wire.
 _IPV4_TCP = np.dtype(
@@ -124,6 +125,26 @@ _IPV4_TCP = np.dtype(
     ]
 )
 _HEADER_SPAN = np.arange(40, dtype=np.int64)
+# An IPv6 header with TCP as its next header (no extension headers), and TCP.
+_IPV6_TCP = np.dtype(
+    [
+        ("vtcfl", ">u4"),
+        ("plen", ">u2"),
+        ("next", "u1"),
+        ("hops", "u1"),
+        ("src", "V16"),
+        ("dst", "V16"),
+        ("sport", ">u2"),
+        ("dport", ">u2"),
+        ("seq", ">u4"),
+        ("ack", ">u4"),
+        ("off_flags", ">u2"),
+        ("win", ">u2"),
+        ("tcp_sum", ">u2"),
+        ("urgent", ">u2"),
+    ]
+)
+_HEADER_SPAN6 = np.arange(60, dtype=np.int64)
 
 
 def decode_batches(
@@ -132,9 +153,9 @@ def decode_batches(
     """Decode ``read_batches`` output; yield each batch's TCP segments as rows in frame order.
 
     Frames of the common shape (Ethernet, SLL, SLL2 or raw IP; IPv4 without options,
-    unfragmented TCP, headers captured whole) are decoded for the whole batch at once
-    with numpy; every other frame goes through the same careful path as ``decode``,
-    and a test holds the two to identical results.
+    unfragmented, or IPv6 without extension headers; TCP headers captured whole) are
+    decoded for the whole batch at once with numpy; every other frame goes through the
+    same careful path as ``decode``, and a test holds the two to identical results.
     """
     slow = _SlowPath(summary)
     for batch in batches:
@@ -142,22 +163,55 @@ def decode_batches(
         if fast is None:
             yield _slow_rows(slow, batch, None)
             continue
-        ok, columns = _fast_columns(batch, *fast)
+        ok, rows = _fast_rows(batch, *fast)
         fast_count = int(np.count_nonzero(ok))
         summary.tcp_packets += fast_count
         if fast_count == len(ok):
-            yield cast(Iterator[SegmentRow], zip(*columns, strict=True))
+            yield rows
         else:
-            yield _slow_rows(slow, batch, (ok, columns))
+            yield _slow_rows(slow, batch, (ok, rows))
 
 
-def _fast_columns(
-    batch: FrameBatch, link_len: int, ethertype_at: int | None
-) -> tuple[np.ndarray, list[list[object]]]:
-    """The eligible frames' Segment fields as columns, and which frames were eligible."""
+def _fast_rows(
+    batch: FrameBatch, link_len: int, ethertype_at: int | None, families: tuple[int, ...]
+) -> tuple[np.ndarray, Iterable[SegmentRow]]:
+    """The eligible frames' Segment rows in frame order, and which frames were eligible.
+    IPv6 is looked at only for frames that are not plain IPv4: a pure IPv4 capture
+    pays nothing for it."""
     data = np.frombuffer(batch.buf, dtype=np.uint8)
     ip_at = batch.starts + link_len
     ip_len = batch.caplens - link_len
+    if 4 in families:
+        ok4, columns4 = _ipv4_columns(batch, data, ip_at, ip_len, ethertype_at)
+    else:
+        ok4, columns4 = np.zeros(len(ip_at), dtype=bool), None
+    rows4 = cast(Iterator[SegmentRow], zip(*columns4, strict=True)) if columns4 else iter(())
+    if 6 not in families:
+        return ok4, rows4
+    first = np.minimum(ip_at, len(data) - 1)
+    maybe6 = ~ok4 & (ip_len >= 60) & (data[first] >> 4 == 6)
+    if ethertype_at is not None:
+        et = np.minimum(batch.starts + ethertype_at, len(data) - 2)
+        maybe6 &= (data[et] == 0x86) & (data[et + 1] == 0xDD)
+    candidates = np.flatnonzero(maybe6)
+    if not len(candidates):
+        return ok4, rows4
+    ok6_of_candidates, columns6 = _ipv6_columns(batch, data, candidates, ip_at, ip_len)
+    ok = ok4.copy()
+    ok[candidates[ok6_of_candidates]] = True
+    rows6 = cast(Iterator[SegmentRow], zip(*columns6, strict=True))
+    if not ok4.any():
+        return ok, rows6
+    return ok, heapq.merge(rows4, rows6)  # frame numbers are unique: order by them
+
+
+def _ipv4_columns(
+    batch: FrameBatch,
+    data: np.ndarray,
+    ip_at: np.ndarray,
+    ip_len: np.ndarray,
+    ethertype_at: int | None,
+) -> tuple[np.ndarray, list[list[object]]]:
     at = ip_at[:, None] + _HEADER_SPAN
     np.minimum(at, len(data) - 1, out=at)  # short frames are gathered, then rejected
     h = data[at].view(_IPV4_TCP).ravel()
@@ -197,16 +251,55 @@ def _fast_columns(
     return ok, columns
 
 
+def _ipv6_columns(
+    batch: FrameBatch,
+    data: np.ndarray,
+    candidates: np.ndarray,
+    ip_at: np.ndarray,
+    ip_len: np.ndarray,
+) -> tuple[np.ndarray, list[list[object]]]:
+    """Like _ipv4_columns, for the candidate frames (indexes into the batch)."""
+    at6 = ip_at[candidates]
+    at = at6[:, None] + _HEADER_SPAN6
+    np.minimum(at, len(data) - 1, out=at)
+    h = data[at].view(_IPV6_TCP).ravel()
+    plen = h["plen"].astype(np.int64)
+    doff = (h["off_flags"] >> 12).astype(np.int64) << 2
+    length = ip_len[candidates]
+    # plen 0 is a jumbogram: the careful path takes those
+    ok = (h["next"] == 6) & (doff >= 20) & (plen >= doff) & (length >= 40 + doff)
+    h, plen, doff, at6, picked = h[ok], plen[ok], doff[ok], at6[ok], candidates[ok]
+    n = len(picked)
+    columns: list[list[object]] = [
+        batch.frames[picked].tolist(),
+        batch.ts_ns[picked].tolist(),
+        h["src"].tolist(),
+        h["sport"].tolist(),
+        h["dst"].tolist(),
+        h["dport"].tolist(),
+        (h["off_flags"] & 0xFF).tolist(),
+        h["seq"].tolist(),
+        h["ack"].tolist(),
+        h["win"].tolist(),
+        (plen - doff).tolist(),
+        h["hops"].tolist(),
+        [-1] * n,  # IPv6 has no IP ID
+        [batch.buf] * n,
+        (at6 + 40).tolist(),
+        (at6 + 40 + doff).tolist(),
+        (batch.starts + batch.caplens)[picked].tolist(),
+    ]
+    return ok, columns
+
+
 def _slow_rows(
     slow: _SlowPath,
     batch: FrameBatch,
-    fast: tuple[np.ndarray, list[list[object]]] | None,
+    fast: tuple[np.ndarray, Iterable[SegmentRow]] | None,
 ) -> list[SegmentRow]:
     """Frame by frame, taking the fast path's rows where it had them."""
     out: list[SegmentRow] = []
-    fast_rows = cast(
-        Iterator[SegmentRow], iter(zip(*fast[1], strict=True)) if fast is not None else iter(())
-    )
+    fast_rows = iter(fast[1]) if fast is not None else iter(())
     eligible = fast[0].tolist() if fast is not None else [False] * len(batch.frames)
     for good, record in zip(eligible, batch.records(), strict=True):
         if good:
