@@ -56,10 +56,11 @@ def _tap_class() -> type[Any]:
     from scapy.config import conf
     from scapy.supersocket import SuperSocket
 
-    class CookedTap(SuperSocket):
-        """A cooked packet socket on one interface or all; recv() gives SLL2 records."""
+    class PacketTap(SuperSocket):
+        """A packet socket as libpcap opens one: raw Ethernet frames on one Ethernet
+        interface, cooked SLL2 records otherwise; recv() gives them ready to write."""
 
-        desc = "cooked AF_PACKET socket writing Linux SLL2 records"
+        desc = "AF_PACKET socket giving Ethernet frames or Linux SLL2 records"
 
         def __init__(self, interface: str, snaplen: int) -> None:
             self.outs = None
@@ -164,7 +165,7 @@ def _tap_class() -> type[Any]:
                 return None
             return int(dropped)
 
-    return CookedTap
+    return PacketTap
 
 
 def sniff_capture(
