@@ -186,7 +186,7 @@ def _fast_rows(
     else:
         ok4, columns4 = np.zeros(len(ip_at), dtype=bool), None
     rows4 = cast(Iterator[SegmentRow], zip(*columns4, strict=True)) if columns4 else iter(())
-    if 6 not in families:
+    if 6 not in families or ok4.all():
         return ok4, rows4
     first = np.minimum(ip_at, len(data) - 1)
     maybe6 = ~ok4 & (ip_len >= 60) & (data[first] >> 4 == 6)
@@ -228,26 +228,18 @@ def _ipv4_columns(
         frames, ts, ends = batch.frames[ok], batch.ts_ns[ok], (batch.starts + batch.caplens)[ok]
     else:
         frames, ts, ends = batch.frames, batch.ts_ns, batch.starts + batch.caplens
-    n = len(frames)
-    columns: list[list[object]] = [
-        frames.tolist(),
-        ts.tolist(),
-        h["src"].tolist(),
-        h["sport"].tolist(),
-        h["dst"].tolist(),
-        h["dport"].tolist(),
-        (h["off_flags"] & 0xFF).tolist(),
-        h["seq"].tolist(),
-        h["ack"].tolist(),
-        h["win"].tolist(),
-        (total - 20 - doff).tolist(),
+    columns = _segment_columns(
+        batch,
+        h,
+        frames,
+        ts,
+        total - 20 - doff,
         h["ttl"].tolist(),
         h["ip_id"].tolist(),
-        [batch.buf] * n,
-        (ip_at + 20).tolist(),
-        (ip_at + 20 + doff).tolist(),
-        ends.tolist(),
-    ]
+        ip_at + 20,
+        doff,
+        ends,
+    )
     return ok, columns
 
 
@@ -269,10 +261,37 @@ def _ipv6_columns(
     # plen 0 is a jumbogram: the careful path takes those
     ok = (h["next"] == 6) & (doff >= 20) & (plen >= doff) & (length >= 40 + doff)
     h, plen, doff, at6, picked = h[ok], plen[ok], doff[ok], at6[ok], candidates[ok]
-    n = len(picked)
-    columns: list[list[object]] = [
-        batch.frames[picked].tolist(),
-        batch.ts_ns[picked].tolist(),
+    columns = _segment_columns(
+        batch,
+        h,
+        batch.frames[picked],
+        batch.ts_ns[picked],
+        plen - doff,
+        h["hops"].tolist(),
+        [-1] * len(picked),  # IPv6 has no IP ID
+        at6 + 40,
+        doff,
+        (batch.starts + batch.caplens)[picked],
+    )
+    return ok, columns
+
+
+def _segment_columns(
+    batch: FrameBatch,
+    h: np.ndarray,
+    frames: np.ndarray,
+    ts: np.ndarray,
+    payload_len: np.ndarray,
+    ttl: list[object],
+    ip_id: list[object],
+    tcp_at: np.ndarray,
+    doff: np.ndarray,
+    ends: np.ndarray,
+) -> list[list[object]]:
+    """The SegmentRow fields as columns, from the gathered TCP headers ``h``."""
+    return [
+        frames.tolist(),
+        ts.tolist(),
         h["src"].tolist(),
         h["sport"].tolist(),
         h["dst"].tolist(),
@@ -281,15 +300,14 @@ def _ipv6_columns(
         h["seq"].tolist(),
         h["ack"].tolist(),
         h["win"].tolist(),
-        (plen - doff).tolist(),
-        h["hops"].tolist(),
-        [-1] * n,  # IPv6 has no IP ID
-        [batch.buf] * n,
-        (at6 + 40).tolist(),
-        (at6 + 40 + doff).tolist(),
-        (batch.starts + batch.caplens)[picked].tolist(),
+        payload_len.tolist(),
+        ttl,
+        ip_id,
+        [batch.buf] * len(frames),
+        tcp_at.tolist(),
+        (tcp_at + doff).tolist(),
+        ends.tolist(),
     ]
-    return ok, columns
 
 
 def _slow_rows(

@@ -36,7 +36,6 @@ class RingWriter:
         self.files = files
         self.linktype = linktype
         self.index = 0
-        self.written: list[Path] = []
         self.packets = 0
         self._size = 0
         self._fh: BinaryIO = self._open()
@@ -66,8 +65,6 @@ class RingWriter:
         fh.write(header)
         fh.flush()
         self._size = len(header)
-        if path not in self.written:
-            self.written.append(path)
         return fh
 
     def _rotate(self) -> None:

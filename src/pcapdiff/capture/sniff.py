@@ -150,7 +150,7 @@ def _tap_class() -> type[Any]:
                 header = struct.pack(
                     ">HHIHBB8s", proto, 0, index, hatype, pkttype, len(hwaddr), hwaddr[:8]
                 )
-            pkt = self.raw(header + bytes(self.buffer[:captured]))
+            pkt = self.raw(header + memoryview(self.buffer)[:captured])  # one copy
             pkt.time = ts_ns / 1e9
             pkt.wirelen = size + len(header)
             pkt.ts_ns = ts_ns

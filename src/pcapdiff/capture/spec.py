@@ -109,7 +109,11 @@ class PacketMatcher:
 
     def __init__(self, peers: tuple[str, ...], ports: tuple[int, ...]) -> None:
         bpf_filter(peers, ports)  # validates
-        self.nets = [ipaddress.ip_network(p, strict=False) for p in peers]
+        # (address length in bytes, network as an integer, mask): no objects per packet
+        self.nets = [
+            (len(net.network_address.packed), int(net.network_address), int(net.netmask))
+            for net in (ipaddress.ip_network(p, strict=False) for p in peers)
+        ]
         self.ports = frozenset(ports)
 
     def __call__(self, ethertype: int, packet: bytes) -> bool:
@@ -125,10 +129,10 @@ class PacketMatcher:
         else:
             return False
         if self.nets and not any(
-            ipaddress.ip_address(addr) in net
+            int.from_bytes(addr, "big") & mask == network
             for addr in (src, dst)
-            for net in self.nets
-            if net.version == (4 if len(addr) == 4 else 6)
+            for size, network, mask in self.nets
+            if size == len(addr)
         ):
             return False
         if proto == icmp:
