@@ -127,39 +127,49 @@ c.close(); time.sleep(0.3)
 """
 
 
+def capture_command(out: Path, interface: str, *extra: str) -> list[str]:
+    """`pcapdiff capture` as the origin, for ADDR:PORT on ``interface``."""
+    return [
+        sys.executable,
+        "-m",
+        "pcapdiff",
+        "capture",
+        "--role",
+        "origin",
+        "--peer",
+        ADDR,
+        "--port",
+        str(PORT),
+        "-i",
+        interface,
+        "-o",
+        str(out),
+        *extra,
+    ]
+
+
+def wait_for(proc: subprocess.Popen[str], prefix: str) -> str:
+    """Read stderr lines until one starts with prefix (bounded); returns what was read."""
+    assert proc.stderr is not None
+    seen = ""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen += line
+        if line.startswith(prefix):
+            return seen
+        if not line and proc.poll() is not None:
+            break
+    pytest.fail(f"no {prefix!r} line; got: {seen!r}")
+
+
 def start_capture(ns: str, out: Path, *extra: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [
-            "ip",
-            "netns",
-            "exec",
-            ns,
-            sys.executable,
-            "-m",
-            "pcapdiff",
-            "capture",
-            "--role",
-            "origin",
-            "--peer",
-            ADDR,
-            "--port",
-            str(PORT),
-            "-i",
-            "lo",
-            "-o",
-            str(out),
-            *extra,
-        ],
+        ["ip", "netns", "exec", ns, *capture_command(out, "lo", *extra)],
         stderr=subprocess.PIPE,
         text=True,
     )
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 20
-    line = ""
-    while time.monotonic() < deadline and not line.startswith("capturing:"):
-        line = proc.stderr.readline()
-        if not line and proc.poll() is not None:
-            pytest.fail(f"capture exited early: {proc.returncode}")
+    line = wait_for(proc, "capturing:").splitlines()[-1]
     assert line.startswith("capturing: tcpdump -i lo"), line
     return proc
 

@@ -29,6 +29,7 @@ from pcapdiff.capture.spec import PacketMatcher
 from pcapdiff.read import read
 
 from .conftest import loopback_namespace
+from .test_capture import ADDR, PORT, capture_command, wait_for
 
 SLL2 = struct.Struct(">HHIHBB8s")
 
@@ -218,7 +219,7 @@ def test_python_filter_agrees_with_tcpdump_on_random_packets(
 
 # --- live, with tcpdump hidden from PATH ---------------------------------------------
 
-ADDR, PORT, OTHER_PORT = "192.0.2.1", 8080, 8081
+OTHER_PORT = 8081
 
 TRAFFIC = f"""
 import socket, threading, time
@@ -239,41 +240,6 @@ time.sleep(0.3)
 """
 
 FILTER = bpf_filter([ADDR], [PORT])
-
-
-def capture_argv(out: Path, interface: str, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "pcapdiff",
-        "capture",
-        "--role",
-        "origin",
-        "--peer",
-        ADDR,
-        "--port",
-        str(PORT),
-        "-i",
-        interface,
-        "-o",
-        str(out),
-        *extra,
-    ]
-
-
-def wait_for(proc: subprocess.Popen[str], prefix: str) -> str:
-    """Read stderr lines until one starts with prefix (bounded); returns what was read."""
-    assert proc.stderr is not None
-    seen = ""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stderr.readline()
-        seen += line
-        if line.startswith(prefix):
-            return seen
-        if not line and proc.poll() is not None:
-            break
-    pytest.fail(f"no {prefix!r} line; got: {seen!r}")
 
 
 def run_traffic(ns: str) -> None:
@@ -309,7 +275,7 @@ def test_fallback_captures_what_tcpdump_captures(
                 ns,
                 "env",
                 f"PATH={no_tools}",
-                *capture_argv(ours, interface, *extra),
+                *capture_command(ours, interface, *extra),
             ],
             stderr=subprocess.PIPE,
             text=True,
@@ -441,7 +407,7 @@ def test_no_right_to_capture_is_one_line(tmp_path: Path, sniffer: str) -> None:
             "--bounding-set=-net_raw",
             "env",
             *path,
-            *capture_argv(tmp_path / "x.pcap", "lo"),
+            *capture_command(tmp_path / "x.pcap", "lo"),
         ],
         capture_output=True,
         text=True,
@@ -508,7 +474,7 @@ def test_fallback_duration_and_rotation_through_the_cli(tmp_path: Path) -> None:
                 ns,
                 "env",
                 f"PATH={tmp_path}",
-                *capture_argv(out, "lo"),
+                *capture_command(out, "lo"),
                 "--duration",
                 "1",
                 "--max-size",
@@ -563,7 +529,7 @@ def test_rotation_keeps_the_newest_packets(tmp_path: Path, sniffer: str) -> None
                 "exec",
                 ns,
                 *path,
-                *capture_argv(out, "lo"),
+                *capture_command(out, "lo"),
                 "--max-size",
                 "1",
                 "--files",
@@ -620,7 +586,7 @@ def test_disk_full_mid_capture_is_one_line(tmp_path: Path, sniffer: str) -> None
     disk = tmp_path / "disk"
     disk.mkdir()
     out = disk / "full.pcap"
-    capture = " ".join(shlex.quote(a) for a in capture_argv(out, "lo"))
+    capture = " ".join(shlex.quote(a) for a in capture_command(out, "lo"))
     mount, unshare, shell = (shutil.which(t) for t in ("mount", "unshare", "sh"))
     path = f"PATH={tmp_path}" if sniffer == "scapy" else f"PATH={os.environ['PATH']}"
     assert mount  # util-linux: beside iproute2 on every Linux
