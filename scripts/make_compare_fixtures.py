@@ -22,6 +22,7 @@ from scapy.layers.inet6 import IPv6
 from make_fixtures import (
     REQUEST,
     RESPONSE,
+    T0_NS,
     client_hello,
     ether,
     sll2,
@@ -435,6 +436,20 @@ def mixed_with_noise(w: World) -> None:
     scan = IP(src="192.0.2.99", dst=ORIGIN, ttl=50) / TCP(sport=5555, dport=8080, flags="S")
     rst = IP(src=ORIGIN, dst="192.0.2.99", ttl=64) / TCP(sport=8080, dport=5555, flags="RA", ack=1)
     w.origin += [(0.2 + w.offset_s, bytes(scan)), (0.2001 + w.offset_s, bytes(rst))]
+    other_services(w)
+
+
+def other_services(w: World) -> None:
+    """The edge host's other connections to the origin: a closed MySQL port (RST) and an
+    ssh session. They are not origin pulls: counted apart, never a 521."""
+    mysql = w.flow(47200, t=0.25, port=3306)
+    mysql.send(True, "S")
+    mysql.sseq = 0
+    mysql.send(False, "RA")
+    ssh = w.flow(47201, t=0.3, port=22).handshake()
+    ssh.send(False, "PA", b"SSH-2.0-OpenSSH_9.2p1\r\n")
+    ssh.send(True, "PA", b"SSH-2.0-OpenSSH_9.6\r\n")
+    ssh.close()
 
 
 def mark_origin(w: World, t: float) -> None:
@@ -453,6 +468,63 @@ def partial_overlap(w: World) -> None:
     w.origin.insert(0, (10.0 + w.offset_s, bytes(marker)))  # the capture's start
 
 
+def origin_stopped_early(w: World) -> None:
+    """The origin capture's last packet comes before the edge's failing attempts, and
+    nothing records its end: taken to have run as long as the edge's (said in
+    ``assumes``), so the attempts are judged."""
+    ok(w, 0.0, 49000)
+    ok(w, 0.3, 49001)
+    syn_not_received(w, 3.0, 49002)
+    rst_on_connect_path(w, 6.0, 49003)
+
+
+def origin_stopped_early_sidecar(w: World) -> None:
+    """The same, but the origin's sidecar says it stopped at 1 s: nothing can be said of
+    the later attempts."""
+    origin_stopped_early(w)
+    w.expected[2:] = [(client, "inconclusive", "unknown") for client, _, _ in w.expected[2:]]
+
+
+def origin_cut_mid_traffic(w: World) -> None:
+    """The origin capture is stopped (Ctrl-C) while traffic goes on: the edge still
+    sends on a paired connection afterwards, so the origin's capture had stopped, and
+    what came later cannot be judged against it."""
+    ok(w, 0.0, 49100)
+    slow = w.flow(49101, t=0.2).handshake().request()
+    slow.send(False, "A")
+    slow.send(False, "PA", RESPONSE, dt=2.0)  # answered after the origin capture stopped
+    slow.send(True, "A")
+    slow.close()
+    w.expect("inconclusive", "unknown")
+    syn_not_received(w, 1.5, 49102)
+    w.expected[-1] = (w.expected[-1][0], "inconclusive", "unknown")
+    w.origin = [(t, p) for t, p in w.origin if t <= 1.0 + w.offset_s]
+
+
+def edge_cut_mid_traffic(w: World) -> None:
+    """The edge capture starts late and is stopped while connections are in flight: a
+    request still waiting, a slow response on its way, a SYN just sent. None of these
+    is anyone's fault yet; the origin's connection from before the edge capture is
+    listed as unpaired."""
+    w.flow(49200, t=0.0).handshake().request().respond().close()  # before the edge capture
+    ok(w, 1.0, 49201)
+    waiting = w.flow(49202, t=1.5).handshake().request()
+    waiting.send(False, "A")
+    waiting.send(True, "FA", dt=15.0)  # the edge's read timeout, after its capture ended
+    w.expect("inconclusive", "unknown")
+    slow = w.flow(49204, t=2.5).handshake().request()
+    slow.send(False, "A")
+    slow.send(False, "PA", RESPONSE, dt=0.48)  # leaves the origin 15 ms before the cut
+    w.expect("inconclusive", "unknown")
+    late = w.flow(49203, t=2.998)
+    late.send(True, "S")
+    late.send(False, "SA")
+    w.expect("inconclusive", "unknown")
+    w.edge = [(t, p) for t, p in w.edge if 0.5 <= t <= 3.0]
+
+
+SIDECAR_STOPS = {"origin_stopped_early_sidecar": 1.0}  # origin clock, seconds after T0
+
 SCENARIOS: dict[str, tuple[Build, dict[str, object], str]] = {
     # name: (build, World options, origin format)
     "every_outcome": (every_outcome, {}, "pcap"),
@@ -465,7 +537,33 @@ SCENARIOS: dict[str, tuple[Build, dict[str, object], str]] = {
     "mixed_with_noise": (mixed_with_noise, {}, "pcap"),
     "partial_overlap": (partial_overlap, {}, "pcap"),
     "clock_offset_hours": (every_outcome, {"offset_s": 3 * 3600 + 17.5}, "pcap"),
+    "origin_stopped_early": (origin_stopped_early, {}, "pcap"),
+    "origin_stopped_early_sidecar": (origin_stopped_early_sidecar, {}, "pcap"),
+    "origin_cut_mid_traffic": (origin_cut_mid_traffic, {}, "pcap"),
+    "edge_cut_mid_traffic": (edge_cut_mid_traffic, {}, "pcap"),
 }
+
+
+def origin_sidecar(start_s: float, stop_s: float) -> str:
+    """What `pcapdiff capture --role origin --port 80` writes beside its file."""
+    t0 = T0_NS / 1e9
+    meta = {
+        "schema": "pcapdiff/capture-meta/1",
+        "role": "origin",
+        "host": "origin.example",
+        "interface": "eth0",
+        "filter": "((tcp and (port 80)) or icmp or icmp6)",
+        "argv": ["tcpdump", "-i", "eth0", "-w", "origin.pcap"],
+        "tool_version": "tcpdump version 4.99.3",
+        "start": t0 + start_s,
+        "stop": t0 + stop_s,
+        "packets_captured": None,
+        "packets_dropped_by_kernel": 0,
+        "clock": {"source": "chronyc", "synchronized": True, "offset_s": 0.0},
+        "interfaces": {"eth0": ["203.0.113.10/24"]},
+        "sniffer": "tcpdump",
+    }
+    return json.dumps(meta, indent=1) + "\n"
 
 
 def main() -> None:
@@ -483,6 +581,10 @@ def main() -> None:
             write_pcapng(folder / "origin.pcapng", [(276, 9)], [(0, t, sll2(p)) for t, p in origin])
         else:
             write_pcap(folder / "origin.pcap", 1, [(t, ether(p)) for t, p in origin])
+        sidecar = folder / "origin.pcap.json"
+        sidecar.unlink(missing_ok=True)
+        if name in SIDECAR_STOPS:
+            sidecar.write_text(origin_sidecar(0.0, SIDECAR_STOPS[name]))
         expected = {
             "connections": [
                 {"edge_client": e, "outcome": o, "culprit": c} for e, o, c in w.expected

@@ -124,7 +124,10 @@ def test_tls_client_hello_and_alert() -> None:
     )
     assert conn.response is not None
     assert conn.response.alert == "fatal handshake_failure"
-    assert conn.tls_alerts == ((6, "server", "fatal handshake_failure"),)
+    assert [(a.frame, a.sender, a.alert) for a in conn.tls_alerts] == [
+        (6, "server", "fatal handshake_failure")
+    ]
+    assert conn.tls_alerts[0].ts_ns == 1_700_000_000_006_000_000
     assert [(r.sender, r.phase, r.frame) for r in conn.resets] == [("server", "after_response", 7)]
 
 

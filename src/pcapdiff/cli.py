@@ -44,6 +44,42 @@ CONN_STATES = (
 )
 
 
+class TimeWindow(click.ParamType):  # type: ignore[type-arg]
+    """START,END: epoch seconds or ISO 8601 times (UTC unless they say otherwise)."""
+
+    name = "START,END"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[float, float]:
+        if isinstance(value, tuple):
+            return value
+        start_text, sep, end_text = str(value).partition(",")
+        if not sep:
+            self.fail(f"{value!r} is not START,END", param, ctx)
+        start, end = self._time(start_text, param, ctx), self._time(end_text, param, ctx)
+        if end < start:
+            self.fail(f"{value!r}: END is before START", param, ctx)
+        return start, end
+
+    def _time(self, text: str, param: Any, ctx: Any) -> float:
+        import datetime
+        import math
+
+        text = text.strip()
+        try:
+            seconds = float(text)
+        except ValueError:
+            try:
+                when = datetime.datetime.fromisoformat(text)
+            except ValueError:
+                self.fail(f"{text!r} is neither epoch seconds nor an ISO 8601 time", param, ctx)
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=datetime.timezone.utc)
+            return when.timestamp()
+        if not math.isfinite(seconds):
+            self.fail(f"{text!r} is not a finite time", param, ctx)
+        return seconds
+
+
 class ExitCode(IntEnum):
     OK = 0
     NOT_OK = 1
@@ -184,6 +220,22 @@ def conns(
     is_flag=True,
     help="Write JSON (schema pcapdiff/compare/1, see docs/json.md).",
 )
+@click.option(
+    "--edge-window",
+    type=TimeWindow(),
+    help="When the edge capture ran (its own clock), when the file does not say: "
+    "epoch seconds or ISO 8601, e.g. 2026-12-01T18:50:00,2026-12-01T18:55:00.",
+)
+@click.option(
+    "--origin-window",
+    type=TimeWindow(),
+    help="When the origin capture ran (its own clock). Without it (or a sidecar, or "
+    "pcapng statistics) a capture is taken to have run as long as the other, unless the "
+    "pair shows it had stopped; verdicts resting on that say so.",
+)
+@click.option(
+    "--show-unpaired", is_flag=True, help="List the origin's connections no edge one paired."
+)
 @click.option("--strict", is_flag=True, help="A capture cut off mid-record is an error.")
 def compare(
     edge: Path,
@@ -192,6 +244,9 @@ def compare(
     ports: tuple[int, ...],
     clock_offset: float | None,
     as_json: bool,
+    edge_window: tuple[float, float] | None,
+    origin_window: tuple[float, float] | None,
+    show_unpaired: bool,
     strict: bool,
 ) -> None:
     """Judge every origin-pull connection in EDGE against ORIGIN: whose fault a 52x was.
@@ -224,12 +279,16 @@ def compare(
         ports=ports,
         clock_offset_s=clock_offset,
         strict=strict,
+        edge_window=edge_window,
+        origin_window=origin_window,
     )
     if as_json:
         write_comparison_json(result, sys.stdout)
     else:
         render_comparison(
-            result, out_console(sys.stdout, width=None if sys.stdout.isatty() else 200)
+            result,
+            out_console(sys.stdout, width=None if sys.stdout.isatty() else 200),
+            show_unpaired=show_unpaired,
         )
     not_ok = any(v.outcome is not Outcome.OK for v in result.verdicts)
     sys.exit(ExitCode.NOT_OK if not_ok else ExitCode.OK)

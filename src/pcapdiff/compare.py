@@ -1,106 +1,192 @@
 """The `compare` job as a library call: two captures -> a ``Comparison``.
 
 read/decode/track each capture, match the edge's connections with the origin's,
-judge every origin-pull attempt. The CLI only renders what this returns.
+settle when each capture ran (``coverage``), judge every origin-pull attempt. The
+CLI only renders what this returns.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-from .capture.sidecar import CaptureMeta, read_sidecar
 from .conns import ScanOptions, read_connections
-from .judge import judge
-from .match import OriginSpec, match, origin_servers, parse_origin, select
-from .model import CaptureSummary, ClockOffset, Comparison, Pair, Verdict
+from .coverage import Coverage, Window, build_coverage, recorded_window
+from .judge import Case, judge
+from .match import OriginSpec, match, origin_pull_ports, origin_servers, parse_origin, select
+from .meta import CaptureMeta, capture_ports, read_sidecar
+from .model import (
+    CaptureSummary,
+    CaptureWindow,
+    ClockOffset,
+    Comparison,
+    Connection,
+    Pair,
+    Verdict,
+)
+from .quality import capture_point, capture_warnings, sidecar_warnings
 
 NS = 1_000_000_000
+Source = Path | str | BinaryIO
 
 
 def compare(
-    edge: Path | str | BinaryIO,
-    origin: Path | str | BinaryIO | None = None,
+    edge: Source,
+    origin: Source | None = None,
     *,
     origins: Sequence[str | OriginSpec] = (),
     ports: Sequence[int] = (),
     clock_offset_s: float | None = None,
     strict: bool = False,
+    edge_window: tuple[float, float] | None = None,
+    origin_window: tuple[float, float] | None = None,
 ) -> Comparison:
     """Pair the connections of an edge and an origin capture and judge each attempt.
 
     ``origin`` None judges from the edge capture alone (culprit ``unknown`` unless the
     capture proves it). ``origins`` ("203.0.113.10", "198.51.100.0/24:443") and
     ``ports`` restrict which edge connections are origin pulls; ``clock_offset_s``
-    (origin clock minus edge clock) overrides the estimate.
+    (origin clock minus edge clock) overrides the estimate; ``edge_window`` and
+    ``origin_window`` (epoch seconds, each capture's own clock) say when a capture
+    ran when its file does not record it.
+
+    Captures given in the wrong order (the sidecars' roles, or the TTLs: a host's own
+    SYNs leave with an initial TTL such as 64, the other end's arrive with less) are
+    swapped back, with a warning.
     """
     options = ScanOptions(strict=strict)
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
     edge_conns, edge_summary = read_connections(edge, options)
+    edge_meta = _meta(edge)
+    origin_conns: list[Connection] = []
     origin_summary: CaptureSummary | None = None
-    if origin is None:
-        pairs = [Pair(e, None, 0.0, "") for e in edge_conns if e.syns]
-        clock = ClockOffset(clock_offset_s or 0.0, 0.0, 0, "given" if clock_offset_s else "none")
-        served: set[tuple[str, int]] = set()
-        origin_only = 0
-    else:
+    origin_meta: CaptureMeta | None = None
+    swapped_because = ""
+    if origin is not None:
         origin_conns, origin_summary = read_connections(origin, options)
-        pairs, clock, origin_only = match(edge_conns, origin_conns, clock_offset_s=clock_offset_s)
-        served = origin_servers(origin_conns)
-    selected = select(pairs, served=served, origins=specs, ports=ports)
-    meta = read_sidecar(origin) if isinstance(origin, (str, Path)) else None
-    window = _origin_window(origin_summary, clock, meta)
-    verdicts = tuple(
-        judge(p, have_origin=origin is not None, origin_window=window) for p in selected
+        origin_meta = _meta(origin)
+        swapped_because = _swapped(edge_conns, origin_conns, edge_meta, origin_meta)
+        if swapped_because:
+            edge_conns, origin_conns = origin_conns, edge_conns
+            edge_summary, origin_summary = origin_summary, edge_summary
+            edge_meta, origin_meta = origin_meta, edge_meta
+            edge_window, origin_window = origin_window, edge_window
+    unpaired: list[Connection] = []
+    if origin_summary is None:
+        pairs = [Pair(e, None, 0.0, "") for e in edge_conns if e.syns]
+        given = clock_offset_s is not None
+        clock = ClockOffset(clock_offset_s or 0.0, 0.0, 0, "given" if given else "none")
+    else:
+        pairs, clock, unpaired = match(edge_conns, origin_conns, clock_offset_s=clock_offset_s)
+    pull_ports = origin_pull_ports(edge_conns, origin_conns)
+    pull_ports |= capture_ports(edge_meta) | capture_ports(origin_meta)
+    served = origin_servers(origin_conns)
+    selection = select(pairs, served=served, pull_ports=pull_ports, origins=specs, ports=ports)
+    coverage = build_coverage(
+        recorded_window(edge_summary, edge_meta, edge_window),
+        None
+        if origin_summary is None
+        else recorded_window(origin_summary, origin_meta, origin_window),
+        edge_conns=edge_conns,
+        origin_conns=origin_conns,
+        pairs=selection.pulls,
+        offset_ns=round(clock.seconds * NS),
+        offset_spread_ns=round(clock.spread_s * NS),
     )
-    warnings = _warnings(edge_summary, origin_summary, clock, verdicts, window)
-    warnings += _sidecar_warnings(edge, "edge") + _sidecar_warnings(origin, "origin")
-    return Comparison(edge_summary, origin_summary, clock, verdicts, origin_only, warnings)
+    clock_known = clock.source != "none"
+    verdicts = tuple(judge(Case(p, coverage, clock_known)) for p in selection.pulls)
+    unpaired_pulls = tuple(
+        o
+        for o in unpaired
+        if o.server.port in pull_ports
+        and (o.syns or o.synacks)
+        and (not ports or o.server.port in ports)
+    )
+    others = Counter(p.edge.server.port for p in selection.others)
+    warnings = _warnings(edge_summary, origin_summary, clock, verdicts, coverage)
+    warnings += _role_warnings(edge, origin, edge_meta, origin_meta, swapped_because)
+    return Comparison(
+        edge_summary,
+        origin_summary,
+        clock,
+        verdicts,
+        len(unpaired_pulls),
+        tuple(warnings),
+        unpaired_pulls,
+        tuple(sorted(others.items())),
+        (_own_clock(coverage.edge, 0), _optional_own_clock(coverage.origin, coverage.offset_ns)),
+        bool(swapped_because),
+    )
 
 
-def _sidecar_warnings(capture: Path | str | BinaryIO | None, role: str) -> tuple[str, ...]:
-    """What `pcapdiff capture` recorded beside the file: role, clock, kernel drops."""
+def _meta(capture: Source | None) -> CaptureMeta | None:
     if not isinstance(capture, (str, Path)) or str(capture) == "-":
-        return ()
-    meta = read_sidecar(capture)
-    if meta is None:
-        return ()
-    out = []
-    if meta.role != role:
-        out.append(
-            f"{capture} is given as the {role} capture, but its sidecar says it was "
-            f"taken as the {meta.role} capture on {meta.host}"
-        )
-    if meta.clock.get("synchronized") is False:
-        out.append(
-            f"{capture}: {meta.host}'s clock was not synchronised when captured "
-            f"({meta.clock.get('source')}); the estimated offset still applies"
-        )
-    if meta.packets_dropped_by_kernel:
-        out.append(
-            f"{capture}: the kernel dropped {meta.packets_dropped_by_kernel} packets "
-            "during the capture; missing packets may look like losses"
-        )
-    return tuple(out)
-
-
-def _origin_window(
-    origin: CaptureSummary | None, clock: ClockOffset, meta: CaptureMeta | None = None
-) -> tuple[int, int] | None:
-    """The time the origin capture covers, on the edge's clock: from its sidecar's
-    start and stop when `pcapdiff capture` took it (a quiet capture still covers the
-    time it ran), else from its first and last packet."""
-    first = origin.first_ts_ns if origin is not None else None
-    last = origin.last_ts_ns if origin is not None else None
-    if meta is not None and meta.stop is not None:
-        start_ns, stop_ns = round(meta.start * NS), round(meta.stop * NS)
-        first = start_ns if first is None else min(first, start_ns)
-        last = stop_ns if last is None else max(last, stop_ns)
-    if first is None or last is None:
         return None
-    offset = round(clock.seconds * NS)
-    return first - offset, last - offset
+    return read_sidecar(capture)
+
+
+def _swapped(
+    edge_conns: Sequence[Connection],
+    origin_conns: Sequence[Connection],
+    edge_meta: CaptureMeta | None,
+    origin_meta: CaptureMeta | None,
+) -> str:
+    """Why the two captures were given the wrong way round, or "" when they were not."""
+    if (
+        edge_meta is not None
+        and origin_meta is not None
+        and (edge_meta.role, origin_meta.role) == ("origin", "edge")
+    ):
+        return "their sidecars say the first was taken on the origin, the second on the edge"
+    if edge_meta is not None or origin_meta is not None:
+        return ""  # a sidecar's word is the user's; TTLs do not overrule it
+    if capture_point(edge_conns) == "server" and capture_point(origin_conns) == "client":
+        return (
+            "the TTLs show it: in the first capture the SYN-ACKs leave with an initial TTL "
+            "and the SYNs arrive with less (the server's side), in the second the reverse"
+        )
+    return ""
+
+
+def _optional_own_clock(window: Window | None, offset_ns: int) -> CaptureWindow | None:
+    return None if window is None else _own_clock(window, offset_ns)
+
+
+def _own_clock(window: Window, offset_ns: int) -> CaptureWindow:
+    """A coverage window back on its capture's own clock, for the report."""
+
+    def move(t: int | None) -> int | None:
+        return None if t is None else t + offset_ns
+
+    return CaptureWindow(
+        move(window.start_ns),
+        move(window.end_ns),
+        window.start_source,
+        window.end_source,
+        window.assumed_end,
+    )
+
+
+def _role_warnings(
+    edge: Source,
+    origin: Source | None,
+    edge_meta: CaptureMeta | None,
+    origin_meta: CaptureMeta | None,
+    swapped_because: str,
+) -> list[str]:
+    edge_name = getattr(edge, "name", edge) if not isinstance(edge, (str, Path)) else edge
+    origin_name = origin if isinstance(origin, (str, Path)) else getattr(origin, "name", "-")
+    if swapped_because:
+        return [
+            f"the captures were given in the wrong order ({swapped_because}): judged with "
+            f"{origin_name} as the edge capture and {edge_name} as the origin capture"
+        ]
+    out = sidecar_warnings(str(edge_name), edge_meta, "edge")
+    if origin is not None:
+        out += sidecar_warnings(str(origin_name), origin_meta, "origin")
+    return out
 
 
 def _warnings(
@@ -108,10 +194,8 @@ def _warnings(
     origin: CaptureSummary | None,
     clock: ClockOffset,
     verdicts: tuple[Verdict, ...],
-    window: tuple[int, int] | None,
-) -> tuple[str, ...]:
-    from .render.conns_table import capture_warnings  # text only, no rich import cost
-
+    coverage: Coverage,
+) -> list[str]:
     out = capture_warnings(edge)
     if origin is not None:
         out += capture_warnings(origin)
@@ -121,16 +205,24 @@ def _warnings(
                 "could not be estimated; assuming synchronised clocks "
                 "(--clock-offset to set it)"
             )
+        e, o = coverage.edge, coverage.origin
         if (
-            window is not None
-            and edge.first_ts_ns is not None
-            and edge.last_ts_ns is not None
-            and (window[1] < edge.first_ts_ns or window[0] > edge.last_ts_ns)
+            o is not None
+            and None not in (e.start_ns, e.end_ns, o.start_ns, o.end_ns)
+            and (o.end_ns < e.start_ns or o.start_ns > e.end_ns)  # type: ignore[operator]
         ):
             out.append("the two captures do not overlap in time (after the clock offset)")
+    assuming = sum(1 for v in verdicts if v.assumes)
+    if assuming:
+        out.append(
+            f"{assuming} verdict(s) rest on an assumption (see each one's 'assumes'): "
+            "a capture with no recorded end is taken to have run as long as the other. "
+            "Give --edge-window/--origin-window START,END, or capture with `pcapdiff "
+            "capture`, which records when it ran"
+        )
     if not verdicts:
         out.append(
             "no origin-pull connection attempt found in the edge capture "
             "(--origin HOST[:PORT] or --port to say which they are)"
         )
-    return tuple(out)
+    return out

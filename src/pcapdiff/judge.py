@@ -1,44 +1,193 @@
-"""Stage 5, judge: ``Pair`` -> ``Verdict``. A pure decision table (DESIGN.md, "Outcomes").
+"""Stage 5, judge: ``Case`` (a pair and the captures' coverage) -> ``Verdict``.
 
-Branches are tried in order and the first that fits wins. Every verdict cites the
-packets that decide it, from both captures where there are two (an absence is cited
-as evidence too), and says in one line what happened and what to check next.
-With the edge capture alone the culprit is ``unknown`` unless that capture proves it;
-RSTs whose TTL or IP ID do not fit the server's SYN-ACK are reported as hints
-(Weaver, Sommer, Paxson, NDSS 2009), with the numbers.
+A pure decision table (DESIGN.md, "Outcomes"): ``RULES`` are tried in precedence
+order and the first that answers wins; each is one small function per outcome
+family that returns a verdict or nothing. Every verdict cites the packets that
+decide it, from both captures where there are two (an absence is cited too, with the
+time the packet was due), and its sentence comes from the catalogue in ``explain``.
+
+No verdict rests on the absence of a packet that a capture could not have seen
+(``coverage``): such a connection is ``inconclusive`` and says why; one that rests
+on a capture's assumed end says so in ``assumes``. With the edge capture alone the
+culprit is ``unknown`` unless that capture proves it; RSTs whose TTL or IP ID do not
+fit the server's SYN-ACK are reported as hints (Weaver, Sommer, Paxson, NDSS 2009).
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from .model import Connection, Culprit, Evidence, Outcome, Pair, Reset, Side, Verdict
+from .coverage import DELAY_MARGIN_NS, Coverage, Window, duration
+from .explain import REASONS, explain
+from .model import (
+    Connection,
+    Culprit,
+    Evidence,
+    Outcome,
+    Pair,
+    Request,
+    Reset,
+    Response,
+    Side,
+    TlsAlert,
+    Verdict,
+)
 
 EDGE, ORIGIN = Side.EDGE, Side.ORIGIN
-
-# With the edge capture alone: what the symptom means and how to find the culprit.
-EDGE_ONLY = {
-    Outcome.SYN_NOT_RECEIVED: "The SYNs got no answer. Capture on the origin at the same time "
-    "to tell a path drop from an origin firewall.",
-    Outcome.RST_ON_CONNECT: "The SYN was answered with a RST: the port is closed at the origin "
-    "or a firewall rejects the CDN. An origin capture tells which.",
-    Outcome.RST_AFTER_REQUEST: "A RST came after the request. An origin capture tells whether "
-    "the origin sent it or it was injected on the way.",
-    Outcome.NO_RESPONSE: "No response before the edge gave up. An origin capture tells whether "
-    "the origin was slow or its answer got lost.",
-    Outcome.TLS_HANDSHAKE_FAILED: "The TLS handshake failed. Check the origin's certificate and "
-    "TLS versions; an origin capture tells whether the ClientHello arrived.",
-}
 TTL_SLACK = 2  # routes wobble by a hop or two; an injector is usually further off
+MAX_HINTS = 8  # a flood of RSTs must not become a flood of sentences
 
 
-def _server_resets(conn: Connection) -> list[Reset]:
-    return [r for r in conn.resets if r.sender == "server"]
+class Check(NamedTuple):
+    """Would a capture have seen a packet due in [due_from, due_until] (edge clock)?"""
+
+    covered: bool
+    capture: Side
+    what: str  # "the SYN", "the origin's answer"
+    due_from_ns: int
+    due_until_ns: int
+    window: Window
+    assumption: str  # non-empty: covered only if the capture ran past its last packet
 
 
-def _client_resets(conn: Connection) -> list[Reset]:
-    return [r for r in conn.resets if r.sender == "client"]
+@dataclass(slots=True)
+class Case:
+    """One edge connection attempt, its origin twin, and when each capture ran."""
+
+    pair: Pair
+    coverage: Coverage
+    clock_known: bool = True  # False: no pair estimated the offset, assumed zero
+    checks: list[Check] = field(default_factory=list)  # the coverage a verdict rests on
+
+    @property
+    def edge(self) -> Connection:
+        return self.pair.edge
+
+    @property
+    def origin(self) -> Connection | None:
+        return self.pair.origin
+
+    @property
+    def have_origin(self) -> bool:
+        return self.coverage.origin is not None
+
+    def to_origin_clock(self, edge_ns: int) -> int:
+        return edge_ns + self.coverage.offset_ns
+
+    def to_edge_clock(self, origin_ns: int) -> int:
+        return origin_ns - self.coverage.offset_ns
+
+    # --- coverage: could the other capture have seen it? -----------------------------
+
+    def _check(self, side: Side, what: str, due_from: int, due_until: int) -> Check:
+        window = self.coverage.edge if side is EDGE else self.coverage.origin
+        assert window is not None
+        covered = window.covers(due_from, due_until)
+        assumption = ""
+        if covered and window.assumed_for(due_until):
+            other = "origin" if side is EDGE else "edge"
+            assumption = (
+                f"that the {side.value} capture, which recorded no end, was still running "
+                f"when {what} was due: it is taken to have run as long as the {other} "
+                f"capture (--{side.value}-window START,END says when it ran)"
+            )
+        check = Check(covered, side, what, due_from, due_until, window, assumption)
+        self.checks.append(check)
+        return check
+
+    def origin_sees(self, sent_at_edge_ns: int, what: str) -> Check:
+        """Would the origin capture hold a packet the edge sent at this time?"""
+        return self._check(
+            ORIGIN, what, sent_at_edge_ns, sent_at_edge_ns + self.coverage.delays.forward_ns
+        )
+
+    def origin_saw_sending(self, arrived_at_edge_ns: int, what: str) -> Check:
+        """Would the origin capture show the origin sending what reached the edge then?
+        Not before the edge's SYN was sent: nothing answers a connection before it."""
+        earliest = max(
+            arrived_at_edge_ns - self.coverage.delays.reverse_ns, self.edge.syns[0].ts_ns
+        )
+        return self._check(ORIGIN, what, min(earliest, arrived_at_edge_ns), arrived_at_edge_ns)
+
+    def origin_ran(self, from_ns: int, until_ns: int, what: str) -> Check:
+        return self._check(ORIGIN, what, from_ns, until_ns)
+
+    def edge_sees(self, sent_at_origin_ns: int, what: str) -> Check:
+        """Would the edge capture hold a packet the origin sent at this (origin) time?"""
+        sent = self.to_edge_clock(sent_at_origin_ns)
+        return self._check(EDGE, what, sent, sent + self.coverage.delays.reverse_ns)
+
+    def edge_ran(self, from_ns: int, until_ns: int, what: str) -> Check:
+        return self._check(EDGE, what, from_ns, until_ns)
+
+    # --- verdicts ----------------------------------------------------------------------
+
+    def verdict(
+        self, reason: str, evidence: list[Evidence], facts: dict[str, str] | None = None
+    ) -> Verdict:
+        spec = REASONS[reason]
+        assumes = tuple(dict.fromkeys(c.assumption for c in self.checks if c.assumption))
+        if not self.clock_known and self.have_origin and self.checks:
+            assumes += (
+                "that the two hosts' clocks agree: no pair of connections could estimate "
+                "the offset (--clock-offset sets it)",
+            )
+        text = explain(reason, {"port": str(self.edge.server.port), **(facts or {})})
+        if assumes:
+            text += " Assumes " + "; and ".join(assumes) + "."
+        return Verdict(
+            self.pair,
+            spec.outcome,
+            spec.culprit,
+            tuple(evidence),
+            text,
+            injection_hints(self.edge),
+            reason,
+            assumes,
+        )
+
+    def not_covered(self, check: Check, evidence: list[Evidence]) -> Verdict:
+        """Inconclusive: the deciding packet fell outside what a capture saw."""
+        w = check.window
+        if check.capture is EDGE:
+            reason = "edge_capture_ended"
+        elif w.start_ns is None or w.start_ns > check.due_from_ns:
+            reason = "origin_not_running"
+        else:
+            reason = "origin_capture_ended"
+        to_side = self.to_origin_clock if check.capture is ORIGIN else (lambda t: t)
+        due = (to_side(check.due_from_ns), to_side(check.due_until_ns))
+        if w.start_ns is None or w.end_ns is None:
+            when = "the capture holds nothing that says when it ran"
+        elif w.start_ns > check.due_from_ns:
+            when = f"the capture started {duration(w.start_ns - check.due_from_ns)} too late"
+        elif w.end_ns < check.due_from_ns:
+            when = f"the capture had ended {duration(check.due_from_ns - w.end_ns)} before"
+        else:
+            when = f"the capture ended {duration(check.due_until_ns - w.end_ns)} too soon"
+        evidence = [
+            *evidence,
+            Evidence(check.capture, None, None, f"{check.what} was due here: not covered", due),
+        ]
+        self.checks.clear()  # an inconclusive verdict assumes nothing
+        return self.verdict(reason, evidence, {"what": check.what, "when": when})
+
+    def absent(self, check: Check, what: str) -> Evidence:
+        """The cited absence of a packet, with the time it was due (that capture's clock)."""
+        if check.capture is ORIGIN:
+            due = (
+                self.to_origin_clock(check.due_from_ns),
+                self.to_origin_clock(check.due_until_ns),
+            )
+        else:
+            due = (check.due_from_ns, check.due_until_ns)
+        return Evidence(check.capture, None, None, what, due)
+
+
+# --- evidence ----------------------------------------------------------------------------
 
 
 def _syn(conn: Connection, side: Side, what: str) -> Evidence:
@@ -47,28 +196,99 @@ def _syn(conn: Connection, side: Side, what: str) -> Evidence:
     return Evidence(side, s.frame, s.ts_ns, what + retries)
 
 
+def _request_text(r: Request | None) -> str:
+    if r is not None and r.kind == "http":
+        return f": {r.method} {r.host}{r.target}"
+    if r is not None and r.kind == "tls":
+        return f": TLS ClientHello SNI {r.host or '-'}"
+    return ""
+
+
 def _request(conn: Connection, side: Side, what: str) -> Evidence:
     r = conn.request
     frame = r.frame if r is not None else None
-    text = ""
-    if r is not None and r.kind == "http":
-        text = f": {r.method} {r.host}{r.target}"
-    elif r is not None and r.kind == "tls":
-        text = f": TLS ClientHello SNI {r.host or '-'}"
-    return Evidence(side, frame, None, what + text)
+    ts = r.ts_ns if r is not None else None
+    return Evidence(side, frame, ts, what + _request_text(r))
+
+
+def _response(conn: Connection, side: Side, what: str) -> Evidence:
+    r = conn.response
+    return Evidence(
+        side,
+        r.frame if r is not None else None,
+        r.ts_ns if r is not None else conn.server_sent.last_ts_ns,
+        what.format(response=_describe(r)),
+    )
 
 
 def _rst(r: Reset, side: Side, what: str) -> Evidence:
     return Evidence(side, r.frame, r.ts_ns, f"{what} (TTL {r.ttl})")
 
 
-def _absent(side: Side, what: str) -> Evidence:
-    return Evidence(side, None, None, what)
+def _alert(a: TlsAlert, side: Side, who: str) -> Evidence:
+    return Evidence(side, a.frame, a.ts_ns, f"{who} sent TLS alert {a.alert}")
+
+
+def _describe(r: Response | None) -> str:
+    if r is None:
+        return "server data"
+    if r.kind == "http":
+        return f"response {r.status} {r.reason}".strip()
+    if r.kind == "tls":
+        return f"ServerHello {r.tls_version}".strip()
+    return "server data"
+
+
+def _server_resets(conn: Connection | None) -> list[Reset]:
+    return [r for r in conn.resets if r.sender == "server"] if conn is not None else []
+
+
+def _client_resets(conn: Connection | None) -> list[Reset]:
+    return [r for r in conn.resets if r.sender == "client"] if conn is not None else []
+
+
+def _request_ts(conn: Connection) -> int:
+    """When the client's first data was captured (its request), else its handshake."""
+    if conn.request is not None and conn.request.ts_ns is not None:
+        return conn.request.ts_ns
+    return (conn.synacks or conn.syns)[-1].ts_ns
+
+
+def _gave_up(conn: Connection, after_ns: int) -> int | None:
+    """When the client gave up on the connection: its first FIN or RST after ``after_ns``."""
+    times = [r.ts_ns for r in _client_resets(conn) if r.ts_ns >= after_ns]
+    fin = conn.client_sent.fin_ts_ns
+    if fin is not None and fin >= after_ns:
+        times.append(fin)
+    return min(times) if times else None
+
+
+def _request_fate(case: Case) -> tuple[str, list[Evidence]]:
+    """Whether the request reached the origin, as a clause and its evidence."""
+    o = case.origin
+    if o is not None and o.client_sent.payload_bytes > 0:
+        return (
+            "the request did reach the origin",
+            [_request(o, ORIGIN, "origin received the request")],
+        )
+    check = case.origin_sees(_request_ts(case.edge), "the request")
+    if not check.covered:
+        return (
+            "whether the request reached the origin is not known: its capture did not run then",
+            [],
+        )
+    return "the request never reached the origin", [
+        case.absent(check, "the request never reached the origin")
+    ]
+
+
+# --- hints ---------------------------------------------------------------------------
 
 
 def injection_hints(conn: Connection) -> tuple[str, ...]:
-    """RSTs 'from the server' that do not look like the server's own packets."""
-    hints = []
+    """RSTs 'from the server' that do not look like the server's own packets; each
+    sentence once, at most MAX_HINTS."""
+    hints: list[str] = []
     rsts = _server_resets(conn)
     if conn.synacks and rsts:
         synack = conn.synacks[0]
@@ -89,6 +309,8 @@ def injection_hints(conn: Connection) -> tuple[str, ...]:
                     f"RST frame {r.frame} has IP ID {r.ip_id}, far from the SYN-ACK's "
                     f"{synack.ip_id} (frame {synack.frame}): possibly injected"
                 )
+            if len(hints) >= MAX_HINTS:
+                break
     if rsts and conn.response is not None and conn.response.frame > rsts[0].frame:
         hints.append(
             f"the server's response (frame {conn.response.frame}) came after its RST "
@@ -101,349 +323,206 @@ def injection_hints(conn: Connection) -> tuple[str, ...]:
                 f"back-to-back RSTs (frames {a.frame}, {b.frame}) with jumping sequence "
                 f"numbers {a.seq} -> {b.seq}: a typical injector"
             )
-    return tuple(hints)
+            break
+    return tuple(dict.fromkeys(hints))[:MAX_HINTS]
 
 
-def judge(
-    pair: Pair, *, have_origin: bool, origin_window: tuple[int, int] | None = None
-) -> Verdict:
-    """Decide what happened to one edge connection attempt, and whose fault it is.
+# --- the rules, in precedence order --------------------------------------------------
 
-    ``origin_window``: the time the origin capture covers, in edge clock (ns).
-    """
-    e, o = pair.edge, pair.origin
-    hints = injection_hints(e)
+Rule = Callable[[Case], "Verdict | None"]
 
-    def verdict(
-        outcome: Outcome, culprit: Culprit, evidence: list[Evidence], explanation: str
-    ) -> Verdict:
-        if not have_origin:  # say only what the edge capture shows
-            evidence = [ev for ev in evidence if ev.capture is EDGE]
-            if culprit is not Culprit.NONE:
-                culprit = Culprit.UNKNOWN
-                explanation = EDGE_ONLY.get(outcome, explanation)
-        return Verdict(pair, outcome, culprit, tuple(evidence), explanation, hints)
 
-    start = e.syns[0].ts_ns
-    if (
-        have_origin
-        and o is None
-        and origin_window is not None
-        and not (origin_window[0] <= start <= origin_window[1])
-    ):
-        return verdict(
-            Outcome.INCONCLUSIVE,
-            Culprit.UNKNOWN,
-            [_syn(e, EDGE, "SYN outside the time the origin capture covers")],
-            "The origin capture did not run when this connection was attempted; "
-            "capture on both hosts at the same time and compare again.",
+def _origin_not_covering_syn(case: Case) -> Verdict | None:
+    """An unpaired attempt the origin capture could not have seen: nothing to say."""
+    if not case.have_origin or case.origin is not None:
+        return None
+    check = case.origin_sees(case.edge.syns[0].ts_ns, "the SYN")
+    if check.covered:
+        return None
+    return case.not_covered(check, [_syn(case.edge, EDGE, "edge sent SYN")])
+
+
+def _tls_failed(case: Case) -> Verdict | None:
+    """525: the ClientHello was sent and the handshake ended without a ServerHello, or
+    with a fatal alert (RSTs after an alert are its consequence)."""
+    e, o = case.edge, case.origin
+    if e.request is None or e.request.kind != "tls" or not _handshake_failed(e):
+        return None
+    ev = [_request(e, EDGE, "edge sent ClientHello")]
+    ev += [_alert(a, EDGE, a.sender) for a in e.tls_alerts]
+    ev += [_rst(r, EDGE, "RST from server") for r in _server_resets(e)[:1]]
+    fatal = [a for a in e.tls_alerts if a.alert.startswith("fatal")]
+    edge_refused = bool(fatal) and fatal[0].sender == "client"
+    facts = {"alert": fatal[0].alert if fatal else ""}
+    if not case.have_origin:
+        reason = (
+            "edge_only_tls_edge_refused_certificate" if edge_refused else "edge_only_tls_failed"
         )
-
-    server_rsts = _server_resets(e)
-    sent_request = e.client_sent.payload_bytes > 0
-    got_data = e.server_sent.payload_bytes > 0
-
-    # 525: the TLS handshake failed. RSTs after an alert are its consequence.
-    if e.request is not None and e.request.kind == "tls" and _tls_failed(e):
-        ev = [_request(e, EDGE, "edge sent ClientHello")]
-        ev += [Evidence(EDGE, f, None, f"{who} sent TLS alert {a}") for f, who, a in e.tls_alerts]
-        ev += [_rst(r, EDGE, "RST from server") for r in server_rsts[:1]]
-        if o is None or o.request is None or o.request.kind != "tls":
-            ev.append(_absent(ORIGIN, "no ClientHello in the origin capture"))
-            return verdict(
-                Outcome.TLS_HANDSHAKE_FAILED,
-                Culprit.PATH,
-                ev,
-                "The ClientHello never reached the origin but the edge got an "
-                "answer: a device in the path (TLS inspection, SNI filter) ended "
-                "the handshake. Show the carrier both captures.",
-            )
-        ev.append(_request(o, ORIGIN, "origin received ClientHello"))
-        origin_alerts = [(f, a) for f, who, a in o.tls_alerts if who == "server"]
-        ev += [Evidence(ORIGIN, f, None, f"origin sent TLS alert {a}") for f, a in origin_alerts]
-        if origin_alerts or _server_resets(o) or o.server_sent.fin_frames:
-            return verdict(
-                Outcome.TLS_HANDSHAKE_FAILED,
-                Culprit.ORIGIN,
-                ev,
-                _origin_refused_tls(origin_alerts[0][1] if origin_alerts else "", e),
-            )
-        edge_alerts = [a for _, who, a in e.tls_alerts if who == "client"]
-        if o.response is not None and o.response.kind == "tls" and edge_alerts:
-            # The origin answered with its ServerHello and certificate, and the edge
-            # itself refused them (unknown_ca, bad_certificate, certificate_expired, ...):
-            # the origin's TLS set-up is at fault, not the path.
-            ev.append(
-                Evidence(
-                    ORIGIN,
-                    o.response.frame,
-                    None,
-                    f"origin sent its ServerHello {o.response.tls_version}".strip(),
-                )
-            )
-            return verdict(
-                Outcome.TLS_HANDSHAKE_FAILED,
-                Culprit.ORIGIN,
-                ev,
-                f"The edge refused the origin's certificate or TLS parameters "
-                f"({edge_alerts[0]}): check the origin's certificate chain, its names (SNI) "
-                "and expiry, and the TLS versions it offers.",
-            )
-        return verdict(
-            Outcome.TLS_HANDSHAKE_FAILED,
-            Culprit.PATH,
-            ev,
-            "The origin carried on with the handshake, but the edge saw it fail: "
-            "something in the path changed or ended it.",
-        )
-
-    # 521: the SYN was answered with a RST.
-    if not e.synacks and server_rsts:
-        ev = [_syn(e, EDGE, "edge sent SYN"), _rst(server_rsts[0], EDGE, "RST answered the SYN")]
-        origin_rsts = _server_resets(o) if o is not None else []
-        if origin_rsts:
-            ev.append(_rst(origin_rsts[0], ORIGIN, "origin sent the RST"))
-            return verdict(
-                Outcome.RST_ON_CONNECT,
-                Culprit.ORIGIN,
-                ev,
-                f"Nothing listens on port {e.server.port} at the origin, or its "
-                "firewall rejects the CDN: check the listening socket (ss -ltn) "
-                "and the firewall's whitelist of CDN node addresses.",
-            )
-        ev.append(
-            _syn(o, ORIGIN, "origin saw the SYN but sent no RST")
-            if o is not None
-            else _absent(ORIGIN, "the SYN never reached the origin")
-        )
-        return verdict(
-            Outcome.RST_ON_CONNECT,
-            Culprit.PATH,
-            ev,
-            "The RST did not come from the origin: a firewall in the path rejects "
-            "the connection. Show the carrier or upstream firewall both captures.",
-        )
-
-    # 522: no answer to the SYN.
-    if not e.synacks:
-        ev = [_syn(e, EDGE, "edge sent SYN, no answer")]
-        if not have_origin:
-            return verdict(
-                Outcome.SYN_NOT_RECEIVED,
-                Culprit.UNKNOWN,
-                ev,
-                "The SYNs got no answer. Capture on the origin at the same time to "
-                "tell a path drop from an origin firewall.",
-            )
-        if o is None:
-            ev.append(_absent(ORIGIN, "no SYN from this connection at the origin"))
-            return verdict(
-                Outcome.SYN_NOT_RECEIVED,
-                Culprit.PATH,
-                ev,
-                "The SYNs never reached the origin: an ISP or upstream firewall "
-                "drops them. Give the carrier both captures.",
-            )
-        ev.append(_syn(o, ORIGIN, "origin received the SYN"))
-        if o.synacks:
-            ev.append(
-                Evidence(ORIGIN, o.synacks[0].frame, o.synacks[0].ts_ns, "origin sent SYN-ACK")
-            )
-            return verdict(
-                Outcome.SYNACK_NOT_RECEIVED,
-                Culprit.PATH,
-                ev,
-                "The origin answered but the SYN-ACK never reached the edge: check "
-                "the return path (asymmetric routing, a firewall on the way back).",
-            )
-        if _server_resets(o):
-            ev.append(_rst(_server_resets(o)[0], ORIGIN, "origin sent RST"))
-            return verdict(
-                Outcome.SYNACK_NOT_RECEIVED,
-                Culprit.PATH,
-                ev,
-                "The origin refused with a RST that never reached the edge: the "
-                "port is closed at the origin, and the return path drops packets.",
-            )
-        ev.append(_absent(ORIGIN, "origin sent no SYN-ACK"))
-        return verdict(
-            Outcome.SYN_NOT_ANSWERED,
-            Culprit.ORIGIN,
-            ev,
-            "The SYNs arrived but the origin never answered: a host firewall after "
-            "the capture point (iptables DROP), a full accept backlog, or a hung "
-            "service. Check the firewall's whitelist of CDN addresses first.",
-        )
-
-    if not sent_request:
-        if server_rsts:
-            ev = [_rst(server_rsts[0], EDGE, "RST from server before any request")]
-            return _reset_verdict(verdict, e, o, Outcome.RST_ON_CONNECT, ev)
-        return verdict(
-            Outcome.OK,
-            Culprit.NONE,
-            [_syn(e, EDGE, "handshake completed")],
-            "The connection was opened and closed without a request.",
-        )
-
-    # From here the edge sent a request.
-    if have_origin and (o is None or o.client_sent.payload_bytes == 0):
-        ev = [_request(e, EDGE, "edge sent the request")]
-        if e.response is not None:
-            ev.append(
-                Evidence(
-                    EDGE,
-                    e.response.frame,
-                    None,
-                    f"edge got {_describe_response(e)} anyway",
-                )
-            )
-        elif server_rsts:
-            ev.append(_rst(server_rsts[0], EDGE, "edge got a RST"))
-        ev.append(
-            _absent(ORIGIN, "no connection from the edge at the origin")
-            if o is None
-            else _absent(ORIGIN, "origin saw the handshake but no request")
-        )
-        return verdict(
-            Outcome.REQUEST_NOT_SEEN,
-            Culprit.PATH,
-            ev,
-            "The request never reached the origin"
-            + (
-                " yet the edge got an answer: something in the path answers for the "
-                "origin (transparent proxy, HTTP hijack)."
-                if got_data
-                else " and the edge got a RST in the origin's name: something in the "
-                "path blocks it (firewall, IPS, censor)."
-                if server_rsts
-                else ": something in the path swallows it."
-            )
-            + " Give the carrier both captures.",
-        )
-
-    # A RST before the response ends the connection: the edge's TCP drops the late
-    # response (and answers it with a RST of its own).
-    if server_rsts and (e.response is None or server_rsts[0].frame < e.response.frame):
-        ev = [
-            _request(e, EDGE, "edge sent the request"),
-            _rst(server_rsts[0], EDGE, "RST from server after the request"),
-        ]
-        if e.response is not None:
-            ev.append(
-                Evidence(
-                    EDGE,
-                    e.response.frame,
-                    None,
-                    f"{_describe_response(e)} came after the RST, too late",
-                )
-            )
-        return _reset_verdict(verdict, e, o, Outcome.RST_AFTER_REQUEST, ev)
-
-    if not got_data:
-        ev = [_request(e, EDGE, "edge sent the request, no response came")]
-        if o is not None:
-            ev.append(_request(o, ORIGIN, "origin received the request"))
-            injected = [r for r in _client_resets(o) if not _client_resets(e)]
-            if injected:
-                ev.append(_rst(injected[0], ORIGIN, "origin got a RST the edge never sent"))
-                return verdict(
-                    Outcome.NO_RESPONSE,
-                    Culprit.PATH,
-                    ev,
-                    "A RST forged in the edge's name ended the connection at the "
-                    "origin: a device in the path injects RSTs. Give the carrier "
-                    "both captures.",
-                )
-            if o.server_sent.payload_bytes > 0:
-                frame = o.response.frame if o.response is not None else None
-                ev.append(Evidence(ORIGIN, frame, None, "origin sent a response"))
-                return verdict(
-                    Outcome.NO_RESPONSE,
-                    Culprit.PATH,
-                    ev,
-                    "The origin answered but the response never reached the edge: "
-                    "check the return path (MTU/fragmentation, a firewall).",
-                )
-            ev.append(_absent(ORIGIN, "origin sent no response"))
-        return verdict(
-            Outcome.NO_RESPONSE,
-            Culprit.ORIGIN,
-            ev,
-            "The origin took the request but did not answer before the edge gave "
-            "up: check the origin's processing time for this URL against the "
-            "CDN's read timeout.",
-        )
-
-    ev = [_request(e, EDGE, "edge sent the request")]
-    if e.response is not None:
-        ev.append(Evidence(EDGE, e.response.frame, None, _describe_response(e)))
-    if o is not None:
-        ev.append(_request(o, ORIGIN, "origin received the request"))
-        if o.response is not None:
-            ev.append(
-                Evidence(ORIGIN, o.response.frame, None, "origin sent " + _describe_response(o))
-            )
-    return verdict(Outcome.OK, Culprit.NONE, ev, "Request answered.")
+        return case.verdict(reason, ev, facts)
+    if o is None or o.request is None or o.request.kind != "tls":
+        check = case.origin_sees(_request_ts(e), "the ClientHello")
+        if not check.covered:
+            return case.not_covered(check, ev)
+        ev.append(case.absent(check, "no ClientHello in the origin capture"))
+        return case.verdict("tls_path_intercepted", ev)
+    ev.append(_request(o, ORIGIN, "origin received ClientHello"))
+    origin_alerts = [a for a in o.tls_alerts if a.sender == "server"]
+    ev += [_alert(a, ORIGIN, "origin") for a in origin_alerts]
+    if edge_refused and not origin_alerts:
+        # The origin sent its ServerHello and certificate, and the edge itself refused
+        # them (unknown_ca, bad_certificate, certificate_expired, ...): the origin's TLS
+        # set-up is at fault, not the path.
+        if o.response is not None and o.response.kind == "tls":
+            ev.append(_response(o, ORIGIN, "origin sent its {response}"))
+        return case.verdict("tls_edge_refused_certificate", ev, facts)
+    if origin_alerts:
+        alert = origin_alerts[0].alert
+        offered = e.request.version or "an unknown version"
+        return case.verdict(_tls_alert_reason(alert), ev, {"alert": alert, "offered": offered})
+    if _server_resets(o) or o.server_sent.fin_frames:
+        ev += [_rst(r, ORIGIN, "origin sent RST") for r in _server_resets(o)[:1]]
+        return case.verdict("tls_origin_closed", ev)
+    failed_at = max(
+        [a.ts_ns for a in e.tls_alerts] + [r.ts_ns for r in _server_resets(e)] + [_request_ts(e)]
+    )
+    check = case.origin_saw_sending(failed_at, "the origin's end of the handshake")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    return case.verdict("tls_path_ended", ev)
 
 
-def _tls_failed(e: Connection) -> bool:
-    if any(a.startswith("fatal") for _, _, a in e.tls_alerts):
+def _tls_alert_reason(alert: str) -> str:
+    """The catalogue entry for an origin's alert ("fatal protocol_version", ...)."""
+    if alert.endswith("protocol_version"):
+        return "tls_origin_protocol_version"
+    if alert.endswith(("handshake_failure", "insufficient_security")):
+        return "tls_origin_no_common_parameters"
+    if alert.endswith("unrecognized_name"):
+        return "tls_origin_unrecognized_name"
+    return "tls_origin_refused"
+
+
+def _handshake_failed(e: Connection) -> bool:
+    if any(a.alert.startswith("fatal") for a in e.tls_alerts):
         return True
     no_hello = e.response is None or e.response.kind != "tls" or bool(e.response.alert)
     ended = bool(_server_resets(e) or e.server_sent.fin_frames)
     return no_hello and ended
 
 
-def _origin_refused_tls(alert: str, e: Connection) -> str:
-    """The next step, from the origin's alert ("fatal protocol_version", ...)."""
-    offered = e.request.version if e.request is not None else ""
-    if alert.endswith("protocol_version"):
-        return (
-            f"The origin refused the TLS versions the CDN offered ({alert}; ClientHello "
-            f"up to {offered or 'an unknown version'}): allow on the origin a version the CDN's "
-            "origin pull supports (TLS 1.2), or raise the CDN's maximum."
+def _rst_answers_syn(case: Case) -> Verdict | None:
+    """521: the SYN was answered with a RST."""
+    e, o = case.edge, case.origin
+    edge_rsts = _server_resets(e)
+    if e.synacks or not edge_rsts:
+        return None
+    ev = [_syn(e, EDGE, "edge sent SYN"), _rst(edge_rsts[0], EDGE, "RST answered the SYN")]
+    if not case.have_origin:
+        return case.verdict("edge_only_refused", ev)
+    origin_rsts = _server_resets(o)
+    if origin_rsts:
+        ev.append(_rst(origin_rsts[0], ORIGIN, "origin sent the RST"))
+        return case.verdict("origin_refused", ev)
+    if o is None:
+        ev.append(
+            case.absent(
+                case.origin_sees(e.syns[0].ts_ns, "the SYN"), "the SYN never reached the origin"
+            )
         )
-    if alert.endswith(("handshake_failure", "insufficient_security")):
-        return (
-            f"The origin ended the handshake with a generic failure ({alert}), most often "
-            "no cipher suite or signature algorithm in common: compare the ciphers the "
-            "origin allows with the ClientHello, then its certificate for the SNI name."
-        )
-    if alert.endswith("unrecognized_name"):
-        return (
-            f"The origin has no certificate for the SNI name the CDN sent ({alert}): "
-            "configure the site's name on the origin, or the CDN's origin host header."
-        )
-    return (
-        "The origin refused the TLS handshake"
-        + (f" ({alert})" if alert else "")
-        + ": check its certificate (SNI, chain, expiry), the TLS versions and ciphers it "
-        "allows, against what the CDN offers."
-    )
+        return case.verdict("path_rejected", ev)
+    check = case.origin_saw_sending(edge_rsts[0].ts_ns, "the origin's RST")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    ev.append(_syn(o, ORIGIN, "origin saw the SYN but sent no RST"))
+    return case.verdict("path_rejected", ev)
 
 
-def _describe_response(e: Connection) -> str:
-    r = e.response
-    if r is None:
-        return "server data"
-    if r.kind == "http":
-        return f"response {r.status} {r.reason}".strip()
-    if r.kind == "tls":
-        return f"ServerHello {r.tls_version}".strip()
-    return "server data"
+def _no_synack(case: Case) -> Verdict | None:
+    """522: no answer to the SYN (the edge alone: no_synack)."""
+    e, o = case.edge, case.origin
+    if e.synacks or _server_resets(e):
+        return None
+    ev = [_syn(e, EDGE, "edge sent SYN, no answer")]
+    first = e.syns[0].ts_ns
+    due = case.edge_ran(first, first + case.coverage.round_trip_ns, "an answer to the SYN")
+    if not due.covered:
+        return case.not_covered(due, ev)
+    if not case.have_origin:
+        return case.verdict("edge_only_no_synack", ev)
+    if o is None:
+        check = case.origin_sees(first, "the SYN")
+        ev.append(case.absent(check, "no SYN from this connection at the origin"))
+        return case.verdict("syn_dropped_in_path", ev)
+    ev.append(_syn(o, ORIGIN, "origin received the SYN"))
+    if o.synacks:
+        synack = o.synacks[0]
+        check = case.edge_sees(synack.ts_ns, "the origin's SYN-ACK")
+        if not check.covered:
+            return case.not_covered(check, ev)
+        ev.append(Evidence(ORIGIN, synack.frame, synack.ts_ns, "origin sent SYN-ACK"))
+        ev.append(case.absent(check, "the SYN-ACK never reached the edge"))
+        return case.verdict("synack_lost", ev)
+    if _server_resets(o):
+        rst = _server_resets(o)[0]
+        check = case.edge_sees(rst.ts_ns, "the origin's RST")
+        if not check.covered:
+            return case.not_covered(check, ev)
+        ev.append(_rst(rst, ORIGIN, "origin sent RST"))
+        ev.append(case.absent(check, "the RST never reached the edge"))
+        return case.verdict("refusal_lost", ev)
+    # A listening kernel answers a SYN at once: the capture must have run a little past
+    # the first SYN it saw (retransmits that came later only add to the proof).
+    first_syn = case.to_edge_clock(o.syns[0].ts_ns)
+    check = case.origin_ran(first_syn, first_syn + DELAY_MARGIN_NS, "the origin's SYN-ACK")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    ev.append(case.absent(check, "origin sent no SYN-ACK"))
+    return case.verdict("syn_not_answered", ev)
 
 
-_MakeVerdict = Callable[[Outcome, Culprit, list[Evidence], str], Verdict]
+def _reset_before_request(case: Case) -> Verdict | None:
+    """521: the handshake completed, then a server RST before any request."""
+    e, o = case.edge, case.origin
+    rsts = _server_resets(e)
+    if e.client_sent.payload_bytes or not rsts:
+        return None
+    ev = [
+        _syn(e, EDGE, "handshake completed"),
+        _rst(rsts[0], EDGE, "RST from server before any request"),
+    ]
+    if not case.have_origin:
+        return case.verdict("edge_only_reset_before_request", ev)
+    if _server_resets(o):
+        ev.append(_rst(_server_resets(o)[0], ORIGIN, "origin sent the RST"))
+        return case.verdict("origin_reset_before_request", ev)
+    check = case.origin_saw_sending(rsts[0].ts_ns, "the origin's RST")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    ev.append(case.absent(check, "origin sent no RST"))
+    return case.verdict("path_reset_before_request", ev)
 
 
-def _reset_verdict(
-    verdict: _MakeVerdict, e: Connection, o: Connection | None, outcome: Outcome, ev: list[Evidence]
-) -> Verdict:
-    """A RST the edge got from 'the server': the origin's only if the origin sent it."""
-    origin_rsts = _server_resets(o) if o is not None else []
-    if e.synacks and _server_resets(e):
-        rst, synack = _server_resets(e)[0], e.synacks[0]
+def _no_request(case: Case) -> Verdict | None:
+    if case.edge.client_sent.payload_bytes:
+        return None
+    return case.verdict("no_request", [_syn(case.edge, EDGE, "handshake completed")])
+
+
+def _reset_before_response(case: Case) -> Verdict | None:
+    """520: a server RST after the request and before the response: the edge's TCP
+    drops a late response (and answers it with a RST of its own)."""
+    e, o = case.edge, case.origin
+    rsts = _server_resets(e)
+    if not rsts or (e.response is not None and e.response.frame < rsts[0].frame):
+        return None
+    ev = [
+        _request(e, EDGE, "edge sent the request"),
+        _rst(rsts[0], EDGE, "RST from server after the request"),
+    ]
+    if e.response is not None:
+        ev.append(_response(e, EDGE, "{response} came after the RST, too late"))
+    if e.synacks:
+        rst, synack = rsts[0], e.synacks[0]
         ev.append(
             Evidence(
                 EDGE,
@@ -453,26 +532,151 @@ def _reset_verdict(
                 f"the RST TTL {rst.ttl}, IP ID {rst.ip_id}",
             )
         )
-    if origin_rsts:
-        ev.append(_rst(origin_rsts[0], ORIGIN, "origin sent the RST"))
-        return verdict(
-            outcome,
-            Culprit.ORIGIN,
-            ev,
-            "The origin reset the connection after the request: check its error "
-            "log at that time (crash, worker killed, request rejected, keep-alive "
-            "reused after close).",
-        )
-    if o is not None:
-        ev.append(_absent(ORIGIN, "origin sent no RST"))
-        if o.response is not None:
-            ev.append(
-                Evidence(ORIGIN, o.response.frame, None, "origin sent " + _describe_response(o))
+    if not case.have_origin:
+        return case.verdict("edge_only_reset_after_request", ev)
+    if _server_resets(o):
+        ev.append(_rst(_server_resets(o)[0], ORIGIN, "origin sent the RST"))
+        return case.verdict("origin_reset_after_request", ev)
+    check = case.origin_saw_sending(rsts[0].ts_ns, "the origin's RST")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    fate, fate_ev = _request_fate(case)
+    ev += fate_ev
+    ev.append(case.absent(check, "origin sent no RST"))
+    if o is not None and o.response is not None:
+        ev.append(_response(o, ORIGIN, "origin sent {response}"))
+    return case.verdict("reset_injected_after_request", ev, {"request_fate": fate})
+
+
+def _answer_not_from_origin(case: Case) -> Verdict | None:
+    """An answer the edge got that the origin never sent (an HTTP hijack)."""
+    e, o = case.edge, case.origin
+    if not case.have_origin or not e.server_sent.payload_bytes:
+        return None
+    if o is not None and o.server_sent.payload_bytes:
+        return None
+    answered_at = e.response.ts_ns if e.response is not None else None
+    if answered_at is None:
+        answered_at = e.server_sent.last_ts_ns or _request_ts(e)
+    ev = [_request(e, EDGE, "edge sent the request"), _response(e, EDGE, "edge got {response}")]
+    check = case.origin_saw_sending(answered_at, "the origin's answer")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    fate, fate_ev = _request_fate(case)
+    ev += fate_ev
+    ev.append(case.absent(check, "the origin sent no answer"))
+    return case.verdict("answer_not_from_origin", ev, {"request_fate": fate})
+
+
+def _no_answer(case: Case) -> Verdict | None:
+    """524: the request got no answer before the edge gave up (inside the capture)."""
+    e, o = case.edge, case.origin
+    if e.server_sent.payload_bytes:
+        return None
+    asked = _request_ts(e)
+    ev = [_request(e, EDGE, "edge sent the request, no response came")]
+    gave_up = _gave_up(e, asked)
+    if gave_up is None:
+        end = case.coverage.edge.end_ns
+        gap = duration(end - asked) if end is not None else "an unknown time"
+        return case.verdict("edge_still_waiting", ev, {"gap": gap})
+    ev.append(_edge_gave_up(e, gave_up))
+    facts = {"gap": duration(gave_up - asked)}
+    if not case.have_origin:
+        return case.verdict("edge_only_no_response", ev, facts)
+    if o is None or not o.client_sent.payload_bytes:
+        check = case.origin_sees(asked, "the request")
+        if not check.covered:
+            return case.not_covered(check, ev)
+        ev.append(case.absent(check, "the request never reached the origin"))
+        return case.verdict("request_lost", ev)
+    ev.append(_request(o, ORIGIN, "origin received the request"))
+    injected = [r for r in _client_resets(o) if not _client_resets(e)]
+    if injected:
+        ev.append(_rst(injected[0], ORIGIN, "origin got a RST the edge never sent"))
+        return case.verdict("reset_injected_toward_origin", ev)
+    if o.server_sent.payload_bytes:
+        sent = o.response.ts_ns if o.response is not None else o.server_sent.last_ts_ns
+        assert sent is not None
+        ev.append(_response(o, ORIGIN, "origin sent {response}"))
+        sent_edge = case.to_edge_clock(sent)
+        delay = case.coverage.delays.reverse_ns
+        if sent_edge >= gave_up:
+            return case.verdict("origin_answered_late", ev, {"gap": duration(sent_edge - gave_up)})
+        if gave_up < sent_edge + delay:
+            return case.verdict(
+                "response_in_flight",
+                ev,
+                {"gap": duration(gave_up - sent_edge), "delay": duration(delay)},
             )
-    return verdict(
-        outcome,
-        Culprit.PATH,
-        ev,
-        "The origin sent no RST: it was injected in the path (firewall, IPS, "
-        "censor). Give the carrier both captures.",
-    )
+        check = case.edge_sees(sent, "the origin's response")
+        if not check.covered:
+            return case.not_covered(check, ev)
+        ev.append(case.absent(check, "the response never reached the edge"))
+        return case.verdict("response_lost", ev)
+    check = case.origin_ran(asked, gave_up, "the origin's response")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    ev.append(case.absent(check, "origin sent no response"))
+    return case.verdict("origin_silent", ev, facts)
+
+
+def _edge_gave_up(e: Connection, at_ns: int) -> Evidence:
+    rst = next((r for r in _client_resets(e) if r.ts_ns == at_ns), None)
+    if rst is not None:
+        return _rst(rst, EDGE, "the edge gave up: RST")
+    frame = e.client_sent.fin_frames[0] if e.client_sent.fin_frames else None
+    return Evidence(EDGE, frame, at_ns, "the edge gave up: FIN")
+
+
+def _answered(case: Case) -> Verdict:
+    e, o = case.edge, case.origin
+    ev = [_request(e, EDGE, "edge sent the request")]
+    if e.response is not None:
+        ev.append(_response(e, EDGE, "{response}"))
+    if o is not None:
+        ev.append(_request(o, ORIGIN, "origin received the request"))
+        if o.response is not None:
+            ev.append(_response(o, ORIGIN, "origin sent {response}"))
+    return case.verdict("answered", ev)
+
+
+RULES: tuple[Rule, ...] = (
+    _origin_not_covering_syn,
+    _tls_failed,
+    _rst_answers_syn,
+    _no_synack,
+    _reset_before_request,
+    _no_request,
+    _reset_before_response,
+    _answer_not_from_origin,
+    _no_answer,
+    _answered,
+)
+
+
+def judge(case: Case) -> Verdict:
+    """Decide what happened to one edge connection attempt, and whose fault it is."""
+    verdict = next(v for rule in RULES if (v := rule(case)) is not None)
+    return _on_weak_pair(case, verdict)
+
+
+def _on_weak_pair(case: Case, verdict: Verdict) -> Verdict:
+    """A weak pair blames no one; an ok verdict on one says what it rests on."""
+    if case.pair.confidence != "weak":
+        return verdict
+    if verdict.culprit in (Culprit.ORIGIN, Culprit.PATH):
+        case.checks.clear()
+        return case.verdict(
+            "weak_pair", list(verdict.evidence), {"matched_by": case.pair.matched_by}
+        )
+    if verdict.outcome is Outcome.OK:
+        note = f"that the pairing, which rests only on {case.pair.matched_by}, is right"
+        return verdict._replace(
+            assumes=(*verdict.assumes, note),
+            explanation=verdict.explanation + f" Assumes {note}.",
+        )
+    return verdict
+
+
+__all__ = ["RULES", "Case", "Check", "injection_hints", "judge"]

@@ -24,6 +24,12 @@ from .model import ClockOffset, Connection, Pair
 NS = 1_000_000_000
 WINDOW_NS = 30 * NS  # how far apart (after the offset) twin SYNs may be
 IDENTITY = ("same 4-tuple", "same client ISN", "same SYN TSval", "same request")
+STRONG = ("same 4-tuple", "same client ISN", "same SYN TSval")
+# A pair that rests on the request alone is probable only when the clock offset was
+# estimated (or given) and the two SYNs are this close after it; otherwise it is weak.
+PROBABLE_REQUEST_DT_NS = 1 * NS
+# Server ports that are origin pulls whatever their traffic shows (HTTP, HTTPS).
+ORIGIN_PULL_PORTS = frozenset({80, 443})
 
 
 class OriginSpec(NamedTuple):
@@ -133,8 +139,9 @@ def match(
     origin_conns: Sequence[Connection],
     *,
     clock_offset_s: float | None = None,
-) -> tuple[list[Pair], ClockOffset, int]:
-    """Pair every edge connection attempt with its origin twin (or None)."""
+) -> tuple[list[Pair], ClockOffset, list[Connection]]:
+    """Pair every edge connection attempt with its origin twin (or None); also return
+    the clock offset and the origin connections nothing paired with."""
     attempts = [c for c in edge_conns if c.syns]
     by_isn: dict[int, list[Connection]] = defaultdict(list)
     by_tsval: dict[int, list[Connection]] = defaultdict(list)
@@ -189,14 +196,37 @@ def match(
             continue
         taken_edge[ei] = (oi, score, why)
         taken_origin.add(oi)
+    certain = {(id(e), id(o)) for e, o in confident}
+    clock_known = clock.source != "none"
     pairs = []
     for ei, e in enumerate(attempts):
         if ei in taken_edge:
             oi, score, why = taken_edge[ei]
-            pairs.append(Pair(e, origin_conns[oi], score, why))
+            o = origin_conns[oi]
+            dt = abs(syn_ts(o) - offset_ns - syn_ts(e))
+            pairs.append(Pair(e, o, score, why, _confidence(e, o, why, certain, clock_known, dt)))
         else:
             pairs.append(Pair(e, None, 0.0, ""))
-    return pairs, clock, len(origin_conns) - len(taken_origin)
+    unpaired = [o for i, o in enumerate(origin_conns) if i not in taken_origin]
+    return pairs, clock, unpaired
+
+
+def _confidence(
+    e: Connection,
+    o: Connection,
+    why: str,
+    certain: set[tuple[int, int]],
+    clock_known: bool,
+    dt_ns: int,
+) -> str:
+    """certain / probable / weak (see ``Pair.confidence``)."""
+    if (id(e), id(o)) in certain:
+        return "certain"
+    if any(feature in why for feature in STRONG):
+        return "probable"
+    if clock_known and dt_ns <= PROBABLE_REQUEST_DT_NS:
+        return "probable"
+    return "weak"
 
 
 def _strong(e: Connection, o: Connection) -> int:
@@ -258,38 +288,69 @@ def origin_servers(origin_conns: Iterable[Connection]) -> set[tuple[str, int]]:
     return {(c.server.addr, c.server.port) for c in origin_conns if c.syns or c.synacks}
 
 
+def origin_pull_ports(*captures: Iterable[Connection]) -> set[int]:
+    """Server ports that carry origin pulls: 80 and 443, and any port on which a
+    connection (in either capture) spoke HTTP or TLS."""
+    ports = set(ORIGIN_PULL_PORTS)
+    for conns in captures:
+        for c in conns:
+            spoke = (c.request is not None and c.request.kind in ("http", "tls")) or (
+                c.response is not None and c.response.kind in ("http", "tls")
+            )
+            if spoke:
+                ports.add(c.server.port)
+    return ports
+
+
+class Selection(NamedTuple):
+    """The origin-pull attempts to judge, and the edge's other connections."""
+
+    pulls: list[Pair]
+    others: list[Pair]  # counted apart, never judged as a 52x
+
+
 def select(
     pairs: Sequence[Pair],
     *,
     served: set[tuple[str, int]],
+    pull_ports: set[int],
     origins: Sequence[OriginSpec] = (),
     ports: Sequence[int] = (),
-) -> list[Pair]:
-    """The origin-pull attempts among all the edge's pairs; noise is left out.
+) -> Selection:
+    """The origin-pull attempts among all the edge's pairs.
 
-    With --origin/--port: the connections to those. Otherwise, with an origin capture:
-    connections to an endpoint the origin capture serves, or to an endpoint (a VIP)
-    at least one of whose connections paired with an origin connection. Without
-    either: every connection attempt the edge made.
+    With --origin/--port: the connections to those. Otherwise a connection is an
+    origin pull when its server port is one (``pull_ports``) and, with an origin
+    capture, its server is an endpoint the origin capture serves or a VIP at least one
+    of whose connections paired. Everything else (ssh, a database port, monitoring) is
+    another connection: counted, not judged.
     """
     if origins or ports:
-        return [
-            p
-            for p in pairs
-            if (not origins or any(s.admits(p.edge) for s in origins))
+        chosen = [
+            (not origins or any(s.admits(p.edge) for s in origins))
             and (not ports or p.edge.server.port in ports)
+            for p in pairs
         ]
-    if not served:
-        return list(pairs)
-    paired_endpoints = {(p.edge.server.addr, p.edge.server.port) for p in pairs if p.origin}
-    keep = served | paired_endpoints
-    return [p for p in pairs if (p.edge.server.addr, p.edge.server.port) in keep]
+    else:
+        paired_endpoints = {(p.edge.server.addr, p.edge.server.port) for p in pairs if p.origin}
+        keep = served | paired_endpoints
+        chosen = [
+            p.edge.server.port in pull_ports
+            and (not served or (p.edge.server.addr, p.edge.server.port) in keep)
+            for p in pairs
+        ]
+    return Selection(
+        [p for p, c in zip(pairs, chosen, strict=True) if c],
+        [p for p, c in zip(pairs, chosen, strict=True) if not c],
+    )
 
 
 __all__ = [
     "OriginSpec",
+    "Selection",
     "estimate_offset",
     "match",
+    "origin_pull_ports",
     "origin_servers",
     "parse_origin",
     "select",

@@ -208,6 +208,7 @@ class Request(NamedTuple):
     version: str = ""
     host: str = ""  # HTTP Host header, or TLS SNI
     first_bytes: str = ""  # hex of the first bytes, for "other"
+    ts_ns: int | None = None  # when the frame holding its first byte was captured
 
 
 class Response(NamedTuple):
@@ -220,6 +221,7 @@ class Response(NamedTuple):
     tls_version: str = ""
     alert: str = ""  # "fatal handshake_failure" and the like
     first_bytes: str = ""
+    ts_ns: int | None = None
 
 
 class Direction(NamedTuple):
@@ -229,6 +231,17 @@ class Direction(NamedTuple):
     payload_bytes: int  # TCP payload as seen on the wire, retransmissions included
     retransmitted_bytes: int
     fin_frames: tuple[int, ...]
+    last_ts_ns: int | None = None  # its last packet: shows a capture was still running
+    fin_ts_ns: int | None = None  # its first FIN
+
+
+class TlsAlert(NamedTuple):
+    """A cleartext TLS alert seen on a connection."""
+
+    frame: int
+    ts_ns: int
+    sender: str  # "client" or "server"
+    alert: str  # "fatal bad_certificate"
 
 
 class Connection(NamedTuple):
@@ -255,7 +268,7 @@ class Connection(NamedTuple):
     server_sent: Direction
     request: Request | None
     response: Response | None
-    tls_alerts: tuple[tuple[int, str, str], ...]  # (frame, sender, "fatal bad_certificate")
+    tls_alerts: tuple[TlsAlert, ...]
     gaps: int  # content gaps: data acknowledged but never captured
     ended_by: str  # "fin", "rst", "idle_timeout" or "end_of_capture"
 
@@ -274,6 +287,8 @@ class InterfaceStats:
     dropped_by_interface: int | None
     dropped_by_os: int | None
     delivered: int | None
+    start_ns: int | None = None  # isb_starttime: when counting (capturing) began
+    end_ns: int | None = None  # isb_endtime: when the statistics were taken, at the end
 
 
 @dataclass(slots=True)
@@ -327,6 +342,7 @@ class Outcome(str, Enum):
     SYN_NOT_RECEIVED = "syn_not_received"
     SYN_NOT_ANSWERED = "syn_not_answered"
     SYNACK_NOT_RECEIVED = "synack_not_received"
+    NO_SYNACK = "no_synack"  # the edge alone: one of the three above, an origin capture tells
     RST_ON_CONNECT = "rst_on_connect"
     RST_AFTER_REQUEST = "rst_after_request"
     REQUEST_NOT_SEEN = "request_not_seen"
@@ -349,6 +365,7 @@ CDN_STATUS: dict[Outcome, int | None] = {
     Outcome.SYN_NOT_RECEIVED: 522,
     Outcome.SYN_NOT_ANSWERED: 522,
     Outcome.SYNACK_NOT_RECEIVED: 522,
+    Outcome.NO_SYNACK: 522,
     Outcome.RST_ON_CONNECT: 521,
     Outcome.RST_AFTER_REQUEST: 520,
     Outcome.REQUEST_NOT_SEEN: None,
@@ -363,8 +380,9 @@ class Evidence(NamedTuple):
 
     capture: Side
     frame: int | None  # None: evidence of absence ("no SYN in the origin capture")
-    ts_ns: int | None
+    ts_ns: int | None  # that capture's clock
     what: str
+    due: tuple[int, int] | None = None  # an absence: when the packet was due (its clock)
 
 
 class Pair(NamedTuple):
@@ -373,7 +391,11 @@ class Pair(NamedTuple):
     edge: Connection
     origin: Connection | None
     score: float
-    matched_by: str  # "4-tuple", "isn+tsval", "score: ...", "" when unmatched
+    matched_by: str  # "same 4-tuple, same client ISN, ...", "" when unmatched
+    # "certain": two identity features (or ISN and request) agree, whatever the clocks;
+    # "probable": one identity feature, or the request at the right time;
+    # "weak": nothing but features other connections share. "" when unmatched.
+    confidence: str = ""
 
 
 class Verdict(NamedTuple):
@@ -385,6 +407,8 @@ class Verdict(NamedTuple):
     evidence: tuple[Evidence, ...]
     explanation: str  # one line: what happened and the next step
     hints: tuple[str, ...] = ()  # e.g. injection hints with their numbers
+    reason: str = ""  # the key of the explanation in judge's catalogue
+    assumes: tuple[str, ...] = ()  # what the verdict takes for granted (a capture's end)
 
     @property
     def cdn_status(self) -> int | None:
@@ -407,5 +431,19 @@ class Comparison(NamedTuple):
     origin: CaptureSummary | None
     clock: ClockOffset
     verdicts: tuple[Verdict, ...]
-    origin_only: int  # origin connections no edge connection paired with
+    origin_only: int  # origin-pull connections of the origin no edge connection paired with
     warnings: tuple[str, ...]
+    unpaired_origin: tuple[Connection, ...] = ()  # those connections
+    other_connections: tuple[tuple[int, int], ...] = ()  # (server port, count) not judged
+    windows: tuple[CaptureWindow, CaptureWindow | None] | None = None
+    swapped: bool = False  # the captures were given in the wrong order and swapped
+
+
+class CaptureWindow(NamedTuple):
+    """When a capture ran, on its own clock, and how that is known."""
+
+    start_ns: int | None
+    end_ns: int | None
+    start_source: str
+    end_source: str  # "sidecar", "pcapng statistics", "given", "last packet ...", "assumed ..."
+    assumed_end: bool

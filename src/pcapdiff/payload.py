@@ -75,15 +75,19 @@ def _text(raw: bytes) -> str:
     return raw.decode("latin-1")
 
 
-def parse_request(data: bytes, frame: int, final: bool = False) -> Request | None:
+def parse_request(
+    data: bytes, frame: int, final: bool = False, ts_ns: int | None = None
+) -> Request | None:
     """The client's first message; ``None`` while more bytes could complete it."""
     if not data:
         return None
     if data[0] == 0x16 and len(data) > 1 and data[1] == 3:
         hello = _tls_handshake(data, 1)
         if hello is None:
-            return Request("tls", frame) if final or len(data) >= MAX_HEAD_BYTES else None
-        return Request("tls", frame, version=_client_version(hello), host=_sni(hello))
+            if final or len(data) >= MAX_HEAD_BYTES:
+                return Request("tls", frame, ts_ns=ts_ns)
+            return None
+        return Request("tls", frame, version=_client_version(hello), host=_sni(hello), ts_ns=ts_ns)
     method = data.split(b" ", 1)[0]
     if method in HTTP_METHODS:
         head_end = data.find(b"\r\n\r\n")
@@ -103,12 +107,20 @@ def parse_request(data: bytes, frame: int, final: bool = False) -> Request | Non
                 host = _text(value.strip())
                 break
         return Request(
-            "http", frame, method=_text(method), target=target, version=version, host=host
+            "http",
+            frame,
+            method=_text(method),
+            target=target,
+            version=version,
+            host=host,
+            ts_ns=ts_ns,
         )
-    return Request("other", frame, first_bytes=data[:16].hex())
+    return Request("other", frame, first_bytes=data[:16].hex(), ts_ns=ts_ns)
 
 
-def parse_response(data: bytes, frame: int, final: bool = False) -> Response | None:
+def parse_response(
+    data: bytes, frame: int, final: bool = False, ts_ns: int | None = None
+) -> Response | None:
     """The server's first message; ``None`` while more bytes could complete it."""
     if not data:
         return None
@@ -121,16 +133,18 @@ def parse_response(data: bytes, frame: int, final: bool = False) -> Response | N
         parts = data[:line_end].split(b" ", 2)
         status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
         reason = _text(parts[2]) if len(parts) > 2 else ""
-        return Response("http", frame, status=status, reason=reason)
+        return Response("http", frame, status=status, reason=reason, ts_ns=ts_ns)
     if len(data) > 1 and data[1] == 3 and data[0] in (0x15, 0x16):
         alert = tls_alert(data)
         if alert:
-            return Response("tls", frame, alert=alert)
+            return Response("tls", frame, alert=alert, ts_ns=ts_ns)
         hello = _tls_handshake(data, 2)
         if hello is None:
-            return Response("tls", frame) if final or len(data) >= MAX_HEAD_BYTES else None
-        return Response("tls", frame, tls_version=_server_version(hello))
-    return Response("other", frame, first_bytes=data[:16].hex())
+            if final or len(data) >= MAX_HEAD_BYTES:
+                return Response("tls", frame, ts_ns=ts_ns)
+            return None
+        return Response("tls", frame, tls_version=_server_version(hello), ts_ns=ts_ns)
+    return Response("other", frame, first_bytes=data[:16].hex(), ts_ns=ts_ns)
 
 
 def tls_alert(payload: bytes) -> str:

@@ -694,15 +694,22 @@ def _interface_stats(
     iface_id = struct.unpack_from(endian + "I", buf, pos + 8)[0]
     if iface_id >= len(interfaces):
         return None
+    iface = interfaces[iface_id]
     counters: dict[int, int] = {}
+    times: dict[int, int] = {}
     for code, value in _options(buf, pos + 20, body_end, endian, name, base):
         if code in (4, 5, 6, 7, 8) and len(value) >= 8:
             counters[code] = struct.unpack_from(endian + "Q", value)[0]
+        elif code in (2, 3) and len(value) >= 8:  # isb_starttime, isb_endtime: hi, lo
+            hi, lo = struct.unpack_from(endian + "II", value)
+            times[code] = ((hi << 32 | lo) * iface.num) // iface.den + iface.offset_ns
     return InterfaceStats(
         interface=iface_id,
-        linktype=interfaces[iface_id].linktype,
+        linktype=iface.linktype,
         received=counters.get(4),
         dropped_by_interface=counters.get(5),
         dropped_by_os=counters.get(7),
         delivered=counters.get(8),
+        start_ns=times.get(2),
+        end_ns=times.get(3),
     )

@@ -35,6 +35,7 @@ from .model import (
     Response,
     Segment,
     SegmentRow,
+    TlsAlert,
     format_address,
 )
 from .payload import MAX_HEAD_BYTES, parse_request, parse_response, tls_alert
@@ -72,6 +73,7 @@ class _Half:
     __slots__ = (
         "base",
         "fin_frames",
+        "fin_ts",
         "gap_count",
         "head",
         "head_bytes",
@@ -82,6 +84,7 @@ class _Half:
         "last_fin",
         "last_rst",
         "last_syn",
+        "last_ts",
         "next_rel",
         "packets",
         "payload_bytes",
@@ -100,12 +103,15 @@ class _Half:
         self.payload_bytes = 0
         self.retx_bytes = 0
         self.fin_frames: list[int] = []
+        self.fin_ts: int | None = None
+        self.last_ts: int | None = None  # this endpoint's last packet
         self.hist_bits = 0
         self.last_syn = self.last_fin = self.last_rst = -1
         self.last_ack = -1  # the last ACK number the fast path checked for gaps
         self.retx_count = self.gap_count = self.zero_windows = 0  # for T, G and W
-        # The start of the stream, by relative sequence number, until it is parsed.
-        self.head: dict[int, tuple[int, bytes]] | None = None
+        # The start of the stream, by relative sequence number, until it is parsed:
+        # relative sequence number -> (frame, ts_ns, payload).
+        self.head: dict[int, tuple[int, int, bytes]] | None = None
         self.head_bytes = 0
         self.head_done = False
 
@@ -162,7 +168,7 @@ class _Live:
         self.resets: list[Reset] = []
         self.request: Request | None = None
         self.response: Response | None = None
-        self.alerts: list[tuple[int, str, str]] = []
+        self.alerts: list[TlsAlert] = []
         self.gaps = 0
         self.tls = False  # the client spoke TLS: look for cleartext alerts in data
 
@@ -210,7 +216,7 @@ def track(
             # Fast path: an established connection, no SYN/FIN/RST. Most packets.
             conn, from_client, half, peer = entry
             conn.last_frame = frame
-            conn.last_ts = ts
+            conn.last_ts = half.last_ts = ts
             half.packets += 1
             if pl:
                 if not half.hist_bits & h_data:
@@ -274,6 +280,7 @@ def _slow_packet(entry: _FlowEntry, seg: Segment) -> None:
     conn, from_client, half, peer = entry
     flags, pl = seg.flags, seg.payload_len
     conn.last_frame, conn.last_ts = seg.frame, seg.ts_ns
+    half.last_ts = seg.ts_ns
     half.packets += 1
     if flags & 0x07 == 0:
         if pl:
@@ -390,6 +397,8 @@ def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segm
                 conn.history.append(letter_case("F"))
             half.last_fin = rel_end
         half.fin_frames.append(seg.frame)
+        if half.fin_ts is None:
+            half.fin_ts = seg.ts_ns
         if half.state != RESET:
             half.state = CLOSED
         if rel_end + 1 > half.next_rel:
@@ -494,11 +503,12 @@ def _data(
             half.retx_bytes += half.next_rel - rel
         half.next_rel = rel_end
     if not half.head_done and rel < MAX_HEAD_BYTES:
-        _collect_head(conn, half, from_client, rel, frame, seg.payload)
+        _collect_head(conn, half, from_client, rel, frame, seg.ts_ns, seg.payload)
     if conn.tls and data[pa : pa + 1] == b"\x15":
         alert = tls_alert(seg.payload[:7])  # data may hold the next frames too
         if alert:
-            conn.alerts.append((frame, "client" if from_client else "server", alert))
+            sender = "client" if from_client else "server"
+            conn.alerts.append(TlsAlert(frame, seg.ts_ns, sender, alert))
 
 
 def _fill(half: _Half, rel: int, rel_end: int) -> bool:
@@ -519,13 +529,13 @@ def _fill(half: _Half, rel: int, rel_end: int) -> bool:
 
 
 def _collect_head(
-    conn: _Live, half: _Half, from_client: bool, rel: int, frame: int, payload: bytes
+    conn: _Live, half: _Half, from_client: bool, rel: int, frame: int, ts: int, payload: bytes
 ) -> None:
     head = half.head
     if head is None:
         head = half.head = {}
     if rel not in head and payload:
-        head[rel] = (frame, payload)
+        head[rel] = (frame, ts, payload)
         half.head_bytes += len(payload)
     _parse_head(conn, half, from_client, final=half.head_bytes >= MAX_HEAD_BYTES)
 
@@ -539,23 +549,23 @@ def _parse_head(conn: _Live, half: _Half, from_client: bool, *, final: bool) -> 
     if start != 1 and not final:
         return  # the first segment is missing (so far)
     joined = bytearray()
-    first_frame = head[start][0]
+    first_frame, first_ts = head[start][0], head[start][1]
     pos = start
     for rel in sorted(head):
         if rel > pos:
             break
-        frame_payload = head[rel][1]
+        frame_payload = head[rel][2]
         if rel + len(frame_payload) > pos:
             joined += frame_payload[pos - rel :]
             pos = rel + len(frame_payload)
     blob = bytes(joined)
     if from_client:
-        conn.request = parse_request(blob, first_frame, final)
+        conn.request = parse_request(blob, first_frame, final, first_ts)
         done = conn.request is not None
         if blob[:1] == b"\x16":
             conn.tls = True
     else:
-        conn.response = parse_response(blob, first_frame, final)
+        conn.response = parse_response(blob, first_frame, final, first_ts)
         done = conn.response is not None
     if done or final:
         half.head = None
@@ -602,7 +612,14 @@ def _endpoint(addr_port: tuple[bytes, int]) -> Endpoint:
 
 
 def _direction(half: _Half) -> Direction:
-    return Direction(half.packets, half.payload_bytes, half.retx_bytes, tuple(half.fin_frames))
+    return Direction(
+        half.packets,
+        half.payload_bytes,
+        half.retx_bytes,
+        tuple(half.fin_frames),
+        half.last_ts,
+        half.fin_ts,
+    )
 
 
 def conn_state(os: int, rs: int, orig_bytes: int, resp_bytes: int, history: str) -> str:

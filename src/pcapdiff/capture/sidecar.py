@@ -1,4 +1,4 @@
-"""The metadata sidecar FILE.json written beside every capture, read back by compare."""
+"""Writing the metadata sidecar FILE.json beside every capture (read by ``meta``)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,21 @@ import re
 import shutil
 import socket
 import subprocess
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from ..errors import CaptureError
+from ..meta import CaptureMeta, read_sidecar, sidecar_path
 
-SCHEMA = "pcapdiff/capture-meta/1"
-
-
-@dataclass
-class CaptureMeta:
-    """Who captured what, where, when, and whether the clock could be trusted."""
-
-    role: str
-    host: str
-    interface: str
-    filter: str
-    argv: list[str]
-    tool_version: str
-    start: float
-    stop: float | None = None
-    packets_captured: int | None = None
-    packets_dropped_by_kernel: int | None = None
-    clock: dict[str, Any] = field(default_factory=dict)
-    interfaces: dict[str, list[str]] = field(default_factory=dict)  # name: its addresses
-    sniffer: str = ""  # tcpdump, dumpcap or scapy (the fallback)
-    schema: str = SCHEMA
-
-
-def sidecar_path(capture: Path | str) -> Path:
-    return Path(f"{capture}.json")
+__all__ = [
+    "CaptureMeta",
+    "clock_state",
+    "host_interfaces",
+    "read_sidecar",
+    "sidecar_path",
+    "write_sidecar",
+]
 
 
 def write_sidecar(capture: Path, meta: CaptureMeta) -> Path:
@@ -48,26 +32,6 @@ def write_sidecar(capture: Path, meta: CaptureMeta) -> Path:
     except OSError as exc:
         raise CaptureError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
-
-
-def read_sidecar(capture: Path | str) -> CaptureMeta | None:
-    """The sidecar of a capture, or None when there is none (or it is not ours).
-    A rotated file (ring.pcap03, as tcpdump -C/-W names it) shares ring.pcap.json."""
-    path = sidecar_path(capture)
-    ring = re.fullmatch(r"(.+?)\d+", str(capture))
-    if not path.exists() and ring is not None:
-        path = sidecar_path(ring.group(1))
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        return None
-    known = set(CaptureMeta.__dataclass_fields__)
-    try:
-        return CaptureMeta(**{k: v for k, v in data.items() if k in known})
-    except TypeError:
-        return None
 
 
 def clock_state() -> dict[str, Any]:

@@ -474,7 +474,8 @@ SCENARIOS = (
         origin_sniffer="scapy",
     ),
     # The middle blocks the request with a reset: the origin got the handshake but
-    # never the request (the CDN would say 520).
+    # never the request. The CDN says 520; the RST is not the origin's (the evidence
+    # says the request never reached it).
     Scenario(
         "request_blocked_with_reset",
         80,
@@ -502,7 +503,7 @@ SCENARIOS = (
             ),
         ),
         "520",
-        "request_not_seen",
+        "rst_after_request",
         "path",
     ),
     # A load balancer VIP in the middle: the origin sees its own address.

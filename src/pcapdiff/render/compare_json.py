@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from ..model import CaptureSummary, Comparison, Connection, Verdict
+from ..model import CaptureSummary, CaptureWindow, Comparison, Connection, Verdict
 
 SCHEMA = "pcapdiff/compare/1"
 
@@ -23,6 +23,22 @@ def _capture(summary: CaptureSummary | None) -> dict[str, Any] | None:
         "malformed_packets": summary.malformed_packets,
         "dropped_packets": summary.dropped_packets,
         "truncated_tail": summary.truncated_tail or None,
+    }
+
+
+def _seconds(ts_ns: int | None) -> float | None:
+    return None if ts_ns is None else ts_ns / 1_000_000_000
+
+
+def _window(w: CaptureWindow | None) -> dict[str, Any] | None:
+    if w is None:
+        return None
+    return {
+        "start": _seconds(w.start_ns),
+        "end": _seconds(w.end_ns),
+        "start_source": w.start_source,
+        "end_source": w.end_source,
+        "assumed_end": w.assumed_end,
     }
 
 
@@ -51,36 +67,53 @@ def verdict_to_json(n: int, v: Verdict) -> dict[str, Any]:
         "edge": _side(e),
         "origin": _side(v.pair.origin),
         "matched_by": v.pair.matched_by or None,
+        "pairing": v.pair.confidence or None,
         "outcome": v.outcome.value,
         "cdn_status": v.cdn_status,
         "culprit": v.culprit.value,
+        "reason": v.reason,
         "request": request,
         "evidence": [
             {
                 "capture": ev.capture.value,
                 "frame": ev.frame,
-                "time": None if ev.ts_ns is None else ev.ts_ns / 1_000_000_000,
+                "time": _seconds(ev.ts_ns),
                 "what": ev.what,
+                "due": None
+                if ev.due is None
+                else {"from": _seconds(ev.due[0]), "until": _seconds(ev.due[1])},
             }
             for ev in v.evidence
         ],
         "explanation": v.explanation,
+        "assumes": list(v.assumes),
         "hints": list(v.hints),
     }
 
 
 def comparison_to_json(c: Comparison) -> dict[str, Any]:
     summary: Counter[str] = Counter(v.outcome.value for v in c.verdicts)
+    estimated = (c.origin is not None and c.clock.source != "none") or c.clock.source == "given"
+    windows = c.windows or (None, None)
     return {
         "schema": SCHEMA,
         "edge": _capture(c.edge),
         "origin": _capture(c.origin),
-        "clock_offset_s": c.clock.seconds,
-        "clock_offset_spread_s": c.clock.spread_s,
+        "swapped": c.swapped,
+        "edge_window": _window(windows[0]),
+        "origin_window": _window(windows[1]),
+        "clock_offset_s": c.clock.seconds if estimated else None,
+        "clock_offset_spread_s": c.clock.spread_s if estimated else None,
         "clock_offset_source": c.clock.source,
+        "clock_offset_pairs": c.clock.pairs_used,
         "connections": [verdict_to_json(i, v) for i, v in enumerate(c.verdicts, 1)],
         "origin_only_connections": c.origin_only,
+        "unpaired_origin": [_side(o) for o in c.unpaired_origin],
+        "other_connections": [
+            {"server_port": port, "connections": n} for port, n in c.other_connections
+        ],
         "warnings": list(c.warnings),
+        "assumed": sum(1 for v in c.verdicts if v.assumes),
         "summary": dict(sorted(summary.items())),
     }
 

@@ -7,13 +7,14 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from ..model import Comparison, Culprit, Outcome
+from ..model import ClockOffset, Comparison, Culprit, Outcome
 
 OUTCOME_STYLE = {
     Outcome.OK: "green",
     Outcome.SYN_NOT_RECEIVED: "red",
     Outcome.SYN_NOT_ANSWERED: "red",
     Outcome.SYNACK_NOT_RECEIVED: "red",
+    Outcome.NO_SYNACK: "red",
     Outcome.RST_ON_CONNECT: "red",
     Outcome.RST_AFTER_REQUEST: "red",
     Outcome.REQUEST_NOT_SEEN: "magenta",
@@ -23,18 +24,46 @@ OUTCOME_STYLE = {
 }
 
 
-def render_comparison(c: Comparison, console: Console) -> None:
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
+
+
+def clock_line(clock: ClockOffset) -> str:
+    """The clock offset as far as it is known: never a spread it does not have."""
+    if clock.source == "none":
+        return "clock offset (origin - edge): not estimated (no pair is certain); assumed 0"
+    if clock.source == "given":
+        return f"clock offset (origin - edge): {clock.seconds:+.6f} s (given)"
+    pairs = _plural(clock.pairs_used, "pair")
+    if clock.source.endswith("(one way only)"):
+        return (
+            f"clock offset (origin - edge): at most {clock.seconds:+.6f} s "
+            f"(one way only: an upper bound; {pairs})"
+        )
+    return (
+        f"clock offset (origin - edge): {clock.seconds:+.6f} s ± {clock.spread_s:.6f} s "
+        f"(estimated from {pairs})"
+    )
+
+
+def render_comparison(c: Comparison, console: Console, *, show_unpaired: bool = False) -> None:
     counts = Counter(v.outcome for v in c.verdicts)
     parts = ", ".join(f"{o.value} {n}" for o, n in sorted(counts.items(), key=lambda x: -x[1]))
     console.print(f"{len(c.verdicts)} origin-pull connection(s): {parts or 'none'}")
+    if c.other_connections:
+        others = ", ".join(f"port {port}: {n}" for port, n in c.other_connections)
+        total = sum(n for _, n in c.other_connections)
+        console.print(f"{_plural(total, 'other connection')} not judged ({others})")
     if c.origin is not None:
-        console.print(
-            f"clock offset (origin - edge): {c.clock.seconds:+.6f} s "
-            f"± {c.clock.spread_s:.6f} s ({c.clock.source}, {c.clock.pairs_used} pairs); "
-            f"{c.origin_only} origin connection(s) unpaired"
-        )
+        console.print(f"{clock_line(c.clock)}; {c.origin_only} origin connection(s) unpaired")
     for w in c.warnings:
         console.print(f"warning: {w}")
+    if show_unpaired:
+        for o in c.unpaired_origin:
+            console.print(
+                f"unpaired at the origin: {o.client} -> {o.server} frame {o.first_frame} "
+                f"{o.conn_state} {o.history}"
+            )
     table = Table(header_style="bold", box=None, pad_edge=False)
     for name, wrap in (
         ("#", False),
@@ -55,6 +84,8 @@ def render_comparison(c: Comparison, console: Console) -> None:
             for ev in v.evidence
         )
         explanation = v.explanation + "".join(f" [hint: {h}]" for h in v.hints)
+        if v.pair.confidence and v.pair.confidence != "certain":
+            explanation += f" [pairing {v.pair.confidence}: {v.pair.matched_by}]"
         culprit = "" if v.culprit is Culprit.NONE else v.culprit.value
         table.add_row(
             str(i),

@@ -80,16 +80,32 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "synack_options": _options(conn.synack_options),
         "client_sent": _direction(conn.client_sent),
         "server_sent": _direction(conn.server_sent),
-        "request": None if req is None else req._asdict(),
-        "response": None if resp is None else resp._asdict(),
-        "tls_alerts": [{"frame": f, "sender": s, "alert": a} for f, s, a in conn.tls_alerts],
+        "request": None if req is None else _message(req._asdict()),
+        "response": None if resp is None else _message(resp._asdict()),
+        "tls_alerts": [
+            {"frame": a.frame, "time": seconds(a.ts_ns), "sender": a.sender, "alert": a.alert}
+            for a in conn.tls_alerts
+        ],
         "gaps": conn.gaps,
         "ended_by": conn.ended_by,
     }
 
 
+def _message(fields: dict[str, Any]) -> dict[str, Any]:
+    """A request or response record, its capture time in epoch seconds."""
+    fields["time"] = seconds(fields.pop("ts_ns"))
+    return fields
+
+
 def _direction(d: Direction) -> dict[str, Any]:
-    return d._asdict()
+    return {
+        "packets": d.packets,
+        "payload_bytes": d.payload_bytes,
+        "retransmitted_bytes": d.retransmitted_bytes,
+        "fin_frames": list(d.fin_frames),
+        "last_time": seconds(d.last_ts_ns),
+        "first_fin_time": seconds(d.fin_ts_ns),
+    }
 
 
 def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
@@ -122,6 +138,8 @@ def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
                 "dropped_by_interface": s.dropped_by_interface,
                 "dropped_by_os": s.dropped_by_os,
                 "delivered": s.delivered,
+                "start": seconds(s.start_ns),
+                "end": seconds(s.end_ns),
             }
             for s in summary.interface_stats
         ],

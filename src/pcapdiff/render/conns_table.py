@@ -8,6 +8,7 @@ from rich.console import Console, JustifyMethod
 from rich.table import Table
 
 from ..model import CaptureSummary, Connection
+from ..quality import capture_warnings
 from .conns_json import seconds
 
 STATE_STYLE = {
@@ -54,9 +55,9 @@ def describe_response(conn: Connection) -> str:
             parts.append(f"data {resp.first_bytes[:16]}")
     for reset in conn.resets[:1]:
         parts.append(f"RST by {reset.sender} ({reset.phase}) #{reset.frame}")
-    for frame, sender, alert in conn.tls_alerts[:1]:
-        if resp is None or alert != resp.alert:
-            parts.append(f"{sender} TLS alert {alert} #{frame}")
+    for tls_alert in conn.tls_alerts[:1]:
+        if resp is None or tls_alert.alert != resp.alert:
+            parts.append(f"{tls_alert.sender} TLS alert {tls_alert.alert} #{tls_alert.frame}")
     return "; ".join(parts)
 
 
@@ -114,35 +115,3 @@ def render_warnings(summary: CaptureSummary, console: Console) -> None:
     """What the reader and decoder noticed, one line each (to stderr)."""
     for line in capture_warnings(summary):
         console.print(f"warning: {line}")
-
-
-def capture_warnings(summary: CaptureSummary) -> list[str]:
-    out = []
-    if summary.truncated_tail:
-        out.append(
-            f"{summary.path}: file ends inside a record at {summary.truncated_tail}; "
-            "analysed up to the cut"
-        )
-    if summary.malformed_packets:
-        examples = ", ".join(f"frame {a.frame} {a.code}" for a in summary.anomaly_examples[:3])
-        counts = ", ".join(f"{code} {n}" for code, n in sorted(summary.anomalies.items()))
-        out.append(
-            f"{summary.path}: {summary.malformed_packets} malformed packet(s) "
-            f"({counts}; e.g. {examples})"
-        )
-    if summary.dropped_packets:
-        out.append(
-            f"{summary.path}: the capture itself dropped {summary.dropped_packets} "
-            "packet(s) (pcapng interface statistics)"
-        )
-    if summary.sliced_packets:
-        out.append(
-            f"{summary.path}: {summary.sliced_packets} packet(s) cut by the snaplen "
-            f"({summary.snaplen}); payload lengths are taken from the IP headers"
-        )
-    if summary.skipped_sections:
-        out.append(
-            f"{summary.path}: {summary.skipped_sections} pcapng section(s) of an "
-            "unsupported version skipped"
-        )
-    return out

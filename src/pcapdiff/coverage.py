@@ -1,0 +1,304 @@
+"""Capture coverage: when each capture ran, and how long a packet takes between them.
+
+Input: both captures' summaries and sidecars, the pairs ``match`` found, the clock
+offset. Output: a ``Coverage`` that ``judge`` asks before it rests a verdict on the
+absence of a packet (DESIGN.md, "Capture coverage"): was the other capture running
+when that packet was due, given the clock offset and the one-way delays measured on
+paired handshakes? All times are on the edge's clock (integer ns).
+
+A capture's window comes from its metadata where it has some (the sidecar's start
+and stop, pcapng Interface Statistics), else from its first and last packet. A
+capture with no recorded end is taken to have run as long as the other one, unless
+the pair shows it had stopped: the other capture holds packets of paired
+connections, or answers with the same host's fingerprint, that it should have seen
+later. A verdict resting on that assumption says so (``Window.assumed_end``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import NamedTuple
+
+from .meta import CaptureMeta
+from .model import CaptureSummary, Connection, Pair
+
+NS = 1_000_000_000
+# A packet may take longer than any delay measured on the paired handshakes (queues,
+# retransmission of the packet itself): this much is added to the largest one.
+DELAY_MARGIN_NS = 200_000_000
+# The one-way delay bound when no pair measured one: an origin pull slower than this
+# one way is a failure in its own right.
+UNMEASURED_DELAY_NS = 1 * NS
+
+
+class Window(NamedTuple):
+    """The time one capture covered, on the edge's clock, and how that is known."""
+
+    start_ns: int | None  # None: nothing is known (an empty capture without metadata)
+    end_ns: int | None
+    start_source: str  # "sidecar", "pcapng statistics", "first packet", "given"
+    end_source: str  # the same, or "last packet (it had stopped: ...)", "assumed"
+    last_packet_ns: int | None
+    assumed_end: bool  # end_ns is only assumed: no recorded end, no sign it stopped
+
+    def covers(self, start_ns: int, end_ns: int) -> bool:
+        """Was the capture running through all of [start_ns, end_ns]?"""
+        return (
+            self.start_ns is not None
+            and self.end_ns is not None
+            and self.start_ns <= start_ns
+            and end_ns <= self.end_ns
+        )
+
+    def assumed_for(self, end_ns: int) -> bool:
+        """Does covering up to ``end_ns`` rest on the assumed end?"""
+        return self.assumed_end and (self.last_packet_ns is None or end_ns > self.last_packet_ns)
+
+
+class Delays(NamedTuple):
+    """Upper bounds on the one-way delay each way, from paired handshakes."""
+
+    forward_ns: int  # edge -> origin
+    reverse_ns: int  # origin -> edge
+    measured_pairs: int  # 0: the bounds are UNMEASURED_DELAY_NS
+
+
+class Coverage(NamedTuple):
+    """What judge needs to know about the two captures' time."""
+
+    edge: Window
+    origin: Window | None  # None: judging the edge capture alone
+    delays: Delays
+    round_trip_ns: int  # bound on SYN -> SYN-ACK at the edge, for the edge alone
+    offset_ns: int  # origin clock minus edge clock
+
+
+class Recorded(NamedTuple):
+    """What a capture's own file and metadata say about when it ran (its clock)."""
+
+    start_ns: int | None
+    end_ns: int | None  # None: no recorded end
+    start_source: str
+    end_source: str
+    last_packet_ns: int | None
+
+    def shifted(self, delta_ns: int) -> Recorded:
+        def move(t: int | None) -> int | None:
+            return None if t is None else t + delta_ns
+
+        return self._replace(
+            start_ns=move(self.start_ns),
+            end_ns=move(self.end_ns),
+            last_packet_ns=move(self.last_packet_ns),
+        )
+
+
+def recorded_window(
+    summary: CaptureSummary | None, meta: CaptureMeta | None, given: tuple[float, float] | None
+) -> Recorded:
+    """When one capture ran, on its own clock: ``given`` (--edge-window and the like)
+    first, then the sidecar and pcapng statistics, else its first packet."""
+    first = summary.first_ts_ns if summary is not None else None
+    last = summary.last_ts_ns if summary is not None else None
+    if given is not None:
+        return Recorded(round(given[0] * NS), round(given[1] * NS), "given", "given", last)
+    start, start_source = first, "first packet"
+    end, end_source = None, ""
+    stats = summary.interface_stats if summary is not None else []
+    isb_starts = [s.start_ns for s in stats if s.start_ns is not None]
+    isb_ends = [s.end_ns for s in stats if s.end_ns is not None]
+    if isb_starts and (start is None or min(isb_starts) < start):
+        start, start_source = min(isb_starts), "pcapng statistics"
+    if isb_ends:
+        end, end_source = max(isb_ends), "pcapng statistics"
+    if meta is not None:
+        meta_start = round(meta.start * NS)
+        if start is None or meta_start < start:
+            start, start_source = meta_start, "sidecar"
+        if meta.stop is not None:
+            end, end_source = round(meta.stop * NS), "sidecar"
+    if end is not None and last is not None and last > end:
+        end = last  # clocks stepped, or the statistics were written early: keep the packets
+    return Recorded(start, end, start_source, end_source, last)
+
+
+def measure_delays(pairs: Iterable[Pair], offset_ns: int) -> Delays:
+    """The largest one-way delay each way on the handshakes of trusted pairs, plus
+    DELAY_MARGIN_NS; UNMEASURED_DELAY_NS where no pair shows one."""
+    forward: list[int] = []
+    reverse: list[int] = []
+    for p in pairs:
+        e, o = p.edge, p.origin
+        if o is None or p.confidence == "weak":
+            continue
+        if e.syns and o.syns:
+            forward.append(o.syns[0].ts_ns - offset_ns - e.syns[0].ts_ns)
+        if e.synacks and o.synacks:
+            reverse.append(e.synacks[0].ts_ns - (o.synacks[0].ts_ns - offset_ns))
+    fwd = max(0, max(forward)) + DELAY_MARGIN_NS if forward else UNMEASURED_DELAY_NS
+    rev = max(0, max(reverse)) + DELAY_MARGIN_NS if reverse else UNMEASURED_DELAY_NS
+    return Delays(fwd, rev, max(len(forward), len(reverse)))
+
+
+def round_trip_bound(edge_conns: Iterable[Connection]) -> int:
+    """The largest SYN -> SYN-ACK time at the edge, plus a margin each way."""
+    rtts = [
+        c.synacks[0].ts_ns - max(s.ts_ns for s in c.syns if s.ts_ns <= c.synacks[0].ts_ns)
+        for c in edge_conns
+        if c.syns and c.synacks and c.syns[0].ts_ns <= c.synacks[0].ts_ns
+    ]
+    if not rtts:
+        return 2 * UNMEASURED_DELAY_NS
+    return max(rtts) + 2 * DELAY_MARGIN_NS
+
+
+def _fingerprint(conn: Connection, server: bool) -> tuple[int, str] | None:
+    """(TTL as captured, option layout) of a connection's SYN-ACK or SYN."""
+    refs, opts = (conn.synacks, conn.synack_options) if server else (conn.syns, conn.syn_options)
+    if not refs:
+        return None
+    return refs[0].ttl, opts.layout if opts is not None else ""
+
+
+def stop_evidence(
+    last_packet_ns: int,
+    trusted: Sequence[Pair],
+    other_conns: Iterable[Connection],
+    *,
+    stopped_is_origin: bool,
+    offset_ns: int,
+    slack_ns: int,
+) -> str:
+    """Why a capture without a recorded end had stopped at its last packet, or "".
+
+    ``last_packet_ns`` and the result are on the edge's clock. The other capture shows
+    it: packets sent on a paired connection, or the same host's handshakes (same TTL
+    and TCP options as on the paired connections), after that capture's last packet
+    (plus ``slack_ns`` for the clock offset's uncertainty): had it still been running,
+    it would hold them. Packets with another fingerprint came from something else.
+    """
+    # Times in the other capture, moved to the edge's clock.
+    shift = 0 if stopped_is_origin else offset_ns
+    deadline = last_packet_ns + slack_ns
+    for p in trusted:
+        assert p.origin is not None
+        if stopped_is_origin:
+            sent = p.edge.client_sent.last_ts_ns
+        else:
+            sent = p.origin.server_sent.last_ts_ns
+        if sent is not None and sent - shift > deadline:
+            who, stopped = ("the edge", "origin") if stopped_is_origin else ("the origin", "edge")
+            conn = p.edge if stopped_is_origin else p.origin
+            return (
+                f"{who} still sent packets on connection {conn.client} -> {conn.server} "
+                f"{duration(sent - shift - last_packet_ns)} after the {stopped} capture's "
+                "last packet"
+            )
+    prints = {
+        fp
+        for p in trusted
+        if (fp := _fingerprint(p.edge if stopped_is_origin else p.origin, stopped_is_origin))  # type: ignore[arg-type]
+        is not None
+    }
+    for conn in other_conns:
+        fp = _fingerprint(conn, stopped_is_origin)
+        host = conn.server_sent if stopped_is_origin else conn.client_sent
+        sent = host.last_ts_ns
+        if fp is not None and fp in prints and sent is not None and sent - shift > deadline:
+            who, stopped = ("origin", "origin") if stopped_is_origin else ("edge", "edge")
+            return (
+                f"the {who} (TTL {fp[0]}, TCP options {fp[1] or '-'}, as on the paired "
+                f"connections) still sent packets {duration(sent - shift - last_packet_ns)} "
+                f"after the {stopped} capture's last packet, on connection "
+                f"{conn.client} -> {conn.server}"
+            )
+    return ""
+
+
+def build_coverage(
+    edge: Recorded,
+    origin: Recorded | None,
+    *,
+    edge_conns: Sequence[Connection],
+    origin_conns: Sequence[Connection],
+    pairs: Sequence[Pair],
+    offset_ns: int,
+    offset_spread_ns: int = 0,
+) -> Coverage:
+    """Both windows on the edge's clock, each end recorded, shown stopped, or assumed."""
+    slack_ns = offset_spread_ns + DELAY_MARGIN_NS
+    trusted = [p for p in pairs if p.origin is not None and p.confidence != "weak"]
+    delays = measure_delays(trusted, offset_ns)
+    rtt = round_trip_bound(edge_conns)
+    if origin is None:
+        return Coverage(_settle(edge, None, "", 0), None, delays, rtt, 0)
+    origin = origin.shifted(-offset_ns)
+    edge_stop = ""
+    if edge.end_ns is None and edge.last_packet_ns is not None:
+        edge_stop = stop_evidence(
+            edge.last_packet_ns,
+            trusted,
+            origin_conns,
+            stopped_is_origin=False,
+            offset_ns=offset_ns,
+            slack_ns=slack_ns,
+        )
+    origin_stop = ""
+    if origin.end_ns is None and origin.last_packet_ns is not None:
+        origin_stop = stop_evidence(
+            origin.last_packet_ns,
+            trusted,
+            edge_conns,
+            stopped_is_origin=True,
+            offset_ns=offset_ns,
+            slack_ns=slack_ns,
+        )
+    edge_window = _settle(edge, origin, edge_stop, delays.reverse_ns)
+    origin_window = _settle(origin, edge, origin_stop, delays.forward_ns)
+    return Coverage(edge_window, origin_window, delays, rtt, offset_ns)
+
+
+def _settle(own: Recorded, other: Recorded | None, stopped: str, delay_ns: int) -> Window:
+    """A capture's end: recorded; its last packet when the pair shows it had stopped
+    (or there is no other capture); else assumed: it ran as long as the other, so it
+    saw what the other's end sent its way (``delay_ns``, the one-way bound, later)."""
+    if own.end_ns is not None:
+        return Window(
+            own.start_ns, own.end_ns, own.start_source, own.end_source, own.last_packet_ns, False
+        )
+    if stopped or other is None:
+        source = f"last packet (it had stopped: {stopped})" if stopped else "last packet"
+        return Window(
+            own.start_ns, own.last_packet_ns, own.start_source, source, own.last_packet_ns, False
+        )
+    other_end = other.end_ns if other.end_ns is not None else other.last_packet_ns
+    ends = [t for t in (own.last_packet_ns, other_end) if t is not None]
+    if other_end is not None:
+        ends.append(other_end + delay_ns)
+    end = max(ends) if ends else None
+    start = own.start_ns
+    if start is None and other.start_ns is not None:
+        start = other.start_ns  # nothing recorded at all: assumed to have run throughout
+    assumed = end is not None and (own.last_packet_ns is None or end > own.last_packet_ns)
+    return Window(
+        start,
+        end,
+        own.start_source if own.start_ns is not None else "assumed",
+        "assumed (no recorded end; as long as the other capture)" if assumed else "last packet",
+        own.last_packet_ns,
+        assumed,
+    )
+
+
+def duration(ns: int) -> str:
+    """A span for people: 850 us, 12 ms, 0.8 s, 3.5 min, 2.0 h."""
+    magnitude = abs(ns)
+    if magnitude < 1_000_000:
+        return f"{ns / 1000:.0f} us"
+    if magnitude < 1 * NS:
+        return f"{ns / 1_000_000:.0f} ms"
+    if magnitude < 120 * NS:
+        return f"{ns / NS:.1f} s"
+    if magnitude < 7200 * NS:
+        return f"{ns / NS / 60:.1f} min"
+    return f"{ns / NS / 3600:.1f} h"
