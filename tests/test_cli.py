@@ -161,10 +161,14 @@ def test_broken_pipe_is_quiet(tmp_path: Path) -> None:
 
 def test_compare_json_fields_are_exactly_the_documented_ones() -> None:
     emitted: set[str] = set()
-    folder = ROOT / "fixtures" / "pcaps" / "compare" / "every_outcome"
+    cases = ROOT / "fixtures" / "pcaps" / "compare"
+    folder = cases / "every_outcome"
     for args in (
         [str(folder / "edge.pcap"), str(folder / "origin.pcap")],
         [str(folder / "edge.pcap")],
+        # unpaired origin connections, and connections that are not origin pulls
+        [str(cases / "edge_cut_mid_traffic" / f) for f in ("edge.pcap", "origin.pcap")],
+        [str(cases / "mixed_with_noise" / f) for f in ("edge.pcap", "origin.pcap")],
     ):
         result = CliRunner().invoke(cli, ["compare", "--json", *args], env=ENV)
         assert result.exit_code == 1, result.output
