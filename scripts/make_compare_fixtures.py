@@ -523,6 +523,37 @@ def edge_cut_mid_traffic(w: World) -> None:
     w.edge = [(t, p) for t, p in w.edge if 0.5 <= t <= 3.0]
 
 
+def response_framing(w: World) -> None:
+    """What the framing of the answers says: a RST after part of the body, a RST after a
+    complete one, a non-HTTP answer, a body cut short by the server's close, a RST
+    before the answer to a kept-alive connection's second request, a chunked answer."""
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n"
+    f = w.flow(50000, t=0.0).handshake().request()
+    f.send(False, "PA", head + b"a" * 1000)
+    f.send(False, "RA", dt=0.05)
+    w.expect("rst_after_request", "origin")
+    f = w.flow(50001, t=0.3).handshake().request().respond()
+    f.send(False, "RA", dt=0.05)
+    w.expect("ok", "none")
+    f = w.flow(50002, t=0.6).handshake().request()
+    f.send(False, "PA", b"SSH-2.0-OpenSSH_9.2p1\r\n")
+    f.send(False, "FA")
+    w.expect("invalid_response", "origin")
+    f = w.flow(50003, t=0.9).handshake().request()
+    f.send(False, "PA", head + b"b" * 1000)
+    f.send(False, "FA", dt=0.05)
+    w.expect("invalid_response", "origin")
+    f = w.flow(50004, t=1.2).handshake().request().respond().request()
+    f.send(False, "RA", dt=0.05)
+    w.expect("rst_after_request", "origin")
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    f = w.flow(50005, t=1.5).handshake().request()
+    f.send(False, "PA", chunked)
+    f.send(True, "A")
+    f.close()
+    w.expect("ok", "none")
+
+
 SIDECAR_STOPS = {"origin_stopped_early_sidecar": 1.0}  # origin clock, seconds after T0
 
 SCENARIOS: dict[str, tuple[Build, dict[str, object], str]] = {
@@ -541,6 +572,7 @@ SCENARIOS: dict[str, tuple[Build, dict[str, object], str]] = {
     "origin_stopped_early_sidecar": (origin_stopped_early_sidecar, {}, "pcap"),
     "origin_cut_mid_traffic": (origin_cut_mid_traffic, {}, "pcap"),
     "edge_cut_mid_traffic": (edge_cut_mid_traffic, {}, "pcap"),
+    "response_framing": (response_framing, {}, "pcap"),
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import struct
 from pathlib import Path
 
@@ -178,7 +179,14 @@ def test_clock_shift_and_snat_change_no_verdict(
 
 # --- capture coverage: a capture cut short never turns into blame -----------------------
 
-CUT_SCENARIOS = ("every_outcome", "snat_random_ports", "mixed_with_noise", "ipv6", "dnat_vip")
+CUT_SCENARIOS = (
+    "every_outcome",
+    "snat_random_ports",
+    "mixed_with_noise",
+    "ipv6",
+    "dnat_vip",
+    "response_framing",
+)
 
 
 def cut_capture(path: Path, keep_from: float, keep_until: float) -> io.BytesIO:
@@ -214,7 +222,11 @@ WHOLE = {
 }
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("PCAPDIFF_CUT_EXAMPLES", "150")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(
     name=st.sampled_from(CUT_SCENARIOS),
     edge_cut=st.tuples(st.floats(0, 0.6), st.floats(0.4, 1.0)),
@@ -231,7 +243,9 @@ def test_a_cut_capture_changes_a_verdict_only_to_inconclusive_or_an_assumption(
 ) -> None:
     """DESIGN.md, "Capture coverage": cut the edge and/or the origin capture at random
     points, head and tail. Every connection's verdict on the cut pair is its verdict on
-    the whole pair, or inconclusive, or carries an `assumes` note: never another blame."""
+    the whole pair, or inconclusive, or carries an `assumes` note: never another blame.
+    (A cut right after a handshake leaves an open connection with no request yet:
+    `idle_at_capture_end`, ok, which blames no one and says the capture ended.)"""
     folder = SCENARIOS[0].parent / name
     edge: Path | io.BytesIO = folder / "edge.pcap"
     origin: Path | io.BytesIO = folder / "origin.pcap"
@@ -242,6 +256,8 @@ def test_a_cut_capture_changes_a_verdict_only_to_inconclusive_or_an_assumption(
     whole = WHOLE[name]
     for client, v in by_client(compare(edge, origin)).items():
         if v.outcome is Outcome.INCONCLUSIVE or v.assumes:  # type: ignore[attr-defined]
+            continue
+        if v.reason == "idle_at_capture_end":  # type: ignore[attr-defined]
             continue
         w = whole.get(client)
         assert w is not None, f"{client} judged {v.outcome} only in the cut pair"  # type: ignore[attr-defined]

@@ -17,6 +17,7 @@ from pcapdiff.model import (
     Connection,
     Direction,
     Endpoint,
+    Exchange,
     Outcome,
     PacketRef,
     Pair,
@@ -96,6 +97,32 @@ def asked(**kw: Any) -> Connection:
 
 def answered(**kw: Any) -> Connection:
     return asked(**{"response": OK_200, "server_sent": sent(500, last_ms=50), **kw})
+
+
+def tls_done(
+    requests: int, responses: int, fin_ms: float | None = None, resets: tuple[Reset, ...] = ()
+) -> Connection:
+    """An HTTPS connection whose handshake completed; its application data as said."""
+    exchange = Exchange(
+        requests,
+        responses,
+        0,
+        None,
+        "",
+        14 if responses else None,
+        T0 + 40 * MS if responses else None,
+    )
+    at_rst = exchange if resets else None
+    return conn(
+        server=Endpoint("203.0.113.10", 443),
+        request=HELLO,
+        response=Response("tls", 5, tls_version="TLS 1.3", ts_ns=T0 + 5 * MS),
+        client_sent=sent(600, 30, fin_ms=fin_ms),
+        server_sent=sent(3000 + 300 * responses, 40),
+        exchange=exchange,
+        exchange_at_rst=at_rst,
+        resets=resets,
+    )
 
 
 def window(start_ms: float = -1000, end_ms: float | None = 60_000, assumed: bool = False) -> Window:
@@ -403,9 +430,141 @@ CASES = [
         "no_response",
         "path",
     ),
+    Given(
+        "a RST after part of the response",
+        answered(
+            resets=(rst(9, 60, "server"),),
+            exchange_at_rst=Exchange(1, 0, 1448, 52317, ""),
+        ),
+        answered(resets=(rst(9, 60, "server"),), exchange_at_rst=Exchange(1, 0, 1448, 52317, "")),
+        "origin_reset_after_request",
+        "rst_after_request",
+        "origin",
+    ),
+    Given(
+        "a RST before the answer to the second request on a kept-alive connection",
+        answered(resets=(rst(19, 900, "server"),), exchange_at_rst=Exchange(2, 1, 0, None, "")),
+        answered(resets=(rst(19, 900, "server"),), exchange_at_rst=Exchange(2, 1, 0, None, "")),
+        "origin_reset_after_request",
+        "rst_after_request",
+        "origin",
+    ),
+    # --- 520: an answer the CDN cannot pass on ---------------------------------------
+    Given(
+        "the origin answered with something that is not HTTP",
+        answered(
+            response=Response("other", 6, first_bytes="5353482d", ts_ns=T0 + 50 * MS),
+            exchange=Exchange(1, 0, 0, None, "invalid: the answer is not an HTTP/1.x status line"),
+        ),
+        answered(
+            response=Response("other", 6, first_bytes="5353482d", ts_ns=T0 + 50 * MS),
+            exchange=Exchange(1, 0, 0, None, "invalid: the answer is not an HTTP/1.x status line"),
+        ),
+        "origin_invalid_response",
+        "invalid_response",
+        "origin",
+    ),
+    Given(
+        "the origin closed before the body was complete",
+        answered(server_sent=sent(1448, 50, fin_ms=60), exchange=Exchange(1, 0, 1448, 52317)),
+        answered(server_sent=sent(1448, 50, fin_ms=60), exchange=Exchange(1, 0, 1448, 52317)),
+        "origin_truncated_response",
+        "invalid_response",
+        "origin",
+    ),
+    Given(
+        "the edge got a broken answer the origin sent whole",
+        answered(exchange=Exchange(1, 0, 0, None, "invalid: a malformed HTTP status line")),
+        answered(exchange=Exchange(1, 1, 0, None, "")),
+        "path_invalid_response",
+        "invalid_response",
+        "path",
+    ),
+    Given(
+        "edge alone: not HTTP",
+        answered(exchange=Exchange(1, 0, 0, None, "invalid: a malformed HTTP status line")),
+        None,
+        "edge_only_invalid_response",
+        "invalid_response",
+        "unknown",
+        have_origin=False,
+    ),
+    # --- HTTPS after the handshake ----------------------------------------------------
+    Given(
+        "HTTPS: the handshake done, the origin silent after the request",
+        tls_done(requests=1, responses=0, fin_ms=15_000),
+        tls_done(requests=1, responses=0),
+        "origin_silent",
+        "no_response",
+        "origin",
+    ),
+    Given(
+        "HTTPS: the origin resets after reading the request",
+        tls_done(requests=1, responses=0, resets=(rst(12, 20, "server"),)),
+        tls_done(requests=1, responses=0, resets=(rst(12, 20, "server"),)),
+        "origin_reset_after_request",
+        "rst_after_request",
+        "origin",
+    ),
+    Given(
+        "the answer still arriving when the edge capture ended",
+        answered(exchange=Exchange(1, 0, 1448, 52317, "")),
+        answered(exchange=Exchange(1, 1, 0, None, "")),
+        "edge_capture_ended_mid_response",
+        "inconclusive",
+        "unknown",
+    ),
+    Given(
+        "the origin stalled mid-body and the edge gave up",
+        answered(client_sent=sent(100, 3, fin_ms=15_000), exchange=Exchange(1, 0, 1448, 52317)),
+        answered(exchange=Exchange(1, 0, 1448, 52317, "")),
+        "origin_stalled",
+        "no_response",
+        "origin",
+    ),
+    Given(
+        "the second request of a kept-alive connection never answered",
+        answered(client_sent=sent(200, 900, fin_ms=16_000), exchange=Exchange(2, 1, 0, None, "")),
+        answered(exchange=Exchange(2, 1, 0, None, "")),
+        "origin_stalled",
+        "no_response",
+        "origin",
+    ),
     # --- ok ---------------------------------------------------------------------------
+    Given(
+        "a RST after the complete response is no failure",
+        answered(resets=(rst(9, 60, "server"),), exchange_at_rst=Exchange(1, 1, 0, None, "")),
+        answered(resets=(rst(9, 60, "server"),), exchange_at_rst=Exchange(1, 1, 0, None, "")),
+        "answered",
+        "ok",
+        "none",
+    ),
+    Given(
+        "HTTPS answered",
+        tls_done(requests=1, responses=1),
+        tls_done(requests=1, responses=1),
+        "answered",
+        "ok",
+        "none",
+    ),
+    Given(
+        "HTTPS: a handshake and no request",
+        tls_done(requests=0, responses=0, fin_ms=60),
+        tls_done(requests=0, responses=0),
+        "no_request",
+        "ok",
+        "none",
+    ),
     Given("answered", answered(), answered(), "answered", "ok", "none"),
-    Given("no request", conn(), conn(), "no_request", "ok", "none"),
+    Given(
+        "no request, closed",
+        conn(client_sent=sent(0, 50, fin_ms=50)),
+        conn(client_sent=sent(0, 50, fin_ms=50)),
+        "no_request",
+        "ok",
+        "none",
+    ),
+    Given("no request, still open", conn(), conn(), "idle_at_capture_end", "ok", "none"),
     # --- the edge alone ---------------------------------------------------------------
     Given(
         "edge alone: no SYN-ACK",

@@ -49,6 +49,12 @@ REASONS: dict[str, Reason] = {
         "had not given up (no FIN or RST from it): the capture stopped too early to say "
         "whether the origin would answer. " + CAPTURE_BOTH,
     ),
+    "edge_capture_ended_mid_response": Reason(
+        _O.INCONCLUSIVE,
+        _C.UNKNOWN,
+        "The answer was still arriving when the edge capture ended ({progress}), and the "
+        "edge had not given up: whether it completed cannot be said. " + CAPTURE_BOTH,
+    ),
     "response_in_flight": Reason(
         _O.INCONCLUSIVE,
         _C.UNKNOWN,
@@ -175,8 +181,9 @@ REASONS: dict[str, Reason] = {
     "origin_reset_after_request": Reason(
         _O.RST_AFTER_REQUEST,
         _C.ORIGIN,
-        "The origin reset the connection after the request: check its error log at that "
-        "time (crash, worker killed, request rejected, keep-alive reused after close).",
+        "The origin reset the connection after the request, {progress}: check its error "
+        "log at that time (crash, worker killed, request rejected, keep-alive reused "
+        "after close).",
     ),
     "reset_injected_after_request": Reason(
         _O.RST_AFTER_REQUEST,
@@ -192,6 +199,34 @@ REASONS: dict[str, Reason] = {
         "path answers for the origin (transparent proxy, HTTP hijack). Give the carrier "
         "both captures.",
     ),
+    # --- 520: an answer a CDN cannot pass on ------------------------------------------
+    "origin_invalid_response": Reason(
+        _O.INVALID_RESPONSE,
+        _C.ORIGIN,
+        "The origin's answer is not a valid HTTP response ({problem}): check what listens "
+        "on port {port} (another protocol, TLS on a plain HTTP port) and the origin's "
+        "error log.",
+    ),
+    "origin_truncated_response": Reason(
+        _O.INVALID_RESPONSE,
+        _C.ORIGIN,
+        "The origin closed the connection before its answer was complete ({progress}): "
+        "check its error log (a worker that died mid-response, a proxy timeout in front "
+        "of the application).",
+    ),
+    "path_invalid_response": Reason(
+        _O.INVALID_RESPONSE,
+        _C.PATH,
+        "The edge got an answer that is not a valid HTTP response ({problem}), which the "
+        "origin never sent: something in the path changed it. Give the carrier both "
+        "captures.",
+    ),
+    "edge_only_invalid_response": Reason(
+        _O.INVALID_RESPONSE,
+        _C.UNKNOWN,
+        "The answer is not a valid HTTP response ({problem}). An origin capture tells "
+        "whether the origin sent it so.",
+    ),
     # --- 524: no response --------------------------------------------------------------
     "origin_silent": Reason(
         _O.NO_RESPONSE,
@@ -205,6 +240,13 @@ REASONS: dict[str, Reason] = {
         _C.ORIGIN,
         "The origin answered only {gap} after the edge had given up: check the origin's "
         "processing time for this URL against the CDN's read timeout.",
+    ),
+    "origin_stalled": Reason(
+        _O.NO_RESPONSE,
+        _C.ORIGIN,
+        "The origin stopped answering part-way ({progress}) and the edge gave up "
+        "{gap} after its request: check the origin's processing of this URL (a stalled "
+        "backend, a slow upstream) against the CDN's read timeout.",
     ),
     "response_lost": Reason(
         _O.NO_RESPONSE,
@@ -227,6 +269,12 @@ REASONS: dict[str, Reason] = {
     # --- ok ------------------------------------------------------------------------------
     "answered": Reason(_O.OK, _C.NONE, "Request answered."),
     "no_request": Reason(_O.OK, _C.NONE, "The connection was opened and closed without a request."),
+    "idle_at_capture_end": Reason(
+        _O.OK,
+        _C.NONE,
+        "The connection was open, with no request yet, when the edge capture ended (an "
+        "idle or pooled connection): nothing failed on it while the capture ran.",
+    ),
     # --- the edge capture alone --------------------------------------------------------
     "edge_only_no_synack": Reason(
         _O.NO_SYNACK,
@@ -250,8 +298,8 @@ REASONS: dict[str, Reason] = {
     "edge_only_reset_after_request": Reason(
         _O.RST_AFTER_REQUEST,
         _C.UNKNOWN,
-        "A RST came after the request. An origin capture tells whether the origin sent it "
-        "or it was injected on the way.",
+        "A RST came after the request, {progress}. An origin capture tells whether the "
+        "origin sent it or it was injected on the way.",
     ),
     "edge_only_no_response": Reason(
         _O.NO_RESPONSE,

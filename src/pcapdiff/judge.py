@@ -26,6 +26,7 @@ from .model import (
     Connection,
     Culprit,
     Evidence,
+    Exchange,
     Outcome,
     Pair,
     Request,
@@ -245,6 +246,61 @@ def _server_resets(conn: Connection | None) -> list[Reset]:
 
 def _client_resets(conn: Connection | None) -> list[Reset]:
     return [r for r in conn.resets if r.sender == "client"] if conn is not None else []
+
+
+def _is_tls(conn: Connection) -> bool:
+    return conn.request is not None and conn.request.kind == "tls"
+
+
+def _framed(conn: Connection) -> bool:
+    """Its messages' framing is known (HTTP/1.x or TLS records, no hole in them)."""
+    return conn.exchange is not None and not conn.exchange.problem
+
+
+def _asked(conn: Connection) -> bool:
+    """The client sent a request: HTTP bytes, or TLS application data after the handshake."""
+    if _is_tls(conn) and _framed(conn):
+        assert conn.exchange is not None
+        return conn.exchange.requests > 0
+    return conn.client_sent.payload_bytes > 0
+
+
+def _got_answer(conn: Connection) -> bool:
+    """The server answered: HTTP bytes, or TLS application data (tickets excepted)."""
+    if _is_tls(conn) and _framed(conn):
+        assert conn.exchange is not None
+        return conn.exchange.responses > 0
+    return conn.server_sent.payload_bytes > 0
+
+
+def _fully_answered(conn: Connection) -> bool:
+    """Every request got its whole answer (by its framing; without framing: any data)."""
+    x = conn.exchange
+    if x is None or x.problem:
+        return _got_answer(conn)
+    return x.responses >= x.requests and not x.response_bytes
+
+
+def _answer_ts(conn: Connection) -> int | None:
+    x = conn.exchange
+    if _is_tls(conn) and x is not None and x.answer_ts_ns is not None:
+        return x.answer_ts_ns
+    if conn.response is not None and conn.response.ts_ns is not None:
+        return conn.response.ts_ns
+    return conn.server_sent.last_ts_ns
+
+
+def _progress(x: Exchange | None) -> str:
+    """How far the answer had come: "after 1,448 of 52,317 response bytes"."""
+    if x is None:
+        return "before the response"
+    if x.response_bytes:
+        if x.response_expected:
+            return f"after {x.response_bytes:,} of {x.response_expected:,} response bytes"
+        return f"after {x.response_bytes:,} response bytes"
+    if x.responses == 0:
+        return "before any response"
+    return f"before the response to request {x.responses + 1} of {x.requests}"
 
 
 def _request_ts(conn: Connection) -> int:
@@ -484,7 +540,7 @@ def _reset_before_request(case: Case) -> Verdict | None:
     """521: the handshake completed, then a server RST before any request."""
     e, o = case.edge, case.origin
     rsts = _server_resets(e)
-    if e.client_sent.payload_bytes or not rsts:
+    if _asked(e) or not rsts:
         return None
     ev = [
         _syn(e, EDGE, "handshake completed"),
@@ -503,9 +559,13 @@ def _reset_before_request(case: Case) -> Verdict | None:
 
 
 def _no_request(case: Case) -> Verdict | None:
-    if case.edge.client_sent.payload_bytes:
+    e = case.edge
+    if _asked(e):
         return None
-    return case.verdict("no_request", [_syn(case.edge, EDGE, "handshake completed")])
+    closed = bool(e.client_sent.fin_frames or e.server_sent.fin_frames or e.resets)
+    return case.verdict(
+        "no_request" if closed else "idle_at_capture_end", [_syn(e, EDGE, "handshake completed")]
+    )
 
 
 def _reset_before_response(case: Case) -> Verdict | None:
@@ -513,11 +573,18 @@ def _reset_before_response(case: Case) -> Verdict | None:
     drops a late response (and answers it with a RST of its own)."""
     e, o = case.edge, case.origin
     rsts = _server_resets(e)
-    if not rsts or (e.response is not None and e.response.frame < rsts[0].frame):
+    if not rsts:
         return None
+    x = e.exchange_at_rst
+    if x is not None and not x.problem:
+        if x.requests and x.responses >= x.requests:
+            return None  # every request was answered in full: the RST ends a done exchange
+    elif e.response is not None and e.response.frame < rsts[0].frame:
+        return None  # no framing to go by: the answer had begun, take it as answered
+    progress = _progress(x if x is not None and not x.problem else None)
     ev = [
         _request(e, EDGE, "edge sent the request"),
-        _rst(rsts[0], EDGE, "RST from server after the request"),
+        _rst(rsts[0], EDGE, f"RST from server after the request, {progress}"),
     ]
     if e.response is not None:
         ev.append(_response(e, EDGE, "{response} came after the RST, too late"))
@@ -532,11 +599,12 @@ def _reset_before_response(case: Case) -> Verdict | None:
                 f"the RST TTL {rst.ttl}, IP ID {rst.ip_id}",
             )
         )
+    facts = {"progress": progress}
     if not case.have_origin:
-        return case.verdict("edge_only_reset_after_request", ev)
+        return case.verdict("edge_only_reset_after_request", ev, facts)
     if _server_resets(o):
         ev.append(_rst(_server_resets(o)[0], ORIGIN, "origin sent the RST"))
-        return case.verdict("origin_reset_after_request", ev)
+        return case.verdict("origin_reset_after_request", ev, facts)
     check = case.origin_saw_sending(rsts[0].ts_ns, "the origin's RST")
     if not check.covered:
         return case.not_covered(check, ev)
@@ -548,16 +616,65 @@ def _reset_before_response(case: Case) -> Verdict | None:
     return case.verdict("reset_injected_after_request", ev, {"request_fate": fate})
 
 
+def _invalid_response(case: Case) -> Verdict | None:
+    """520: an answer that is not HTTP on an HTTP pull, or one the server's close cut
+    short of its Content-Length or chunked end."""
+    e, o = case.edge, case.origin
+    kind, problem = _answer_problem(e)
+    if not kind:
+        return None
+    ev = [
+        _request(e, EDGE, "edge sent the request"),
+        _response(e, EDGE, f"edge got {{response}}: {problem}"),
+    ]
+    facts = {"problem": problem, "progress": _progress(e.exchange)}
+    if not case.have_origin:
+        return case.verdict("edge_only_invalid_response", ev, facts)
+    origin_kind, origin_problem = _answer_problem(o) if o is not None else ("", "")
+    if origin_kind:
+        assert o is not None
+        ev.append(_response(o, ORIGIN, f"origin sent {{response}}: {origin_problem}"))
+        reason = (
+            "origin_truncated_response" if origin_kind == "truncated" else "origin_invalid_response"
+        )
+        return case.verdict(
+            reason, ev, {"problem": origin_problem, "progress": _progress(o.exchange)}
+        )
+    check = case.origin_saw_sending(_answer_ts(e) or _request_ts(e), "the origin's answer")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    if o is not None and o.response is not None:
+        ev.append(_response(o, ORIGIN, "origin sent {response}"))
+    return case.verdict("path_invalid_response", ev, facts)
+
+
+def _answer_problem(conn: Connection) -> tuple[str, str]:
+    """("invalid" or "truncated", what is wrong) with the server's answer, from its
+    framing; ("", "") when nothing is."""
+    x = conn.exchange
+    http = conn.request is not None and conn.request.kind == "http"
+    if x is None or not http or not conn.server_sent.payload_bytes:
+        return "", ""
+    if x.problem.startswith("invalid"):
+        return "invalid", x.problem.removeprefix("invalid: ")
+    if (
+        not x.problem
+        and x.response_bytes
+        and conn.server_sent.fin_frames
+        and not _server_resets(conn)
+    ):
+        return "truncated", "cut short by the server's close, " + _progress(x)
+    return "", ""
+
+
 def _answer_not_from_origin(case: Case) -> Verdict | None:
     """An answer the edge got that the origin never sent (an HTTP hijack)."""
     e, o = case.edge, case.origin
-    if not case.have_origin or not e.server_sent.payload_bytes:
+    if not case.have_origin or not _got_answer(e):
         return None
-    if o is not None and o.server_sent.payload_bytes:
+    if o is not None and _got_answer(o):
         return None
-    answered_at = e.response.ts_ns if e.response is not None else None
-    if answered_at is None:
-        answered_at = e.server_sent.last_ts_ns or _request_ts(e)
+    answered_at = _answer_ts(e) or _request_ts(e)
     ev = [_request(e, EDGE, "edge sent the request"), _response(e, EDGE, "edge got {response}")]
     check = case.origin_saw_sending(answered_at, "the origin's answer")
     if not check.covered:
@@ -571,7 +688,7 @@ def _answer_not_from_origin(case: Case) -> Verdict | None:
 def _no_answer(case: Case) -> Verdict | None:
     """524: the request got no answer before the edge gave up (inside the capture)."""
     e, o = case.edge, case.origin
-    if e.server_sent.payload_bytes:
+    if _got_answer(e):
         return None
     asked = _request_ts(e)
     ev = [_request(e, EDGE, "edge sent the request, no response came")]
@@ -584,7 +701,7 @@ def _no_answer(case: Case) -> Verdict | None:
     facts = {"gap": duration(gave_up - asked)}
     if not case.have_origin:
         return case.verdict("edge_only_no_response", ev, facts)
-    if o is None or not o.client_sent.payload_bytes:
+    if o is None or not _asked(o):
         check = case.origin_sees(asked, "the request")
         if not check.covered:
             return case.not_covered(check, ev)
@@ -595,8 +712,8 @@ def _no_answer(case: Case) -> Verdict | None:
     if injected:
         ev.append(_rst(injected[0], ORIGIN, "origin got a RST the edge never sent"))
         return case.verdict("reset_injected_toward_origin", ev)
-    if o.server_sent.payload_bytes:
-        sent = o.response.ts_ns if o.response is not None else o.server_sent.last_ts_ns
+    if _got_answer(o):
+        sent = _answer_ts(o)
         assert sent is not None
         ev.append(_response(o, ORIGIN, "origin sent {response}"))
         sent_edge = case.to_edge_clock(sent)
@@ -619,6 +736,44 @@ def _no_answer(case: Case) -> Verdict | None:
         return case.not_covered(check, ev)
     ev.append(case.absent(check, "origin sent no response"))
     return case.verdict("origin_silent", ev, facts)
+
+
+def _answer_incomplete(case: Case) -> Verdict | None:
+    """Part of the answer came (or only the answer to an earlier request of a kept-alive
+    connection), and the rest never did: 524 when the edge gave up, else the capture
+    ended too early to say."""
+    e, o = case.edge, case.origin
+    if _fully_answered(e):
+        return None
+    asked = _request_ts(e)
+    progress = _progress(e.exchange)
+    ev = [
+        _request(e, EDGE, "edge sent the request"),
+        _response(e, EDGE, f"{{response}}, {progress}"),
+    ]
+    last_answer = e.server_sent.last_ts_ns or asked
+    gave_up = _gave_up(e, last_answer)
+    if gave_up is None:
+        return case.verdict("edge_capture_ended_mid_response", ev, {"progress": progress})
+    ev.append(_edge_gave_up(e, gave_up))
+    facts = {"progress": progress, "gap": duration(gave_up - asked)}
+    if not case.have_origin:
+        return case.verdict("edge_only_no_response", ev, facts)
+    if o is not None and _fully_answered(o) and _got_answer(o):
+        sent = o.server_sent.last_ts_ns
+        assert sent is not None
+        ev.append(_response(o, ORIGIN, "origin sent {response} in full"))
+        check = case.edge_sees(sent, "the rest of the origin's answer")
+        if not check.covered:
+            return case.not_covered(check, ev)
+        ev.append(case.absent(check, "the rest of the answer never reached the edge"))
+        return case.verdict("response_lost", ev)
+    check = case.origin_ran(asked, gave_up, "the rest of the origin's answer")
+    if not check.covered:
+        return case.not_covered(check, ev)
+    if o is not None and o.response is not None:
+        ev.append(_response(o, ORIGIN, "origin sent {response}, " + _progress(o.exchange)))
+    return case.verdict("origin_stalled", ev, facts)
 
 
 def _edge_gave_up(e: Connection, at_ns: int) -> Evidence:
@@ -650,7 +805,9 @@ RULES: tuple[Rule, ...] = (
     _no_request,
     _reset_before_response,
     _answer_not_from_origin,
+    _invalid_response,
     _no_answer,
+    _answer_incomplete,
     _answered,
 )
 

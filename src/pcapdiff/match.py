@@ -83,15 +83,19 @@ def _request_key(conn: Connection) -> tuple[str, ...] | None:
 
 def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> ClockOffset:
     """Origin clock minus edge clock from the minimum one-way delay each way:
-    offset = (d_fwd - d_rev) / 2, good to about (d_fwd + d_rev) / 2."""
+    offset = (d_fwd - d_rev) / 2, good to about (d_fwd + d_rev) / 2.
+
+    Only handshakes both captures saw whole count: when one saw fewer SYNs (or
+    SYN-ACKs) than the other, its first may be a retransmission of the other's first
+    (a capture started late, a SYN lost on the way), which would be off by seconds."""
     fwd: list[int] = []
     rev: list[int] = []
     n = 0
     for edge, origin in confident:
         n += 1
-        if edge.syns and origin.syns:
+        if edge.syns and len(edge.syns) == len(origin.syns):
             fwd.append(origin.syns[0].ts_ns - edge.syns[0].ts_ns)
-        if edge.synacks and origin.synacks:
+        if edge.synacks and len(edge.synacks) == len(origin.synacks):
             rev.append(edge.synacks[0].ts_ns - origin.synacks[0].ts_ns)
     if not fwd:
         return ClockOffset(0.0, 0.0, 0, "none")

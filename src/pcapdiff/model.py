@@ -224,6 +224,18 @@ class Response(NamedTuple):
     ts_ns: int | None = None
 
 
+class Exchange(NamedTuple):
+    """What a connection's messages say, from their framing (HTTP/1.x or TLS records)."""
+
+    requests: int  # requests the client sent (TLS: application data after its Finished)
+    responses: int  # complete responses (TLS: 1 once the server's application data came)
+    response_bytes: int  # bytes of a response still in progress (0: none in progress)
+    response_expected: int | None  # that response's whole size, when its head said
+    problem: str = ""  # "lost" (a hole in the stream), "invalid: ..." (not HTTP), or ""
+    answer_frame: int | None = None  # TLS: the server's first answer record
+    answer_ts_ns: int | None = None
+
+
 class Direction(NamedTuple):
     """What one endpoint sent on a connection."""
 
@@ -271,6 +283,8 @@ class Connection(NamedTuple):
     tls_alerts: tuple[TlsAlert, ...]
     gaps: int  # content gaps: data acknowledged but never captured
     ended_by: str  # "fin", "rst", "idle_timeout" or "end_of_capture"
+    exchange: Exchange | None = None  # at the end; None when neither HTTP nor TLS
+    exchange_at_rst: Exchange | None = None  # when the server's first RST came
 
     @property
     def duration_ns(self) -> int:
@@ -347,6 +361,7 @@ class Outcome(str, Enum):
     RST_AFTER_REQUEST = "rst_after_request"
     REQUEST_NOT_SEEN = "request_not_seen"
     NO_RESPONSE = "no_response"
+    INVALID_RESPONSE = "invalid_response"  # not HTTP, or cut short by the server's close
     TLS_HANDSHAKE_FAILED = "tls_handshake_failed"
     INCONCLUSIVE = "inconclusive"
 
@@ -370,6 +385,7 @@ CDN_STATUS: dict[Outcome, int | None] = {
     Outcome.RST_AFTER_REQUEST: 520,
     Outcome.REQUEST_NOT_SEEN: None,
     Outcome.NO_RESPONSE: 524,
+    Outcome.INVALID_RESPONSE: 520,
     Outcome.TLS_HANDSHAKE_FAILED: 525,
     Outcome.INCONCLUSIVE: None,
 }

@@ -18,9 +18,11 @@ at 1, 10, 100, ... for T/G/W).
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 
 from .decode import parse_tcp_options
+from .framing import UNBOUNDED, HttpFramer, TlsFramer, tls_exchange
 from .model import (
     ACK,
     FIN,
@@ -29,6 +31,7 @@ from .model import (
     Connection,
     Direction,
     Endpoint,
+    Exchange,
     PacketRef,
     Request,
     Reset,
@@ -74,7 +77,9 @@ class _Half:
         "base",
         "fin_frames",
         "fin_ts",
+        "framer",
         "gap_count",
+        "granted",
         "head",
         "head_bytes",
         "head_done",
@@ -90,6 +95,7 @@ class _Half:
         "payload_bytes",
         "retx_bytes",
         "retx_count",
+        "skip",
         "state",
         "zero_windows",
     )
@@ -114,6 +120,10 @@ class _Half:
         self.head: dict[int, tuple[int, int, bytes]] | None = None
         self.head_bytes = 0
         self.head_done = False
+        # Message framing once the stream's start is parsed: in-order bytes up to
+        # ``skip`` may pass unseen (a body); ``granted`` is what the framer last allowed.
+        self.framer: HttpFramer | TlsFramer | None = None
+        self.skip = self.granted = UNBOUNDED
 
 
 class _Live:
@@ -133,9 +143,11 @@ class _Live:
         "isn",
         "last_frame",
         "last_ts",
+        "methods",
         "request",
         "resets",
         "response",
+        "rst_exchange",
         "server",
         "server_half",
         "server_isn",
@@ -169,6 +181,8 @@ class _Live:
         self.request: Request | None = None
         self.response: Response | None = None
         self.alerts: list[TlsAlert] = []
+        self.methods: deque[str] = deque()  # requests' methods, for their responses' framing
+        self.rst_exchange: Exchange | None = None  # the exchange when the server first reset
         self.gaps = 0
         self.tls = False  # the client spoke TLS: look for cleartext alerts in data
 
@@ -223,9 +237,10 @@ def track(
                     half.hist_bits |= h_data
                     conn.history.append("D" if from_client else "d")
                 rel = (seq - half.base) & m32  # type: ignore[operator]
-                if rel == half.next_rel and half.head_done and not conn.tls:
-                    half.payload_bytes += pl  # in order, and the stream's start is parsed
+                if rel == half.next_rel and half.head_done and pl <= half.skip and not conn.tls:
+                    half.payload_bytes += pl  # in order, the stream's start parsed, a body
                     half.next_rel = rel + pl
+                    half.skip -= pl
                 else:
                     _data(conn, half, from_client, as_segment(row), seq, pl, frame, data, pa)
             elif not half.hist_bits & h_ack and flags & ack_flag:
@@ -421,6 +436,8 @@ def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segm
             if conn.client_half.payload_bytes
             else "established"
         )
+        if not from_client and conn.rst_exchange is None:
+            conn.rst_exchange = _exchange(conn)
         conn.resets.append(
             Reset(
                 seg.frame,
@@ -482,13 +499,16 @@ def _data(
     data: bytes | bytearray,
     pa: int,
 ) -> None:
-    """Payload: bytes, retransmissions, holes, the stream's first message, TLS alerts."""
+    """Payload: bytes, retransmissions, holes, the stream's first message, TLS alerts,
+    message framing."""
     half.payload_bytes += pl
     if half.base is None:  # midstream: the first byte we see is relative 1
         half.base = (seq - 1) & _M32
         half.next_rel = 1
     rel = (seq - half.base) & _M32
     rel_end = rel + pl
+    if half.framer is not None and half.head_done and rel_end > half.next_rel:
+        _frame(half, seg, rel, half.next_rel)
     if rel_end <= half.next_rel:
         if half.holes and _fill(half, rel, rel_end):
             pass
@@ -509,6 +529,93 @@ def _data(
         if alert:
             sender = "client" if from_client else "server"
             conn.alerts.append(TlsAlert(frame, seg.ts_ns, sender, alert))
+
+
+def _frame(half: _Half, seg: Segment, rel: int, next_rel: int) -> None:
+    """New in-order bytes for the framer; a hole (or bytes the snaplen cut) loses it."""
+    framer = half.framer
+    assert framer is not None
+    payload = seg.payload
+    if rel > next_rel or len(payload) < seg.payload_len:
+        framer.lose()
+        half.skip = half.granted = UNBOUNDED
+        return
+    _sync(half)
+    new = memoryview(payload)[next_rel - rel :]
+    if isinstance(framer, HttpFramer):
+        allowed = framer.feed(new)
+    else:
+        allowed = framer.feed(new, seg.frame, seg.ts_ns)
+    half.skip = half.granted = allowed
+
+
+def _sync(half: _Half) -> None:
+    """Tell the framer what the fast path counted off since it last allowed it."""
+    if half.framer is not None and half.granted != half.skip:
+        half.framer.skipped(half.granted - half.skip)
+        half.granted = half.skip
+
+
+def _start_framer(
+    conn: _Live,
+    half: _Half,
+    from_client: bool,
+    blob: bytes,
+    start: int,
+    pos: int,
+    frame: int,
+    ts: int,
+) -> None:
+    """The stream's start is parsed: frame its messages from the first byte on."""
+    kind = conn.request.kind if conn.request is not None else ""
+    if not from_client and kind not in ("http", "tls"):
+        kind = "tls" if blob[:2] in (b"\x16\x03", b"\x15\x03") else ""
+    framer: HttpFramer | TlsFramer
+    if kind == "http":
+        http = HttpFramer(from_client, conn.methods)
+        framer, allowed = http, http.feed(blob)
+    elif kind == "tls":
+        records = TlsFramer()
+        framer, allowed = records, records.feed(blob, frame, ts)
+    else:
+        return
+    half.framer = framer
+    half.skip = half.granted = allowed
+    if start != 1 or pos != half.next_rel:
+        framer.lose()  # the first bytes, or some after them, were never captured
+        half.skip = half.granted = UNBOUNDED
+
+
+def _exchange(conn: _Live) -> Exchange | None:
+    """The connection's messages as its framers see them now."""
+    c, s = conn.client_half, conn.server_half
+    _sync(c)
+    _sync(s)
+    client, server = c.framer, s.framer
+    if isinstance(client, TlsFramer):
+        tls13 = conn.response is not None and conn.response.tls_version == "TLS 1.3"
+        return tls_exchange(client, server if isinstance(server, TlsFramer) else TlsFramer(), tls13)
+    if not isinstance(client, HttpFramer):
+        return None
+    requests = client.messages + (1 if client.message_bytes else 0)
+    # The answer's problems are the server side's; of the client's, only a hole counts.
+    responses, in_progress, expected = 0, 0, None
+    problem = client.problem if client.problem == "lost" else ""
+    if isinstance(server, HttpFramer):
+        responses, in_progress, expected, server_problem = server.exchange_part()
+        problem = server_problem or problem
+    elif s.payload_bytes and conn.response is not None and conn.response.kind != "http":
+        problem = "invalid: the answer is not an HTTP/1.x status line"
+    response = conn.response
+    return Exchange(
+        requests,
+        responses,
+        in_progress,
+        expected,
+        problem,
+        response.frame if response is not None else None,
+        response.ts_ns if response is not None else None,
+    )
 
 
 def _fill(half: _Half, rel: int, rel_end: int) -> bool:
@@ -570,6 +677,7 @@ def _parse_head(conn: _Live, half: _Half, from_client: bool, *, final: bool) -> 
     if done or final:
         half.head = None
         half.head_done = True
+        _start_framer(conn, half, from_client, blob, start, pos, first_frame, first_ts)
 
 
 def _finish(conn: _Live, ended_by: str) -> Connection:
@@ -579,6 +687,10 @@ def _finish(conn: _Live, ended_by: str) -> Connection:
             _parse_head(conn, half, from_client, final=True)
     history = "".join(conn.history)
     c, s = conn.client_half, conn.server_half
+    for half in (c, s):
+        if isinstance(half.framer, HttpFramer) and half.fin_frames:
+            _sync(half)
+            half.framer.close()  # a response framed by the connection's close ends here
     return Connection(
         id=conn.id,
         client=_endpoint(conn.client),
@@ -604,6 +716,8 @@ def _finish(conn: _Live, ended_by: str) -> Connection:
         tls_alerts=tuple(conn.alerts),
         gaps=conn.gaps,
         ended_by=ended_by,
+        exchange=_exchange(conn),
+        exchange_at_rst=conn.rst_exchange,
     )
 
 

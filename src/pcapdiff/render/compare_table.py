@@ -19,6 +19,7 @@ OUTCOME_STYLE = {
     Outcome.RST_AFTER_REQUEST: "red",
     Outcome.REQUEST_NOT_SEEN: "magenta",
     Outcome.NO_RESPONSE: "yellow",
+    Outcome.INVALID_RESPONSE: "red",
     Outcome.TLS_HANDSHAKE_FAILED: "red",
     Outcome.INCONCLUSIVE: "dim",
 }

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..model import CaptureSummary, Connection, Direction, PacketRef, TcpOptions
+from ..model import CaptureSummary, Connection, Direction, Exchange, PacketRef, TcpOptions
 
 SCHEMA = "pcapdiff/conns/1"
 
@@ -88,6 +88,22 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         ],
         "gaps": conn.gaps,
         "ended_by": conn.ended_by,
+        "exchange": _exchange(conn.exchange),
+        "exchange_at_rst": _exchange(conn.exchange_at_rst),
+    }
+
+
+def _exchange(x: Exchange | None) -> dict[str, Any] | None:
+    if x is None:
+        return None
+    return {
+        "requests": x.requests,
+        "responses": x.responses,
+        "response_bytes": x.response_bytes,
+        "response_expected": x.response_expected,
+        "problem": x.problem or None,
+        "answer_frame": x.answer_frame,
+        "answer_time": seconds(x.answer_ts_ns),
     }
 
 

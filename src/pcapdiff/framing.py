@@ -1,0 +1,357 @@
+"""Where each message of one direction of a TCP stream begins and ends (part of track).
+
+``track`` feeds a framer the stream's bytes in sequence order. It looks only at
+message boundaries: an HTTP/1.x head, a chunk-size line, a TLS record header. For
+the bytes in between it returns how many may pass unseen (``feed``'s result), which
+the tracker's fast path counts off with one subtraction per packet.
+
+- HTTP/1.x (RFC 9112 section 6): a message ends by Content-Length, the chunked
+  terminator, no body (1xx, 204, 304, a response to HEAD), or, for a response with
+  none of these, the server's FIN. A response that does not start ``HTTP/1.`` is
+  invalid; so is a head over ``MAX_HTTP_HEAD_BYTES``.
+- TLS (RFC 8446 section 5.1): records by their 5-byte headers; application data
+  after the handshake is what the client asks and the server answers. Which records
+  are still handshake depends on the version, which the tracker tells the framer.
+
+A hole in the stream (bytes the capture never saw) loses the framing: the framer
+says so and stops looking. Nothing here raises on garbage.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from .model import Exchange
+
+UNBOUNDED = 1 << 62  # "skip everything from here on"
+MAX_HTTP_HEAD_BYTES = 65536  # an HTTP head longer than this is not one a server would take
+MAX_LINE_BYTES = 4096  # a chunk-size or trailer line
+MAX_METHODS = 64  # requests kept waiting for their responses (pipelining)
+
+STATUS_PREFIX = b"HTTP/1."  # every HTTP/1.x response starts so (RFC 9112 section 4)
+
+# HTTP framer states.
+HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, TRAILER, UNTIL_CLOSE, DONE = range(7)
+
+
+class HttpFramer:
+    """HTTP/1.x message boundaries of one direction of a connection."""
+
+    __slots__ = (
+        "buf",
+        "expected",
+        "is_request",
+        "message_bytes",
+        "messages",
+        "methods",
+        "problem",
+        "remaining",
+        "state",
+    )
+
+    def __init__(self, is_request: bool, methods: deque[str]) -> None:
+        self.is_request = is_request
+        self.methods = methods  # the requests' methods in order, shared with the peer
+        self.state = HEAD
+        self.buf = bytearray()  # the head or line being read
+        self.remaining = 0  # body or chunk bytes still to come
+        self.messages = 0  # complete messages (interim 1xx responses not counted)
+        self.message_bytes = 0  # bytes of the message in progress so far
+        self.expected: int | None = None  # its whole size, once its head says
+        self.problem = ""  # "lost" or "invalid: ..." once framing stopped
+
+    def skipped(self, n: int) -> None:
+        """``n`` bytes went by on the fast path, inside what ``feed`` allowed."""
+        if self.state in (BODY, CHUNK_DATA):
+            self.remaining -= n
+            self.message_bytes += n
+            if not self.remaining:
+                if self.state == BODY:
+                    self._complete()
+                else:
+                    self.state = CHUNK_SIZE
+        elif self.state == UNTIL_CLOSE:
+            self.message_bytes += n
+
+    def feed(self, data: bytes | memoryview) -> int:
+        """The next in-order bytes; returns how many after them may pass unseen."""
+        view = memoryview(data)
+        while view and self.state != DONE:
+            if self.state == HEAD:
+                view = self._head(view)
+            elif self.state in (BODY, CHUNK_DATA):
+                take = min(self.remaining, len(view))
+                self.remaining -= take
+                self.message_bytes += take
+                view = view[take:]
+                if not self.remaining:
+                    if self.state == BODY:
+                        self._complete()
+                    else:
+                        self.state = CHUNK_SIZE
+            elif self.state in (CHUNK_SIZE, TRAILER):
+                view = self._line(view)
+            else:  # UNTIL_CLOSE
+                self.message_bytes += len(view)
+                break
+        return self.allowance()
+
+    def allowance(self) -> int:
+        if self.state in (BODY, CHUNK_DATA):
+            return self.remaining
+        if self.state in (UNTIL_CLOSE, DONE):
+            return UNBOUNDED
+        return 0
+
+    def lose(self) -> None:
+        """A hole in the stream: where the messages end is unknown from here on."""
+        if not self.problem:
+            self.problem = "lost"
+        self.state = DONE
+
+    def close(self) -> None:
+        """The sender's FIN: a response framed by the close is complete."""
+        if self.state == UNTIL_CLOSE:
+            self._complete()
+
+    def exchange_part(self) -> tuple[int, int, int | None, str]:
+        """(complete messages, bytes of the one in progress, its size, problem)."""
+        in_progress = self.message_bytes if self._started() else 0
+        return self.messages, in_progress, self.expected if in_progress else None, self.problem
+
+    def _started(self) -> bool:
+        return (self.message_bytes > 0 and self.state != DONE) or self.state == UNTIL_CLOSE
+
+    def _invalid(self, why: str) -> memoryview:
+        self.problem = f"invalid: {why}"
+        self.state = DONE
+        return memoryview(b"")
+
+    def _complete(self) -> None:
+        self.messages += 1
+        self.message_bytes = 0
+        self.expected = None
+        self.state = HEAD
+
+    def _head(self, view: memoryview) -> memoryview:
+        start = max(0, len(self.buf) - 3)
+        self.buf += view
+        if not self.is_request and not self.buf.startswith(STATUS_PREFIX[: len(self.buf)]):
+            return self._invalid("the answer is not an HTTP/1.x status line")
+        end = self.buf.find(b"\r\n\r\n", start)
+        if end < 0:
+            if len(self.buf) > MAX_HTTP_HEAD_BYTES:
+                return self._invalid(f"a message head over {MAX_HTTP_HEAD_BYTES} bytes")
+            self.message_bytes += len(view)
+            return memoryview(b"")
+        head_len = end + 4
+        used = head_len - (len(self.buf) - len(view))  # of this view
+        head = bytes(self.buf[:head_len])
+        self.buf.clear()
+        self.message_bytes += used
+        rest = view[used:]
+        if not self._begin(head, head_len):
+            return memoryview(b"")
+        return rest
+
+    def _begin(self, head: bytes, head_len: int) -> bool:
+        """A whole head read: decide how its body is framed. False: stop framing."""
+        line, _, fields = head[:-4].partition(b"\r\n")
+        headers = _headers(fields)
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        length = _content_length(headers.get(b"content-length"))
+        if self.is_request:
+            method = line.split(b" ", 1)[0].decode("latin-1")
+            if len(self.methods) < MAX_METHODS:
+                self.methods.append(method)
+            no_body = not chunked and length is None
+        else:
+            if not line.startswith(b"HTTP/1."):
+                self._invalid("the answer is not an HTTP/1.x status line")
+                return False
+            status_text = line[9:12]
+            if len(line) < 12 or not status_text.isdigit() or line[12:13] not in (b"", b" "):
+                self._invalid("a malformed HTTP status line")
+                return False
+            status = int(status_text)
+            if 100 <= status < 200 and status != 101:
+                self.message_bytes = 0  # an interim answer: the real one follows
+                return True
+            method = self.methods.popleft() if self.methods else ""
+            if status == 101:  # the stream is another protocol from here
+                self.state = UNTIL_CLOSE
+                return True
+            no_body = method == "HEAD" or status in (204, 304)
+            if not no_body and not chunked and length is None:
+                self.state = UNTIL_CLOSE
+                return True
+        if no_body:
+            self._complete()
+        elif chunked:
+            self.state = CHUNK_SIZE
+        else:
+            assert length is not None
+            if length == 0:
+                self._complete()
+            else:
+                self.state, self.remaining, self.expected = BODY, length, head_len + length
+        return True
+
+    def _line(self, view: memoryview) -> memoryview:
+        """A chunk-size line (then the chunk) or a trailer line (an empty one ends it)."""
+        start = max(0, len(self.buf) - 1)
+        self.buf += view
+        end = self.buf.find(b"\r\n", start)
+        if end < 0:
+            if len(self.buf) > MAX_LINE_BYTES:
+                return self._invalid("a chunk line over 4096 bytes")
+            self.message_bytes += len(view)
+            return memoryview(b"")
+        used = end + 2 - (len(self.buf) - len(view))
+        line = bytes(self.buf[:end])
+        self.buf.clear()
+        self.message_bytes += used
+        rest = view[used:]
+        if self.state == TRAILER:
+            if not line:
+                self._complete()
+            return rest
+        size_text = line.split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16) if len(size_text) <= 16 else -1
+        except ValueError:
+            size = -1
+        if size < 0:
+            return self._invalid("a malformed chunk size")
+        if size == 0:
+            self.state = TRAILER
+        else:
+            self.state, self.remaining = CHUNK_DATA, size + 2  # the chunk and its CRLF
+        return rest
+
+
+def _headers(fields: bytes) -> dict[bytes, bytes]:
+    out: dict[bytes, bytes] = {}
+    for line in fields.split(b"\r\n"):
+        name, sep, value = line.partition(b":")
+        if sep:
+            out.setdefault(name.strip().lower(), value.strip())
+    return out
+
+
+def _content_length(value: bytes | None) -> int | None:
+    if value is None:
+        return None
+    value = value.split(b",", 1)[0].strip()  # repeated identical values are allowed
+    return int(value) if value.isdigit() and len(value) <= 18 else None
+
+
+# TLS record content types (RFC 8446 section 5.1).
+CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
+RECORD_HEADER = 5
+MAX_RECORDS_KEPT = 16  # a TLS 1.3 server's first flight, tickets and answer fit
+
+
+class TlsFramer:
+    """TLS record boundaries of one direction; counts application data records."""
+
+    __slots__ = (
+        "app_count",
+        "app_records",
+        "buf",
+        "problem",
+        "remaining",
+        "state",
+    )
+
+    def __init__(self) -> None:
+        self.buf = bytearray()
+        self.remaining = 0  # bytes of the current record's body still to come
+        self.state = HEAD
+        # (frame, ts_ns, length) of the first application data records, and their count
+        self.app_records: list[tuple[int, int, int]] = []
+        self.app_count = 0
+        self.problem = ""
+
+    def skipped(self, n: int) -> None:
+        if self.state == BODY:
+            self.remaining -= n
+            if not self.remaining:
+                self.state = HEAD
+
+    def feed(self, data: bytes | memoryview, frame: int, ts_ns: int) -> int:
+        view = memoryview(data)
+        while view and self.state != DONE:
+            if self.state == BODY:
+                take = min(self.remaining, len(view))
+                self.remaining -= take
+                view = view[take:]
+                if not self.remaining:
+                    self.state = HEAD
+                continue
+            need = RECORD_HEADER - len(self.buf)
+            self.buf += view[:need]
+            view = view[need:]
+            if len(self.buf) < RECORD_HEADER:
+                break
+            ctype, major = self.buf[0], self.buf[1]
+            length = int.from_bytes(self.buf[3:5], "big")
+            self.buf.clear()
+            if ctype not in (CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA) or major != 3:
+                self.problem = "invalid: not a TLS record"
+                self.state = DONE
+                break
+            if ctype == APPLICATION_DATA:
+                self.app_count += 1
+                if len(self.app_records) < MAX_RECORDS_KEPT:
+                    self.app_records.append((frame, ts_ns, length))
+            if length:
+                self.state, self.remaining = BODY, length
+        return self.remaining if self.state == BODY else 0
+
+    def lose(self) -> None:
+        if not self.problem:
+            self.problem = "lost"
+        self.state = DONE
+
+
+def tls_exchange(client: TlsFramer, server: TlsFramer, tls13: bool) -> Exchange:
+    """What the application data records say: the requests the client sent after its
+    Finished, and whether the server answered one.
+
+    TLS 1.2 sends no handshake message as application data. TLS 1.3 (RFC 8446) sends
+    the client's Finished as its first application data record, the server's first
+    flight before it, and the server's session tickets (section 4.6.1) right after it.
+    A server record counts as an answer when it comes after the client's request,
+    less a leading run of two or more equal-length records of at most
+    ``TICKET_MAX_BYTES`` after the client's Finished: the tickets. (Measured in the lab:
+    OpenSSL sends two 250-byte tickets, then the response. A lone record after the
+    Finished counts as an answer: were it a ticket, a silent origin goes unblamed.)
+    """
+    skip = 1 if tls13 else 0
+    records = client.app_records
+    requests = max(0, client.app_count - skip)
+    request = records[skip] if len(records) > skip else None
+    after = server.app_records
+    if tls13 and records:
+        finished_frame = records[0][0]
+        after = [r for r in after if r[0] >= finished_frame]
+        run = 0
+        while run < len(after) and after[run][2] == after[0][2] and after[0][2] <= TICKET_MAX_BYTES:
+            run += 1
+        if run >= 2:
+            after = after[run:]
+    answers = [r for r in after if request is not None and r[0] >= request[0]]
+    first = answers[0] if answers else None
+    return Exchange(
+        requests=requests,
+        responses=1 if first is not None and requests else 0,
+        response_bytes=0,
+        response_expected=None,
+        problem=client.problem or server.problem,
+        answer_frame=first[0] if first is not None else None,
+        answer_ts_ns=first[1] if first is not None else None,
+    )
+
+
+TICKET_MAX_BYTES = 512
