@@ -25,11 +25,21 @@ from .conftest import ROOT, loopback_namespace
 
 def test_filter_for_hosts_networks_and_ports() -> None:
     assert bpf_filter(["198.51.100.7"], [80]) == (
-        "(host 198.51.100.7) and ((tcp and (port 80)) or icmp or icmp6)"
+        "((host 198.51.100.7) and ((tcp and (port 80)) or icmp or icmp6))"
+        " or (icmp and (icmp[0] = 3 or icmp[0] = 11 or icmp[0] = 12)"
+        " and (icmp[20:4] = 0xc6336407 or icmp[24:4] = 0xc6336407))"
     )
     assert bpf_filter(["198.51.100.0/24", "2001:db8::/32", "2001:db8::1"], [80, 443]) == (
-        "(net 198.51.100.0/24 or net 2001:db8::/32 or host 2001:db8::1) and "
-        "((tcp and (port 80 or port 443)) or icmp or icmp6)"
+        "((net 198.51.100.0/24 or net 2001:db8::/32 or host 2001:db8::1) and "
+        "((tcp and (port 80 or port 443)) or icmp or icmp6))"
+        " or (icmp and (icmp[0] = 3 or icmp[0] = 11 or icmp[0] = 12)"
+        " and (icmp[20:4] & 0xffffff00 = 0xc6336400 or icmp[24:4] & 0xffffff00 = 0xc6336400))"
+        " or (icmp6 and (ip6[40] = 1 or ip6[40] = 2 or ip6[40] = 3 or ip6[40] = 4)"
+        " and (ip6[56:4] = 0x20010db8 or ip6[72:4] = 0x20010db8"
+        " or (ip6[56:4] = 0x20010db8 and ip6[60:4] = 0x00000000 and ip6[64:4] = 0x00000000"
+        " and ip6[68:4] = 0x00000001)"
+        " or (ip6[72:4] = 0x20010db8 and ip6[76:4] = 0x00000000 and ip6[80:4] = 0x00000000"
+        " and ip6[84:4] = 0x00000001)))"
     )
     assert bpf_filter([], []) == "(tcp or icmp or icmp6)"
     with pytest.raises(ValueError, match="not an IP address"):

@@ -115,6 +115,15 @@ def filter_probe_packets() -> list[bytes]:
         TCP(sport=40000, dport=80)
     )
     v4 += [bytes(first), bytes(later)]
+    # A router's errors: about a packet to a peer (kept), about someone else's (dropped).
+    quoted = bytes(IP(src="198.51.100.7", dst="203.0.113.10") / TCP(sport=40000, dport=80))
+    other = bytes(IP(src="192.0.2.99", dst="192.0.2.98") / TCP(sport=40000, dport=80))
+    v4 += [
+        bytes(IP(src="192.0.2.1", dst="198.51.100.7", id=60) / ICMP(type=3, code=1) / quoted[:28]),
+        bytes(IP(src="192.0.2.1", dst="192.0.2.99", id=61) / ICMP(type=3, code=4) / other[:28]),
+        bytes(IP(src="192.0.2.1", dst="198.51.100.7", id=62) / ICMP(type=11) / quoted[:28]),
+        bytes(IP(src="192.0.2.1", dst="198.51.100.7", id=63) / ICMP(type=8) / quoted[:28]),
+    ]
     v6 = [
         bytes(IPv6(src="2001:db8::7", dst="2001:db8:1::10") / TCP(sport=40000, dport=80)),
         bytes(IPv6(src="2001:db8::7", dst="2001:db8:1::10") / TCP(sport=40000, dport=22)),
@@ -179,6 +188,16 @@ def random_packet(draw: st.DrawFn) -> bytes:
     proto = draw(st.sampled_from([1, 6, 17, 47, 58]))
     sport, dport = draw(st.sampled_from(PORT_POOL)), draw(st.sampled_from(PORT_POOL))
     l4 = bytes(TCP(sport=sport, dport=dport) if proto == 6 else UDP(sport=sport, dport=dport))
+    if proto in (1, 58) and draw(st.booleans()):
+        # an ICMP error (or not) from a router, quoting a packet between two pool hosts,
+        # the quote cut anywhere
+        q_src, q_dst = draw(st.sampled_from(pool)), draw(st.sampled_from(pool))
+        inner = IPv6(src=q_src, dst=q_dst) if v6 else IP(src=q_src, dst=q_dst)
+        quote = bytes(inner / TCP(sport=sport, dport=dport))
+        quote = quote[: draw(st.integers(0, len(quote)))]
+        icmp_type = draw(st.sampled_from([1, 2, 3, 4, 128] if v6 else [3, 8, 11, 12]))
+        l4 = bytes([icmp_type, 0, 0, 0, 0, 0, 0, 0]) + quote
+        src = draw(st.sampled_from(["2001:db8:ff::1", src] if v6 else ["192.0.2.1", src]))
     if v6:
         return sll2(0x86DD, bytes(IPv6(src=src, dst=dst, nh=proto) / l4))
     frag = draw(st.sampled_from([0, 0, 0, 3]))  # now and then a later fragment
@@ -187,7 +206,9 @@ def random_packet(draw: st.DrawFn) -> bytes:
 
 @pytest.mark.requires_tcpdump
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=int(os.environ.get("PCAPDIFF_FILTER_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     packets=st.lists(random_packet(), min_size=1, max_size=60),

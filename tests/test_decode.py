@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
 
+from pcapdiff import read_connections
 from pcapdiff.decode import decode, parse_tcp_options
 from pcapdiff.model import SYN, CaptureSummary
 from pcapdiff.read import read
@@ -132,3 +134,74 @@ def test_tcp_options_layouts(raw: bytes, expected: str) -> None:
 def test_sack_blocks() -> None:
     opts = parse_tcp_options(b"\x01\x01\x05\x0a\x00\x00\x00\x01\x00\x00\x00\x05")
     assert opts.sack_blocks == ((1, 5),)
+
+
+# --- ICMP errors: the quoted packet names the connection -------------------------------
+
+
+def test_icmp_errors_are_decoded_with_the_packet_they_quote(tmp_path: Path) -> None:
+    from scapy.layers.inet import ICMP, IP, TCP
+    from scapy.layers.inet6 import ICMPv6DestUnreach, ICMPv6PacketTooBig, IPv6
+    from scapy.layers.l2 import Ether
+
+    syn = IP(src="198.51.100.7", dst="203.0.113.10", ttl=3) / TCP(
+        sport=40100, dport=80, flags="S", seq=4242
+    )
+    big = IPv6(src="2001:db8:2::10", dst="2001:db8:1::7") / TCP(
+        sport=443, dport=45000, flags="A", seq=777
+    )
+    packets = [
+        IP(src="203.0.113.1", dst="198.51.100.7") / ICMP(type=3, code=1) / bytes(syn)[:28],
+        IP(src="203.0.113.1", dst="203.0.113.10")
+        / ICMP(type=3, code=4, nexthopmtu=1400)
+        / bytes(syn)[:28],
+        IPv6(src="2001:db8:ff::1", dst="2001:db8:2::10")
+        / ICMPv6PacketTooBig(mtu=1280)
+        / bytes(big)[:48],
+        IPv6(src="2001:db8:ff::1", dst="2001:db8:1::7")
+        / ICMPv6DestUnreach(code=1)
+        / bytes(big)[:48],
+        IP(src="203.0.113.1", dst="198.51.100.7") / ICMP(type=8),  # an echo: not an error
+        IP(src="203.0.113.1", dst="198.51.100.7") / ICMP(type=3, code=1) / b"\x45\x00",  # cut
+    ]
+    path = tmp_path / "icmp.pcap"
+    write_pcap(path, 1, [(i * 0.001, bytes(Ether() / p)) for i, p in enumerate(packets)])
+    _, summary = read_connections(path)
+    got = [
+        (
+            e.frame,
+            e.sender,
+            e.kind,
+            e.mtu,
+            e.quoted_src,
+            e.quoted_sport,
+            e.quoted_dport,
+            e.quoted_seq,
+        )
+        for e in summary.icmp_errors
+    ]
+    assert got == [
+        (1, "203.0.113.1", "host unreachable", None, "198.51.100.7", 40100, 80, 4242),
+        (2, "203.0.113.1", "fragmentation needed", 1400, "198.51.100.7", 40100, 80, 4242),
+        (3, "2001:db8:ff::1", "packet too big", 1280, "2001:db8:2::10", 443, 45000, 777),
+        (
+            4,
+            "2001:db8:ff::1",
+            "administratively prohibited",
+            None,
+            "2001:db8:2::10",
+            443,
+            45000,
+            777,
+        ),
+    ]
+    assert summary.non_tcp_packets == 6
+    assert summary.malformed_packets == 0
+
+
+def write_pcap(path: Path, linktype: int, frames: list[tuple[float, bytes]]) -> None:
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, linktype)]
+    for t, data in frames:
+        usec = round((1_700_000_000 + t) * 1e6)
+        out.append(struct.pack("<IIII", usec // 10**6, usec % 10**6, len(data), len(data)) + data)
+    path.write_bytes(b"".join(out))

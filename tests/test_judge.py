@@ -18,6 +18,7 @@ from pcapdiff.model import (
     Direction,
     Endpoint,
     Exchange,
+    IcmpError,
     Outcome,
     PacketRef,
     Pair,
@@ -141,6 +142,19 @@ class Given(NamedTuple):
     edge_window: Window = window()
     origin_window: Window = window()
     confidence: str = "certain"
+    edge_icmp: tuple[IcmpError, ...] = ()
+    origin_icmp: tuple[IcmpError, ...] = ()
+
+
+def icmp(kind: str, sender: str, *, to_origin: bool = True, mtu: int | None = None) -> IcmpError:
+    """An ICMP error quoting the edge's SYN (to_origin) or the origin's packet back."""
+    if to_origin:
+        return IcmpError(
+            3, T0 + 2 * MS, sender, kind, mtu, EDGE.addr, EDGE.port, SERVER.addr, 80, 1000
+        )
+    return IcmpError(
+        8, T0 + 60 * MS, sender, kind, mtu, SERVER.addr, 80, EDGE.addr, EDGE.port, 5001
+    )
 
 
 def case_of(g: Given) -> Case:
@@ -152,7 +166,7 @@ def case_of(g: Given) -> Case:
         0,
     )
     pair = Pair(g.edge, g.origin, 20.0, "same 4-tuple" if g.origin else "", g.confidence)
-    return Case(pair, coverage)
+    return Case(pair, coverage, edge_icmp=g.edge_icmp, origin_icmp=g.origin_icmp)
 
 
 CASES = [
@@ -360,6 +374,34 @@ CASES = [
         "synack_not_received",
         "path",
     ),
+    Given(
+        "a router answered the SYN with ICMP host unreachable",
+        conn(synacks=()),
+        None,
+        "syn_unreachable",
+        "syn_not_received",
+        "path",
+        edge_icmp=(icmp("host unreachable", "203.0.113.1"),),
+    ),
+    Given(
+        "the edge alone: the router's ICMP still locates it",
+        conn(synacks=()),
+        None,
+        "syn_unreachable",
+        "syn_not_received",
+        "path",
+        have_origin=False,
+        edge_icmp=(icmp("host unreachable", "203.0.113.1"),),
+    ),
+    Given(
+        "the origin host rejected the SYN with ICMP",
+        conn(synacks=()),
+        conn(synacks=()),
+        "origin_refused_by_icmp",
+        "rst_on_connect",
+        "origin",
+        edge_icmp=(icmp("communication administratively prohibited", "203.0.113.10"),),
+    ),
     # --- 520 --------------------------------------------------------------------------
     Given(
         "the origin reset after the request",
@@ -413,6 +455,15 @@ CASES = [
         "response_lost",
         "no_response",
         "path",
+    ),
+    Given(
+        "the response was too big for the path, and the origin was told so",
+        asked(client_sent=sent(100, 3, fin_ms=15_000)),
+        answered(),
+        "response_blackholed",
+        "no_response",
+        "path",
+        origin_icmp=(icmp("fragmentation needed", "203.0.113.1", to_origin=False, mtu=1400),),
     ),
     Given(
         "the request never reached the origin",
@@ -654,6 +705,15 @@ def test_rule(given: Given) -> None:
             assert ev.ts_ns is not None, f"evidence without a time: {ev}"
         else:
             assert ev.due is not None, f"an absence without the time it was due: {ev}"
+
+
+def test_icmp_errors_are_cited_with_the_router() -> None:
+    given = next(g for g in CASES if g.reason == "response_blackholed")
+    verdict = judge(case_of(given))
+    cited = [ev for ev in verdict.evidence if ev.what.startswith("ICMP")]
+    assert [ev.capture for ev in cited] == [Side.ORIGIN]
+    assert "fragmentation needed (MTU 1400) from 203.0.113.1" in cited[0].what
+    assert "MTU 1400" in verdict.explanation
 
 
 def test_every_reason_is_reachable() -> None:

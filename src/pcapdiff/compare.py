@@ -15,7 +15,16 @@ from typing import BinaryIO
 from .conns import ScanOptions, read_connections
 from .coverage import Coverage, Window, build_coverage, recorded_window
 from .judge import Case, judge
-from .match import OriginSpec, match, origin_pull_ports, origin_servers, parse_origin, select
+from .match import (
+    OriginSpec,
+    icmp_for,
+    icmp_index,
+    match,
+    origin_pull_ports,
+    origin_servers,
+    parse_origin,
+    select,
+)
 from .meta import CaptureMeta, capture_ports, read_sidecar
 from .model import (
     CaptureSummary,
@@ -96,7 +105,20 @@ def compare(
         offset_spread_ns=round(clock.spread_s * NS),
     )
     clock_known = clock.source != "none"
-    verdicts = tuple(judge(Case(p, coverage, clock_known)) for p in selection.pulls)
+    edge_icmp = icmp_index(edge_summary.icmp_errors)
+    origin_icmp = icmp_index(origin_summary.icmp_errors if origin_summary else ())
+    verdicts = tuple(
+        judge(
+            Case(
+                p,
+                coverage,
+                clock_known,
+                edge_icmp=icmp_for(p.edge, edge_icmp),
+                origin_icmp=icmp_for(p.origin, origin_icmp) if p.origin else (),
+            )
+        )
+        for p in selection.pulls
+    )
     unpaired_pulls = tuple(
         o
         for o in unpaired

@@ -29,9 +29,11 @@ from .model import (
     CaptureSummary,
     Frame,
     FrameBatch,
+    IcmpError,
     Segment,
     SegmentRow,
     TcpOptions,
+    format_address,
 )
 
 LINKTYPE_NAMES = {
@@ -65,6 +67,37 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIHH")
 _new_segment = tuple.__new__
+
+# ICMP errors that quote the packet they are about (RFC 792, RFC 4443): (type, code)
+# -> what happened to it; a type's own entry (code None) covers its other codes.
+ICMP4_ERRORS: dict[tuple[int, int | None], str] = {
+    (3, 0): "network unreachable",
+    (3, 1): "host unreachable",
+    (3, 2): "protocol unreachable",
+    (3, 3): "port unreachable",
+    (3, 4): "fragmentation needed",
+    (3, 9): "network administratively prohibited",
+    (3, 10): "host administratively prohibited",
+    (3, 13): "communication administratively prohibited",
+    (3, None): "destination unreachable",
+    (11, 0): "TTL exceeded in transit",
+    (11, None): "time exceeded",
+    (12, None): "parameter problem",
+}
+ICMP6_ERRORS: dict[tuple[int, int | None], str] = {
+    (1, 0): "no route to destination",
+    (1, 1): "administratively prohibited",
+    (1, 3): "address unreachable",
+    (1, 4): "port unreachable",
+    (1, 5): "source address failed policy",
+    (1, 6): "reject route",
+    (1, None): "destination unreachable",
+    (2, None): "packet too big",
+    (3, 0): "hop limit exceeded in transit",
+    (3, None): "time exceeded",
+    (4, None): "parameter problem",
+}
+_ICMP4, _ICMP6 = 1, 58
 
 MAX_PENDING_FRAGMENTS = 256  # datagrams being reassembled at once
 MAX_DATAGRAM_BYTES = 65_535 + 8
@@ -415,6 +448,8 @@ class _SlowPath:
             raise _Malformed("bad_ip_total_length", f"IPv4 total length {total} < header {ihl}")
         if proto != 6:
             self.summary.non_tcp_packets += 1
+            if proto == _ICMP4 and not frag & 0x1FFF:
+                self._icmp(fr, data, at + ihl, min(len(data), at + total), src, 4)
             return None
         more_fragments, frag_offset = frag & 0x2000, (frag & 0x1FFF) << 3
         if more_fragments or frag_offset:
@@ -455,6 +490,8 @@ class _SlowPath:
                     fragment = (frag_offset, more, ident)
             else:
                 self.summary.non_tcp_packets += 1
+                if next_header == _ICMP6 and fragment is None:
+                    self._icmp(fr, data, pos, min(len(data), end), src, 6)
                 return None
             if pos > end:
                 raise _Malformed("bad_ipv6_extension", "extension headers run past the payload")
@@ -466,6 +503,52 @@ class _SlowPath:
                 return None
             return self._tcp(fr, whole, 0, len(whole), src, dst, hop_limit, -1)
         return self._tcp(fr, data, pos, end - pos, src, dst, hop_limit, -1)
+
+    # -- ICMP errors: the quoted TCP packet says which connection they are about --
+
+    def _icmp(self, fr: Frame, data: bytes, at: int, end: int, sender: bytes, version: int) -> None:
+        """Record an ICMP(v6) error quoting a TCP packet; anything else is only counted.
+        The quote is the offending packet's IP header and at least 8 bytes of TCP."""
+        if end - at < 8:
+            return
+        icmp_type, code = data[at], data[at + 1]
+        table = ICMP4_ERRORS if version == 4 else ICMP6_ERRORS
+        kind = table.get((icmp_type, code)) or table.get((icmp_type, None))
+        if kind is None:
+            return  # echo, redirect, neighbour discovery: not an error about a packet
+        mtu: int | None = None
+        if version == 4 and (icmp_type, code) == (3, 4):
+            mtu = int.from_bytes(data[at + 6 : at + 8], "big") or None
+        elif version == 6 and icmp_type == 2:
+            mtu = int.from_bytes(data[at + 4 : at + 8], "big")
+        quote = at + 8
+        if version == 4:
+            if end - quote < 20 or data[quote] >> 4 != 4 or data[quote + 9] != 6:
+                return
+            tcp = quote + (data[quote] & 15) * 4
+            src, dst = data[quote + 12 : quote + 16], data[quote + 16 : quote + 20]
+        else:
+            if end - quote < 40 or data[quote] >> 4 != 6 or data[quote + 6] != 6:
+                return
+            tcp = quote + 40
+            src, dst = data[quote + 8 : quote + 24], data[quote + 24 : quote + 40]
+        if end - tcp < 8:
+            return
+        sport, dport, seq = struct.unpack_from("!HHI", data, tcp)
+        self.summary.add_icmp_error(
+            IcmpError(
+                fr.frame,
+                fr.ts_ns,
+                format_address(sender),
+                kind,
+                mtu,
+                format_address(src),
+                sport,
+                format_address(dst),
+                dport,
+                seq,
+            )
+        )
 
     # -- TCP --
 

@@ -158,6 +158,20 @@ REASONS: dict[str, Reason] = {
         "The SYNs never reached the origin: an ISP or upstream firewall drops them. Give "
         "the carrier both captures.",
     ),
+    "syn_unreachable": Reason(
+        _O.SYN_NOT_RECEIVED,
+        _C.PATH,
+        "A router in the path ({router}) answered the SYN with ICMP {kind}: the SYN never "
+        "got past it (routing, a filter there, or the origin host down behind it). Give "
+        "the carrier the capture, with that router's address.",
+    ),
+    "origin_refused_by_icmp": Reason(
+        _O.RST_ON_CONNECT,
+        _C.ORIGIN,
+        "The origin host answered the SYN with ICMP {kind} instead of a SYN-ACK: its "
+        "firewall rejects the CDN (iptables REJECT). Check the whitelist of CDN node "
+        "addresses.",
+    ),
     "syn_not_answered": Reason(
         _O.SYN_NOT_ANSWERED,
         _C.ORIGIN,
@@ -253,6 +267,14 @@ REASONS: dict[str, Reason] = {
         _C.PATH,
         "The origin answered but the response never reached the edge: check the return "
         "path (MTU/fragmentation, a firewall).",
+    ),
+    "response_blackholed": Reason(
+        _O.NO_RESPONSE,
+        _C.PATH,
+        "The origin's response never reached the edge, and a router on the way back "
+        "({router}) told the origin its packets were too big (MTU {mtu}): a path MTU black "
+        "hole. Let ICMP 'fragmentation needed' / 'packet too big' reach the origin, or "
+        "lower its MSS (e.g. iptables TCPMSS --clamp-mss-to-pmtu).",
     ),
     "request_lost": Reason(
         _O.NO_RESPONSE,

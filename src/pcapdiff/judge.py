@@ -27,6 +27,7 @@ from .model import (
     Culprit,
     Evidence,
     Exchange,
+    IcmpError,
     Outcome,
     Pair,
     Request,
@@ -39,6 +40,7 @@ from .model import (
 
 EDGE, ORIGIN = Side.EDGE, Side.ORIGIN
 TTL_SLACK = 2  # routes wobble by a hop or two; an injector is usually further off
+MAX_ICMP_CITED = 3  # per capture: the first few say where; more say nothing new
 MAX_HINTS = 8  # a flood of RSTs must not become a flood of sentences
 
 
@@ -62,6 +64,9 @@ class Case:
     coverage: Coverage
     clock_known: bool = True  # False: no pair estimated the offset, assumed zero
     checks: list[Check] = field(default_factory=list)  # the coverage a verdict rests on
+    # ICMP errors each capture holds about this connection's packets
+    edge_icmp: tuple[IcmpError, ...] = ()
+    origin_icmp: tuple[IcmpError, ...] = ()
 
     @property
     def edge(self) -> Connection:
@@ -139,6 +144,13 @@ class Case:
         text = explain(reason, {"port": str(self.edge.server.port), **(facts or {})})
         if assumes:
             text += " Assumes " + "; and ".join(assumes) + "."
+        cited = {(ev.capture, ev.frame) for ev in evidence}
+        evidence = evidence + [
+            _icmp(err, side)
+            for side, errors in ((EDGE, self.edge_icmp), (ORIGIN, self.origin_icmp))
+            for err in errors[:MAX_ICMP_CITED]
+            if (side, err.frame) not in cited
+        ]
         return Verdict(
             self.pair,
             spec.outcome,
@@ -228,6 +240,17 @@ def _rst(r: Reset, side: Side, what: str) -> Evidence:
 
 def _alert(a: TlsAlert, side: Side, who: str) -> Evidence:
     return Evidence(side, a.frame, a.ts_ns, f"{who} sent TLS alert {a.alert}")
+
+
+def _icmp(err: IcmpError, side: Side) -> Evidence:
+    mtu = f" (MTU {err.mtu})" if err.mtu else ""
+    return Evidence(
+        side,
+        err.frame,
+        err.ts_ns,
+        f"ICMP {err.kind}{mtu} from {err.sender} about {err.quoted_src}:{err.quoted_sport} "
+        f"-> {err.quoted_dst}:{err.quoted_dport}",
+    )
 
 
 def _describe(r: Response | None) -> str:
@@ -499,6 +522,25 @@ def _no_synack(case: Case) -> Verdict | None:
     if e.synacks or _server_resets(e):
         return None
     ev = [_syn(e, EDGE, "edge sent SYN, no answer")]
+    refusal = next(
+        (
+            err
+            for err in case.edge_icmp
+            if (err.quoted_src, err.quoted_sport) == e.client and err.quoted_seq == e.client_isn
+        ),
+        None,
+    )
+    if refusal is not None:  # an ICMP error about the SYN says where it ended
+        ev.append(_icmp(refusal, EDGE))
+        facts = {"router": refusal.sender, "kind": refusal.kind}
+        if refusal.sender != e.server.addr:
+            return case.verdict("syn_unreachable", ev, facts)
+        if not case.have_origin:
+            return case.verdict("edge_only_refused", ev)
+        if o is not None:
+            ev.append(_syn(o, ORIGIN, "origin received the SYN"))
+            return case.verdict("origin_refused_by_icmp", ev, facts)
+        return case.verdict("path_rejected", ev)
     first = e.syns[0].ts_ns
     due = case.edge_ran(first, first + case.coverage.round_trip_ns, "an answer to the SYN")
     if not due.covered:
@@ -730,6 +772,10 @@ def _no_answer(case: Case) -> Verdict | None:
         if not check.covered:
             return case.not_covered(check, ev)
         ev.append(case.absent(check, "the response never reached the edge"))
+        too_big = [err for err in case.origin_icmp if err.mtu and err.quoted_src == o.server.addr]
+        if too_big:
+            facts = {"router": too_big[0].sender, "mtu": str(too_big[0].mtu)}
+            return case.verdict("response_blackholed", ev, facts)
         return case.verdict("response_lost", ev)
     check = case.origin_ran(asked, gave_up, "the origin's response")
     if not check.covered:

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from .model import ClockOffset, Connection, Pair
+from .model import ClockOffset, Connection, IcmpError, Pair
 
 NS = 1_000_000_000
 WINDOW_NS = 30 * NS  # how far apart (after the offset) twin SYNs may be
@@ -287,6 +287,31 @@ def _unique(pairs: list[tuple[Connection, Connection]]) -> list[tuple[Connection
     return [(e, o) for e, o in pairs if edges[id(e)] == 1 and origins[id(o)] == 1]
 
 
+# An ICMP error comes within a round trip of the packet it quotes; allow for slow
+# routers and rate-limited ICMP.
+ICMP_AFTER_NS = 10 * NS
+IcmpKey = tuple[str, int, str, int]
+
+
+def icmp_index(errors: Iterable[IcmpError]) -> dict[IcmpKey, list[IcmpError]]:
+    """ICMP errors by the 4-tuple of the packet they quote (sender first)."""
+    index: dict[IcmpKey, list[IcmpError]] = defaultdict(list)
+    for err in errors:
+        index[(err.quoted_src, err.quoted_sport, err.quoted_dst, err.quoted_dport)].append(err)
+    return index
+
+
+def icmp_for(conn: Connection, index: dict[IcmpKey, list[IcmpError]]) -> tuple[IcmpError, ...]:
+    """The errors that quote this connection's packets, either way, while it lived."""
+    c, s = conn.client, conn.server
+    found = index.get((c.addr, c.port, s.addr, s.port), []) + index.get(
+        (s.addr, s.port, c.addr, c.port), []
+    )
+    return tuple(
+        err for err in found if conn.first_ts_ns <= err.ts_ns <= conn.last_ts_ns + ICMP_AFTER_NS
+    )
+
+
 def origin_servers(origin_conns: Iterable[Connection]) -> set[tuple[str, int]]:
     """The server endpoints the origin capture shows being connected to."""
     return {(c.server.addr, c.server.port) for c in origin_conns if c.syns or c.synacks}
@@ -353,6 +378,8 @@ __all__ = [
     "OriginSpec",
     "Selection",
     "estimate_offset",
+    "icmp_for",
+    "icmp_index",
     "match",
     "origin_pull_ports",
     "origin_servers",

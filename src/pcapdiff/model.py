@@ -291,6 +291,21 @@ class Connection(NamedTuple):
         return self.last_ts_ns - self.first_ts_ns
 
 
+class IcmpError(NamedTuple):
+    """An ICMP or ICMPv6 error that quotes a TCP packet: evidence of where it died."""
+
+    frame: int
+    ts_ns: int
+    sender: str  # the router (or host) that sent it
+    kind: str  # "host unreachable", "fragmentation needed", "packet too big", ...
+    mtu: int | None  # the next hop's MTU, for "fragmentation needed" / "packet too big"
+    quoted_src: str  # the quoted packet: who sent it to whom
+    quoted_sport: int
+    quoted_dst: str
+    quoted_dport: int
+    quoted_seq: int
+
+
 @dataclass(frozen=True, slots=True)
 class InterfaceStats:
     """Capture statistics a pcapng file reported for one interface (ISB)."""
@@ -324,11 +339,19 @@ class CaptureSummary:
     ip_fragments: int = 0  # non-first fragments (counted, not decoded)
     anomalies: Counter[str] = field(default_factory=Counter)
     anomaly_examples: list[Anomaly] = field(default_factory=list)  # the first few
+    icmp_errors: list[IcmpError] = field(default_factory=list)  # the first MAX_ICMP_ERRORS
+    icmp_errors_seen: int = 0  # all of them, kept or not
     truncated_tail: str = ""  # set when the file ends inside a record
     interface_stats: list[InterfaceStats] = field(default_factory=list)
     skipped_sections: int = 0  # pcapng sections of a version we cannot read
 
     MAX_EXAMPLES = 20
+    MAX_ICMP_ERRORS = 10_000  # an ICMP flood must not grow memory without bound
+
+    def add_icmp_error(self, error: IcmpError) -> None:
+        self.icmp_errors_seen += 1
+        if len(self.icmp_errors) < self.MAX_ICMP_ERRORS:
+            self.icmp_errors.append(error)
 
     def add_anomaly(self, anomaly: Anomaly) -> None:
         self.anomalies[anomaly.code] += 1
