@@ -37,21 +37,18 @@ def main(names: list[str]) -> None:
             run = run_scenario(lab, scenario, folder)
             # The FILE.json sidecars stay: their start and stop are the time each
             # capture covered, which a quiet capture's packets cannot show.
-            client = (run.attempts[0]["local"] or None) if run.attempts else None
-            if client is None:  # no connection was made: find the port in the capture
+            clients = [str(a["local"]) for a in run.attempts if a["local"]]
+            if len(clients) < len(scenario.expected()):  # an attempt made no connection
                 from pcapdiff import read_connections
 
                 conns, _ = read_connections(run.edge)
-                client = str(conns[0].client) if conns else f"{EDGE_ADDR}:0"
+                clients = [str(c.client) for c in conns if c.syns] or [f"{EDGE_ADDR}:0"]
             expected = {
                 "scenario": scenario.name,
                 "probe": scenario.probe,
                 "connections": [
-                    {
-                        "edge_client": client,
-                        "outcome": scenario.outcome,
-                        "culprit": scenario.culprit,
-                    }
+                    {"edge_client": client, "outcome": outcome, "culprit": culprit}
+                    for client, (outcome, culprit) in zip(clients, scenario.expected(), strict=True)
                 ],
             }
             (folder / "expected.json").write_text(json.dumps(expected, indent=1) + "\n")

@@ -574,6 +574,18 @@ CASES = [
         "origin",
     ),
     Given(
+        "the origin sent more of its answer than reached the edge",
+        answered(
+            client_sent=sent(100, 3, fin_ms=2_000),
+            server_sent=sent(42, 50),
+            exchange=Exchange(1, 0, 42, 50042, ""),
+        ),
+        answered(server_sent=sent(17419, 1500), exchange=Exchange(1, 0, 17419, 50042, "")),
+        "response_lost",
+        "no_response",
+        "path",
+    ),
+    Given(
         "the second request of a kept-alive connection never answered",
         answered(client_sent=sent(200, 900, fin_ms=16_000), exchange=Exchange(2, 1, 0, None, "")),
         answered(exchange=Exchange(2, 1, 0, None, "")),

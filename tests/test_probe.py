@@ -13,7 +13,7 @@ import pytest
 from pcapdiff import compare
 from pcapdiff.capture import read_sidecar
 from pcapdiff.cli import main
-from pcapdiff.lab import origin_servers_script, self_signed_certificate
+from pcapdiff.lab import origin_servers_argv, self_signed_certificate
 from pcapdiff.probe import ProbeSpec, host_header
 
 from .conftest import loopback_namespace
@@ -53,11 +53,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 "netns",
                 "exec",
                 name,
-                sys.executable,
-                "-c",
-                origin_servers_script(ADDR),
-                str(cert),
-                str(key),
+                *origin_servers_argv(cert, key, ADDR),
             ],
             stdout=subprocess.PIPE,
             text=True,

@@ -144,13 +144,15 @@ class Case:
         text = explain(reason, {"port": str(self.edge.server.port), **(facts or {})})
         if assumes:
             text += " Assumes " + "; and ".join(assumes) + "."
+        evidence = list(evidence)
         cited = {(ev.capture, ev.frame) for ev in evidence}
-        evidence = evidence + [
-            _icmp(err, side)
-            for side, errors in ((EDGE, self.edge_icmp), (ORIGIN, self.origin_icmp))
-            for err in errors[:MAX_ICMP_CITED]
-            if (side, err.frame) not in cited
-        ]
+        for side, errors in ((EDGE, self.edge_icmp), (ORIGIN, self.origin_icmp)):
+            alike: dict[tuple[str, str, int | None], list[IcmpError]] = {}
+            for err in errors:
+                alike.setdefault((err.sender, err.kind, err.mtu), []).append(err)
+            for same in list(alike.values())[:MAX_ICMP_CITED]:
+                if (side, same[0].frame) not in cited:
+                    evidence.append(_icmp(same[0], side, len(same)))
         return Verdict(
             self.pair,
             spec.outcome,
@@ -242,14 +244,15 @@ def _alert(a: TlsAlert, side: Side, who: str) -> Evidence:
     return Evidence(side, a.frame, a.ts_ns, f"{who} sent TLS alert {a.alert}")
 
 
-def _icmp(err: IcmpError, side: Side) -> Evidence:
+def _icmp(err: IcmpError, side: Side, times: int = 1) -> Evidence:
     mtu = f" (MTU {err.mtu})" if err.mtu else ""
+    again = f", {times} times" if times > 1 else ""
     return Evidence(
         side,
         err.frame,
         err.ts_ns,
         f"ICMP {err.kind}{mtu} from {err.sender} about {err.quoted_src}:{err.quoted_sport} "
-        f"-> {err.quoted_dst}:{err.quoted_dport}",
+        f"-> {err.quoted_dst}:{err.quoted_dport}{again}",
     )
 
 
@@ -772,10 +775,9 @@ def _no_answer(case: Case) -> Verdict | None:
         if not check.covered:
             return case.not_covered(check, ev)
         ev.append(case.absent(check, "the response never reached the edge"))
-        too_big = [err for err in case.origin_icmp if err.mtu and err.quoted_src == o.server.addr]
-        if too_big:
-            facts = {"router": too_big[0].sender, "mtu": str(too_big[0].mtu)}
-            return case.verdict("response_blackholed", ev, facts)
+        too_big = _too_big(case, o)
+        if too_big is not None:
+            return case.verdict("response_blackholed", ev, too_big)
         return case.verdict("response_lost", ev)
     check = case.origin_ran(asked, gave_up, "the origin's response")
     if not check.covered:
@@ -797,22 +799,25 @@ def _answer_incomplete(case: Case) -> Verdict | None:
         _request(e, EDGE, "edge sent the request"),
         _response(e, EDGE, f"{{response}}, {progress}"),
     ]
-    last_answer = e.server_sent.last_ts_ns or asked
-    gave_up = _gave_up(e, last_answer)
+    gave_up = _gave_up(e, asked)
     if gave_up is None:
         return case.verdict("edge_capture_ended_mid_response", ev, {"progress": progress})
     ev.append(_edge_gave_up(e, gave_up))
     facts = {"progress": progress, "gap": duration(gave_up - asked)}
     if not case.have_origin:
         return case.verdict("edge_only_no_response", ev, facts)
-    if o is not None and _fully_answered(o) and _got_answer(o):
+    if o is not None and _got_answer(o) and (_fully_answered(o) or _sent_more(o, e)):
         sent = o.server_sent.last_ts_ns
         assert sent is not None
-        ev.append(_response(o, ORIGIN, "origin sent {response} in full"))
+        full = "in full" if _fully_answered(o) else "more of it than arrived"
+        ev.append(_response(o, ORIGIN, f"origin sent {{response}}, {full}"))
         check = case.edge_sees(sent, "the rest of the origin's answer")
         if not check.covered:
             return case.not_covered(check, ev)
         ev.append(case.absent(check, "the rest of the answer never reached the edge"))
+        too_big = _too_big(case, o)
+        if too_big is not None:
+            return case.verdict("response_blackholed", ev, too_big)
         return case.verdict("response_lost", ev)
     check = case.origin_ran(asked, gave_up, "the rest of the origin's answer")
     if not check.covered:
@@ -820,6 +825,21 @@ def _answer_incomplete(case: Case) -> Verdict | None:
     if o is not None and o.response is not None:
         ev.append(_response(o, ORIGIN, "origin sent {response}, " + _progress(o.exchange)))
     return case.verdict("origin_stalled", ev, facts)
+
+
+def _too_big(case: Case, o: Connection) -> dict[str, str] | None:
+    """A router told the origin its packets to the edge were too big: facts, or None."""
+    for err in case.origin_icmp:
+        if err.mtu and err.quoted_src == o.server.addr:
+            return {"router": err.sender, "mtu": str(err.mtu)}
+    return None
+
+
+def _sent_more(o: Connection, e: Connection) -> bool:
+    """The origin sent more of its answer than reached the edge (retransmissions aside)."""
+    sent = o.server_sent.payload_bytes - o.server_sent.retransmitted_bytes
+    got = e.server_sent.payload_bytes - e.server_sent.retransmitted_bytes
+    return sent > got
 
 
 def _edge_gave_up(e: Connection, at_ns: int) -> Evidence:

@@ -13,9 +13,12 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 from urllib.parse import urlsplit
+
+from .framing import HttpFramer
 
 MAX_HEAD_BYTES = 64 * 1024
 TLS_VERSIONS = {
@@ -69,6 +72,14 @@ class Attempt(NamedTuple):
     first_byte_ms: float | None
     total_ms: float
     detail: str
+
+
+def _progress(framer: HttpFramer) -> str:
+    """How far the answer came: "after 1,041 of 50,041 response bytes"."""
+    _, got, expected, _ = framer.exchange_part()
+    if expected:
+        return f"after {got:,} of {expected:,} response bytes"
+    return f"after {got:,} response bytes"
 
 
 def host_header(host: str) -> str:
@@ -157,60 +168,56 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
             f"Accept: */*\r\nConnection: close\r\n{extra}\r\n"
         )
         conn.settimeout(spec.read_timeout_s)
+        # The answer is read whole, framed as the tracker frames it (Content-Length,
+        # chunked, or the close): a body cut short is the 520 a CDN would give.
+        framer = HttpFramer(False, deque(["GET"]))
+        head = b""
+        received = 0
+        first_ms = None
+
+        def answered(
+            verdict: str, detail: str, first: float | None, status: int | None = None
+        ) -> Attempt:
+            return result(
+                verdict,
+                detail,
+                status=status,
+                local=local,
+                connect=connect_ms,
+                tls=tls_ms,
+                first=first,
+            )
+
         try:
             conn.sendall(request.encode("latin-1"))
-            head = b""
-            first_ms = None
-            while b"\r\n" not in head and len(head) < MAX_HEAD_BYTES:
+            while not framer.messages and not framer.problem:
                 chunk = conn.recv(65536)
                 if not chunk:
+                    framer.close()
                     break
                 first_ms = first_ms or ms()
-                head += chunk
+                received += len(chunk)
+                if len(head) < MAX_HEAD_BYTES:
+                    head += chunk[: MAX_HEAD_BYTES - len(head)]
+                framer.feed(chunk)
         except TimeoutError:
-            return result(
-                "524",
-                f"no response within {spec.read_timeout_s:g} s",
-                local=local,
-                connect=connect_ms,
-                tls=tls_ms,
-            )
+            if not received:
+                return answered("524", f"no response within {spec.read_timeout_s:g} s", None)
+            why = f"the answer stalled {_progress(framer)} for {spec.read_timeout_s:g} s"
+            return answered("524", why, first_ms)
         except (ConnectionResetError, ssl.SSLError, OSError) as exc:
-            return result(
-                "520",
-                f"connection reset after the request ({exc})",
-                local=local,
-                connect=connect_ms,
-                tls=tls_ms,
+            where = "after the request" if not received else _progress(framer)
+            return answered("520", f"connection reset {where} ({exc})", first_ms)
+        if not received:
+            return answered("520", "the origin closed without a response", None)
+        if framer.problem:
+            return answered("520", f"not an HTTP response: {head[:40]!r}", first_ms)
+        if not framer.messages:
+            return answered(
+                "520", f"the origin closed the connection {_progress(framer)}", first_ms
             )
-        if not head:
-            return result(
-                "520",
-                "the origin closed without a response",
-                local=local,
-                connect=connect_ms,
-                tls=tls_ms,
-            )
-        line = head.split(b"\r\n", 1)[0].split(b" ")
-        if len(line) < 2 or not line[0].startswith(b"HTTP/") or not line[1].isdigit():
-            return result(
-                "520",
-                f"not an HTTP response: {head[:40]!r}",
-                local=local,
-                connect=connect_ms,
-                tls=tls_ms,
-                first=first_ms,
-            )
-        status = int(line[1])
-        return result(
-            "ok",
-            f"HTTP {status}",
-            status=status,
-            local=local,
-            connect=connect_ms,
-            tls=tls_ms,
-            first=first_ms,
-        )
+        status = int(head[9:12])  # three digits: the framer checked the status line
+        return answered("ok", f"HTTP {status}", first_ms, status)
     finally:
         conn.close()
         sock.close()

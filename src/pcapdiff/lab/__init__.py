@@ -25,67 +25,26 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from ..meta import sidecar_path
+
 EDGE_ADDR, MID_EDGE_ADDR = "198.51.100.2", "198.51.100.1"
 MID_ORIGIN_ADDR, ORIGIN_ADDR = "203.0.113.1", "203.0.113.10"
 EDGE_ADDR6, MID_EDGE_ADDR6 = "2001:db8:100::2", "2001:db8:100::1"
 MID_ORIGIN_ADDR6, ORIGIN_ADDR6 = "2001:db8:113::1", "2001:db8:113::10"
 
-# A tiny origin: 80 answers, 8083 never answers, 8084 resets after the request,
-# 8443 answers over TLS with a self-signed certificate (which a CDN would not trust),
-# 8445 speaks only TLS 1.3, 8085 answers after 0.5 s. It listens on each address in ADDRS.
-_ORIGIN_SERVERS = """
-import socket, struct, threading, time
-def listen(addr, port):
-    s = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind((addr, port))
-    s.listen(64)
-    return s
-def loop(s, handle):
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=handle, args=(c,), daemon=True).start()
-def ok(c):
-    c.recv(65536)
-    c.sendall(b"HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\nConnection: close\\r\\n\\r\\nok")
-    c.close()
-def slow(c):
-    time.sleep(0.5)
-    ok(c)
-def silent(c):
-    c.recv(65536)
-    time.sleep(120)
-def reset(c):
-    c.recv(65536)
-    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    c.close()
-import ssl, sys
-ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain(sys.argv[1], sys.argv[2])
-ctx13 = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx13.minimum_version = ssl.TLSVersion.TLSv1_3
-ctx13.load_cert_chain(sys.argv[1], sys.argv[2])
-def tls_with(context):
-    def handle(c):
-        try:
-            ok(context.wrap_socket(c, server_side=True))
-        except Exception:
-            c.close()
-    return handle
-services = ((80, ok), (8083, silent), (8084, reset), (8085, slow), (8443, tls_with(ctx)),
-            (8445, tls_with(ctx13)))
-for addr in ADDRS:
-    for port, handle in services:
-        threading.Thread(target=loop, args=(listen(addr, port), handle), daemon=True).start()
-print("ready", flush=True)
-time.sleep(3600)
-"""
 
-
-def origin_servers_script(*addrs: str) -> str:
-    """The origin's servers as a Python program bound to each of ``addrs``; run it
-    with the certificate and key paths as arguments (see ``self_signed_certificate``)."""
-    return f"ADDRS = {list(addrs)!r}\n" + _ORIGIN_SERVERS
+def origin_servers_argv(cert: Path, key: Path, *addrs: str) -> list[str]:
+    """The origin's servers (``pcapdiff.lab.origin``, one behaviour a port) on ``addrs``."""
+    return [
+        sys.executable,
+        "-m",
+        "pcapdiff.lab.origin",
+        "--cert",
+        str(cert),
+        "--key",
+        str(key),
+        *addrs,
+    ]
 
 
 SLOW_PORT = 8085
@@ -249,15 +208,17 @@ class Lab:
         self.run(self.mid, "sysctl", "-qw", "net.ipv4.ip_forward=1")
         self.run(self.mid, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
         cert, key = self_signed_certificate(self.workdir)
-        self.servers = self.start_service(
-            self.origin, origin_servers_script(ORIGIN_ADDR, ORIGIN_ADDR6), str(cert), str(key)
+        self.servers = self.start_program(
+            self.origin, origin_servers_argv(cert, key, ORIGIN_ADDR, ORIGIN_ADDR6)
         )
 
     def start_service(self, ns: str, script: str, *args: str) -> subprocess.Popen[str]:
-        """A Python program in a namespace; returns once it prints "ready"."""
-        proc = subprocess.Popen(
-            self.argv(ns, sys.executable, "-c", script, *args), stdout=subprocess.PIPE, text=True
-        )
+        """A Python program given as text, in a namespace; returns once it says "ready"."""
+        return self.start_program(ns, [sys.executable, "-c", script, *args])
+
+    def start_program(self, ns: str, argv: Sequence[str]) -> subprocess.Popen[str]:
+        """A program in a namespace; returns once it prints "ready"."""
+        proc = subprocess.Popen(self.argv(ns, *argv), stdout=subprocess.PIPE, text=True)
         self.services.append(proc)
         assert proc.stdout is not None
         if proc.stdout.readline().strip() != "ready":
@@ -284,11 +245,13 @@ class Lab:
         self.run(ns, "ip6tables" if ipv6 else "iptables", *rule)
 
     def reset_rules(self) -> None:
-        """Flush every rule the previous scenario added."""
+        """Flush every rule the previous scenario added, and put the MTUs back."""
         for ns in self.namespaces:
             for tool in ("iptables", "ip6tables"):
                 self.run(ns, tool, "-F", check=False)
                 self.run(ns, tool, "-t", "nat", "-F", check=False)
+        for dev in ("mid0", "mid1"):
+            self.run(self.mid, "ip", "link", "set", dev, "mtu", "1500", check=False)
 
     def close(self) -> None:
         for proc in list(self.services):
@@ -347,6 +310,9 @@ class Lab:
 
 
 def stop_capture(proc: subprocess.Popen[str]) -> None:
+    """SIGINT, as Ctrl-C, so the file is flushed; a capture already stopped is left be."""
+    if proc.returncode is not None:
+        return
     proc.send_signal(signal.SIGINT)
     try:
         proc.communicate(timeout=30)
@@ -381,6 +347,18 @@ class Scenario(NamedTuple):
     mid_service: str = ""  # a program the middle box runs meanwhile (a proxy)
     ipv6: bool = False  # the rules are ip6tables rules
     origin_sniffer: str = "tcpdump"  # "scapy": the origin has no tcpdump
+    # An attempt that works first (to this port), then the origin capture stops, then
+    # ``rules`` are set and the scenario's own attempt is made.
+    first_probe_port: int | None = None
+    keep_origin_sidecar: bool = True  # False: as tcpdump alone writes it, no end recorded
+    edge_stops_after_s: float | None = None  # stop the edge capture while the probe runs
+    mid_mtu: int | None = None  # the MTU of mid's interface towards the edge
+    peers: bool = False  # capture with --peer (the other end) as well as --port
+
+    def expected(self) -> list[tuple[str, str]]:
+        """The verdicts compare must give, attempt by attempt."""
+        first = [("ok", "none")] if self.first_probe_port is not None else []
+        return [*first, (self.outcome, self.culprit)]
 
 
 VIP_ADDR = "203.0.113.100"
@@ -604,6 +582,109 @@ SCENARIOS = (
         mid_service=HIJACK_PROXY,
     ),
     Scenario("ipv6_ok", 80, (), "ok", "ok", "none", probe_ip=ORIGIN_ADDR6, ipv6=True),
+    # --- what the framing of the answer says ---
+    Scenario("origin_resets_mid_body", 8086, (), "520", "rst_after_request", "origin"),
+    Scenario("complete_response_then_rst", 8087, (), "ok", "ok", "none"),
+    # --- HTTPS after the handshake (the CDN skips certificate checks here: -k) ---
+    Scenario(
+        "https_origin_silent",
+        8446,
+        (),
+        "524",
+        "no_response",
+        "origin",
+        scheme="https",
+        probe_args=("-k",),
+    ),
+    Scenario(
+        "https_origin_resets_after_request",
+        8447,
+        (),
+        "520",
+        "rst_after_request",
+        "origin",
+        scheme="https",
+        probe_args=("-k",),
+    ),
+    # --- ICMP says where: captured with --peer, so the filter keeps a router's errors
+    # for quoting the peer's packets ---
+    Scenario(
+        "syn_icmp_host_unreachable",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-A",
+                    "FORWARD",
+                    "-p",
+                    "tcp",
+                    "--syn",
+                    "-d",
+                    ORIGIN_ADDR,
+                    "-j",
+                    "REJECT",
+                    "--reject-with",
+                    "icmp-host-unreachable",
+                ),
+            ),
+        ),
+        "522",
+        "syn_not_received",
+        "path",
+        peers=True,
+    ),
+    # The path towards the edge takes 1280 bytes; the origin's firewall drops the
+    # routers' "fragmentation needed", so it keeps sending full-size segments.
+    Scenario(
+        "path_mtu_blackhole",
+        8088,
+        (
+            (
+                "origin",
+                ("-A", "INPUT", "-p", "icmp", "--icmp-type", "fragmentation-needed", "-j", "DROP"),
+            ),
+        ),
+        "524",
+        "no_response",
+        "path",
+        mid_mtu=1280,
+        peers=True,
+    ),
+    # --- a capture that stopped early: no verdict rests on what it could not see ---
+    # The origin capture stops (its sidecar records when) before the last attempt,
+    # whose SYN the path then drops: nothing can be said of it.
+    Scenario(
+        "origin_capture_stopped_early",
+        80,
+        (("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),),
+        "522",
+        "inconclusive",
+        "unknown",
+        first_probe_port=80,
+    ),
+    # The same with tcpdump's file alone (no sidecar): the origin capture is taken to
+    # have run as long as the edge's, and the verdict says it assumes so.
+    Scenario(
+        "origin_capture_stopped_early_no_sidecar",
+        80,
+        (("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),),
+        "522",
+        "syn_not_received",
+        "path",
+        first_probe_port=80,
+        keep_origin_sidecar=False,
+    ),
+    # The edge capture is stopped while the origin's (slow) answer is on its way.
+    Scenario(
+        "edge_capture_stopped_mid_response",
+        SLOW_PORT,
+        (),
+        "ok",
+        "inconclusive",
+        "unknown",
+        edge_stops_after_s=0.25,
+    ),
     Scenario(
         "ipv6_syn_dropped_in_path",
         80,
@@ -627,47 +708,80 @@ class Run(NamedTuple):
 
 
 def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
-    """Set the rules, capture both ends, probe once from the edge, stop the captures."""
+    """Set the rules, capture both ends, probe from the edge, stop the captures."""
     lab.reset_rules()
-    for role, rule in scenario.rules:
-        lab.iptables(getattr(lab, role), *rule, ipv6=scenario.ipv6)
+    if scenario.first_probe_port is None:
+        _set_rules(lab, scenario)
     service = lab.start_service(lab.mid, scenario.mid_service) if scenario.mid_service else None
     folder.mkdir(parents=True, exist_ok=True)
     edge = folder / "edge.pcap"
     origin = folder / ("origin.pcapng" if "--pcapng" in scenario.origin_capture else "origin.pcap")
-    port = ["--port", str(scenario.port)]
-    edge_cap = lab.start_capture(lab.edge, "edge", "edge0", edge, port)
+    ports = {scenario.port, scenario.first_probe_port or scenario.port}
+    port = [arg for p in sorted(ports) for arg in ("--port", str(p))]
+    edge_peer = ["--peer", scenario.probe_ip] if scenario.peers else []
+    origin_peer = ["--peer", EDGE_ADDR6 if scenario.ipv6 else EDGE_ADDR] if scenario.peers else []
+    edge_cap = lab.start_capture(lab.edge, "edge", "edge0", edge, [*port, *edge_peer])
     origin_cap = lab.start_capture(
         lab.origin,
         "origin",
         scenario.origin_capture[1],
         origin,
-        [*scenario.origin_capture[2:], *port],
+        [*scenario.origin_capture[2:], *port, *origin_peer],
         sniffer=scenario.origin_sniffer,
     )
+    attempts: list[dict[str, object]] = []
+    stderr = ""
     try:
-        probe = lab.run(
-            lab.edge,
-            sys.executable,
-            "-m",
-            "pcapdiff",
-            "probe",
-            "--json",
-            "--connect-timeout",
-            "2",
-            "--read-timeout",
-            "2",
-            *scenario.probe_args,
-            f"{scenario.scheme}://www.example.com:{scenario.port}/a.jpg",
-            "--origin-ip",
-            scenario.probe_ip,
-            check=False,
+        if scenario.first_probe_port is not None:
+            first = lab.run(
+                lab.edge, *_probe_argv(scenario, scenario.first_probe_port), check=False
+            )
+            attempts += [json.loads(line) for line in first.stdout.splitlines()]
+            time.sleep(0.5)
+            stop_capture(origin_cap)  # the origin capture stops before the last attempt
+            _set_rules(lab, scenario)
+        probe = subprocess.Popen(
+            lab.argv(lab.edge, *_probe_argv(scenario, scenario.port)),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
+        if scenario.edge_stops_after_s is not None:
+            time.sleep(scenario.edge_stops_after_s)
+            stop_capture(edge_cap)  # while the answer is still on its way
+        out, stderr = probe.communicate(timeout=60)
+        attempts += [json.loads(line) for line in out.splitlines()]
         time.sleep(0.5)  # the last ACKs and RSTs reach both captures
     finally:
         stop_capture(edge_cap)
         stop_capture(origin_cap)
         if service is not None:
             lab.stop_service(service)
-    attempts = [json.loads(line) for line in probe.stdout.splitlines()]
-    return Run(edge, origin, attempts, probe.stderr)
+    if not scenario.keep_origin_sidecar:
+        sidecar_path(origin).unlink()
+    return Run(edge, origin, attempts, stderr)
+
+
+def _set_rules(lab: Lab, scenario: Scenario) -> None:
+    for role, rule in scenario.rules:
+        lab.iptables(getattr(lab, role), *rule, ipv6=scenario.ipv6)
+    if scenario.mid_mtu is not None:
+        lab.run(lab.mid, "ip", "link", "set", "mid0", "mtu", str(scenario.mid_mtu))
+
+
+def _probe_argv(scenario: Scenario, port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pcapdiff",
+        "probe",
+        "--json",
+        "--connect-timeout",
+        "2",
+        "--read-timeout",
+        "2",
+        *scenario.probe_args,
+        f"{scenario.scheme}://www.example.com:{port}/a.jpg",
+        "--origin-ip",
+        scenario.probe_ip,
+    ]
