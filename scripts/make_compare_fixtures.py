@@ -115,8 +115,9 @@ class Flow:
         seq: int,
         ack: int,
         ttl: int,
-        options: list | None,
-    ) -> bytes:  # type: ignore[type-arg]
+        options: list | None,  # type: ignore[type-arg]
+        ip_id: int | None = None,
+    ) -> bytes:
         w = self.w
         client, cport = self.client, self.cport
         server, sport = self.server, self.port
@@ -134,11 +135,13 @@ class Flow:
         tcp = TCP(
             sport=sp, dport=dp, flags=flags, seq=seq, ack=ack, window=64240, options=options or []
         )
-        self.ids[from_edge] += 1
+        if ip_id is None:  # a packet of its own; send() gives both views one ID
+            self.ids[from_edge] += 1
+            ip_id = self.ids[from_edge]
         ip = (
             IPv6(src=src, dst=dst, hlim=ttl)
             if self.v6
-            else IP(src=src, dst=dst, ttl=ttl, id=self.ids[from_edge] & 0xFFFF)
+            else IP(src=src, dst=dst, ttl=ttl, id=ip_id & 0xFFFF)
         )
         return bytes(ip / tcp / payload)
 
@@ -171,8 +174,14 @@ class Flow:
             )
         w = self.w
         sender_view, receiver_view = (True, False) if from_edge else (False, True)
-        pkt_at_sender = self._packet(from_edge, sender_view, flags, payload, seq, ack, 64, opts)
-        pkt_at_receiver = self._packet(from_edge, receiver_view, flags, payload, seq, ack, 54, opts)
+        self.ids[from_edge] += 1  # one packet, one IP ID, whichever capture sees it
+        ip_id = self.ids[from_edge]
+        pkt_at_sender = self._packet(
+            from_edge, sender_view, flags, payload, seq, ack, 64, opts, ip_id
+        )
+        pkt_at_receiver = self._packet(
+            from_edge, receiver_view, flags, payload, seq, ack, 54, opts, ip_id
+        )
         if from_edge:
             w.edge.append((self.t, pkt_at_sender))
             if reach:

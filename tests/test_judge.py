@@ -604,7 +604,7 @@ CASES = [
     ),
     Given(
         "HTTPS answered",
-        tls_done(requests=1, responses=1),
+        tls_done(requests=1, responses=1, fin_ms=60),
         tls_done(requests=1, responses=1),
         "answered",
         "ok",
@@ -618,7 +618,15 @@ CASES = [
         "ok",
         "none",
     ),
-    Given("answered", answered(), answered(), "answered", "ok", "none"),
+    Given(
+        "answered and closed",
+        answered(client_sent=sent(100, 3, fin_ms=60)),
+        answered(),
+        "answered",
+        "ok",
+        "none",
+    ),
+    Given("answered, still open", answered(), answered(), "answered_still_open", "ok", "none"),
     Given(
         "no request, closed",
         conn(client_sent=sent(0, 50, fin_ms=50)),

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
+from .match import same_transmission
 from .meta import CaptureMeta
 from .model import CaptureSummary, Connection, Pair
 
@@ -131,10 +132,10 @@ def measure_delays(pairs: Iterable[Pair], offset_ns: int) -> Delays:
         e, o = p.edge, p.origin
         if o is None or p.confidence == "weak":
             continue
-        # As for the clock offset: only handshakes both captures saw whole.
-        if e.syns and len(e.syns) == len(o.syns):
+        # As for the clock offset: only the same packet seen at both ends.
+        if same_transmission(e.syns, o.syns):
             forward.append(o.syns[0].ts_ns - offset_ns - e.syns[0].ts_ns)
-        if e.synacks and len(e.synacks) == len(o.synacks):
+        if same_transmission(e.synacks, o.synacks):
             reverse.append(e.synacks[0].ts_ns - (o.synacks[0].ts_ns - offset_ns))
     fwd = max(0, max(forward)) + DELAY_MARGIN_NS if forward else UNMEASURED_DELAY_NS
     rev = max(0, max(reverse)) + DELAY_MARGIN_NS if reverse else UNMEASURED_DELAY_NS

@@ -290,6 +290,12 @@ REASONS: dict[str, Reason] = {
     ),
     # --- ok ------------------------------------------------------------------------------
     "answered": Reason(_O.OK, _C.NONE, "Request answered."),
+    "answered_still_open": Reason(
+        _O.OK,
+        _C.NONE,
+        "Every request the edge capture shows was answered; the connection was still open "
+        "(kept alive) when the capture ended.",
+    ),
     "no_request": Reason(_O.OK, _C.NONE, "The connection was opened and closed without a request."),
     "idle_at_capture_end": Reason(
         _O.OK,

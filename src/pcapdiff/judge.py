@@ -859,7 +859,8 @@ def _answered(case: Case) -> Verdict:
         ev.append(_request(o, ORIGIN, "origin received the request"))
         if o.response is not None:
             ev.append(_response(o, ORIGIN, "origin sent {response}"))
-    return case.verdict("answered", ev)
+    closed = bool(e.client_sent.fin_frames or e.server_sent.fin_frames or e.resets)
+    return case.verdict("answered" if closed else "answered_still_open", ev)
 
 
 RULES: tuple[Rule, ...] = (

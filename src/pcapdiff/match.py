@@ -14,12 +14,13 @@ globally: all candidate pairs, best score first, each connection used once.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import NamedTuple
 
-from .model import ClockOffset, Connection, IcmpError, Pair
+from .model import ClockOffset, Connection, IcmpError, PacketRef, Pair
 
 NS = 1_000_000_000
 WINDOW_NS = 30 * NS  # how far apart (after the offset) twin SYNs may be
@@ -81,6 +82,17 @@ def _request_key(conn: Connection) -> tuple[str, ...] | None:
     return (r.kind, r.method, r.target, r.host)
 
 
+def same_transmission(edge: Sequence[PacketRef], origin: Sequence[PacketRef]) -> bool:
+    """Are the first SYNs (or SYN-ACKs) the two captures hold the same packet? Only if
+    both saw as many, and, over IPv4, with the same IP ID: each retransmission gets
+    its own, and NAT leaves it be. (A capture that started late holds a retransmission
+    as its first; taking it for the first costs seconds of offset.)"""
+    if not edge or len(edge) != len(origin):
+        return False
+    a, b = edge[0], origin[0]
+    return a.ip_id < 0 or b.ip_id < 0 or a.ip_id == b.ip_id
+
+
 def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> ClockOffset:
     """Origin clock minus edge clock from the minimum one-way delay each way:
     offset = (d_fwd - d_rev) / 2, good to about (d_fwd + d_rev) / 2.
@@ -93,9 +105,9 @@ def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> Clock
     n = 0
     for edge, origin in confident:
         n += 1
-        if edge.syns and len(edge.syns) == len(origin.syns):
+        if same_transmission(edge.syns, origin.syns):
             fwd.append(origin.syns[0].ts_ns - edge.syns[0].ts_ns)
-        if edge.synacks and len(edge.synacks) == len(origin.synacks):
+        if same_transmission(edge.synacks, origin.synacks):
             rev.append(edge.synacks[0].ts_ns - origin.synacks[0].ts_ns)
     if not fwd:
         return ClockOffset(0.0, 0.0, 0, "none")
@@ -138,6 +150,53 @@ def _score(edge: Connection, origin: Connection, offset_ns: int) -> tuple[float,
     return score, reasons
 
 
+class TimeIndex:
+    """Origin connections by a feature, each feature's list sorted by SYN time: the
+    candidates for an edge connection are looked up by bisection inside a time window,
+    so a feature shared by thousands (a popular request) costs only what the window
+    holds, never the whole capture."""
+
+    def __init__(self) -> None:
+        self._lists: dict[Hashable, list[tuple[int, int, Connection]]] = defaultdict(list)
+
+    def add(self, key: Hashable, order: int, conn: Connection) -> None:
+        self._lists[key].append((syn_ts(conn), order, conn))
+
+    def freeze(self) -> None:
+        for entries in self._lists.values():
+            entries.sort(key=lambda entry: (entry[0], entry[1]))
+
+    def all(self, key: Hashable) -> list[Connection]:
+        """Every connection with the feature: only for features rare enough to be an
+        identity (a pool larger than MAX_IDENTITY_POOL is not one)."""
+        entries = self._lists.get(key, [])
+        return [] if len(entries) > MAX_IDENTITY_POOL else [c for _, _, c in entries]
+
+    def near(self, key: Hashable, at_ns: int, window_ns: int, limit: int) -> list[Connection]:
+        """Connections with the feature whose SYN is within ``window_ns`` of ``at_ns``,
+        the ``limit`` nearest."""
+        entries = self._lists.get(key)
+        if not entries:
+            return []
+        lo = bisect.bisect_left(entries, (at_ns - window_ns, -1))
+        hi = bisect.bisect_right(entries, (at_ns + window_ns, 1 << 62))
+        found = entries[lo:hi]
+        if len(found) > limit:
+            found = sorted(found, key=lambda entry: abs(entry[0] - at_ns))[:limit]
+        return [c for _, _, c in found]
+
+
+# An identity feature (ISN, TSval, 4-tuple) shared by more connections than this is not
+# an identity: a stack that sends TSval 0, a tuple reused all day.
+MAX_IDENTITY_POOL = 64
+# Candidates scored per edge connection and feature, the nearest in time: bounds the
+# work whatever the traffic (issue: 20,000 connections with one request).
+MAX_CANDIDATES = 16
+# Once the offset is known, the request ranks only twins this close after it (plus the
+# estimate's spread): its own window, not the whole capture's.
+REQUEST_WINDOW_NS = 2 * NS
+
+
 def match(
     edge_conns: Sequence[Connection],
     origin_conns: Sequence[Connection],
@@ -145,22 +204,25 @@ def match(
     clock_offset_s: float | None = None,
 ) -> tuple[list[Pair], ClockOffset, list[Connection]]:
     """Pair every edge connection attempt with its origin twin (or None); also return
-    the clock offset and the origin connections nothing paired with."""
+    the clock offset and the origin connections nothing paired with.
+
+    Candidates come from exact-match indexes of the identity features first (client
+    ISN, SYN TSval, 4-tuple); the request, which many connections share, is asked only
+    when none of them finds one, inside a window around the offset-corrected SYN time.
+    Each lookup scores at most MAX_CANDIDATES: the cost grows with connections, not
+    with how often a request repeats."""
     attempts = [c for c in edge_conns if c.syns]
-    by_isn: dict[int, list[Connection]] = defaultdict(list)
-    by_tsval: dict[int, list[Connection]] = defaultdict(list)
-    by_tuple: dict[tuple[str, int, str, int], list[Connection]] = defaultdict(list)
-    by_request: dict[tuple[str, ...], list[Connection]] = defaultdict(list)
-    by_port: dict[int, list[Connection]] = defaultdict(list)
-    for o in origin_conns:
+    by_isn, by_tsval, by_tuple, by_request = TimeIndex(), TimeIndex(), TimeIndex(), TimeIndex()
+    for i, o in enumerate(origin_conns):
         if o.client_isn is not None:
-            by_isn[o.client_isn].append(o)
+            by_isn.add(o.client_isn, i, o)
         if (t := _tsval(o)) is not None:
-            by_tsval[t].append(o)
-        by_tuple[(o.client.addr, o.client.port, o.server.addr, o.server.port)].append(o)
+            by_tsval.add(t, i, o)
+        by_tuple.add((o.client.addr, o.client.port, o.server.addr, o.server.port), i, o)
         if (k := _request_key(o)) is not None:
-            by_request[k].append(o)
-        by_port[o.client.port].append(o)
+            by_request.add(k, i, o)
+    for index in (by_isn, by_tsval, by_tuple, by_request):
+        index.freeze()
 
     confident = _certain_pairs(attempts, by_isn, by_tsval, by_tuple)
     if clock_offset_s is not None:
@@ -168,26 +230,32 @@ def match(
     else:
         clock = estimate_offset(_unique(confident))
     offset_ns = round(clock.seconds * NS)
+    clock_known = clock.source != "none"
+    request_window = REQUEST_WINDOW_NS + round(clock.spread_s * NS) if clock_known else WINDOW_NS
 
     candidates: list[tuple[float, int, int, str]] = []
     origin_index = {id(o): i for i, o in enumerate(origin_conns)}
     for ei, e in enumerate(attempts):
-        seen: set[int] = set()
-        pools: list[Iterable[Connection]] = [
-            by_isn.get(e.client_isn, ()) if e.client_isn is not None else (),
-            by_tsval.get(_tsval(e), ()) if _tsval(e) is not None else (),  # type: ignore[arg-type]
-            by_tuple.get((e.client.addr, e.client.port, e.server.addr, e.server.port), ()),
-            by_request.get(_request_key(e), ()) if _request_key(e) else (),  # type: ignore[arg-type]
-            by_port.get(e.client.port, ()),
+        at = syn_ts(e) + offset_ns  # where its twin's SYN would be, on the origin's clock
+        tuple_key = (e.client.addr, e.client.port, e.server.addr, e.server.port)
+        pools = [
+            by_isn.near(e.client_isn, at, WINDOW_NS, MAX_CANDIDATES)
+            if e.client_isn is not None
+            else [],
+            by_tsval.near(_tsval(e), at, WINDOW_NS, MAX_CANDIDATES)
+            if _tsval(e) is not None
+            else [],
+            by_tuple.near(tuple_key, at, WINDOW_NS, MAX_CANDIDATES),
         ]
+        if not any(pools) and (key := _request_key(e)) is not None:
+            pools.append(by_request.near(key, at, request_window, MAX_CANDIDATES))
+        seen: set[int] = set()
         for pool in pools:
             for o in pool:
                 oi = origin_index[id(o)]
                 if oi in seen:
                     continue
                 seen.add(oi)
-                if abs(syn_ts(o) - offset_ns - syn_ts(e)) > WINDOW_NS:
-                    continue
                 score, reasons = _score(e, o, offset_ns)
                 if not any(r in IDENTITY for r in reasons):
                     continue  # a shared client port and good timing are not enough
@@ -201,7 +269,6 @@ def match(
         taken_edge[ei] = (oi, score, why)
         taken_origin.add(oi)
     certain = {(id(e), id(o)) for e, o in confident}
-    clock_known = clock.source != "none"
     pairs = []
     for ei, e in enumerate(attempts):
         if ei in taken_edge:
@@ -246,21 +313,22 @@ def _strong(e: Connection, o: Connection) -> int:
 
 def _certain_pairs(
     attempts: Sequence[Connection],
-    by_isn: dict[int, list[Connection]],
-    by_tsval: dict[int, list[Connection]],
-    by_tuple: dict[tuple[str, int, str, int], list[Connection]],
+    by_isn: TimeIndex,
+    by_tsval: TimeIndex,
+    by_tuple: TimeIndex,
 ) -> list[tuple[Connection, Connection]]:
     """Pairs that are certain whatever the clocks say: two of the same 4-tuple, the
     same client ISN and the same SYN TSval (any one of them can be rewritten), or the
-    same ISN and the same request."""
+    same ISN and the same request. Time cannot narrow these lookups (the offset is not
+    known yet), so a feature too common to be an identity is left out."""
     out = []
     for e in attempts:
         tsval = _tsval(e)
         twins: dict[int, Connection] = {}
         for pool in (
-            by_isn.get(e.client_isn, []) if e.client_isn is not None else [],
-            by_tsval.get(tsval, []) if tsval is not None else [],
-            by_tuple.get((e.client.addr, e.client.port, e.server.addr, e.server.port), []),
+            by_isn.all(e.client_isn) if e.client_isn is not None else [],
+            by_tsval.all(tsval) if tsval is not None else [],
+            by_tuple.all((e.client.addr, e.client.port, e.server.addr, e.server.port)),
         ):
             for twin in pool:
                 twins[id(twin)] = twin
@@ -384,6 +452,7 @@ __all__ = [
     "origin_pull_ports",
     "origin_servers",
     "parse_origin",
+    "same_transmission",
     "select",
     "syn_ts",
 ]
