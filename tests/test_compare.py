@@ -6,6 +6,8 @@ import io
 import json
 import os
 import struct
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -372,3 +374,18 @@ def test_cli_windows_and_unpaired() -> None:
     doc = json.loads(iso.stdout)
     assert doc["origin_window"]["start_source"] == "given"
     assert doc["origin_window"]["start"] == 1_699_999_999.0
+
+
+def test_the_library_imports_no_renderer_capture_runner_or_cli() -> None:
+    """compare() is a library call: no rich, no click, no tcpdump runner behind it."""
+    script = (
+        "import sys\n"
+        "from pcapdiff import compare\n"
+        f"compare({str(SCENARIOS[0].parent / 'every_outcome' / 'edge.pcap')!r}, "
+        f"{str(SCENARIOS[0].parent / 'every_outcome' / 'origin.pcap')!r})\n"
+        "bad = [m for m in sys.modules if m in ('rich', 'click') or "
+        "m.startswith(('pcapdiff.capture', 'pcapdiff.render', 'pcapdiff.cli'))]\n"
+        "print(bad)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -146,6 +146,7 @@ def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
         "end": seconds(summary.last_ts_ns),
         "truncated_tail": summary.truncated_tail or None,
         "skipped_sections": summary.skipped_sections,
+        "icmp_errors": summary.icmp_errors_seen,
         "interface_stats": [
             {
                 "interface": s.interface,
