@@ -7,8 +7,11 @@ one-line message on stderr and no traceback.
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import io
 import ipaddress
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from enum import IntEnum
@@ -662,6 +665,39 @@ def main(argv: list[str] | None = None) -> int:
     # trigger full collections over and over; our records hold no reference cycles.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
+    # A stdout that cannot encode some text (PYTHONIOENCODING=ascii, a C locale) shows
+    # it as escapes instead of failing mid-table.
+    if sys.stdout is None or sys.stderr is None:  # started with >&- or 2>&-
+        if sys.stderr is not None:
+            sys.stderr.write("error: standard output is closed\n")
+        return ExitCode.TROUBLE
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
+    try:
+        code = _run(argv)
+        sys.stdout.flush()  # a full disk shows here, not in the interpreter's exit
+        return code
+    except BrokenPipeError:
+        # `pcapdiff conns big.pcap | head`: the reader left before the end.
+        _drop_stdout()
+        click.echo("error: the output was closed before it was complete (broken pipe)", err=True)
+        return ExitCode.TROUBLE
+    except OSError as exc:  # input errors are PcapdiffError: this is the output
+        _drop_stdout()
+        click.echo(f"error: writing the output failed: {exc.strerror or exc}", err=True)
+        return ExitCode.TROUBLE
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush fails no more."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
+def _run(argv: list[str] | None) -> int:
+    """The command, its errors as one line each."""
     try:
         cli.main(args=argv, prog_name="pcapdiff", standalone_mode=False)
     except click.UsageError as exc:
@@ -682,10 +718,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
         return 130
-    except BrokenPipeError:
-        # `pcapdiff conns big.pcap | head`: the reader went away; that is not an error.
-        sys.stderr.close()
-        return ExitCode.OK
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else ExitCode.TROUBLE
     return ExitCode.OK

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .text import safe_text
+
 SCHEMA = "pcapdiff/capture-meta/1"
 
 
@@ -82,6 +84,9 @@ def read_sidecar(capture: Path | str) -> CaptureMeta | None:
             return None
         if isinstance(value, float) and not math.isfinite(value):
             return None
+    for name, value in fields.items():  # a sidecar's text is input too: shown escaped
+        if isinstance(value, str):
+            fields[name] = safe_text(value)
     try:
         return CaptureMeta(**fields)
     except TypeError:  # a required field is missing

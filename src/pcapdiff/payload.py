@@ -9,6 +9,7 @@ from __future__ import annotations
 import struct
 
 from .model import Request, Response
+from .text import wire_text
 
 TLS_VERSIONS = {
     0x0300: "SSL 3.0",
@@ -72,7 +73,7 @@ MAX_HEAD_BYTES = 8192  # how much of a stream's start we reassemble and look at
 
 
 def _text(raw: bytes) -> str:
-    return raw.decode("latin-1")
+    return wire_text(raw)  # attacker-controlled: never raw to a terminal (text.py)
 
 
 def parse_request(
@@ -130,9 +131,14 @@ def parse_response(
             if not final and len(data) < MAX_HEAD_BYTES:
                 return None
             line_end = len(data)
-        parts = data[:line_end].split(b" ", 2)
-        status = int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else 0
-        reason = _text(parts[2]) if len(parts) > 2 else ""
+        line = data[:line_end]
+        parts = line.split(b" ", 2)
+        # A status is three digits (RFC 9110 section 15); anything else is a malformed
+        # status line: status 0, the line itself (escaped) as the reason.
+        if len(parts) > 1 and len(parts[1]) == 3 and parts[1].isdigit():
+            status, reason = int(parts[1]), _text(parts[2]) if len(parts) > 2 else ""
+        else:
+            status, reason = 0, "malformed status line: " + _text(line[:200])
         return Response("http", frame, status=status, reason=reason, ts_ns=ts_ns)
     if len(data) > 1 and data[1] == 3 and data[0] in (0x15, 0x16):
         alert = tls_alert(data)

@@ -23,6 +23,7 @@ import gzip
 import lzma
 import struct
 import sys
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
@@ -31,6 +32,11 @@ import numpy as np
 
 from .errors import PcapdiffError, PcapFormatError
 from .model import Anomaly, CaptureSummary, Frame, FrameBatch, InterfaceStats
+
+# What a damaged or compressed stream raises while it is read: bad deflate data
+# (zlib.error), corrupt xz (LZMAError), a gzip or bzip2 stream cut short (EOFError),
+# EIO. Each becomes the reader's one-line error naming the file and frame.
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 
 CHUNK_BYTES = 1 << 20
 # libpcap refuses records larger than this unless the file's snaplen says otherwise.
@@ -149,7 +155,7 @@ def _open_stream(src: _Source, summary: CaptureSummary) -> bytes:
             # Restart the stream through the decompressor, prepending what we peeked.
             src.stream = _decompressor(compression, cast(BinaryIO, _Prefixed(head, src.raw)))
             head = src.stream.read(CHUNK_BYTES)
-    except (OSError, EOFError) as exc:
+    except READ_ERRORS as exc:
         raise PcapdiffError(f"{src.name}: read error: {exc}") from None
     if len(head) < 4:
         raise PcapFormatError(
@@ -313,7 +319,7 @@ def _read_pcap(
                     )
                     _cut_tail(summary, strict, name, frame + 1, base, what)
                 return
-    except (OSError, EOFError) as exc:  # EIO, a gzip stream that goes bad midway, ...
+    except READ_ERRORS as exc:  # EIO, a gzip stream that goes bad midway, ...
         raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
         src.close()
@@ -644,7 +650,7 @@ def _read_pcapng(
         last = batcher.flush()
         if last is not None:
             yield last
-    except (OSError, EOFError) as exc:  # EIO, a gzip stream that goes bad midway, ...
+    except READ_ERRORS as exc:  # EIO, a gzip stream that goes bad midway, ...
         raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
         src.close()

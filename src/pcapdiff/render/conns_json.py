@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from ..errors import PcapdiffError
 from ..model import CaptureSummary, Connection, Direction, Exchange, PacketRef, TcpOptions
 
 SCHEMA = "pcapdiff/conns/1"
@@ -175,21 +176,32 @@ def write_conns_json(
     out: TextIO,
     filters: dict[str, Any] | None = None,
 ) -> int:
-    """Stream the whole document to ``out``; return how many connections were written."""
+    """Stream the whole document to ``out``; return how many connections were written.
+
+    The document is always complete: when reading fails part-way, it holds the
+    connections up to the failure and an ``error`` member, and the error is raised
+    again for the caller (the CLI then exits 2)."""
     out.write(f'{{"schema": "{SCHEMA}",\n "connections": [')
     states: Counter[str] = Counter()
     n = 0
-    for conn in connections:
-        out.write(",\n  " if n else "\n  ")
-        out.write(_encode(connection_to_json(conn)))
-        states[conn.conn_state] += 1
-        n += 1
+    error: PcapdiffError | None = None
+    try:
+        for conn in connections:
+            out.write(",\n  " if n else "\n  ")
+            out.write(_encode(connection_to_json(conn)))
+            states[conn.conn_state] += 1
+            n += 1
+    except PcapdiffError as exc:
+        error = exc
     out.write("\n ],\n")
     tail = {
         "capture": summary_to_json(summary),
         "filters": filters or {},
         "summary": {"connections": n, "by_state": dict(sorted(states.items()))},
+        "error": None if error is None else str(error),
     }
     out.write(json.dumps(tail, indent=1)[2:-2])  # the members, without the braces
     out.write("\n}\n")
+    if error is not None:
+        raise error
     return n

@@ -7,9 +7,16 @@ from typing import TextIO
 from rich.console import Console
 
 
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit 1 here, the code for "a connection is not ok"; the CLI has
+        # one handler for a closed output, with its own line and code.
+        raise BrokenPipeError
+
+
 def out_console(stream: TextIO, width: int | None = None, stderr: bool = False) -> Console:
     # Wire text like "GET /a[/b]" crashes rich's markup parser; long paths must not wrap.
-    return Console(
+    return _Console(
         file=stream,
         markup=False,
         highlight=False,
