@@ -9,13 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pcapdiff import compare
 from pcapdiff.cli import cli
 from pcapdiff.text import safe_text, wire_text
 
+from .conftest import ROOT
 from .craft import client_hello, exchange, write_pcap
 
 # Anything a terminal would act on: C0 but the line feeds we print, DEL, C1, bidi.
@@ -212,3 +215,107 @@ def test_json_cut_by_an_error_is_still_a_document(tmp_path: Path) -> None:
     assert doc["error"] is not None
     assert doc["error"] in proc.stderr
     assert doc["summary"]["connections"] == len(doc["connections"]) > 0
+
+
+# --- options and sidecars ---------------------------------------------------------------
+
+
+def test_non_finite_numbers_are_refused_by_every_option(tmp_path: Path) -> None:
+    capture = ROOT / "fixtures" / "pcaps" / "conns" / "http_ok.pcap"
+    runner = CliRunner()
+    commands = [
+        ["compare", str(capture), "--clock-offset", "{}"],
+        ["conns", str(capture), "--idle-timeout", "{}"],
+        ["probe", "http://www.example.com/", "--origin-ip", "192.0.2.1", "--connect-timeout", "{}"],
+        ["probe", "http://www.example.com/", "--origin-ip", "192.0.2.1", "--read-timeout", "{}"],
+        ["probe", "http://www.example.com/", "--origin-ip", "192.0.2.1", "--interval", "{}"],
+        ["capture", "--role", "edge", "-o", str(tmp_path / "x.pcap"), "--duration", "{}"],
+    ]
+    for command in commands:
+        for value in ("nan", "inf", "-inf", "1e300"):
+            args = [a.replace("{}", value) for a in command]
+            result = runner.invoke(cli, args, env=ENV)
+            assert result.exit_code == 2, (args, result.output)
+            assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "field"),
+    [
+        ({"start": "abcd"}, "start"),
+        ({"clock": []}, "clock"),
+        ({"clock": None}, "clock"),
+        ({"start": None}, "start"),
+        ({"stop": True}, "stop"),
+    ],
+)
+def test_a_bad_sidecar_is_a_warning_naming_the_field(
+    tmp_path: Path, sidecar: dict[str, object], field: str
+) -> None:
+    capture = tmp_path / "origin.pcap"
+    capture.write_bytes((ROOT / "fixtures" / "pcaps" / "conns" / "http_ok.pcap").read_bytes())
+    good = {
+        "schema": "pcapdiff/capture-meta/1",
+        "role": "origin",
+        "host": "web1",
+        "interface": "eth0",
+        "filter": "tcp",
+        "argv": [],
+        "tool_version": "tcpdump",
+        "start": 1_700_000_000.0,
+        "clock": {},
+    }
+    (tmp_path / "origin.pcap.json").write_text(json.dumps({**good, **sidecar}))
+    result = compare(ROOT / "fixtures" / "pcaps" / "conns" / "http_ok.pcap", capture)
+    problems = [w for w in result.warnings if "sidecar is ignored" in w]
+    assert len(problems) == 1
+    assert f"field {field!r}" in problems[0]
+    assert result.verdicts  # the capture itself was analysed
+
+
+# --- pcapng blocks shorter than their fixed fields -----------------------------------
+
+
+def pcapng(*blocks: bytes) -> bytes:
+    return b"".join(blocks)
+
+
+def block(block_type: int, body: bytes, length: int | None = None) -> bytes:
+    """A pcapng block whose length field says ``length`` (default: the truth)."""
+    import struct
+
+    real = 12 + len(body)
+    told = real if length is None else length
+    return struct.pack("<II", block_type, told) + body + struct.pack("<I", told)
+
+
+def test_short_pcapng_blocks(tmp_path: Path) -> None:
+    import struct
+
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = block(1, struct.pack("<HHI", 1, 0, 65535))
+
+    def run(data: bytes) -> tuple[int, str, str]:
+        path = tmp_path / "f.pcapng"
+        path.write_bytes(data)
+        proc = pcapdiff_sh(f"pcapdiff conns --json {path}")
+        return proc.returncode, proc.stdout, proc.stderr
+
+    # A packet block that claims 12 or 16 bytes: counted, skipped, the rest still read.
+    for length in (12, 16):
+        code, out, _ = run(
+            pcapng(shb, idb, block(6, b"", length=length)[: length - 4] + struct.pack("<I", length))
+        )
+        assert code == 0, out
+        assert json.loads(out)["capture"]["anomalies"] == {"truncated_block": 1}
+    for bad in (
+        pcapng(shb[:8] + struct.pack("<I", 12)[:0] + struct.pack("<I", 0x1A2B3C4D)),  # SHB cut
+        pcapng(block(0x0A0D0D0A, b"", length=12)),  # an SHB of 12 bytes
+        pcapng(shb, block(1, b"", length=12)),  # an IDB of 12 bytes
+        pcapng(shb[:4]),  # a file of 4 bytes
+        pcapng(shb[:8]),  # and of 8
+    ):
+        code, _, err = run(bad)
+        assert code == 2, err
+        assert err.count("\n") == 1
+        assert err.startswith("error: ")

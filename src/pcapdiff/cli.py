@@ -11,6 +11,7 @@ import contextlib
 import gc
 import io
 import ipaddress
+import math
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -45,6 +46,26 @@ CONN_STATES = (
     "SHR",
     "OTH",
 )
+
+
+# No span of time pcapdiff deals with is longer than ten years either way.
+MAX_SECONDS = 10 * 365 * 86400
+
+
+class Seconds(click.FloatRange):
+    """A finite number of seconds in a range: click's FloatRange lets nan and inf
+    through (nan compares false with every bound)."""
+
+    name = "number of seconds"
+
+    def __init__(self, min: float | None = None, max: float = MAX_SECONDS) -> None:
+        super().__init__(min=-MAX_SECONDS if min is None else min, max=max)
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        number = click.FLOAT.convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
+        return super().convert(number, param, ctx)
 
 
 class TimeWindow(click.ParamType):  # type: ignore[type-arg]
@@ -139,7 +160,7 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
 )
 @click.option(
     "--idle-timeout",
-    type=click.FloatRange(min=0.001),
+    type=Seconds(min=0.001),
     default=300.0,
     show_default=True,
     metavar="SECONDS",
@@ -212,7 +233,7 @@ def conns(
 )
 @click.option(
     "--clock-offset",
-    type=float,
+    type=Seconds(),
     default=None,
     metavar="SECONDS",
     help="Origin clock minus edge clock, instead of estimating it.",
@@ -327,7 +348,7 @@ def compare(
 )
 @click.option(
     "--duration",
-    type=click.FloatRange(min=0.1),
+    type=Seconds(min=0.1),
     metavar="SECONDS",
     help="Stop after this long (default: Ctrl-C).",
 )
@@ -439,14 +460,14 @@ TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 )
 @click.option(
     "--interval",
-    type=click.FloatRange(min=0),
+    type=Seconds(min=0),
     default=0.0,
     metavar="SECONDS",
     help="Pause between attempts.",
 )
 @click.option(
     "--connect-timeout",
-    type=click.FloatRange(min=0.01),
+    type=Seconds(min=0.01),
     default=5.0,
     show_default=True,
     metavar="SECONDS",
@@ -454,7 +475,7 @@ TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 )
 @click.option(
     "--read-timeout",
-    type=click.FloatRange(min=0.01),
+    type=Seconds(min=0.01),
     default=15.0,
     show_default=True,
     metavar="SECONDS",

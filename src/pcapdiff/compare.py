@@ -25,7 +25,7 @@ from .match import (
     parse_origin,
     select,
 )
-from .meta import CaptureMeta, capture_ports, read_sidecar
+from .meta import CaptureMeta, capture_ports, load_sidecar
 from .model import (
     CaptureSummary,
     CaptureWindow,
@@ -68,14 +68,15 @@ def compare(
     options = ScanOptions(strict=strict)
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
     edge_conns, edge_summary = read_connections(edge, options)
-    edge_meta = _meta(edge)
+    sidecar_problems: list[str] = []
+    edge_meta = _meta(edge, sidecar_problems)
     origin_conns: list[Connection] = []
     origin_summary: CaptureSummary | None = None
     origin_meta: CaptureMeta | None = None
     swapped_because = ""
     if origin is not None:
         origin_conns, origin_summary = read_connections(origin, options)
-        origin_meta = _meta(origin)
+        origin_meta = _meta(origin, sidecar_problems)
         swapped_because = _swapped(edge_conns, origin_conns, edge_meta, origin_meta)
         if swapped_because:
             edge_conns, origin_conns = origin_conns, edge_conns
@@ -129,6 +130,7 @@ def compare(
     others = Counter(p.edge.server.port for p in selection.others)
     warnings = _warnings(edge_summary, origin_summary, clock, verdicts, coverage)
     warnings += _role_warnings(edge, origin, edge_meta, origin_meta, swapped_because)
+    warnings += sidecar_problems
     return Comparison(
         edge_summary,
         origin_summary,
@@ -143,10 +145,14 @@ def compare(
     )
 
 
-def _meta(capture: Source | None) -> CaptureMeta | None:
+def _meta(capture: Source | None, problems: list[str]) -> CaptureMeta | None:
+    """The capture's sidecar; a sidecar that cannot be used is a warning, not an error."""
     if not isinstance(capture, (str, Path)) or str(capture) == "-":
         return None
-    return read_sidecar(capture)
+    meta, problem = load_sidecar(capture)
+    if problem:
+        problems.append(problem)
+    return meta
 
 
 def _swapped(

@@ -64,33 +64,46 @@ def sidecar_path(capture: Path | str) -> Path:
 
 
 def read_sidecar(capture: Path | str) -> CaptureMeta | None:
-    """The sidecar of a capture, or None when there is none (or it is not ours).
+    """The sidecar of a capture, or None when there is none (or it is not usable).
     A rotated file (ring.pcap03, as tcpdump -C/-W names it) shares ring.pcap.json."""
+    return load_sidecar(capture)[0]
+
+
+def load_sidecar(capture: Path | str) -> tuple[CaptureMeta | None, str]:
+    """The sidecar and, when one is there but cannot be used, why (naming the field)."""
     path = sidecar_path(capture)
     ring = re.fullmatch(r"(.+?)\d+", str(capture))
     if not path.exists() and ring is not None:
         path = sidecar_path(ring.group(1))
+    if not path.exists():
+        return None, ""
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return None
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return None, f"{path}: not readable as JSON ({safe_text(str(exc))}); ignored"
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        return None
+        return None, ""  # another tool's JSON beside the file: not ours to judge
     fields = {k: v for k, v in data.items() if k in _FIELD_TYPES}
     for name, value in fields.items():
-        if isinstance(value, bool) and name not in ("clock",):
-            return None  # JSON true is an int to Python
-        if not isinstance(value, _FIELD_TYPES[name]):
-            return None
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
+        wanted = _FIELD_TYPES[name]
+        wrong = (isinstance(value, bool) and bool not in wanted) or not isinstance(value, wanted)
+        if not wrong and isinstance(value, float) and not math.isfinite(value):
+            wrong = True
+        if wrong:
+            kinds = " or ".join("null" if t is type(None) else t.__name__ for t in wanted)
+            shown = safe_text(repr(value)[:40])
+            return None, f"{path}: field {name!r} is {shown}, not {kinds}; the sidecar is ignored"
     for name, value in fields.items():  # a sidecar's text is input too: shown escaped
         if isinstance(value, str):
             fields[name] = safe_text(value)
-    try:
-        return CaptureMeta(**fields)
-    except TypeError:  # a required field is missing
-        return None
+    missing = [
+        n
+        for n in ("role", "host", "interface", "filter", "argv", "tool_version", "start")
+        if n not in fields
+    ]
+    if missing:
+        return None, f"{path}: field {missing[0]!r} is missing; the sidecar is ignored"
+    return CaptureMeta(**fields), ""
 
 
 def capture_ports(meta: CaptureMeta | None) -> set[int]:

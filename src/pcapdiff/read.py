@@ -57,6 +57,25 @@ _PCAP_MAGICS = {
 }
 _PCAPNG_SHB = 0x0A0D0D0A
 _PCAPNG_BOM = 0x1A2B3C4D
+# Each block's total length with its fixed fields and no options (pcapng spec 4.x):
+# type, length, the fixed fields, the trailing length. A shorter block would have its
+# fields read from the next block's bytes.
+_PCAPNG_MIN_LEN = {
+    _PCAPNG_SHB: 28,  # byte-order magic, version, section length
+    1: 20,  # IDB: link type, reserved, snaplen
+    2: 32,  # obsolete Packet Block: interface, drops, timestamp, lengths
+    3: 16,  # Simple Packet Block: original length
+    5: 24,  # ISB: interface, timestamp
+    6: 32,  # EPB: interface, timestamp, lengths
+}
+_PCAPNG_NAMES = {
+    _PCAPNG_SHB: "section header",
+    1: "interface description",
+    2: "packet",
+    3: "simple packet",
+    5: "interface statistics",
+    6: "enhanced packet",
+}
 
 
 class _Source:
@@ -499,6 +518,10 @@ def _read_pcapng(
             if pos + 12 > end:
                 more = stream.read(CHUNK_BYTES)
                 if not more:
+                    if sections == 0:  # as for a pcap: no whole file header, no capture
+                        raise PcapFormatError(
+                            name, frame=None, offset=0, reason="file header cut off"
+                        )
                     if pos < end:
                         _cut_tail(
                             summary,
@@ -556,6 +579,21 @@ def _read_pcapng(
                 continue
             offset = base + pos
             body_end = nxt - 4
+            need = _PCAPNG_MIN_LEN.get(block_type, 12)
+            if block_len < need and not (skipping and block_type != _PCAPNG_SHB):
+                what = (
+                    f"pcapng {_PCAPNG_NAMES[block_type]} block of {block_len} bytes is "
+                    f"shorter than its fixed fields ({need})"
+                )
+                if block_type in (_PCAPNG_SHB, 1):  # what follows cannot be read without it
+                    raise PcapFormatError(
+                        name, frame=frame + 1 if frame else None, offset=offset, reason=what
+                    )
+                if block_type in (2, 3, 6):
+                    frame += 1
+                    summary.add_anomaly(Anomaly(frame, "truncated_block", what))
+                pos = nxt
+                continue
             if block_type == _PCAPNG_SHB:
                 major, minor = struct.unpack_from(endian + "HH", buf, pos + 12)
                 sections += 1
