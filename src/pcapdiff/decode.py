@@ -626,7 +626,11 @@ class _SlowPath:
         if offset + len(body) > MAX_DATAGRAM_BYTES:
             del self.fragments[key]
             raise _Malformed("bad_fragment", "IP fragment beyond 64 KB")
-        datagram.parts[offset] = body
+        if not datagram.add(offset, body) and not datagram.overlap_reported:
+            datagram.overlap_reported = True
+            self.summary.add_anomaly(
+                Anomaly(fr.frame, "fragment_overlap", "IP fragment overlaps one seen before")
+            )
         if not more:
             datagram.total = offset + len(body)
         whole = datagram.assemble()
@@ -638,23 +642,38 @@ class _SlowPath:
 
 
 class _Datagram:
-    __slots__ = ("first_frame", "parts", "total")
+    """One IP datagram being put together from its fragments, in bounded time and space:
+    the bytes go into one 64 KiB buffer at their offset (a later fragment's bytes win
+    where two overlap), and a map of 8-byte units (fragment offsets count in eights)
+    says which are filled. Each fragment costs its own length; nothing is re-sorted."""
+
+    __slots__ = ("buf", "filled", "first_frame", "overlap_reported", "total", "units")
 
     def __init__(self, first_frame: int) -> None:
         self.first_frame = first_frame
-        self.parts: dict[int, bytes] = {}
+        self.buf = bytearray(MAX_DATAGRAM_BYTES)
+        self.filled = bytearray(MAX_DATAGRAM_BYTES // 8 + 1)
+        self.units = 0  # units filled so far
         self.total = -1
+        self.overlap_reported = False
+
+    def add(self, offset: int, body: bytes) -> bool:
+        """Put a fragment in; False if it overlapped bytes seen before."""
+        end = offset + len(body)
+        self.buf[offset:end] = body
+        first, last = offset // 8, (end + 7) // 8
+        new = self.filled[first:last].count(0)
+        self.filled[first:last] = b"\x01" * (last - first)
+        self.units += new
+        return new == last - first
 
     def assemble(self) -> bytes | None:
         if self.total < 0:
             return None
-        out = bytearray()
-        for offset in sorted(self.parts):
-            if offset > len(out):
-                return None  # a hole
-            part = self.parts[offset]
-            out[offset : offset + len(part)] = part
-        return bytes(out[: self.total]) if len(out) >= self.total else None
+        need = (self.total + 7) // 8
+        if self.units < need or self.filled.find(0, 0, need) != -1:
+            return None  # a hole
+        return bytes(self.buf[: self.total])
 
 
 def _need(data: bytes, length: int, code: str, what: str) -> None:

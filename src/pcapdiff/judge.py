@@ -207,7 +207,8 @@ class Case:
 
 def _syn(conn: Connection, side: Side, what: str) -> Evidence:
     s = conn.syns[0]
-    retries = f" (+{len(conn.syns) - 1} retransmits)" if len(conn.syns) > 1 else ""
+    sent = conn.count("syns")
+    retries = f" (+{sent - 1} retransmits)" if sent > 1 else ""
     return Evidence(side, s.frame, s.ts_ns, what + retries)
 
 

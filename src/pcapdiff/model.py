@@ -285,6 +285,12 @@ class Connection(NamedTuple):
     ended_by: str  # "fin", "rst", "idle_timeout" or "end_of_capture"
     exchange: Exchange | None = None  # at the end; None when neither HTTP nor TLS
     exchange_at_rst: Exchange | None = None  # when the server's first RST came
+    # Entries left out of a list that hit its bound (a flood): ("resets", 999984), ...
+    omitted: tuple[tuple[str, int], ...] = ()
+
+    def count(self, name: str) -> int:
+        """How many of ``syns``, ``resets``, ... there were, left-out ones included."""
+        return len(getattr(self, name)) + dict(self.omitted).get(name, 0)
 
     @property
     def duration_ns(self) -> int:

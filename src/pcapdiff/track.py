@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from .decode import parse_tcp_options
 from .framing import UNBOUNDED, HttpFramer, TlsFramer, tls_exchange
@@ -43,6 +44,8 @@ from .model import (
 )
 from .payload import MAX_HEAD_BYTES, parse_request, parse_response, tls_alert
 
+T = TypeVar("T")
+
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
 IDLE_TIMEOUT_NS = 300 * 1_000_000_000
 CLOSE_DELAY_NS = 5 * 1_000_000_000
@@ -51,6 +54,19 @@ CLOSE_DELAY_NS = 5 * 1_000_000_000
 SWEEP_EVERY = 1 << 13
 SWEEP_INTERVAL_NS = 1_000_000_000
 IDLE_SWEEP_INTERVAL_NS = 10 * SWEEP_INTERVAL_NS
+
+# Bounds whatever the input (issue 9): a flood of SYNs, RSTs or FINs on one connection
+# keeps the first MAX_KEPT - 1 and the latest, and counts the rest; live half-open
+# connections beyond MAX_HALF_OPEN are finalized oldest first; the history string
+# stops growing at MAX_HISTORY letters.
+MAX_KEPT = 16
+MAX_HALF_OPEN = 50_000
+MAX_HISTORY = 200
+# The sweep clock ignores a jump forward of more than this (one packet stamped in 2106)
+# until JUMP_CONFIRM packets beyond it show the capture's time really moved on.
+MAX_CLOCK_STEP_NS = 3600 * 1_000_000_000
+JUMP_CONFIRM = 256
+_NEVER = -(1 << 62)
 
 # Zeek's TCP endpoint states (analyzer/protocol/tcp/TCP_Endpoint.h).
 INACTIVE, SYN_SENT, SYN_ACK_SENT, PARTIAL, ESTABLISHED, CLOSED, RESET = range(7)
@@ -81,8 +97,11 @@ class _Half:
         "gap_count",
         "granted",
         "head",
+        "head_buf",
         "head_bytes",
         "head_done",
+        "head_tries",
+        "head_try_at",
         "hist_bits",
         "holes",
         "last_ack",
@@ -119,6 +138,9 @@ class _Half:
         # relative sequence number -> (frame, ts_ns, payload).
         self.head: dict[int, tuple[int, int, bytes]] | None = None
         self.head_bytes = 0
+        self.head_buf = bytearray()  # the stream's bytes contiguous from its first
+        self.head_tries = 0  # parses tried so far
+        self.head_try_at = 0  # TLS: the buffer length at which the next record is whole
         self.head_done = False
         # Message framing once the stream's start is parsed: in-order bytes up to
         # ``skip`` may pass unseen (a body); ``granted`` is what the framer last allowed.
@@ -144,6 +166,7 @@ class _Live:
         "last_frame",
         "last_ts",
         "methods",
+        "omitted",
         "request",
         "resets",
         "response",
@@ -181,8 +204,10 @@ class _Live:
         self.request: Request | None = None
         self.response: Response | None = None
         self.alerts: list[TlsAlert] = []
-        self.methods: deque[str] = deque()  # requests' methods, for their responses' framing
+        # requests' methods, for their responses' framing; made with the first framer
+        self.methods: deque[str] | None = None
         self.rst_exchange: Exchange | None = None  # the exchange when the server first reset
+        self.omitted: dict[str, int] | None = None  # list entries left out, by list
         self.gaps = 0
         self.tls = False  # the client spoke TLS: look for cleartext alerts in data
 
@@ -205,11 +230,13 @@ def track(
     flows: dict[_FlowKey, _FlowEntry] = {}
     live: dict[int, _Live] = {}
     closing: dict[int, _Live] = {}  # closed (FIN both ways or RST), released after a delay
+    half_open: dict[int, _Live] = {}  # connections begun with a bare SYN, oldest first
     flows_get = flows.get
     next_id = 1
     countdown = SWEEP_EVERY
-    now = 0
-    next_sweep = next_idle_sweep = -1
+    now = _NEVER  # the sweep clock: the capture's time, as far as it can be trusted
+    jumps = 0  # packets seen beyond a jump the clock has not taken yet
+    next_sweep = next_idle_sweep = _NEVER
     as_segment = Segment._make
     # Locals: the fast path below runs for nearly every packet.
     established, h_data, h_ack, m32, ack_flag = ESTABLISHED, _H_DATA, _H_ACK, _M32, ACK
@@ -219,7 +246,12 @@ def track(
         if ts >= next_sweep or not countdown:  # time, or packets, for a sweep
             countdown = SWEEP_EVERY
             if ts > now:
-                now = ts
+                if now == _NEVER or ts - now <= MAX_CLOCK_STEP_NS or jumps >= JUMP_CONFIRM:
+                    now, jumps = ts, 0
+                else:
+                    jumps += 1  # a lone outlier must not make every connection look idle
+            elif ts >= now - MAX_CLOCK_STEP_NS:
+                jumps = 0
             idle = 0
             if now >= next_idle_sweep:
                 idle, next_idle_sweep = idle_timeout_ns, now + IDLE_SWEEP_INTERVAL_NS
@@ -270,6 +302,10 @@ def track(
             conn = _Live(next_id, seg, flags & 0x12 != SYN | ACK)  # a SYN-ACK first: flip
             next_id += 1
             live[conn.id] = conn
+            if flags & 0x17 == SYN:
+                half_open[conn.id] = conn
+                if len(half_open) > MAX_HALF_OPEN:
+                    yield from _shed_half_open(half_open, live, closing, flows)
             key = conn.client_key
             c, s = conn.client_half, conn.server_half
             flows[key] = (conn, True, c, s)
@@ -381,21 +417,21 @@ def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segm
             code = "H" if flags & ACK else "S"
             if not _once(conn, half, _H_SYNACK if flags & ACK else _H_SYN, letter_case(code)):
                 pass
-            elif seq != half.last_syn:
+            elif seq != half.last_syn and len(conn.history) < MAX_HISTORY:  # bounded: floods
                 conn.history.append(letter_case(code))
             half.last_syn = seq
         if half.base is None or half.state in (INACTIVE, PARTIAL):
             half.base = seq
             half.next_rel = max(half.next_rel, 1)
         if flags & ACK:
-            conn.synacks.append(ref)
+            _keep(conn, conn.synacks, ref, "synacks")
             if conn.server_isn is None:
                 conn.server_isn = seq
                 conn.synack_opts = seg.options
             if half.state in (INACTIVE, PARTIAL, SYN_SENT):
                 half.state = SYN_ACK_SENT
         else:
-            conn.syns.append(ref)
+            _keep(conn, conn.syns, ref, "syns")
             if conn.isn is None:
                 conn.isn = seq
                 conn.syn_opts = seg.options
@@ -409,9 +445,10 @@ def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segm
             if not _once(conn, half, _H_FIN, letter_case("F")) or rel_end == half.last_fin:
                 pass
             else:
-                conn.history.append(letter_case("F"))
+                if len(conn.history) < MAX_HISTORY:  # a flood of new sequence numbers
+                    conn.history.append(letter_case("F"))
             half.last_fin = rel_end
-        half.fin_frames.append(seg.frame)
+        _keep(conn, half.fin_frames, seg.frame, "client_fins" if from_client else "server_fins")
         if half.fin_ts is None:
             half.fin_ts = seg.ts_ns
         if half.state != RESET:
@@ -423,7 +460,8 @@ def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segm
             if not _once(conn, half, _H_RST, letter_case("R")) or seq == half.last_rst:
                 pass
             else:
-                conn.history.append(letter_case("R"))
+                if len(conn.history) < MAX_HISTORY:  # a flood of new sequence numbers
+                    conn.history.append(letter_case("R"))
             half.last_rst = seq
         phase = (
             "handshake"
@@ -438,18 +476,48 @@ def _control(conn: _Live, half: _Half, peer: _Half, from_client: bool, seg: Segm
         )
         if not from_client and conn.rst_exchange is None:
             conn.rst_exchange = _exchange(conn)
-        conn.resets.append(
-            Reset(
-                seg.frame,
-                seg.ts_ns,
-                "client" if from_client else "server",
-                phase,
-                seg.ttl,
-                seg.ip_id,
-                seq,
-            )
+        reset = Reset(
+            seg.frame,
+            seg.ts_ns,
+            "client" if from_client else "server",
+            phase,
+            seg.ttl,
+            seg.ip_id,
+            seq,
         )
+        _keep(conn, conn.resets, reset, "resets")
         half.state = RESET
+
+
+def _keep(conn: _Live, kept: list[T], item: T, name: str) -> None:
+    """Append, up to MAX_KEPT entries: then the last entry is always the latest, and
+    what it replaced is counted as left out."""
+    if len(kept) < MAX_KEPT:
+        kept.append(item)
+        return
+    kept[-1] = item
+    if conn.omitted is None:
+        conn.omitted = {}
+    conn.omitted[name] = conn.omitted.get(name, 0) + 1
+
+
+def _shed_half_open(
+    half_open: dict[int, _Live],
+    live: dict[int, _Live],
+    closing: dict[int, _Live],
+    flows: dict[_FlowKey, _FlowEntry],
+) -> Iterator[Connection]:
+    """Too many connections that began with a bare SYN: finalize the oldest that are
+    still only that (a SYN flood must not hold the machine's memory)."""
+    while len(half_open) > MAX_HALF_OPEN:
+        conn_id = next(iter(half_open))
+        conn = half_open.pop(conn_id)
+        if live.get(conn_id) is not conn or conn.synacks or conn.server_half.packets:
+            continue  # answered since, or already ended: not half-open
+        del live[conn_id]
+        closing.pop(conn_id, None)
+        _forget(flows, conn)
+        yield _finish(conn, "half_open_limit")
 
 
 def _once(conn: _Live, half: _Half, bit: int, letter: str) -> bool:
@@ -528,7 +596,7 @@ def _data(
         alert = tls_alert(seg.payload[:7])  # data may hold the next frames too
         if alert:
             sender = "client" if from_client else "server"
-            conn.alerts.append(TlsAlert(frame, seg.ts_ns, sender, alert))
+            _keep(conn, conn.alerts, TlsAlert(frame, seg.ts_ns, sender, alert), "tls_alerts")
 
 
 def _frame(half: _Half, seg: Segment, rel: int, next_rel: int) -> None:
@@ -572,6 +640,8 @@ def _start_framer(
         kind = "tls" if blob[:2] in (b"\x16\x03", b"\x15\x03") else ""
     framer: HttpFramer | TlsFramer
     if kind == "http":
+        if conn.methods is None:
+            conn.methods = deque()
         http = HttpFramer(from_client, conn.methods)
         framer, allowed = http, http.feed(blob)
     elif kind == "tls":
@@ -638,34 +708,80 @@ def _fill(half: _Half, rel: int, rel_end: int) -> bool:
 def _collect_head(
     conn: _Live, half: _Half, from_client: bool, rel: int, frame: int, ts: int, payload: bytes
 ) -> None:
+    """Keep the stream's start until its first message can be read: the segments by
+    sequence number, and the bytes contiguous from the first as one growing buffer,
+    parsed again only when new bytes could complete the message (a line end, a whole
+    TLS record, the size limit). One byte a segment costs no more than one segment."""
     head = half.head
     if head is None:
         head = half.head = {}
-    if rel not in head and payload:
-        head[rel] = (frame, ts, payload)
-        half.head_bytes += len(payload)
-    _parse_head(conn, half, from_client, final=half.head_bytes >= MAX_HEAD_BYTES)
+    if rel in head or not payload:
+        return
+    if half.head_bytes >= 2 * MAX_HEAD_BYTES:  # overlapping junk: read what there is
+        _parse_head(conn, half, from_client, final=True)
+        return
+    head[rel] = (frame, ts, payload)
+    half.head_bytes += len(payload)
+    grown = _grow_head(half, rel, payload)
+    if half.head_bytes >= MAX_HEAD_BYTES and len(half.head_buf) >= MAX_HEAD_BYTES:
+        _parse_head(conn, half, from_client, final=True)
+    elif grown is not None and _worth_parsing(half, grown):
+        _parse_head(conn, half, from_client, final=False)
+
+
+def _grow_head(half: _Half, rel: int, payload: bytes) -> bytes | None:
+    """Extend the contiguous buffer with this segment (and the stored ones it joins up
+    with); the new bytes, or None when it lies beyond a hole."""
+    buf, end = half.head_buf, 1 + len(half.head_buf)
+    if not rel <= end < rel + len(payload):
+        return None
+    # Whole segments, so that framing can go on from the buffer's end: at most the
+    # limit plus one segment.
+    before = len(buf)
+    buf += payload[end - rel :]
+    head = half.head
+    assert head is not None
+    while len(buf) < MAX_HEAD_BYTES and (stored := head.get(1 + len(buf))) is not None:
+        buf += stored[2]
+    return bytes(buf[max(0, before - 3) :])
+
+
+def _worth_parsing(half: _Half, new: bytes) -> bool:
+    """Could the new bytes complete the first message? The first look always; then, for
+    TLS, once the record they belong to is whole; for anything else, at a line end."""
+    buf = half.head_buf
+    if not half.head_tries:
+        return True
+    if len(buf) > 1 and buf[0] in (0x15, 0x16) and buf[1] == 3:
+        return len(buf) >= half.head_try_at
+    return b"\n" in new
 
 
 def _parse_head(conn: _Live, half: _Half, from_client: bool, *, final: bool) -> None:
-    """Join the stream's start in sequence order and try to read its first message."""
+    """Try to read the stream's first message from its start."""
     head = half.head
     if not head:
         return
-    start = 1 if 1 in head else min(head)
-    if start != 1 and not final:
+    half.head_tries += 1
+    if half.head_buf:  # the start is here: the contiguous buffer holds it
+        blob = bytes(half.head_buf)
+        start, pos = 1, 1 + len(blob)
+        first_frame, first_ts = head[1][0], head[1][1]
+    elif not final:
         return  # the first segment is missing (so far)
-    joined = bytearray()
-    first_frame, first_ts = head[start][0], head[start][1]
-    pos = start
-    for rel in sorted(head):
-        if rel > pos:
-            break
-        frame_payload = head[rel][2]
-        if rel + len(frame_payload) > pos:
-            joined += frame_payload[pos - rel :]
-            pos = rel + len(frame_payload)
-    blob = bytes(joined)
+    else:  # never captured: read from the first segment there is
+        start = min(head)
+        joined = bytearray()
+        first_frame, first_ts = head[start][0], head[start][1]
+        pos = start
+        for rel in sorted(head):
+            if rel > pos:
+                break
+            frame_payload = head[rel][2]
+            if rel + len(frame_payload) > pos:
+                joined += frame_payload[pos - rel :]
+                pos = rel + len(frame_payload)
+        blob = bytes(joined)
     if from_client:
         conn.request = parse_request(blob, first_frame, final, first_ts)
         done = conn.request is not None
@@ -676,8 +792,21 @@ def _parse_head(conn: _Live, half: _Half, from_client: bool, *, final: bool) -> 
         done = conn.response is not None
     if done or final:
         half.head = None
+        half.head_buf = bytearray()
         half.head_done = True
         _start_framer(conn, half, from_client, blob, start, pos, first_frame, first_ts)
+    else:
+        half.head_try_at = _tls_record_end(half.head_buf)
+
+
+def _tls_record_end(buf: bytearray) -> int:
+    """Where the TLS record the buffer ends inside will be complete (bytes from the start)."""
+    pos = 0
+    while pos + 5 <= len(buf):
+        pos += 5 + int.from_bytes(buf[pos + 3 : pos + 5], "big")
+        if pos > len(buf):
+            return pos
+    return pos + 5
 
 
 def _finish(conn: _Live, ended_by: str) -> Connection:
@@ -685,7 +814,7 @@ def _finish(conn: _Live, ended_by: str) -> Connection:
     for half, from_client in ((conn.client_half, True), (conn.server_half, False)):
         if half.head:
             _parse_head(conn, half, from_client, final=True)
-    history = "".join(conn.history)
+    history = "".join(conn.history[:MAX_HISTORY])
     c, s = conn.client_half, conn.server_half
     for half in (c, s):
         if isinstance(half.framer, HttpFramer) and half.fin_frames:
@@ -718,6 +847,7 @@ def _finish(conn: _Live, ended_by: str) -> Connection:
         ended_by=ended_by,
         exchange=_exchange(conn),
         exchange_at_rst=conn.rst_exchange,
+        omitted=tuple(sorted(conn.omitted.items())) if conn.omitted else (),
     )
 
 

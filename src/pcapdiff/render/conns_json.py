@@ -89,6 +89,7 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         ],
         "gaps": conn.gaps,
         "ended_by": conn.ended_by,
+        "omitted": dict(conn.omitted),
         "exchange": _exchange(conn.exchange),
         "exchange_at_rst": _exchange(conn.exchange_at_rst),
     }

@@ -1,0 +1,161 @@
+"""Bounded cost whatever the input (issue 9): floods of fragments, one-byte segments,
+RSTs and SYNs, and a time jump, each read in a fresh process whose wall time and peak
+memory are measured. The limits are generous (several times what a 2-core CI machine
+takes); they fail on quadratic time or memory that grows with the flood, not on a slow
+hour."""
+
+from __future__ import annotations
+
+import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .craft import ACK, ETH, PSH, RST, SYN, exchange, tcp_frame, write_pcap
+
+# VmHWM, this process's own peak: ru_maxrss would carry the parent's across fork and exec.
+MEASURE = """
+import json, re, sys, time
+from pcapdiff import scan_connections
+t = time.monotonic()
+scan = scan_connections(sys.argv[1])
+count, ended_by, first = 0, set(), []
+for conn in scan:  # streamed: memory is what the tracker holds, not the records
+    count += 1
+    ended_by.add(conn.ended_by)
+    if len(first) < 3:
+        first.append(conn)
+status = open("/proc/self/status").read()
+print(json.dumps({
+    "seconds": time.monotonic() - t,
+    "rss_mb": int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1)) / 1024,
+    "connections": count,
+    "ended_by": sorted(ended_by),
+    "histories": [c.history for c in first],
+    "anomalies": dict(scan.summary.anomalies),
+    "omitted": [dict(c.omitted) for c in first],
+}))
+"""
+
+
+def measure(capture: Path) -> dict[str, object]:
+    out = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(capture)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    result: dict[str, object] = json.loads(out.stdout)
+    return result
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    folder = tmp_path_factory.mktemp("baseline")
+    return measure(
+        write_pcap(
+            folder / "small.pcap", exchange(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n")
+        )
+    )
+
+
+def grew_mb(result: dict[str, object], baseline: dict[str, object]) -> float:
+    return float(result["rss_mb"]) - float(baseline["rss_mb"])  # type: ignore[arg-type]
+
+
+def ipv4_fragment(ident: int, offset: int, more: bool, body: bytes) -> bytes:
+    flags = (0x2000 if more else 0) | (offset // 8)
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(body),
+        ident,
+        flags,
+        64,
+        6,
+        0,
+        b"\xc6\x33\x64\x07",
+        b"\xcb\x00\x71\x0a",
+    )
+    return ETH + ip + body
+
+
+def test_a_flood_of_fragments(tmp_path: Path, baseline: dict[str, object]) -> None:
+    """The last fragment first, then 60,000 overlapping ones that never complete the
+    datagram: once quadratic (126 s) and 1 GB of kept parts."""
+    frames = [ipv4_fragment(7, 65000, False, b"z" * 16)]
+    frames += [ipv4_fragment(7, 8 + (i % 7000) * 8, True, b"x" * 64) for i in range(60_000)]
+    result = measure(write_pcap(tmp_path / "fragments.pcap", frames))
+    assert float(result["seconds"]) < 30  # type: ignore[arg-type]
+    assert grew_mb(result, baseline) < 60
+    assert result["anomalies"] == {"fragment_overlap": 1}
+
+
+def test_one_byte_segments(tmp_path: Path, baseline: dict[str, object]) -> None:
+    """Request heads sent a byte a segment: once re-joined and re-parsed at every byte
+    (8,191 segments: 5.5 s for one connection); the same through a TLS record header
+    that promises 16 KB."""
+    frames: list[bytes] = []
+    for n, start in enumerate((b"GET /", b"\x16\x03\x01\x40\x00", b"GET /\n", b"POST /") * 2):
+        cport = 41000 + n
+        frames += [
+            tcp_frame(True, SYN, 1000, 0, cport=cport),
+            tcp_frame(False, SYN | ACK, 5000, 1001, cport=cport),
+        ]
+        stream = start + (b"\n" if n == 2 else b"a") * 8191
+        frames += [
+            tcp_frame(True, PSH | ACK, 1001 + i, 5001, stream[i : i + 1], cport=cport)
+            for i in range(len(stream))
+        ]
+    result = measure(write_pcap(tmp_path / "bytes.pcap", frames))
+    assert float(result["seconds"]) < 20  # type: ignore[arg-type]
+    assert result["connections"] == 8
+
+
+def test_a_flood_of_rsts_on_one_connection(tmp_path: Path, baseline: dict[str, object]) -> None:
+    """400,000 RSTs with jumping sequence numbers: once 357 MB a million; now the first
+    15 and the latest are kept, and the rest counted."""
+    frames = exchange(b"GET / HTTP/1.1\r\n\r\n", None)[:4]
+    frames += [tcp_frame(False, RST | ACK, 5001 + 1460 * i, 1019) for i in range(400_000)]
+    result = measure(write_pcap(tmp_path / "rsts.pcap", frames))
+    assert grew_mb(result, baseline) < 60
+    assert float(result["seconds"]) < 60  # type: ignore[arg-type]
+    (omitted,) = result["omitted"]  # type: ignore[misc]
+    assert omitted == {"resets": 400_000 - 16}
+    assert len(result["histories"][0]) <= 200  # type: ignore[index]
+
+
+def test_a_syn_flood(tmp_path: Path, baseline: dict[str, object]) -> None:
+    """120,000 half-open connections: the oldest beyond 50,000 are finalized, so memory
+    stays bounded (a million once took 2.3 GB)."""
+    frames = [
+        tcp_frame(True, SYN, i * 7919, 0, cport=1024 + i % 60000, port=80 + i // 60000)
+        for i in range(120_000)
+    ]
+    result = measure(write_pcap(tmp_path / "syns.pcap", frames))
+    assert result["connections"] == 120_000
+    assert "half_open_limit" in result["ended_by"]  # type: ignore[operator]
+    assert grew_mb(result, baseline) < 300  # 50,000 live at most (~4 KB each)
+    assert float(result["seconds"]) < 60  # type: ignore[arg-type]
+
+
+def test_one_packet_stamped_in_2106_splits_nothing(tmp_path: Path) -> None:
+    """The idle sweep must not follow a single outlier timestamp."""
+    frames = exchange(b"GET / HTTP/1.1\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n")
+    path = write_pcap(tmp_path / "jump.pcap", frames)
+    data = bytearray(path.read_bytes())
+    # frame 4 (the request) stamped in 2106: 4,290,000,000 s after the epoch
+    pos = 24
+    for _ in range(3):
+        caplen = struct.unpack_from("<I", data, pos + 8)[0]
+        pos += 16 + caplen
+    struct.pack_into("<I", data, pos, 4_290_000_000)
+    path.write_bytes(bytes(data))
+    result = measure(path)
+    assert result["connections"] == 1
+    assert result["histories"] == ["ShADdFf"]
