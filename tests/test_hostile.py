@@ -319,3 +319,14 @@ def test_short_pcapng_blocks(tmp_path: Path) -> None:
         assert code == 2, err
         assert err.count("\n") == 1
         assert err.startswith("error: ")
+
+
+def test_capture_to_stdout_is_refused_and_failures_quote_the_command(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["capture", "--role", "edge", "-o", "-"], env=ENV)
+    assert result.exit_code == 2
+    assert "'-' is not a file" in result.output
+    assert not Path("-.json").exists()
+    from pcapdiff.capture.run import _one_line
+
+    line = _one_line(["tcpdump", "-i", "eth0", "-w", "a;b $(reboot).pcap"], "no such device\n")
+    assert "(command: tcpdump -i eth0 -w 'a;b $(reboot).pcap')" in line

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -179,3 +180,70 @@ def test_bad_arguments(capsys: pytest.CaptureFixture[str]) -> None:
 def test_host_header_brackets_an_ipv6_literal() -> None:
     assert host_header("www.example.com") == "www.example.com"
     assert host_header("2001:db8::10") == "[2001:db8::10]"  # from http://[2001:db8::10]/
+
+
+def test_what_a_url_or_header_can_hold(capsys: pytest.CaptureFixture[str]) -> None:
+    """Ports out of range or not numbers, hosts IDNA cannot encode, non-ASCII headers:
+    each one line and exit 2 (they were tracebacks); non-ASCII paths are sent as a
+    client sends them, percent-encoded."""
+    for url, said in (
+        ("http://x:99999/", "'99999' is not a port"),
+        ("http://x:abc/", "'abc' is not a port"),
+        ("http://x:0/", "'0' is not a port"),
+        ("https://" + "a" * 70 + ".example/", "cannot be encoded"),
+    ):
+        assert main(["probe", url, "--origin-ip", ADDR]) == 2, url
+        err = capsys.readouterr().err
+        assert said in err, err
+        assert err.count("\n") == 1
+    assert main(["probe", "http://x/", "--origin-ip", ADDR, "-H", "X-Name: caf\u00e9"]) == 2
+    assert "must be ASCII" in capsys.readouterr().err
+    from pcapdiff.probe import ascii_host, request_target
+
+    assert request_target("/caf\u00e9 a.jpg", "q=\u00fc") == "/caf%C3%A9%20a.jpg?q=%C3%BC"
+    assert request_target("/already%20done", "") == "/already%20done"
+    assert ascii_host("b\u00fccher.example") == "xn--bcher-kva.example"
+
+
+@pytest.mark.requires_root
+def test_read_timeout_is_a_deadline_for_the_head(lab: str) -> None:
+    """An origin trickling its head a byte every 0.4 s kept a 1 s probe going 22 s and
+    was judged ok; the answer's head must come within --read-timeout."""
+    started = time.monotonic()
+    code, attempts, err = run_probe(lab, "http://origin.example:8089/", "--origin-ip", ADDR)
+    assert [a["verdict"] for a in attempts] == ["524"], err
+    assert time.monotonic() - started < 10
+    assert code == 1
+
+
+@pytest.mark.requires_root
+def test_each_attempt_is_printed_as_it_ends(lab: str) -> None:
+    proc = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            lab,
+            sys.executable,
+            "-m",
+            "pcapdiff",
+            "probe",
+            "--json",
+            "--count",
+            "3",
+            "--interval",
+            "2",
+            "http://origin.example/",
+            "--origin-ip",
+            ADDR,
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    started = time.monotonic()
+    first = json.loads(proc.stdout.readline())
+    assert first["n"] == 1
+    assert time.monotonic() - started < 3.5  # long before the last of three, 4 s later
+    proc.terminate()
+    proc.wait(timeout=30)

@@ -104,6 +104,17 @@ class TimeWindow(click.ParamType):  # type: ignore[type-arg]
         return seconds
 
 
+def _capture_file(path: Path) -> Path:
+    """`capture -o -` would hand the packets to tcpdump's stdout and lose them."""
+    if str(path) == "-":
+        raise click.BadParameter(
+            "'-' is not a file: capture writes a file and its FILE.json sidecar "
+            "(to stream packets, run tcpdump -w - yourself)",
+            param_hint="-o/--output",
+        )
+    return path
+
+
 class ExitCode(IntEnum):
     OK = 0
     NOT_OK = 1
@@ -373,6 +384,7 @@ def compare(
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
+    callback=lambda _ctx, _param, value: _capture_file(value),
     help="The capture file; FILE.json beside it records how it was taken.",
 )
 def capture(
@@ -587,17 +599,13 @@ def probe(
         ready.wait(30)
         if failure:
             raise failure[0]
+    all_ok = True
     try:
-        attempts = run_probe(spec)
-    finally:
-        if capturing is not None:
-            stop.wait(0.5)  # let the last packets reach the capture
-            stop.set()
-            capturing.join(60)
-    for a in attempts:
-        if as_json:
-            print(json.dumps(a._asdict()))
-        else:
+        for a in run_probe(spec):  # each attempt as it ends: Ctrl-C keeps those done
+            all_ok = all_ok and a.verdict == "ok"
+            if as_json:
+                print(json.dumps(a._asdict()), flush=True)
+                continue
             timing = " ".join(
                 f"{k} {v:.1f} ms"
                 for k, v in (
@@ -609,11 +617,17 @@ def probe(
             )
             print(
                 f"#{a.n} {a.verdict:>3} {a.local or '-':<22} {timing} total {a.total_ms:.1f} "
-                f"ms: {a.detail}"
+                f"ms: {a.detail}",
+                flush=True,
             )
+    finally:
+        if capturing is not None:
+            stop.wait(0.5)  # let the last packets reach the capture
+            stop.set()
+            capturing.join(60)
     if capture_file is not None:
         err.print(f"capture: {capture_file} and {capture_file}.json")
-    sys.exit(ExitCode.OK if all(a.verdict == "ok" for a in attempts) else ExitCode.NOT_OK)
+    sys.exit(ExitCode.OK if all_ok else ExitCode.NOT_OK)
 
 
 class _Selection:

@@ -10,15 +10,17 @@ elsewhere in pcapdiff depends on them.
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import ssl
 import time
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from .framing import HttpFramer
+from .framing import HEAD, HttpFramer
 
 MAX_HEAD_BYTES = 64 * 1024
 TLS_VERSIONS = {
@@ -48,6 +50,17 @@ class ProbeSpec:
         parts = urlsplit(self.url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"{self.url!r}: give an http:// or https:// URL with a host")
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if port is not None and not 0 < port < 65536:
+            shown = parts.netloc.rpartition(":")[2]
+            raise ValueError(f"{self.url!r}: {shown!r} is not a port (1-65535)")
+        try:
+            ascii_host(parts.hostname)
+        except UnicodeError:
+            raise ValueError(f"{self.url!r}: the host name cannot be encoded (IDNA)") from None
         if self.count < 1:
             raise ValueError("count must be at least 1")
         for version in (self.tls_min, self.tls_max):
@@ -58,6 +71,8 @@ class ProbeSpec:
         for name, value in self.headers:
             if not name or any(c in name + value for c in "\r\n"):
                 raise ValueError(f"bad header {name!r}")
+            if not (name + value).isascii():
+                raise ValueError(f"header {name!r}: names and values must be ASCII")
 
 
 class Attempt(NamedTuple):
@@ -82,19 +97,37 @@ def _progress(framer: HttpFramer) -> str:
     return f"after {got:,} response bytes"
 
 
+def ascii_host(host: str) -> str:
+    """The host as it goes on the wire (IDNA; an address as it is). UnicodeError for a
+    name IDNA cannot encode (a label over 63 characters, an empty one), which TLS
+    would refuse as the server name."""
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        return host.encode("idna").decode("ascii")
+
+
 def host_header(host: str) -> str:
     """The Host header for the URL's host: an IPv6 literal goes in brackets."""
+    host = ascii_host(host)
     return f"[{host}]" if ":" in host else host
 
 
-def probe(spec: ProbeSpec) -> list[Attempt]:
-    """Run ``spec.count`` attempts, one after another."""
-    out = []
+def request_target(path: str, query: str) -> str:
+    """The path and query as a client sends them: what is not ASCII, percent-encoded."""
+    target = quote(path or "/", safe="/%:@!$&'()*+,;=-._~")
+    if query:
+        target += "?" + quote(query, safe="/%:@!$&'()*+,;=-._~?")
+    return target
+
+
+def probe(spec: ProbeSpec) -> Iterator[Attempt]:
+    """Run ``spec.count`` attempts, one after another; each is yielded as it ends."""
     for n in range(1, spec.count + 1):
         if n > 1 and spec.interval_s:
             time.sleep(spec.interval_s)
-        out.append(_attempt(spec, n))
-    return out
+        yield _attempt(spec, n)
 
 
 def _attempt(spec: ProbeSpec, n: int) -> Attempt:
@@ -102,7 +135,7 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
     host = parts.hostname or ""
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
-    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = request_target(parts.path, parts.query)
     start = time.monotonic()
 
     def ms() -> float:
@@ -149,7 +182,7 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
             if spec.tls_max in ("1.0", "1.1") or spec.tls_min in ("1.0", "1.1"):
                 context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses them otherwise
             try:
-                conn = context.wrap_socket(sock, server_hostname=host)
+                conn = context.wrap_socket(sock, server_hostname=ascii_host(host))
             except ssl.SSLCertVerificationError as exc:
                 return result(
                     "525",
@@ -188,9 +221,19 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
                 first=first,
             )
 
+        # --read-timeout is a deadline for the answer's head (a trickle of one byte at a
+        # time must not keep it waiting for ever), then the longest pause in its body.
+        head_due = time.monotonic() + spec.read_timeout_s
         try:
-            conn.sendall(request.encode("latin-1"))
+            conn.sendall(request.encode("ascii"))
             while not framer.messages and not framer.problem:
+                if framer.state == HEAD:
+                    left = head_due - time.monotonic()
+                    if left <= 0:
+                        raise TimeoutError
+                    conn.settimeout(left)
+                else:
+                    conn.settimeout(spec.read_timeout_s)
                 chunk = conn.recv(65536)
                 if not chunk:
                     framer.close()

@@ -51,7 +51,9 @@ def _one_line(argv: list[str], stderr: str) -> str:
     denied = [ln for ln in lines if "permission" in ln.lower()]
     if denied:  # "You don't have permission ...", then "(socket: Operation not permitted)"
         reason = denied[0].removeprefix(f"{argv[0]}: ") + "; capturing needs root or CAP_NET_RAW"
-    return f"{argv[0]} failed: {reason} (command: {' '.join(argv)})"
+    # shlex.join: the command as a shell would need it, so a copied line runs no
+    # injected part (a filter or a path with ; or $() in it).
+    return f"{argv[0]} failed: {reason} (command: {shlex.join(argv)})"
 
 
 def run_capture(

@@ -69,6 +69,15 @@ def reset_after_response(sock: socket.socket) -> None:
     reset(sock)
 
 
+def trickle(sock: socket.socket) -> None:
+    """The answer's head one byte every 0.4 s: alive, and never in time."""
+    sock.recv(65536)
+    for byte in OK_RESPONSE:
+        sock.sendall(bytes([byte]))
+        time.sleep(0.4)
+    sock.close()
+
+
 def large(sock: socket.socket) -> None:
     """An answer in full-size segments: what a path MTU black hole swallows."""
     sock.recv(65536)
@@ -104,6 +113,7 @@ def services(cert: str, key: str) -> dict[int, Handler]:
         8086: reset_mid_body,
         8087: reset_after_response,
         8088: large,
+        8089: trickle,
         8443: tls(any_tls, ok),  # self-signed: a CDN does not trust it
         8445: tls(tls13, ok),  # TLS 1.3 only
         8446: tls(any_tls, silent),  # the handshake, then nothing
