@@ -159,3 +159,69 @@ def test_one_packet_stamped_in_2106_splits_nothing(tmp_path: Path) -> None:
     result = measure(path)
     assert result["connections"] == 1
     assert result["histories"] == ["ShADdFf"]
+
+
+def test_a_decompression_bomb_ends_quickly(tmp_path: Path) -> None:
+    """A pcap header and then 1 GiB of zeros, gzip-compressed to about 1 MB (an 814-byte
+    .bz2 of it once took 4.5 minutes): reading stops at the zeros, with a warning."""
+    import gzip
+    import time
+
+    path = tmp_path / "bomb.pcap.gz"
+    zeros = bytes(1 << 20)
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
+        syn = exchange(b"GET / HTTP/1.1\r\n\r\n", None)[0]
+        out.write(struct.pack("<IIII", 1_700_000_000, 0, len(syn), len(syn)) + syn)
+        for _ in range(1024):
+            out.write(zeros)
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "conns", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert time.monotonic() - started < 20
+    assert proc.returncode == 0, proc.stderr
+    assert "zero bytes" in proc.stderr
+    strict = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "conns", "--strict", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert strict.returncode == 2
+    assert strict.stderr.count("\n") == 1
+
+
+def test_a_run_of_zero_length_records_ends_quickly(tmp_path: Path) -> None:
+    records = [struct.pack("<IIII", 1_700_000_000 + i, 0, 0, 0) for i in range(2_000_000)]
+    path = tmp_path / "empty.pcap"
+    path.write_bytes(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1) + b"".join(records))
+    result = measure(path)
+    assert float(result["seconds"]) < 5  # type: ignore[arg-type]
+
+
+def test_compressed_input_beyond_the_ratio_is_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gzip
+
+    import pcapdiff.read as read_module
+    from pcapdiff import read_connections
+    from pcapdiff.conns import ScanOptions
+    from pcapdiff.errors import PcapFormatError
+
+    monkeypatch.setattr(read_module, "RATIO_FLOOR_BYTES", 1 << 20)
+    frames = [tcp_frame(True, ACK, 1000 + 1000 * i, 1, b"A" * 1000) for i in range(8000)]
+    plain = write_pcap(tmp_path / "plain.pcap", frames).read_bytes()
+    path = tmp_path / "squeezed.pcap.gz"
+    path.write_bytes(gzip.compress(plain, 9))
+    assert len(plain) > 50 * path.stat().st_size
+    with pytest.raises(PcapFormatError, match="decompression bomb"):
+        read_connections(path, ScanOptions(max_ratio=20))
+    conns, _ = read_connections(path, ScanOptions(max_ratio=0))  # lifted
+    assert conns

@@ -25,6 +25,7 @@ from .conns import ScanOptions, scan_connections
 from .errors import PcapdiffError
 from .match import parse_origin
 from .model import Connection
+from .read import DEFAULT_MAX_RATIO
 from .render.compare_json import write_comparison_json
 from .render.compare_table import render_comparison
 from .render.conns_json import write_conns_json
@@ -115,6 +116,18 @@ def _capture_file(path: Path) -> Path:
     return path
 
 
+def max_ratio_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--max-ratio, the same on every command that reads captures."""
+    return click.option(
+        "--max-ratio",
+        type=click.IntRange(min=0),
+        default=DEFAULT_MAX_RATIO,
+        show_default=True,
+        help="Stop reading compressed input that expands to more than this many times "
+        "its size (past 256 MiB): a decompression bomb. 0 reads it all.",
+    )(command)
+
+
 class ExitCode(IntEnum):
     OK = 0
     NOT_OK = 1
@@ -169,6 +182,7 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
     is_flag=True,
     help="Treat a file cut off inside a record as an error (exit 2), not a warning.",
 )
+@max_ratio_option
 @click.option(
     "--idle-timeout",
     type=Seconds(min=0.001),
@@ -189,6 +203,7 @@ def conns(
     states: tuple[str, ...],
     as_json: bool,
     strict: bool,
+    max_ratio: int,
     idle_timeout: float,
     progress: bool | None,
 ) -> None:
@@ -202,7 +217,9 @@ def conns(
       tcpdump -i any -w - port 80 | pcapdiff conns -
       pcapdiff conns origin.pcap --json | jq '.connections[] | select(.resets != [])'
     """
-    options = ScanOptions(strict=strict, idle_timeout_ns=int(idle_timeout * 1e9))
+    options = ScanOptions(
+        strict=strict, idle_timeout_ns=int(idle_timeout * 1e9), max_ratio=max_ratio
+    )
     err = out_console(sys.stderr, stderr=True)
     show_progress = sys.stderr.isatty() if progress is None else progress
     with _progress_bar(show_progress and str(capture) != "-", str(capture)) as on_progress:
@@ -272,6 +289,7 @@ def conns(
     "--show-unpaired", is_flag=True, help="List the origin's connections no edge one paired."
 )
 @click.option("--strict", is_flag=True, help="A capture cut off mid-record is an error.")
+@max_ratio_option
 def compare(
     edge: Path,
     origin: Path | None,
@@ -283,6 +301,7 @@ def compare(
     origin_window: tuple[float, float] | None,
     show_unpaired: bool,
     strict: bool,
+    max_ratio: int,
 ) -> None:
     """Judge every origin-pull connection in EDGE against ORIGIN: whose fault a 52x was.
 
@@ -314,6 +333,7 @@ def compare(
         ports=ports,
         clock_offset_s=clock_offset,
         strict=strict,
+        max_ratio=max_ratio,
         edge_window=edge_window,
         origin_window=origin_window,
     )

@@ -36,6 +36,7 @@ from .model import (
     Verdict,
 )
 from .quality import capture_point, capture_warnings, sidecar_warnings
+from .read import DEFAULT_MAX_RATIO
 
 NS = 1_000_000_000
 Source = Path | str | BinaryIO
@@ -51,6 +52,7 @@ def compare(
     strict: bool = False,
     edge_window: tuple[float, float] | None = None,
     origin_window: tuple[float, float] | None = None,
+    max_ratio: int = DEFAULT_MAX_RATIO,
 ) -> Comparison:
     """Pair the connections of an edge and an origin capture and judge each attempt.
 
@@ -65,7 +67,7 @@ def compare(
     SYNs leave with an initial TTL such as 64, the other end's arrive with less) are
     swapped back, with a warning.
     """
-    options = ScanOptions(strict=strict)
+    options = ScanOptions(strict=strict, max_ratio=max_ratio)
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
     edge_conns, edge_summary = read_connections(edge, options)
     sidecar_problems: list[str] = []

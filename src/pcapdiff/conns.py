@@ -14,7 +14,7 @@ from typing import BinaryIO
 
 from .decode import decode_batches
 from .model import CaptureSummary, Connection
-from .read import ProgressFn, read_batches
+from .read import DEFAULT_MAX_RATIO, ProgressFn, read_batches
 from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, track
 
 
@@ -23,6 +23,7 @@ class ScanOptions:
     """How to read and track one capture."""
 
     strict: bool = False  # a file cut off mid-record is an error, not a warning
+    max_ratio: int = DEFAULT_MAX_RATIO  # compressed input expanding more is stopped; 0: no limit
     idle_timeout_ns: int = IDLE_TIMEOUT_NS
     close_delay_ns: int = CLOSE_DELAY_NS
 
@@ -44,7 +45,13 @@ class ConnectionScan:
     ) -> None:
         name = source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
         self.summary = CaptureSummary(path=str(name))
-        batches = read_batches(source, self.summary, strict=options.strict, progress=progress)
+        batches = read_batches(
+            source,
+            self.summary,
+            strict=options.strict,
+            progress=progress,
+            max_ratio=options.max_ratio,
+        )
         self._connections = track(
             chain.from_iterable(decode_batches(batches, self.summary)),
             idle_timeout_ns=options.idle_timeout_ns,

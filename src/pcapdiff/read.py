@@ -21,6 +21,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import lzma
+import re
 import struct
 import sys
 import zlib
@@ -37,6 +38,16 @@ from .model import Anomaly, CaptureSummary, Frame, FrameBatch, InterfaceStats
 # (zlib.error), corrupt xz (LZMAError), a gzip or bzip2 stream cut short (EOFError),
 # EIO. Each becomes the reader's one-line error naming the file and frame.
 READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+# Where a record should start, this many zero bytes are no records: the end of a file
+# allocated but never written, or a decompression bomb (an 814-byte .bz2 holding 1 GiB
+# of zeros took 4.5 minutes, a zero-length record at a time). Reading stops there.
+ZERO_RUN_BYTES = 64 * 1024
+EMPTY_RECORDS_RUN = 4096  # zero-length records in a row: no capture tool writes those
+_NONZERO = re.compile(rb"[^\x00]")
+# Compressed input that expands to more than this many times its size, past
+# RATIO_FLOOR_BYTES, is stopped (--max-ratio lifts it): real captures compress 2-20x.
+DEFAULT_MAX_RATIO = 1000
+RATIO_FLOOR_BYTES = 256 << 20
 
 CHUNK_BYTES = 1 << 20
 # libpcap refuses records larger than this unless the file's snaplen says otherwise.
@@ -128,8 +139,10 @@ def read_batches(
     *,
     strict: bool = False,
     progress: ProgressFn | None = None,
+    max_ratio: int = DEFAULT_MAX_RATIO,
 ) -> Iterator[FrameBatch]:
-    """Like ``read``, but in ``FrameBatch`` columns: one per chunk of the file."""
+    """Like ``read``, but in ``FrameBatch`` columns: one per chunk of the file.
+    ``max_ratio``: stop compressed input expanding beyond that many times its size."""
     name = str(source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>"))
     summary = summary if summary is not None else CaptureSummary(path=name)
     if isinstance(source, (str, Path)) and str(source) != "-":
@@ -146,9 +159,9 @@ def read_batches(
         head = _open_stream(src, summary)
         magic_le = struct.unpack_from("<I", head)[0]
         if magic_le in _PCAP_MAGICS:
-            return _read_pcap(src, head, summary, strict, progress)
+            return _read_pcap(src, head, summary, strict, progress, max_ratio)
         if magic_le == _PCAPNG_SHB:
-            return _read_pcapng(src, head, summary, strict, progress)
+            return _read_pcapng(src, head, summary, strict, progress, max_ratio)
         raise PcapFormatError(
             name,
             frame=None,
@@ -250,7 +263,12 @@ class _Prefixed:
 
 
 def _read_pcap(
-    src: _Source, buf: bytes, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
+    src: _Source,
+    buf: bytes,
+    summary: CaptureSummary,
+    strict: bool,
+    progress: ProgressFn | None,
+    max_ratio: int = DEFAULT_MAX_RATIO,
 ) -> Iterator[FrameBatch]:
     stream, name = src.stream, src.name
     while len(buf) < 24:
@@ -288,6 +306,7 @@ def _read_pcap(
     frac_ns = 1 if nsec else 1000
     tail, base = bytes(buf[24:]), 24  # base: file offset of tail[0]
     frame = 0
+    empty_run = 0  # zero-length records in a row
     want = 0  # bytes the record cut by the chunk's end needs
     try:
         while True:
@@ -303,6 +322,15 @@ def _read_pcap(
             want = 0
             while pos + hdr_len <= end:
                 caplen = caplen_at(chunk, pos + 8)[0]
+                if not caplen:
+                    empty_run += 1
+                    if empty_run >= EMPTY_RECORDS_RUN or _zero_run(chunk, pos, end, hdr_len):
+                        _zeros(summary, strict, name, frame + len(starts) + 1, base + pos)
+                        end = pos  # nothing from here on is a record
+                        got = 0
+                        break
+                else:
+                    empty_run = 0
                 if caplen > max_caplen:
                     raise PcapFormatError(
                         name,
@@ -326,6 +354,8 @@ def _read_pcap(
                 yield batch
                 if progress is not None:
                     progress(src.position(), src.total)
+            if summary.compression:
+                check_ratio(src, name, frame + 1, base + end, max_ratio)
             tail, base = bytes(chunk[pos:end]), base + pos
             if not got:
                 if tail:
@@ -398,6 +428,43 @@ def _fill(stream: BinaryIO, chunk: bytearray, at: int) -> int:
         got += n
     view.release()
     return got
+
+
+def _zero_run(chunk: bytearray, pos: int, end: int, hdr_len: int) -> bool:
+    """At least ZERO_RUN_BYTES of zeros from ``pos`` (or zeros to the end of the file,
+    when that is what is left): no record header is all zeros, let alone thousands."""
+    if any(chunk[pos : pos + hdr_len]):
+        return False
+    found = _NONZERO.search(chunk, pos, end)
+    run = (found.start() if found is not None else end) - pos
+    return run >= ZERO_RUN_BYTES or (found is None and end - pos < CHUNK_BYTES and run > hdr_len)
+
+
+def _zeros(summary: CaptureSummary, strict: bool, name: str, frame: int, offset: int) -> None:
+    _cut_tail(
+        summary,
+        strict,
+        name,
+        frame,
+        offset,
+        "zero bytes or thousands of zero-length records from here on, not packets (a "
+        "file never written to its end, or a decompression bomb): reading stopped",
+    )
+
+
+def check_ratio(src: _Source, name: str, frame: int, expanded: int, max_ratio: int) -> None:
+    """Stop compressed input that expands beyond ``max_ratio`` times its size."""
+    if not max_ratio or expanded < RATIO_FLOOR_BYTES:
+        return
+    consumed = src.position()
+    if consumed and expanded > max_ratio * consumed:
+        raise PcapFormatError(
+            name,
+            frame=frame,
+            offset=expanded,
+            reason=f"{consumed:,} compressed bytes expand to over {expanded:,} "
+            f"({expanded // consumed:,}x): a decompression bomb? (--max-ratio 0 reads it all)",
+        )
 
 
 def _cut_tail(
@@ -497,7 +564,12 @@ def _int_column(values: tuple[int, ...]) -> np.ndarray:
 
 
 def _read_pcapng(
-    src: _Source, buf: bytes, summary: CaptureSummary, strict: bool, progress: ProgressFn | None
+    src: _Source,
+    buf: bytes,
+    summary: CaptureSummary,
+    strict: bool,
+    progress: ProgressFn | None,
+    max_ratio: int = DEFAULT_MAX_RATIO,
 ) -> Iterator[FrameBatch]:
     stream, name = src.stream, src.name
     summary.format = "pcapng"
@@ -534,6 +606,8 @@ def _read_pcapng(
                     break
                 base += pos
                 buf, pos = buf[pos:] + more, 0
+                if summary.compression:
+                    check_ratio(src, name, frame + 1, base + len(buf), max_ratio)
                 continue
             block_type = struct.unpack_from(endian + "I", buf, pos)[0]
             if block_type == _PCAPNG_SHB:
