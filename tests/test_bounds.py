@@ -225,3 +225,36 @@ def test_compressed_input_beyond_the_ratio_is_stopped(
         read_connections(path, ScanOptions(max_ratio=20))
     conns, _ = read_connections(path, ScanOptions(max_ratio=0))  # lifted
     assert conns
+
+
+def test_negative_timestamps_split_nothing(tmp_path: Path) -> None:
+    """pcapng's if_tsoffset can put every packet before 1970: a connection of 9,000
+    packets (more than one sweep's worth) must stay one connection."""
+    frames = exchange(b"GET / HTTP/1.1\r\n\r\n", None)[:4]
+    frames += [tcp_frame(False, ACK | PSH, 5001 + 100 * i, 1019, b"y" * 100) for i in range(9000)]
+
+    def pad(body: bytes) -> bytes:
+        return body + b"\0" * (-len(body) % 4)
+
+    def blk(kind: int, body: bytes) -> bytes:
+        body = pad(body)
+        return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+    tsoffset = struct.pack("<HHq", 14, 8, -2_000_000_000)  # seconds added to every time
+    out = [
+        blk(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1)),
+        blk(1, struct.pack("<HHI", 1, 0, 65535) + tsoffset + struct.pack("<HH", 0, 0)),
+    ]
+    for i, frame in enumerate(frames):
+        usec = 1_700_000_000 * 1_000_000 + i * 1000
+        out.append(
+            blk(
+                6,
+                struct.pack("<IIIII", 0, usec >> 32, usec & 0xFFFFFFFF, len(frame), len(frame))
+                + frame,
+            )
+        )
+    path = tmp_path / "negative.pcapng"
+    path.write_bytes(b"".join(out))
+    result = measure(path)
+    assert result["connections"] == 1, result

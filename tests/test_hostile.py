@@ -330,3 +330,28 @@ def test_capture_to_stdout_is_refused_and_failures_quote_the_command(tmp_path: P
 
     line = _one_line(["tcpdump", "-i", "eth0", "-w", "a;b $(reboot).pcap"], "no such device\n")
     assert "(command: tcpdump -i eth0 -w 'a;b $(reboot).pcap')" in line
+
+
+def test_sidecar_text_is_escaped(tmp_path: Path) -> None:
+    capture = tmp_path / "origin.pcap"
+    capture.write_bytes((ROOT / "fixtures" / "pcaps" / "conns" / "http_ok.pcap").read_bytes())
+    sidecar = {
+        "schema": "pcapdiff/capture-meta/1",
+        "role": "edge\x1b[2J",
+        "host": "web1\x1b]0;pwned\x07\u202e",
+        "interface": "eth0",
+        "filter": "tcp",
+        "argv": [],
+        "tool_version": "tcpdump",
+        "start": 1_700_000_000.0,
+        "clock": {"synchronized": False, "source": "chronyc\x9b"},
+    }
+    (tmp_path / "origin.pcap.json").write_text(json.dumps(sidecar))
+    result = CliRunner().invoke(
+        cli,
+        ["compare", str(ROOT / "fixtures" / "pcaps" / "conns" / "http_ok.pcap"), str(capture)],
+        env=ENV,
+    )
+    shown = result.stdout + result.stderr
+    assert "web1\\x1b]0;pwned\\x07\\u202e" in shown
+    assert not UNSAFE.search(shown), UNSAFE.findall(shown)

@@ -103,6 +103,8 @@ def run_probe(
         ("http://origin.example:8082/", (), "522", None),  # iptables DROP
         ("http://origin.example:8083/", (), "524", None),  # never answers
         ("http://origin.example:8084/", (), "520", None),  # RST after the request
+        ("http://origin.example:8086/", (), "520", None),  # RST mid-body
+        ("http://origin.example:8090/", (), "520", None),  # a 5,000-digit status code
         ("https://origin.example:8443/", (), "525", None),  # self-signed certificate
         ("https://origin.example:8443/", ("--insecure",), "ok", 200),
         # 8445 speaks only TLS 1.3
@@ -115,6 +117,8 @@ def run_probe(
         "522",
         "524",
         "520",
+        "520-mid-body",
+        "520-huge-status",
         "525",
         "tls-insecure-ok",
         "tls-max-below-origin",

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from .meta import CaptureMeta
 from .model import CaptureSummary, Connection
+from .text import safe_text
 
 
 def capture_warnings(summary: CaptureSummary) -> list[str]:
@@ -61,7 +62,7 @@ def sidecar_warnings(path: str, meta: CaptureMeta | None, role: str) -> list[str
     if meta.clock.get("synchronized") is False:
         out.append(
             f"{path}: {meta.host}'s clock was not synchronised when captured "
-            f"({meta.clock.get('source')}); the estimated offset still applies"
+            f"({safe_text(str(meta.clock.get('source')))}); the estimated offset still applies"
         )
     if meta.packets_dropped_by_kernel:
         out.append(

@@ -78,6 +78,13 @@ def trickle(sock: socket.socket) -> None:
     sock.close()
 
 
+def huge_status(sock: socket.socket) -> None:
+    """A status code of 5,000 digits: once an int() crash in the probe."""
+    sock.recv(65536)
+    sock.sendall(b"HTTP/1.1 " + b"9" * 5000 + b" OK\r\nContent-Length: 0\r\n\r\n")
+    sock.close()
+
+
 def large(sock: socket.socket) -> None:
     """An answer in full-size segments: what a path MTU black hole swallows."""
     sock.recv(65536)
@@ -114,6 +121,7 @@ def services(cert: str, key: str) -> dict[int, Handler]:
         8087: reset_after_response,
         8088: large,
         8089: trickle,
+        8090: huge_status,
         8443: tls(any_tls, ok),  # self-signed: a CDN does not trust it
         8445: tls(tls13, ok),  # TLS 1.3 only
         8446: tls(any_tls, silent),  # the handshake, then nothing
