@@ -235,26 +235,21 @@ def build_coverage(
     if origin is None:
         return Coverage(_settle(edge, None, "", 0), None, delays, rtt, 0)
     origin = origin.shifted(-offset_ns)
-    edge_stop = ""
-    if edge.end_ns is None and edge.last_packet_ns is not None:
-        edge_stop = stop_evidence(
-            edge.last_packet_ns,
+
+    def stopped(own: Recorded, other_conns: Sequence[Connection], is_origin: bool) -> str:
+        if own.end_ns is not None or own.last_packet_ns is None:
+            return ""  # its end is recorded, or it holds nothing
+        return stop_evidence(
+            own.last_packet_ns,
             trusted,
-            origin_conns,
-            stopped_is_origin=False,
+            other_conns,
+            stopped_is_origin=is_origin,
             offset_ns=offset_ns,
             slack_ns=slack_ns,
         )
-    origin_stop = ""
-    if origin.end_ns is None and origin.last_packet_ns is not None:
-        origin_stop = stop_evidence(
-            origin.last_packet_ns,
-            trusted,
-            edge_conns,
-            stopped_is_origin=True,
-            offset_ns=offset_ns,
-            slack_ns=slack_ns,
-        )
+
+    edge_stop = stopped(edge, origin_conns, False)
+    origin_stop = stopped(origin, edge_conns, True)
     edge_window = _settle(edge, origin, edge_stop, delays.reverse_ns)
     origin_window = _settle(origin, edge, origin_stop, delays.forward_ns)
     return Coverage(edge_window, origin_window, delays, rtt, offset_ns)

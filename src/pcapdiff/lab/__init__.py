@@ -362,13 +362,17 @@ class Scenario(NamedTuple):
 
 
 VIP_ADDR = "203.0.113.100"
+# The path (mid) drops every SYN towards the origin: an ISP's or firewall's 522.
+DROP_SYNS_TO_ORIGIN = (
+    ("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),
+)
 
 SCENARIOS = (
     Scenario("ok", 80, (), "ok", "ok", "none"),
     Scenario(
         "syn_dropped_in_path",
         80,
-        (("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),),
+        DROP_SYNS_TO_ORIGIN,
         "522",
         "syn_not_received",
         "path",
@@ -657,7 +661,7 @@ SCENARIOS = (
     Scenario(
         "origin_capture_stopped_early",
         80,
-        (("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),),
+        DROP_SYNS_TO_ORIGIN,
         "522",
         "inconclusive",
         "unknown",
@@ -668,7 +672,7 @@ SCENARIOS = (
     Scenario(
         "origin_capture_stopped_early_no_sidecar",
         80,
-        (("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),),
+        DROP_SYNS_TO_ORIGIN,
         "522",
         "syn_not_received",
         "path",
