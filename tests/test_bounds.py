@@ -258,3 +258,17 @@ def test_negative_timestamps_split_nothing(tmp_path: Path) -> None:
     path.write_bytes(b"".join(out))
     result = measure(path)
     assert result["connections"] == 1, result
+
+
+def test_memory_follows_live_connections_not_the_file(tmp_path: Path) -> None:
+    """The same origin-pull traffic, 100,000 and 500,000 packets of one request per
+    connection (the most connections a packet): the peak must not grow with the file.
+    (A tracker that kept a reference to every connection it had seen begin failed this.)"""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from synth_capture import write_capture
+
+    small, big = tmp_path / "small.pcap", tmp_path / "big.pcap"
+    write_capture(small, 100_000, max_requests=1)
+    write_capture(big, 500_000, max_requests=1)
+    grew = float(measure(big)["rss_mb"]) - float(measure(small)["rss_mb"])  # type: ignore[arg-type]
+    assert grew < 15, f"peak memory grew {grew:.1f} MB with 5x the packets"

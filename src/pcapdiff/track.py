@@ -230,7 +230,9 @@ def track(
     flows: dict[_FlowKey, _FlowEntry] = {}
     live: dict[int, _Live] = {}
     closing: dict[int, _Live] = {}  # closed (FIN both ways or RST), released after a delay
-    half_open: dict[int, _Live] = {}  # connections begun with a bare SYN, oldest first
+    # The ids (not the connections: finished ones must be freed) of connections begun
+    # with a bare SYN, oldest first; the answered and the ended are dropped lazily.
+    half_open: dict[int, None] = {}
     flows_get = flows.get
     next_id = 1
     countdown = SWEEP_EVERY
@@ -303,7 +305,7 @@ def track(
             next_id += 1
             live[conn.id] = conn
             if flags & 0x17 == SYN:
-                half_open[conn.id] = conn
+                half_open[conn.id] = None
                 if len(half_open) > MAX_HALF_OPEN:
                     yield from _shed_half_open(half_open, live, closing, flows)
             key = conn.client_key
@@ -502,7 +504,7 @@ def _keep(conn: _Live, kept: list[T], item: T, name: str) -> None:
 
 
 def _shed_half_open(
-    half_open: dict[int, _Live],
+    half_open: dict[int, None],
     live: dict[int, _Live],
     closing: dict[int, _Live],
     flows: dict[_FlowKey, _FlowEntry],
@@ -511,9 +513,10 @@ def _shed_half_open(
     still only that (a SYN flood must not hold the machine's memory)."""
     while len(half_open) > MAX_HALF_OPEN:
         conn_id = next(iter(half_open))
-        conn = half_open.pop(conn_id)
-        if live.get(conn_id) is not conn or conn.synacks or conn.server_half.packets:
-            continue  # answered since, or already ended: not half-open
+        del half_open[conn_id]
+        conn = live.get(conn_id)
+        if conn is None or conn.synacks or conn.server_half.packets:
+            continue  # ended, or answered since: not half-open
         del live[conn_id]
         closing.pop(conn_id, None)
         _forget(flows, conn)
