@@ -24,7 +24,7 @@ import click
 from .conns import ScanOptions, scan_connections
 from .errors import PcapdiffError
 from .match import parse_origin
-from .model import Connection
+from .model import Connection, Side
 from .read import DEFAULT_MAX_RATIO
 from .render.compare_json import write_comparison_json
 from .render.compare_table import render_comparison
@@ -103,6 +103,40 @@ class TimeWindow(click.ParamType):  # type: ignore[type-arg]
         if not math.isfinite(seconds):
             self.fail(f"{text!r} is not a finite time", param, ctx)
         return seconds
+
+
+@contextlib.contextmanager
+def _bars(enabled: bool, labels: list[str]) -> Iterator[list[Callable[[int, int], None]]]:
+    """Progress bars on stderr when enabled; no bars (an empty list) otherwise."""
+    if not enabled:
+        yield []
+        return
+    from .render.progress import ProgressBars
+
+    with ProgressBars(sys.stderr, labels) as updates:
+        yield updates
+
+
+def _per_side(
+    updates: list[Callable[[int, int], None]],
+) -> Callable[[Side, int, int], None] | None:
+    """compare's progress callback (side, done, total) onto one bar per capture."""
+    if not updates:
+        return None
+
+    def update(side: Side, done: int, total: int) -> None:
+        updates[0 if side is Side.EDGE or len(updates) == 1 else 1](done, total)
+
+    return update
+
+
+def progress_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--progress/--no-progress, the same on every command that reads captures."""
+    return click.option(
+        "--progress/--no-progress",
+        default=None,
+        help="Show a progress bar on stderr (default: when stderr is a terminal).",
+    )(command)
 
 
 def _capture_file(path: Path) -> Path:
@@ -191,11 +225,7 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
     metavar="SECONDS",
     help="Release a connection after this long without packets.",
 )
-@click.option(
-    "--progress/--no-progress",
-    default=None,
-    help="Show a progress bar on stderr (default: when stderr is a terminal).",
-)
+@progress_option
 def conns(
     capture: Path,
     hosts: list[Any],
@@ -222,7 +252,8 @@ def conns(
     )
     err = out_console(sys.stderr, stderr=True)
     show_progress = sys.stderr.isatty() if progress is None else progress
-    with _progress_bar(show_progress and str(capture) != "-", str(capture)) as on_progress:
+    with _bars(show_progress and str(capture) != "-", [str(capture)]) as updates:
+        on_progress = updates[0] if updates else None
         scan = scan_connections(str(capture), options, on_progress)
         selected = _Selection(scan, hosts, ports, states)
         if as_json:
@@ -290,6 +321,7 @@ def conns(
 )
 @click.option("--strict", is_flag=True, help="A capture cut off mid-record is an error.")
 @max_ratio_option
+@progress_option
 def compare(
     edge: Path,
     origin: Path | None,
@@ -302,6 +334,7 @@ def compare(
     show_unpaired: bool,
     strict: bool,
     max_ratio: int,
+    progress: bool | None,
 ) -> None:
     """Judge every origin-pull connection in EDGE against ORIGIN: whose fault a 52x was.
 
@@ -326,17 +359,22 @@ def compare(
             parse_origin(spec)
         except ValueError as exc:
             raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--origin") from None
-    result = run_compare(
-        str(edge),
-        str(origin) if origin else None,
-        origins=origins,
-        ports=ports,
-        clock_offset_s=clock_offset,
-        strict=strict,
-        max_ratio=max_ratio,
-        edge_window=edge_window,
-        origin_window=origin_window,
-    )
+    # One bar per side, when stderr is a terminal (or --progress); none for stdin.
+    files = [str(p) for p in (edge, origin) if p is not None]
+    show = (sys.stderr.isatty() if progress is None else progress) and "-" not in files
+    with _bars(show, files) as updates:
+        result = run_compare(
+            str(edge),
+            str(origin) if origin else None,
+            origins=origins,
+            ports=ports,
+            clock_offset_s=clock_offset,
+            strict=strict,
+            max_ratio=max_ratio,
+            edge_window=edge_window,
+            origin_window=origin_window,
+            progress=_per_side(updates),
+        )
     if as_json:
         write_comparison_json(result, sys.stdout)
     else:
@@ -678,40 +716,6 @@ class _Selection:
             addrs = [ipaddress.ip_address(e.addr) for e in (conn.client, conn.server)]
             return any(a in net for net in self.hosts for a in addrs if a.version == net.version)
         return True
-
-
-class _progress_bar:
-    """A transient rich progress bar on stderr, fed by the reader's callback."""
-
-    def __init__(self, enabled: bool, label: str) -> None:
-        self.enabled, self.label = enabled, label
-        self.bar: Any = None
-        self.task: Any = None
-
-    def __enter__(self) -> Callable[[int, int], None] | None:
-        if not self.enabled:
-            return None
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
-
-        self.bar = Progress(
-            "[progress.description]{task.description}",
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=out_console(sys.stderr, stderr=True),
-            transient=True,
-        )
-        self.bar.start()
-        self.task = self.bar.add_task(self.label, total=None)
-
-        def update(done: int, total: int) -> None:
-            self.bar.update(self.task, completed=done, total=total or None)
-
-        return update
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ CLI only renders what this returns.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -33,6 +33,7 @@ from .model import (
     Comparison,
     Connection,
     Pair,
+    Side,
     Verdict,
 )
 from .quality import capture_point, capture_warnings, sidecar_warnings
@@ -53,6 +54,7 @@ def compare(
     edge_window: tuple[float, float] | None = None,
     origin_window: tuple[float, float] | None = None,
     max_ratio: int = DEFAULT_MAX_RATIO,
+    progress: Callable[[Side, int, int], None] | None = None,
 ) -> Comparison:
     """Pair the connections of an edge and an origin capture and judge each attempt.
 
@@ -61,7 +63,8 @@ def compare(
     ``ports`` restrict which edge connections are origin pulls; ``clock_offset_s``
     (origin clock minus edge clock) overrides the estimate; ``edge_window`` and
     ``origin_window`` (epoch seconds, each capture's own clock) say when a capture
-    ran when its file does not record it.
+    ran when its file does not record it. ``progress(side, bytes done, bytes total)``
+    is called as each capture is read.
 
     Captures given in the wrong order (the sidecars' roles, or the TTLs: a host's own
     SYNs leave with an initial TTL such as 64, the other end's arrive with less) are
@@ -69,7 +72,7 @@ def compare(
     """
     options = ScanOptions(strict=strict, max_ratio=max_ratio)
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
-    edge_conns, edge_summary = read_connections(edge, options)
+    edge_conns, edge_summary = read_connections(edge, options, _side(progress, Side.EDGE))
     sidecar_problems: list[str] = []
     edge_meta = _meta(edge, sidecar_problems)
     origin_conns: list[Connection] = []
@@ -77,7 +80,9 @@ def compare(
     origin_meta: CaptureMeta | None = None
     swapped_because = ""
     if origin is not None:
-        origin_conns, origin_summary = read_connections(origin, options)
+        origin_conns, origin_summary = read_connections(
+            origin, options, _side(progress, Side.ORIGIN)
+        )
         origin_meta = _meta(origin, sidecar_problems)
         swapped_because = _swapped(edge_conns, origin_conns, edge_meta, origin_meta)
         if swapped_because:
@@ -145,6 +150,14 @@ def compare(
         (_own_clock(coverage.edge, 0), _optional_own_clock(coverage.origin, coverage.offset_ns)),
         bool(swapped_because),
     )
+
+
+def _side(
+    progress: Callable[[Side, int, int], None] | None, side: Side
+) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(side, done, total)
 
 
 def _meta(capture: Source | None, problems: list[str]) -> CaptureMeta | None:
