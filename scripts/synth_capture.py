@@ -43,25 +43,26 @@ def _packet(
     payload: int | bytes,
     ip_id: int,
     ttl: int,
+    options: bytes = b"",
 ) -> bytes:
-    """payload: the bytes, or how many filler bytes."""
+    """An Ethernet/IPv4/TCP frame (DF set, window 65535). payload: the bytes, or how many
+    filler bytes; options: TCP options, a multiple of 4 bytes. The one frame builder of
+    scripts/synth_pair.py and tests/craft.py too."""
     body = payload if isinstance(payload, bytes) else b"x" * payload
-    payload_len = len(body)
-    ip = struct.pack(
-        "!BBHHHBBH4s4s", 0x45, 0, 20 + 20 + payload_len, ip_id & 0xFFFF, 0x4000, ttl, 6, 0, src, dst
-    )
+    total = 20 + 20 + len(options) + len(body)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, ip_id & 0xFFFF, 0x4000, ttl, 6, 0, src, dst)
     tcp = struct.pack(
         "!HHIIHHHH",
         sport,
         dport,
         seq & 0xFFFFFFFF,
         ack & 0xFFFFFFFF,
-        (5 << 12) | flags,
+        ((5 + len(options) // 4) << 12) | flags,
         65535,
         0,
         0,
     )
-    return ETH + ip + tcp + body
+    return ETH + ip + tcp + options + body
 
 
 def _request(n: int, request_no: int, rng: random.Random) -> bytes:

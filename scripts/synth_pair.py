@@ -24,8 +24,9 @@ import struct
 from collections.abc import Callable
 from pathlib import Path
 
+from synth_capture import _packet as tcp_packet
+
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
-ETH = bytes.fromhex("0200000000010200000000020800")
 EDGE_NET, NAT_NET = (198, 51, 100), (192, 0, 2)
 ORIGIN = bytes([203, 0, 113, 10])
 DELAY_S = 0.005  # one way, each way
@@ -96,20 +97,7 @@ class Connection:
                 + struct.pack("!II", tsval, tsecr)
                 + b"\x01\x03\x03\x07"
             )
-        tcp = struct.pack(
-            "!HHIIHHHH",
-            sport,
-            dport,
-            seq & 0xFFFFFFFF,
-            ack & 0xFFFFFFFF,
-            ((5 + len(options) // 4) << 12) | flags,
-            65535,
-            0,
-            0,
-        )
-        total = 20 + len(tcp) + len(options) + len(payload)
-        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, total, ip_id, 0x4000, ttl, 6, 0, src, dst)
-        return ETH + ip + tcp + options + payload
+        return tcp_packet(src, sport, dst, dport, flags, seq, ack, payload, ip_id, ttl, options)
 
     def send(
         self,

@@ -3,11 +3,28 @@
 from __future__ import annotations
 
 import struct
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+from synth_capture import ETH
+from synth_capture import _packet as tcp_packet
+
+__all__ = [
+    "ACK",
+    "ETH",
+    "FIN",
+    "PSH",
+    "RST",
+    "SYN",
+    "client_hello",
+    "exchange",
+    "tcp_frame",
+    "write_pcap",
+]
 
 FIN, SYN, RST, PSH, ACK = 1, 2, 4, 8, 16
 EDGE, ORIGIN = bytes([198, 51, 100, 7]), bytes([203, 0, 113, 10])
-ETH = bytes.fromhex("0200000000010200000000020800")
 
 
 def tcp_frame(
@@ -23,31 +40,9 @@ def tcp_frame(
     src, sport, dst, dport = (
         (EDGE, cport, ORIGIN, port) if from_client else (ORIGIN, port, EDGE, cport)
     )
-    tcp = struct.pack(
-        "!HHIIHHHH",
-        sport,
-        dport,
-        seq & 0xFFFFFFFF,
-        ack & 0xFFFFFFFF,
-        (5 << 12) | flags,
-        65535,
-        0,
-        0,
+    return tcp_packet(
+        src, sport, dst, dport, flags, seq, ack, payload, 1, 64 if from_client else 54
     )
-    ip = struct.pack(
-        "!BBHHHBBH4s4s",
-        0x45,
-        0,
-        40 + len(payload),
-        1,
-        0x4000,
-        64 if from_client else 54,
-        6,
-        0,
-        src,
-        dst,
-    )
-    return ETH + ip + tcp + payload
 
 
 def exchange(
