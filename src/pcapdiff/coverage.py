@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import NamedTuple
 
-from .match import same_transmission
+from .match import delay_samples
 from .meta import CaptureMeta
 from .model import CaptureSummary, Connection, Pair
 
@@ -126,17 +126,11 @@ def recorded_window(
 def measure_delays(pairs: Iterable[Pair], offset_ns: int) -> Delays:
     """The largest one-way delay each way on the handshakes of trusted pairs, plus
     DELAY_MARGIN_NS; UNMEASURED_DELAY_NS where no pair shows one."""
-    forward: list[int] = []
-    reverse: list[int] = []
-    for p in pairs:
-        e, o = p.edge, p.origin
-        if o is None or p.confidence == "weak":
-            continue
-        # As for the clock offset: only the same packet seen at both ends.
-        if same_transmission(e.syns, o.syns):
-            forward.append(o.syns[0].ts_ns - offset_ns - e.syns[0].ts_ns)
-        if same_transmission(e.synacks, o.synacks):
-            reverse.append(e.synacks[0].ts_ns - (o.synacks[0].ts_ns - offset_ns))
+    raw_forward, raw_reverse = delay_samples(
+        (p.edge, p.origin) for p in pairs if p.origin is not None and p.confidence != "weak"
+    )
+    forward = [d - offset_ns for d in raw_forward]
+    reverse = [d + offset_ns for d in raw_reverse]
     fwd = max(0, max(forward)) + DELAY_MARGIN_NS if forward else UNMEASURED_DELAY_NS
     rev = max(0, max(reverse)) + DELAY_MARGIN_NS if reverse else UNMEASURED_DELAY_NS
     return Delays(fwd, rev, max(len(forward), len(reverse)))

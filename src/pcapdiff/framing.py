@@ -63,15 +63,19 @@ class HttpFramer:
     def skipped(self, n: int) -> None:
         """``n`` bytes went by on the fast path, inside what ``feed`` allowed."""
         if self.state in (BODY, CHUNK_DATA):
-            self.remaining -= n
-            self.message_bytes += n
-            if not self.remaining:
-                if self.state == BODY:
-                    self._complete()
-                else:
-                    self.state = CHUNK_SIZE
+            self._body(n)
         elif self.state == UNTIL_CLOSE:
             self.message_bytes += n
+
+    def _body(self, n: int) -> None:
+        """``n`` bytes of a body or chunk (no more than remain), seen or skipped."""
+        self.remaining -= n
+        self.message_bytes += n
+        if not self.remaining:
+            if self.state == BODY:
+                self._complete()
+            else:
+                self.state = CHUNK_SIZE
 
     def feed(self, data: bytes | memoryview) -> int:
         """The next in-order bytes; returns how many after them may pass unseen."""
@@ -81,14 +85,8 @@ class HttpFramer:
                 view = self._head(view)
             elif self.state in (BODY, CHUNK_DATA):
                 take = min(self.remaining, len(view))
-                self.remaining -= take
-                self.message_bytes += take
+                self._body(take)
                 view = view[take:]
-                if not self.remaining:
-                    if self.state == BODY:
-                        self._complete()
-                    else:
-                        self.state = CHUNK_SIZE
             elif self.state in (CHUNK_SIZE, TRAILER):
                 view = self._line(view)
             else:  # UNTIL_CLOSE

@@ -93,6 +93,22 @@ def same_transmission(edge: Sequence[PacketRef], origin: Sequence[PacketRef]) ->
     return a.ip_id < 0 or b.ip_id < 0 or a.ip_id == b.ip_id
 
 
+def delay_samples(
+    pairs: Iterable[tuple[Connection, Connection]],
+) -> tuple[list[int], list[int]]:
+    """Per pair, the origin's SYN time minus the edge's, and the edge's SYN-ACK time
+    minus the origin's: one-way delays plus or minus the clock offset. Only the same
+    packet seen at both ends counts (``same_transmission``)."""
+    forward: list[int] = []
+    reverse: list[int] = []
+    for edge, origin in pairs:
+        if same_transmission(edge.syns, origin.syns):
+            forward.append(origin.syns[0].ts_ns - edge.syns[0].ts_ns)
+        if same_transmission(edge.synacks, origin.synacks):
+            reverse.append(edge.synacks[0].ts_ns - origin.synacks[0].ts_ns)
+    return forward, reverse
+
+
 def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> ClockOffset:
     """Origin clock minus edge clock from the minimum one-way delay each way:
     offset = (d_fwd - d_rev) / 2, good to about (d_fwd + d_rev) / 2.
@@ -100,15 +116,9 @@ def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> Clock
     Only handshakes both captures saw whole count: when one saw fewer SYNs (or
     SYN-ACKs) than the other, its first may be a retransmission of the other's first
     (a capture started late, a SYN lost on the way), which would be off by seconds."""
-    fwd: list[int] = []
-    rev: list[int] = []
-    n = 0
-    for edge, origin in confident:
-        n += 1
-        if same_transmission(edge.syns, origin.syns):
-            fwd.append(origin.syns[0].ts_ns - edge.syns[0].ts_ns)
-        if same_transmission(edge.synacks, origin.synacks):
-            rev.append(edge.synacks[0].ts_ns - origin.synacks[0].ts_ns)
+    pairs = list(confident)
+    n = len(pairs)
+    fwd, rev = delay_samples(pairs)
     if not fwd:
         return ClockOffset(0.0, 0.0, 0, "none")
     d_fwd = min(fwd)
@@ -445,6 +455,7 @@ def select(
 __all__ = [
     "OriginSpec",
     "Selection",
+    "delay_samples",
     "estimate_offset",
     "icmp_for",
     "icmp_index",
