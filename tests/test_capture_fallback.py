@@ -4,6 +4,7 @@ tcpdump capturing the same traffic."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -581,6 +582,25 @@ def test_rotation_keeps_the_newest_packets(tmp_path: Path, sniffer: str) -> None
     every = [fr for f in files for fr in records[f]]
     assert not any(fr.data[14 + 20 + 13] & 0x02 for fr in every)  # the SYNs were overwritten
     assert all(f.stat().st_size < 1_000_000 + 70_000 for f in files)  # one packet over, at most
+    # It names the files it wrote, not the base name, and the command for the ring.
+    assert f"wrote {files[0]}, {files[1]} (" in rest, rest
+    assert f"compare the whole ring with: pcapdiff compare edge.pcap {out}\n" in rest, rest
+    listed = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "conns", str(out), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert listed.returncode == 0, listed.stderr
+    doc = json.loads(listed.stdout)
+    assert doc["capture"]["packets"] == len(every)  # the base name read the whole ring
+    (conn,) = doc["connections"]  # one connection, across both files
+    assert "S" not in conn["history"]  # its SYN was overwritten
+    assert "F" in conn["history"]
+    assert "f" in conn["history"]
+    named = {conn["first_frame"].split("#")[0], conn["last_frame"].split("#")[0]}
+    assert named == {str(f) for f in files}  # frames cited in each file's own numbering
 
 
 @pytest.mark.requires_root

@@ -126,9 +126,15 @@ def tls_done(
     )
 
 
-def window(start_ms: float = -1000, end_ms: float | None = 60_000, assumed: bool = False) -> Window:
+def window(
+    start_ms: float = -1000,
+    end_ms: float | None = 60_000,
+    assumed: bool = False,
+    hole_ms: tuple[float, float] | None = None,
+) -> Window:
     end = None if end_ms is None else T0 + round(end_ms * MS)
-    return Window(T0 + round(start_ms * MS), end, "sidecar", "sidecar", end, assumed)
+    holes = () if hole_ms is None else ((T0 + round(hole_ms[0] * MS), T0 + round(hole_ms[1] * MS)),)
+    return Window(T0 + round(start_ms * MS), end, "sidecar", "sidecar", end, assumed, holes)
 
 
 class Given(NamedTuple):
@@ -197,6 +203,24 @@ CASES = [
         "inconclusive",
         "unknown",
         edge_window=window(end_ms=5),
+    ),
+    Given(
+        "a missing file of the origin's ring held the time the SYN was due",
+        conn(synacks=(), syns=(ref(1, 0), ref(5, 1000))),
+        None,
+        "origin_file_missing",
+        "inconclusive",
+        "unknown",
+        origin_window=window(hole_ms=(-50, 2000)),
+    ),
+    Given(
+        "a missing file of the edge's ring held the time the SYN-ACK was due",
+        conn(synacks=()),
+        conn(synacks=()),
+        "edge_file_missing",
+        "inconclusive",
+        "unknown",
+        edge_window=window(hole_ms=(1, 500)),
     ),
     Given(
         "edge still waiting when its capture ended",

@@ -69,6 +69,38 @@ class Seconds(click.FloatRange):
         return super().convert(number, param, ctx)
 
 
+class CaptureFiles(click.ParamType):  # type: ignore[type-arg]
+    """A capture: a file, - for stdin, a quoted glob ('eth*.pcap'), or a rotated ring
+    by its base name (ring.pcap for ring.pcap0 .. ring.pcap9): a list of paths."""
+
+    name = "CAPTURE"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> list[Path]:
+        if isinstance(value, list):
+            return value
+        from .files import capture_files
+
+        try:
+            files = capture_files(str(value))
+        except PcapdiffError as exc:
+            self.fail(str(exc), param, ctx)
+        for path in files:
+            if path.is_dir():
+                self.fail(f"{path}: is a directory, not a capture file", param, ctx)
+        return files
+
+
+def _capture_arg(files: list[Path]) -> str | list[str]:
+    """What the library takes: one path, or the list of a ring's (a glob's) files."""
+    return str(files[0]) if len(files) == 1 else [str(p) for p in files]
+
+
+def _label(files: list[Path]) -> str:
+    from .files import describe
+
+    return describe(files)
+
+
 class TimeWindow(click.ParamType):  # type: ignore[type-arg]
     """START,END: epoch seconds or ISO 8601 times (UTC unless they say otherwise)."""
 
@@ -182,7 +214,7 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
 
 
 @cli.command()
-@click.argument("capture", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("capture", type=CaptureFiles())
 @click.option(
     "--host",
     "hosts",
@@ -227,7 +259,7 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
 )
 @progress_option
 def conns(
-    capture: Path,
+    capture: list[Path],
     hosts: list[Any],
     ports: tuple[int, ...],
     states: tuple[str, ...],
@@ -237,7 +269,8 @@ def conns(
     idle_timeout: float,
     progress: bool | None,
 ) -> None:
-    """List every TCP connection in CAPTURE (pcap, pcapng, gzip; - for stdin).
+    """List every TCP connection in CAPTURE (pcap, pcapng, gzip; - for stdin; a
+    rotated ring by its base name or a quoted glob, read as one capture).
 
     \b
     Examples:
@@ -252,29 +285,29 @@ def conns(
     )
     err = out_console(sys.stderr, stderr=True)
     show_progress = sys.stderr.isatty() if progress is None else progress
-    with _bars(show_progress and str(capture) != "-", [str(capture)]) as updates:
+    label = _label(capture)
+    with _bars(show_progress and label != "-", [label]) as updates:
         on_progress = updates[0] if updates else None
-        scan = scan_connections(str(capture), options, on_progress)
+        scan = scan_connections(_capture_arg(capture), options, on_progress)
         selected = _Selection(scan, hosts, ports, states)
         if as_json:
             filters = {"host": [str(h) for h in hosts], "port": list(ports), "state": list(states)}
             write_conns_json(selected, scan.summary, sys.stdout, filters)
         else:
-            rows = sorted(selected, key=lambda c: c.first_frame)
+            several = bool(scan.summary.files)  # frames are per file: order by time
+            rows = sorted(selected, key=lambda c: (c.first_ts_ns if several else 0, c.first_frame))
     render_warnings(scan.summary, err)
     if not as_json:
         # Piped tables keep whole lines: 160 columns unless the terminal says otherwise.
         out = out_console(sys.stdout, width=None if sys.stdout.isatty() else 160)
-        render_conns_table(rows, out)
+        render_conns_table(rows, out, scan.summary.cite)
         render_footer(scan.summary, len(rows), selected.seen, out)
     sys.exit(ExitCode.OK)
 
 
 @cli.command()
-@click.argument("edge", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
-@click.argument(
-    "origin", required=False, type=click.Path(dir_okay=False, allow_dash=True, path_type=Path)
-)
+@click.argument("edge", type=CaptureFiles())
+@click.argument("origin", required=False, type=CaptureFiles())
 @click.option(
     "--origin",
     "origins",
@@ -323,8 +356,8 @@ def conns(
 @max_ratio_option
 @progress_option
 def compare(
-    edge: Path,
-    origin: Path | None,
+    edge: list[Path],
+    origin: list[Path] | None,
     origins: tuple[str, ...],
     ports: tuple[int, ...],
     clock_offset: float | None,
@@ -342,6 +375,10 @@ def compare(
     the same time on the origin server. Without ORIGIN the edge capture is judged
     alone, and the culprit is unknown unless the capture proves it.
 
+    Either may be several files read as one, merged by time, frames cited as FILE#N:
+    a rotated ring by its base name (ring.pcap reads ring.pcap0, ring.pcap1, ..), or
+    a quoted pattern ('origin-eth*.pcap').
+
     Exit status: 0 every connection ok, 1 at least one is not, 2 trouble.
 
     \b
@@ -349,6 +386,7 @@ def compare(
       pcapdiff compare edge.pcap origin.pcap
       pcapdiff compare edge.pcap origin.pcapng --origin 203.0.113.10:443
       pcapdiff compare edge.pcap --port 80                 # edge capture alone
+      pcapdiff compare edge.pcap ring.pcap                 # origin: ring.pcap0 .. ring.pcap9
       pcapdiff compare edge.pcap origin.pcap --json | jq '.connections[] | select(.outcome != "ok")'
     """
     from .compare import compare as run_compare
@@ -360,12 +398,13 @@ def compare(
         except ValueError as exc:
             raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--origin") from None
     # One bar per side, when stderr is a terminal (or --progress); none for stdin.
-    files = [str(p) for p in (edge, origin) if p is not None]
-    show = (sys.stderr.isatty() if progress is None else progress) and "-" not in files
-    with _bars(show, files) as updates:
+    sides = [files for files in (edge, origin) if files is not None]
+    labels = [_label(files) for files in sides]
+    show = (sys.stderr.isatty() if progress is None else progress) and "-" not in labels
+    with _bars(show, labels) as updates:
         result = run_compare(
-            str(edge),
-            str(origin) if origin else None,
+            _capture_arg(edge),
+            _capture_arg(origin) if origin else None,
             origins=origins,
             ports=ports,
             clock_offset_s=clock_offset,
@@ -501,13 +540,26 @@ def capture(
     )
     got = result.meta.packets_captured
     dropped = result.meta.packets_dropped_by_kernel
-    err.print(
-        f"wrote {output}"
-        + (f" ({got} packets" if got is not None else " (")
-        + (f", {dropped} dropped by the kernel)" if dropped else ")")
-        + f" and {sidecar_path(output)}"
+    counts = (f"{got} packets" if got is not None else "") + (
+        f", {dropped} dropped by the kernel" if dropped else ""
     )
+    written = _written(output, max_size_mb is not None)
+    err.print(
+        f"wrote {written}" + (f" ({counts})" if counts else "") + f" and {sidecar_path(output)}",
+        markup=False,
+    )
+    if max_size_mb is not None:
+        pair = f"edge.pcap {output}" if role == "origin" else f"{output} origin.pcap"
+        err.print(f"compare the whole ring with: pcapdiff compare {pair}", markup=False)
     sys.exit(ExitCode.OK)
+
+
+def _written(output: Path, rotating: bool) -> str:
+    """The files a capture wrote: FILE, or a ring's FILE0 .. FILEn (tcpdump -C -W)."""
+    from .files import describe, ring_members
+
+    members = ring_members(output) if rotating else []
+    return describe(members) if members else str(output)
 
 
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")

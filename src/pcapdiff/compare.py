@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
-from .conns import ScanOptions, read_connections
+from .conns import ScanOptions, Sources, read_connections
 from .coverage import Coverage, Window, build_coverage, recorded_window
+from .files import describe
 from .judge import Case, judge
 from .match import (
     OriginSpec,
@@ -40,12 +40,11 @@ from .quality import capture_point, capture_warnings, sidecar_warnings
 from .read import DEFAULT_MAX_RATIO
 
 NS = 1_000_000_000
-Source = Path | str | BinaryIO
 
 
 def compare(
-    edge: Source,
-    origin: Source | None = None,
+    edge: Sources,
+    origin: Sources | None = None,
     *,
     origins: Sequence[str | OriginSpec] = (),
     ports: Sequence[int] = (),
@@ -64,7 +63,9 @@ def compare(
     (origin clock minus edge clock) overrides the estimate; ``edge_window`` and
     ``origin_window`` (epoch seconds, each capture's own clock) say when a capture
     ran when its file does not record it. ``progress(side, bytes done, bytes total)``
-    is called as each capture is read.
+    is called as each capture is read. A capture may be a list of files (a rotated
+    ring, one file per interface; ``files.capture_files`` names them): they are read
+    as one, merged by time, and frames are cited as FILE#N.
 
     Captures given in the wrong order (the sidecars' roles, or the TTLs: a host's own
     SYNs leave with an initial TTL such as 64, the other end's arrive with less) are
@@ -102,10 +103,10 @@ def compare(
     served = origin_servers(origin_conns)
     selection = select(pairs, served=served, pull_ports=pull_ports, origins=specs, ports=ports)
     coverage = build_coverage(
-        recorded_window(edge_summary, edge_meta, edge_window),
+        recorded_window(edge_summary, _timing(edge_meta, edge_summary), edge_window),
         None
         if origin_summary is None
-        else recorded_window(origin_summary, origin_meta, origin_window),
+        else recorded_window(origin_summary, _timing(origin_meta, origin_summary), origin_window),
         edge_conns=edge_conns,
         origin_conns=origin_conns,
         pairs=selection.pulls,
@@ -123,6 +124,7 @@ def compare(
                 clock_known,
                 edge_icmp=icmp_for(p.edge, edge_icmp),
                 origin_icmp=icmp_for(p.origin, origin_icmp) if p.origin else (),
+                edge_cite=edge_summary.cite,
             )
         )
         for p in selection.pulls
@@ -160,14 +162,28 @@ def _side(
     return lambda done, total: progress(side, done, total)
 
 
-def _meta(capture: Source | None, problems: list[str]) -> CaptureMeta | None:
-    """The capture's sidecar; a sidecar that cannot be used is a warning, not an error."""
+def _meta(capture: Sources | None, problems: list[str]) -> CaptureMeta | None:
+    """The capture's sidecar; a sidecar that cannot be used is a warning, not an error.
+    A ring's files share one (ring.pcap.json beside ring.pcap0 ..)."""
+    if isinstance(capture, Sequence) and not isinstance(capture, str) and capture:
+        capture = capture[0]
     if not isinstance(capture, (str, Path)) or str(capture) == "-":
         return None
     meta, problem = load_sidecar(capture)
     if problem:
         problems.append(problem)
     return meta
+
+
+def _timing(meta: CaptureMeta | None, summary: CaptureSummary) -> CaptureMeta | None:
+    """The sidecar, if its start and stop are this capture's. A rotated ring overwrites
+    its oldest files, and one file of a ring is only part of the capture: the sidecar's
+    times would claim packets no file holds, so those captures' windows come from
+    their packets."""
+    if meta is None:
+        return None
+    own = Path(f"{summary.path}.json").exists() and not summary.files
+    return meta if own else None
 
 
 def _swapped(
@@ -213,14 +229,13 @@ def _own_clock(window: Window, offset_ns: int) -> CaptureWindow:
 
 
 def _role_warnings(
-    edge: Source,
-    origin: Source | None,
+    edge: Sources,
+    origin: Sources | None,
     edge_meta: CaptureMeta | None,
     origin_meta: CaptureMeta | None,
     swapped_because: str,
 ) -> list[str]:
-    edge_name = getattr(edge, "name", edge) if not isinstance(edge, (str, Path)) else edge
-    origin_name = origin if isinstance(origin, (str, Path)) else getattr(origin, "name", "-")
+    edge_name, origin_name = _name(edge), _name(origin)
     if swapped_because:
         return [
             f"the captures were given in the wrong order ({swapped_because}): judged with "
@@ -269,3 +284,13 @@ def _warnings(
             "(--origin HOST[:PORT] or --port to say which they are)"
         )
     return out
+
+
+def _name(capture: Sources | None) -> str:
+    if capture is None:
+        return "-"
+    if isinstance(capture, (str, Path)):
+        return str(capture)
+    if isinstance(capture, Sequence):
+        return describe([Path(str(p)) for p in capture])
+    return str(getattr(capture, "name", "<stream>"))

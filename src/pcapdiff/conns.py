@@ -1,21 +1,32 @@
 """The `conns` job as a library call: read -> decode -> track over one capture.
 
 ``scan_connections`` streams; ``read_connections`` collects. The CLI uses the first,
-so its memory follows live connections, not the file.
+so its memory follows live connections, not the file. A capture may be several files
+(a rotated ring, one file per interface): each is read and decoded on its own, and
+their segments are merged in time order before tracking.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import heapq
+import itertools
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO
 
 from .decode import decode_batches
-from .model import CaptureSummary, Connection
+from .files import describe
+from .model import FILE_BITS, Anomaly, CaptureSummary, Connection, FrameBatch, SegmentRow
 from .read import DEFAULT_MAX_RATIO, ProgressFn, read_batches
 from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, track
+
+Source = Path | str | BinaryIO
+# One capture: a file (or stream), or several files read as one, merged by time.
+Sources = Source | Sequence[Path | str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,44 +50,171 @@ class ConnectionScan:
 
     def __init__(
         self,
-        source: Path | str | BinaryIO,
+        source: Sources,
         options: ScanOptions = DEFAULT_SCAN,
         progress: ProgressFn | None = None,
     ) -> None:
-        name = source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
-        self.summary = CaptureSummary(path=str(name))
-        batches = read_batches(
-            source,
-            self.summary,
-            strict=options.strict,
-            progress=progress,
-            max_ratio=options.max_ratio,
-        )
+        files = _as_files(source)
+        self.parts: list[CaptureSummary] = []  # one per file when there are several
+        if len(files) == 1:
+            only = files[0]
+            name = only if isinstance(only, (str, Path)) else getattr(only, "name", "<stream>")
+            self.summary = CaptureSummary(path=str(name))
+            batches = read_batches(
+                only,
+                self.summary,
+                strict=options.strict,
+                progress=progress,
+                max_ratio=options.max_ratio,
+            )
+            rows: Iterable[SegmentRow] = chain.from_iterable(decode_batches(batches, self.summary))
+        else:
+            paths = [Path(str(f)) for f in files]
+            self.summary = CaptureSummary(path=describe(paths), files=[str(p) for p in paths])
+            self.parts = [CaptureSummary(path=str(p)) for p in paths]
+            rows = heapq.merge(
+                *self._file_rows(paths, options, progress), key=itemgetter(1)
+            )  # by timestamp; a tie keeps the files' order
         self._connections = track(
-            chain.from_iterable(decode_batches(batches, self.summary)),
+            rows,
             idle_timeout_ns=options.idle_timeout_ns,
             close_delay_ns=options.close_delay_ns,
         )
 
     def __iter__(self) -> Iterator[Connection]:
-        return self._connections
+        yield from self._connections
+        if self.parts:
+            _merge_summaries(self.summary, self.parts)
+
+    def _file_rows(
+        self, paths: list[Path], options: ScanOptions, progress: ProgressFn | None
+    ) -> list[Iterator[SegmentRow]]:
+        sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
+        done = [0] * len(paths)
+
+        def file_progress(index: int) -> ProgressFn | None:
+            if progress is None:
+                return None
+
+            def report(done_bytes: int, _total: int) -> None:
+                done[index] = done_bytes
+                progress(sum(done), sum(sizes))
+
+            return report
+
+        streams: list[Iterator[SegmentRow]] = []
+        for index, (path, part) in enumerate(zip(paths, self.parts, strict=True)):
+            batches = read_batches(
+                path,
+                part,
+                strict=options.strict,
+                progress=file_progress(index),
+                max_ratio=options.max_ratio,
+            )
+            numbered = _numbered(batches, index << FILE_BITS)
+            streams.append(chain.from_iterable(decode_batches(numbered, part)))
+        return streams
+
+
+def _as_files(source: Sources) -> list[Source]:
+    if isinstance(source, (str, Path)) or not isinstance(source, Sequence):
+        return [source]  # a file, a path, or a stream
+    files: list[Source] = list(source)
+    if not files:
+        raise ValueError("no capture file given")
+    return files
+
+
+def _numbered(batches: Iterator[FrameBatch], base: int) -> Iterator[FrameBatch]:
+    """Frame N of file i becomes i << FILE_BITS | N (``CaptureSummary.cite`` reads it)."""
+    for batch in batches:
+        if base:
+            batch.frames[:] += base
+        yield batch
+
+
+def _merge_summaries(merged: CaptureSummary, parts: list[CaptureSummary]) -> None:
+    """One capture's summary from its files' summaries."""
+    merged.format = "+".join(dict.fromkeys(p.format for p in parts if p.format))
+    merged.compression = "+".join(dict.fromkeys(p.compression for p in parts if p.compression))
+    firsts = [p.first_ts_ns for p in parts if p.first_ts_ns is not None]
+    lasts = [p.last_ts_ns for p in parts if p.last_ts_ns is not None]
+    merged.first_ts_ns = min(firsts, default=None)
+    merged.last_ts_ns = max(lasts, default=None)
+    merged.snaplen = max(p.snaplen for p in parts)
+    for index, part in enumerate(parts):
+        merged.linktypes |= part.linktypes
+        merged.packets += part.packets
+        merged.bytes_read += part.bytes_read
+        merged.sliced_packets += part.sliced_packets
+        merged.tcp_packets += part.tcp_packets
+        merged.non_tcp_packets += part.non_tcp_packets
+        merged.ip_fragments += part.ip_fragments
+        merged.skipped_sections += part.skipped_sections
+        merged.interface_stats += part.interface_stats
+        merged.icmp_errors_seen += part.icmp_errors_seen - len(part.icmp_errors)
+        for error in part.icmp_errors:
+            merged.add_icmp_error(error)
+        merged.anomalies.update(part.anomalies)
+        base = index << FILE_BITS
+        for anomaly in part.anomaly_examples:
+            if len(merged.anomaly_examples) < merged.MAX_EXAMPLES:
+                merged.anomaly_examples.append(_in_file(anomaly, base))
+        if part.truncated_tail:
+            tail = f"{part.path}: {part.truncated_tail}"
+            merged.truncated_tail = f"{merged.truncated_tail}; {tail}".lstrip("; ")
+    merged.unseen = missing_ring_spans(parts)
+
+
+def missing_ring_spans(parts: list[CaptureSummary]) -> list[tuple[int, int]]:
+    """Where a rotated ring lacks a file: between two files, in time order, whose
+    numbers do not follow (ring.pcap3 then ring.pcap5; 9 then 0 is the ring wrapping).
+    Files that are not one ring (not all BASE or BASE + digits) have none."""
+    bases = {re.sub(r"\d+$", "", p.path) for p in parts}
+    if len(parts) < 2 or len(bases) != 1:
+        return []
+    base = bases.pop()
+    # tcpdump -C without -W writes BASE, then BASE1, BASE2, ..: BASE is number 0
+    numbered = [(p, int(p.path[len(base) :] or 0)) for p in parts if p.first_ts_ns is not None]
+    numbered.sort(key=lambda pn: pn[0].first_ts_ns or 0)
+    numbers = [n for _, n in numbered]
+    if not numbers:
+        return []
+    lowest, highest = min(numbers), max(numbers)
+    spans = []
+    for (a, na), (b, nb) in itertools.pairwise(numbered):
+        follows = nb == na + 1 or (na == highest and nb == lowest)
+        ended, began = a.last_ts_ns, b.first_ts_ns
+        if not follows and ended is not None and began is not None and began > ended:
+            spans.append((ended, began))
+    return spans
+
+
+def _in_file(anomaly: Anomaly, base: int) -> Anomaly:
+    """The reader numbers its own anomalies in the file's frames, the decoder sees
+    the already renumbered ones: bring the first kind into the capture's numbering."""
+    return anomaly if anomaly.frame >= base else anomaly._replace(frame=anomaly.frame + base)
 
 
 def scan_connections(
-    source: Path | str | BinaryIO,
+    source: Sources,
     options: ScanOptions = DEFAULT_SCAN,
     progress: ProgressFn | None = None,
 ) -> ConnectionScan:
-    """Stream the TCP connections of a capture, each yielded when it ends."""
+    """Stream the TCP connections of a capture, each yielded when it ends. A list of
+    files is one capture (``files.capture_files`` expands a ring or a glob)."""
     return ConnectionScan(source, options, progress)
 
 
 def read_connections(
-    source: Path | str | BinaryIO,
+    source: Sources,
     options: ScanOptions = DEFAULT_SCAN,
     progress: ProgressFn | None = None,
 ) -> tuple[list[Connection], CaptureSummary]:
     """All TCP connections of a capture, ordered by first frame, and the capture summary."""
     scan = scan_connections(source, options, progress)
-    connections = sorted(scan, key=lambda c: c.first_frame)
+    if len(_as_files(source)) == 1:
+        connections = sorted(scan, key=lambda c: c.first_frame)
+    else:  # frame numbers are per file: order by time, as the merged file would be
+        connections = sorted(scan, key=lambda c: (c.first_ts_ns, c.first_frame))
     return connections, scan.summary

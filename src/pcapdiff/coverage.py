@@ -41,6 +41,8 @@ class Window(NamedTuple):
     end_source: str  # the same, or "last packet (it had stopped: ...)", "assumed"
     last_packet_ns: int | None
     assumed_end: bool  # end_ns is only assumed: no recorded end, no sign it stopped
+    # Spans inside the window that no file holds: a missing file of a rotated ring.
+    holes: tuple[tuple[int, int], ...] = ()
 
     def covers(self, start_ns: int, end_ns: int) -> bool:
         """Was the capture running through all of [start_ns, end_ns]?"""
@@ -49,7 +51,15 @@ class Window(NamedTuple):
             and self.end_ns is not None
             and self.start_ns <= start_ns
             and end_ns <= self.end_ns
+            and self.hole_in(start_ns, end_ns) is None
         )
+
+    def hole_in(self, start_ns: int, end_ns: int) -> tuple[int, int] | None:
+        """The first hole that overlaps [start_ns, end_ns], if any."""
+        for hole in self.holes:
+            if hole[0] < end_ns and start_ns < hole[1]:
+                return hole
+        return None
 
     def assumed_for(self, end_ns: int) -> bool:
         """Does covering up to ``end_ns`` rest on the assumed end?"""
@@ -82,6 +92,7 @@ class Recorded(NamedTuple):
     start_source: str
     end_source: str
     last_packet_ns: int | None
+    holes: tuple[tuple[int, int], ...] = ()  # see Window.holes
 
     def shifted(self, delta_ns: int) -> Recorded:
         def move(t: int | None) -> int | None:
@@ -91,6 +102,7 @@ class Recorded(NamedTuple):
             start_ns=move(self.start_ns),
             end_ns=move(self.end_ns),
             last_packet_ns=move(self.last_packet_ns),
+            holes=tuple((a + delta_ns, b + delta_ns) for a, b in self.holes),
         )
 
 
@@ -101,8 +113,9 @@ def recorded_window(
     first, then the sidecar and pcapng statistics, else its first packet."""
     first = summary.first_ts_ns if summary is not None else None
     last = summary.last_ts_ns if summary is not None else None
+    holes = tuple(summary.unseen) if summary is not None else ()
     if given is not None:
-        return Recorded(round(given[0] * NS), round(given[1] * NS), "given", "given", last)
+        return Recorded(round(given[0] * NS), round(given[1] * NS), "given", "given", last, holes)
     start, start_source = first, "first packet"
     end, end_source = None, ""
     stats = summary.interface_stats if summary is not None else []
@@ -120,7 +133,7 @@ def recorded_window(
             end, end_source = round(meta.stop * NS), "sidecar"
     if end is not None and last is not None and last > end:
         end = last  # clocks stepped, or the statistics were written early: keep the packets
-    return Recorded(start, end, start_source, end_source, last)
+    return Recorded(start, end, start_source, end_source, last, holes)
 
 
 def measure_delays(pairs: Iterable[Pair], offset_ns: int) -> Delays:
@@ -255,12 +268,24 @@ def _settle(own: Recorded, other: Recorded | None, stopped: str, delay_ns: int) 
     saw what the other's end sent its way (``delay_ns``, the one-way bound, later)."""
     if own.end_ns is not None:
         return Window(
-            own.start_ns, own.end_ns, own.start_source, own.end_source, own.last_packet_ns, False
+            own.start_ns,
+            own.end_ns,
+            own.start_source,
+            own.end_source,
+            own.last_packet_ns,
+            False,
+            own.holes,
         )
     if stopped or other is None:
         source = f"last packet (it had stopped: {stopped})" if stopped else "last packet"
         return Window(
-            own.start_ns, own.last_packet_ns, own.start_source, source, own.last_packet_ns, False
+            own.start_ns,
+            own.last_packet_ns,
+            own.start_source,
+            source,
+            own.last_packet_ns,
+            False,
+            own.holes,
         )
     other_end = other.end_ns if other.end_ns is not None else other.last_packet_ns
     ends = [t for t in (own.last_packet_ns, other_end) if t is not None]
@@ -278,6 +303,7 @@ def _settle(own: Recorded, other: Recorded | None, stopped: str, delay_ns: int) 
         "assumed (no recorded end; as long as the other capture)" if assumed else "last packet",
         own.last_packet_ns,
         assumed,
+        own.holes,
     )
 
 

@@ -37,6 +37,18 @@ REASONS: dict[str, Reason] = {
         "The origin capture ended before {what} was due there ({when}): nothing can be "
         "said of what the origin did. " + CAPTURE_BOTH,
     ),
+    "origin_file_missing": Reason(
+        _O.INCONCLUSIVE,
+        _C.UNKNOWN,
+        "The origin capture has a gap where {what} was due ({when}): a file of its rotated "
+        "ring is missing. Give every file of the ring (ring.pcap names them all).",
+    ),
+    "edge_file_missing": Reason(
+        _O.INCONCLUSIVE,
+        _C.UNKNOWN,
+        "The edge capture has a gap where {what} was due ({when}): a file of its rotated "
+        "ring is missing. Give every file of the ring (ring.pcap names them all).",
+    ),
     "edge_capture_ended": Reason(
         _O.INCONCLUSIVE,
         _C.UNKNOWN,

@@ -23,6 +23,7 @@ from typing import NamedTuple
 from .coverage import DELAY_MARGIN_NS, Coverage, Window, duration
 from .explain import REASONS, explain
 from .model import (
+    FILE_BITS,
     Connection,
     Culprit,
     Evidence,
@@ -67,6 +68,8 @@ class Case:
     # ICMP errors each capture holds about this connection's packets
     edge_icmp: tuple[IcmpError, ...] = ()
     origin_icmp: tuple[IcmpError, ...] = ()
+    # how the edge capture names a frame (several files: "FILE#N"), for hints
+    edge_cite: Callable[[int], int | str] = int
 
     @property
     def edge(self) -> Connection:
@@ -159,7 +162,7 @@ class Case:
             spec.culprit,
             tuple(evidence),
             text,
-            injection_hints(self.edge),
+            injection_hints(self.edge, self.edge_cite),
             reason,
             assumes,
         )
@@ -167,7 +170,10 @@ class Case:
     def not_covered(self, check: Check, evidence: list[Evidence]) -> Verdict:
         """Inconclusive: the deciding packet fell outside what a capture saw."""
         w = check.window
-        if check.capture is EDGE:
+        hole = w.hole_in(check.due_from_ns, check.due_until_ns)
+        if hole is not None:
+            reason = f"{check.capture.value}_file_missing"
+        elif check.capture is EDGE:
             reason = "edge_capture_ended"
         elif w.start_ns is None or w.start_ns > check.due_from_ns:
             reason = "origin_not_running"
@@ -175,7 +181,9 @@ class Case:
             reason = "origin_capture_ended"
         to_side = self.to_origin_clock if check.capture is ORIGIN else (lambda t: t)
         due = (to_side(check.due_from_ns), to_side(check.due_until_ns))
-        if w.start_ns is None or w.end_ns is None:
+        if hole is not None:
+            when = f"no file of the capture holds the {duration(hole[1] - hole[0])} around then"
+        elif w.start_ns is None or w.end_ns is None:
             when = "the capture holds nothing that says when it ran"
         elif w.start_ns > check.due_from_ns:
             when = f"the capture started {duration(w.start_ns - check.due_from_ns)} too late"
@@ -368,9 +376,10 @@ def _request_fate(case: Case) -> tuple[str, list[Evidence]]:
 # --- hints ---------------------------------------------------------------------------
 
 
-def injection_hints(conn: Connection) -> tuple[str, ...]:
+def injection_hints(conn: Connection, cite: Callable[[int], int | str] = int) -> tuple[str, ...]:
     """RSTs 'from the server' that do not look like the server's own packets; each
-    sentence once, at most MAX_HINTS."""
+    sentence once, at most MAX_HINTS. ``cite`` names frames of a capture of several
+    files (``CaptureSummary.cite``)."""
     hints: list[str] = []
     rsts = _server_resets(conn)
     if conn.synacks and rsts:
@@ -378,36 +387,45 @@ def injection_hints(conn: Connection) -> tuple[str, ...]:
         for r in rsts:
             if abs(r.ttl - synack.ttl) > TTL_SLACK:
                 hints.append(
-                    f"RST frame {r.frame} has TTL {r.ttl}, the server's SYN-ACK frame "
-                    f"{synack.frame} had {synack.ttl}: likely injected by a device in the path"
+                    f"RST frame {cite(r.frame)} has TTL {r.ttl}, the server's SYN-ACK frame "
+                    f"{cite(synack.frame)} had {synack.ttl}: likely injected by a device "
+                    "in the path"
                 )
             elif r.ttl != synack.ttl:
                 hints.append(
-                    f"RST frame {r.frame} has TTL {r.ttl}, the server's SYN-ACK frame "
-                    f"{synack.frame} had {synack.ttl}: possibly sent by a device close to "
+                    f"RST frame {cite(r.frame)} has TTL {r.ttl}, the server's SYN-ACK frame "
+                    f"{cite(synack.frame)} had {synack.ttl}: possibly sent by a device close to "
                     "the server (or the route changed)"
                 )
             elif r.ip_id > 0 and synack.ip_id > 0 and (r.ip_id - synack.ip_id) % 65536 > 4096:
                 hints.append(
-                    f"RST frame {r.frame} has IP ID {r.ip_id}, far from the SYN-ACK's "
-                    f"{synack.ip_id} (frame {synack.frame}): possibly injected"
+                    f"RST frame {cite(r.frame)} has IP ID {r.ip_id}, far from the SYN-ACK's "
+                    f"{synack.ip_id} (frame {cite(synack.frame)}): possibly injected"
                 )
             if len(hints) >= MAX_HINTS:
                 break
-    if rsts and conn.response is not None and conn.response.frame > rsts[0].frame:
+    if rsts and conn.response is not None and _before(rsts[0], conn.response):
         hints.append(
-            f"the server's response (frame {conn.response.frame}) came after its RST "
-            f"(frame {rsts[0].frame}): the RST was not the server's; likely injected, "
+            f"the server's response (frame {cite(conn.response.frame)}) came after its RST "
+            f"(frame {cite(rsts[0].frame)}): the RST was not the server's; likely injected, "
             "racing the real answer"
         )
     for a, b in itertools.pairwise(rsts):
         if b.ts_ns - a.ts_ns < 100_000_000 and a.seq != b.seq:
             hints.append(
-                f"back-to-back RSTs (frames {a.frame}, {b.frame}) with jumping sequence "
-                f"numbers {a.seq} -> {b.seq}: a typical injector"
+                f"back-to-back RSTs (frames {cite(a.frame)}, {cite(b.frame)}) with jumping "
+                f"sequence numbers {a.seq} -> {b.seq}: a typical injector"
             )
             break
     return tuple(dict.fromkeys(hints))[:MAX_HINTS]
+
+
+def _before(a: Response | Reset, b: Response | Reset) -> bool:
+    """Was A captured before B? Frame order in one file; across files (a capture
+    read from several), the timestamps."""
+    if a.frame >> FILE_BITS == b.frame >> FILE_BITS or a.ts_ns is None or b.ts_ns is None:
+        return a.frame < b.frame
+    return a.ts_ns < b.ts_ns
 
 
 # --- the rules, in precedence order --------------------------------------------------
@@ -625,7 +643,7 @@ def _reset_before_response(case: Case) -> Verdict | None:
     if x is not None and not x.problem:
         if x.requests and x.responses >= x.requests:
             return None  # every request was answered in full: the RST ends a done exchange
-    elif e.response is not None and e.response.frame < rsts[0].frame:
+    elif e.response is not None and _before(e.response, rsts[0]):
         return None  # no framing to go by: the answer had begun, take it as answered
     progress = _progress(x if x is not None and not x.problem else None)
     ev = [

@@ -19,6 +19,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+# A side read from several files numbers frame N of file i as i << FILE_BITS | N: the
+# frame stays one int, and files beyond 2**40 frames do not exist.
+FILE_BITS = 40
+FRAME_MASK = (1 << FILE_BITS) - 1
+
 # TCP header flag bits (RFC 9293 section 3.1).
 FIN, SYN, RST, PSH, ACK, URG, ECE, CWR = 1, 2, 4, 8, 16, 32, 64, 128
 
@@ -350,6 +355,12 @@ class CaptureSummary:
     truncated_tail: str = ""  # set when the file ends inside a record
     interface_stats: list[InterfaceStats] = field(default_factory=list)
     skipped_sections: int = 0  # pcapng sections of a version we cannot read
+    # A capture read from several files (a rotated ring, one file per interface): their
+    # names. Its frame numbers then say which file: index << FILE_BITS | frame in it.
+    files: list[str] = field(default_factory=list)
+    # Spans (first and last packet around them) where a file of a rotated ring is
+    # missing: ring.pcap3 then ring.pcap5. No packet there was seen, none may be missed.
+    unseen: list[tuple[int, int]] = field(default_factory=list)
 
     MAX_EXAMPLES = 20
     MAX_ICMP_ERRORS = 10_000  # an ICMP flood must not grow memory without bound
@@ -363,6 +374,14 @@ class CaptureSummary:
         self.anomalies[anomaly.code] += 1
         if len(self.anomaly_examples) < self.MAX_EXAMPLES:
             self.anomaly_examples.append(anomaly)
+
+    def cite(self, frame: int) -> int | str:
+        """A frame as a person finds it: N in a single file, "FILE#N" among several."""
+        if not self.files:
+            return frame
+        index, number = frame >> FILE_BITS, frame & FRAME_MASK
+        name = self.files[index] if index < len(self.files) else "?"
+        return f"{name}#{number}"
 
     @property
     def malformed_packets(self) -> int:

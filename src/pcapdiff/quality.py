@@ -25,7 +25,9 @@ def capture_warnings(summary: CaptureSummary) -> list[str]:
             "analysed up to the cut"
         )
     if summary.malformed_packets:
-        examples = ", ".join(f"frame {a.frame} {a.code}" for a in summary.anomaly_examples[:3])
+        examples = ", ".join(
+            f"frame {summary.cite(a.frame)} {a.code}" for a in summary.anomaly_examples[:3]
+        )
         counts = ", ".join(f"{code} {n}" for code, n in sorted(summary.anomalies.items()))
         out.append(
             f"{summary.path}: {summary.malformed_packets} malformed packet(s) "

@@ -6,7 +6,8 @@ import json
 from collections import Counter
 from typing import Any, TextIO
 
-from ..model import CaptureSummary, CaptureWindow, Comparison, Connection, Verdict
+from ..model import CaptureSummary, CaptureWindow, Comparison, Connection, Side, Verdict
+from .conns_json import Cite, same_frame
 
 SCHEMA = "pcapdiff/compare/1"
 
@@ -17,6 +18,7 @@ def _capture(summary: CaptureSummary | None) -> dict[str, Any] | None:
     ns = 1_000_000_000
     return {
         "path": summary.path,
+        "files": summary.files or None,
         "packets": summary.packets,
         "start": None if summary.first_ts_ns is None else summary.first_ts_ns / ns,
         "end": None if summary.last_ts_ns is None else summary.last_ts_ns / ns,
@@ -42,19 +44,29 @@ def _window(w: CaptureWindow | None) -> dict[str, Any] | None:
     }
 
 
-def _side(conn: Connection | None) -> dict[str, Any] | None:
+def _side(conn: Connection | None, cite: Cite) -> dict[str, Any] | None:
     if conn is None:
         return None
     return {
         "client": str(conn.client),
         "server": str(conn.server),
-        "first_frame": conn.first_frame,
+        "first_frame": cite(conn.first_frame),
         "conn_state": conn.conn_state,
         "history": conn.history,
     }
 
 
-def verdict_to_json(n: int, v: Verdict) -> dict[str, Any]:
+def verdict_to_json(
+    n: int,
+    v: Verdict,
+    edge: CaptureSummary | None = None,
+    origin: CaptureSummary | None = None,
+) -> dict[str, Any]:
+    """One verdict; the captures' summaries say how to cite frames of several files."""
+    cites: dict[Side, Cite] = {
+        Side.EDGE: edge.cite if edge is not None else same_frame,
+        Side.ORIGIN: origin.cite if origin is not None else same_frame,
+    }
     e = v.pair.edge
     req = e.request
     request = None
@@ -64,8 +76,8 @@ def verdict_to_json(n: int, v: Verdict) -> dict[str, Any]:
         request = {"method": "TLS", "host": req.host, "path": ""}
     return {
         "id": n,
-        "edge": _side(e),
-        "origin": _side(v.pair.origin),
+        "edge": _side(e, cites[Side.EDGE]),
+        "origin": _side(v.pair.origin, cites[Side.ORIGIN]),
         "matched_by": v.pair.matched_by or None,
         "pairing": v.pair.confidence or None,
         "outcome": v.outcome.value,
@@ -76,7 +88,7 @@ def verdict_to_json(n: int, v: Verdict) -> dict[str, Any]:
         "evidence": [
             {
                 "capture": ev.capture.value,
-                "frame": ev.frame,
+                "frame": None if ev.frame is None else cites[ev.capture](ev.frame),
                 "time": _seconds(ev.ts_ns),
                 "what": ev.what,
                 "due": None
@@ -106,9 +118,13 @@ def comparison_to_json(c: Comparison) -> dict[str, Any]:
         "clock_offset_spread_s": c.clock.spread_s if estimated else None,
         "clock_offset_source": c.clock.source,
         "clock_offset_pairs": c.clock.pairs_used,
-        "connections": [verdict_to_json(i, v) for i, v in enumerate(c.verdicts, 1)],
+        "connections": [
+            verdict_to_json(i, v, c.edge, c.origin) for i, v in enumerate(c.verdicts, 1)
+        ],
         "origin_only_connections": c.origin_only,
-        "unpaired_origin": [_side(o) for o in c.unpaired_origin],
+        "unpaired_origin": [
+            _side(o, c.origin.cite if c.origin else same_frame) for o in c.unpaired_origin
+        ],
         "other_connections": [
             {"server_port": port, "connections": n} for port, n in c.other_connections
         ],

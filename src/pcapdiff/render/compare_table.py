@@ -7,7 +7,7 @@ from collections import Counter
 from rich.console import Console
 from rich.table import Table
 
-from ..model import ClockOffset, Comparison, Culprit, Outcome
+from ..model import ClockOffset, Comparison, Culprit, Outcome, Side
 
 OUTCOME_STYLE = {
     Outcome.OK: "green",
@@ -62,7 +62,8 @@ def render_comparison(c: Comparison, console: Console, *, show_unpaired: bool = 
     if show_unpaired:
         for o in c.unpaired_origin:
             console.print(
-                f"unpaired at the origin: {o.client} -> {o.server} frame {o.first_frame} "
+                f"unpaired at the origin: {o.client} -> {o.server} frame "
+                f"{c.origin.cite(o.first_frame) if c.origin else o.first_frame} "
                 f"{o.conn_state} {o.history}"
             )
     table = Table(header_style="bold", box=None, pad_edge=False)
@@ -79,7 +80,7 @@ def render_comparison(c: Comparison, console: Console, *, show_unpaired: bool = 
         table.add_column(name, no_wrap=not wrap, overflow="fold")
     for i, v in enumerate(c.verdicts, 1):
         evidence = "; ".join(
-            f"{ev.capture.value}#{ev.frame} {ev.what}"
+            f"{_cite(c, ev.capture, ev.frame)} {ev.what}"
             if ev.frame is not None
             else f"{ev.capture.value}: {ev.what}"
             for ev in v.evidence
@@ -100,3 +101,11 @@ def render_comparison(c: Comparison, console: Console, *, show_unpaired: bool = 
             style=OUTCOME_STYLE[v.outcome],
         )
     console.print(table)
+
+
+def _cite(c: Comparison, side: Side, frame: int) -> str:
+    """edge#12, or the file's own name and frame when a side is several files."""
+    summary = c.edge if side is Side.EDGE else c.origin
+    if summary is None or not summary.files:
+        return f"{side.value}#{frame}"
+    return f"{side.value} {summary.cite(frame)}"

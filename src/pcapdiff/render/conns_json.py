@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 import orjson
@@ -24,9 +24,17 @@ def seconds(ts_ns: int | None) -> float | None:
     return None if ts_ns is None else ts_ns / 1_000_000_000
 
 
-def _packet(ref: PacketRef) -> dict[str, Any]:
+# A frame as JSON: an int, or "FILE#N" when the capture was read from several files.
+Cite = Callable[[int], "int | str"]
+
+
+def same_frame(frame: int) -> int | str:
+    return frame
+
+
+def _packet(ref: PacketRef, cite: Cite) -> dict[str, Any]:
     return {
-        "frame": ref.frame,
+        "frame": cite(ref.frame),
         "time": ref.ts_ns / 1_000_000_000,
         "ttl": ref.ttl,
         "ip_id": ref.ip_id if ref.ip_id >= 0 else None,
@@ -46,9 +54,11 @@ def _options(opts: TcpOptions | None) -> dict[str, Any] | None:
     }
 
 
-def connection_to_json(conn: Connection) -> dict[str, Any]:
-    """One connection as a plain dict, in schema ``pcapdiff/conns/1``."""
+def connection_to_json(conn: Connection, cite: Cite = same_frame) -> dict[str, Any]:
+    """One connection as a plain dict, in schema ``pcapdiff/conns/1``; ``cite`` is
+    the capture's ``CaptureSummary.cite``, for captures read from several files."""
     req, resp = conn.request, conn.response
+    handshake = conn.handshake_frame
     return {
         "id": conn.id,
         "client": str(conn.client),
@@ -57,17 +67,17 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         "history": conn.history,
         "client_isn": conn.client_isn,
         "server_isn": conn.server_isn,
-        "first_frame": conn.first_frame,
-        "last_frame": conn.last_frame,
+        "first_frame": cite(conn.first_frame),
+        "last_frame": cite(conn.last_frame),
         "start": conn.first_ts_ns / 1_000_000_000,
         "end": conn.last_ts_ns / 1_000_000_000,
         "duration": (conn.last_ts_ns - conn.first_ts_ns) / 1_000_000_000,
-        "syns": [_packet(p) for p in conn.syns],
-        "synacks": [_packet(p) for p in conn.synacks],
-        "handshake_frame": conn.handshake_frame,
+        "syns": [_packet(p, cite) for p in conn.syns],
+        "synacks": [_packet(p, cite) for p in conn.synacks],
+        "handshake_frame": None if handshake is None else cite(handshake),
         "resets": [
             {
-                "frame": r.frame,
+                "frame": cite(r.frame),
                 "time": r.ts_ns / 1_000_000_000,
                 "sender": r.sender,
                 "phase": r.phase,
@@ -79,23 +89,23 @@ def connection_to_json(conn: Connection) -> dict[str, Any]:
         ],
         "syn_options": _options(conn.syn_options),
         "synack_options": _options(conn.synack_options),
-        "client_sent": _direction(conn.client_sent),
-        "server_sent": _direction(conn.server_sent),
-        "request": None if req is None else _message(req._asdict()),
-        "response": None if resp is None else _message(resp._asdict()),
+        "client_sent": _direction(conn.client_sent, cite),
+        "server_sent": _direction(conn.server_sent, cite),
+        "request": None if req is None else _message(req._asdict(), cite),
+        "response": None if resp is None else _message(resp._asdict(), cite),
         "tls_alerts": [
-            {"frame": a.frame, "time": seconds(a.ts_ns), "sender": a.sender, "alert": a.alert}
+            {"frame": cite(a.frame), "time": seconds(a.ts_ns), "sender": a.sender, "alert": a.alert}
             for a in conn.tls_alerts
         ],
         "gaps": conn.gaps,
         "ended_by": conn.ended_by,
         "omitted": dict(conn.omitted),
-        "exchange": _exchange(conn.exchange),
-        "exchange_at_rst": _exchange(conn.exchange_at_rst),
+        "exchange": _exchange(conn.exchange, cite),
+        "exchange_at_rst": _exchange(conn.exchange_at_rst, cite),
     }
 
 
-def _exchange(x: Exchange | None) -> dict[str, Any] | None:
+def _exchange(x: Exchange | None, cite: Cite) -> dict[str, Any] | None:
     if x is None:
         return None
     return {
@@ -104,23 +114,24 @@ def _exchange(x: Exchange | None) -> dict[str, Any] | None:
         "response_bytes": x.response_bytes,
         "response_expected": x.response_expected,
         "problem": x.problem or None,
-        "answer_frame": x.answer_frame,
+        "answer_frame": None if x.answer_frame is None else cite(x.answer_frame),
         "answer_time": seconds(x.answer_ts_ns),
     }
 
 
-def _message(fields: dict[str, Any]) -> dict[str, Any]:
+def _message(fields: dict[str, Any], cite: Cite) -> dict[str, Any]:
     """A request or response record, its capture time in epoch seconds."""
     fields["time"] = seconds(fields.pop("ts_ns"))
+    fields["frame"] = cite(fields["frame"])
     return fields
 
 
-def _direction(d: Direction) -> dict[str, Any]:
+def _direction(d: Direction, cite: Cite) -> dict[str, Any]:
     return {
         "packets": d.packets,
         "payload_bytes": d.payload_bytes,
         "retransmitted_bytes": d.retransmitted_bytes,
-        "fin_frames": list(d.fin_frames),
+        "fin_frames": [cite(f) for f in d.fin_frames],
         "last_time": seconds(d.last_ts_ns),
         "first_fin_time": seconds(d.fin_ts_ns),
     }
@@ -142,7 +153,8 @@ def summary_to_json(summary: CaptureSummary) -> dict[str, Any]:
         "malformed_packets": summary.malformed_packets,
         "anomalies": dict(sorted(summary.anomalies.items())),
         "anomaly_examples": [
-            {"frame": a.frame, "code": a.code, "detail": a.detail} for a in summary.anomaly_examples
+            {"frame": summary.cite(a.frame), "code": a.code, "detail": a.detail}
+            for a in summary.anomaly_examples
         ],
         "start": seconds(summary.first_ts_ns),
         "end": seconds(summary.last_ts_ns),
@@ -189,7 +201,7 @@ def write_conns_json(
     try:
         for conn in connections:
             out.write(",\n  " if n else "\n  ")
-            out.write(_encode(connection_to_json(conn)))
+            out.write(_encode(connection_to_json(conn, summary.cite)))
             states[conn.conn_state] += 1
             n += 1
     except PcapdiffError as exc:

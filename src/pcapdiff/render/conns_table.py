@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.console import Console, JustifyMethod
 from rich.table import Table
@@ -39,7 +39,7 @@ def describe_request(conn: Connection) -> str:
     return f"data {req.first_bytes[:16]}"
 
 
-def describe_response(conn: Connection) -> str:
+def describe_response(conn: Connection, cite: Callable[[int], int | str] = int) -> str:
     resp = conn.response
     parts = []
     if resp is not None:
@@ -54,14 +54,19 @@ def describe_response(conn: Connection) -> str:
         else:
             parts.append(f"data {resp.first_bytes[:16]}")
     for reset in conn.resets[:1]:
-        parts.append(f"RST by {reset.sender} ({reset.phase}) #{reset.frame}")
+        parts.append(f"RST by {reset.sender} ({reset.phase}) #{cite(reset.frame)}")
     for tls_alert in conn.tls_alerts[:1]:
         if resp is None or tls_alert.alert != resp.alert:
-            parts.append(f"{tls_alert.sender} TLS alert {tls_alert.alert} #{tls_alert.frame}")
+            parts.append(f"{tls_alert.sender} TLS alert {tls_alert.alert} #{cite(tls_alert.frame)}")
     return "; ".join(parts)
 
 
-def render_conns_table(connections: Sequence[Connection], console: Console) -> None:
+def render_conns_table(
+    connections: Sequence[Connection],
+    console: Console,
+    cite: Callable[[int], int | str] = int,
+) -> None:
+    """One row per connection; ``cite`` names frames of a capture of several files."""
     table = Table(show_lines=False, header_style="bold", pad_edge=False, box=None)
     columns: tuple[tuple[str, JustifyMethod, bool], ...] = (
         ("#", "right", False),
@@ -90,8 +95,8 @@ def render_conns_table(connections: Sequence[Connection], console: Console) -> N
             conn.conn_state,
             conn.history,
             describe_request(conn),
-            describe_response(conn),
-            f"{conn.first_frame}-{conn.last_frame}",
+            describe_response(conn, cite),
+            f"{cite(conn.first_frame)}-{cite(conn.last_frame)}",
             f"{conn.duration_ns / 1_000_000_000:.3f}s",
             style=STATE_STYLE.get(conn.conn_state),
         )
