@@ -57,8 +57,16 @@ Packet = tuple[float, str, bytes]  # (true time seen, which capture, frame)
 class Connection:
     """One origin pull: its packets as each capture sees them, and what it truly was."""
 
-    def __init__(self, n: int, start: float, rng: random.Random) -> None:
+    def __init__(
+        self,
+        n: int,
+        start: float,
+        rng: random.Random,
+        paths: tuple[str, ...] = tuple(POPULAR),
+        bodies: tuple[int, ...] = (300, 5000, 20000),
+    ) -> None:
         self.n, self.t, self.rng = n, start, rng
+        self.paths, self.bodies = paths, bodies
         self.client = bytes([*EDGE_NET, 1 + n % 200])
         self.cport = 10000 + n % 50000
         self.nat = bytes([*NAT_NET, 1 + n % 200])
@@ -143,7 +151,7 @@ class Connection:
         self.send(True, ACK)
 
     def request(self, reaches: bool = True) -> None:
-        path = self.rng.choice(POPULAR)
+        path = self.rng.choice(self.paths)
         line = f"GET {path} HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: cdn\r\n\r\n"
         self.send(True, PSH | ACK, line.encode(), reaches=reaches)
 
@@ -165,7 +173,7 @@ class Connection:
 
 def build(conn: Connection, fate: str) -> None:
     """Play one connection's fate."""
-    body = conn.rng.choice((300, 5000, 20000))
+    body = conn.rng.choice(conn.bodies)
     plays: dict[str, Callable[[], None]] = {
         "ok": lambda: ok(conn, body),
         "syn_dropped": lambda: syn_only(conn, reaches=False),
@@ -264,8 +272,18 @@ def write_pcap(path: Path, packets: list[tuple[float, bytes]], shift_s: float) -
             out.write(frame)
 
 
-def make_pair(out: Path, connections: int = 3000, seed: int = 7) -> dict[str, int]:
-    """Write OUT/edge.pcap, OUT/origin.pcap and OUT/truth.json; return packet counts."""
+def make_pair(
+    out: Path,
+    connections: int = 3000,
+    seed: int = 7,
+    *,
+    span_s: float = 60.0,
+    paths: tuple[str, ...] = tuple(POPULAR),
+    bodies: tuple[int, ...] = (300, 5000, 20000),
+) -> dict[str, int]:
+    """Write OUT/edge.pcap, OUT/origin.pcap and OUT/truth.json; return packet counts.
+    ``span_s``: how long the connections take to start; ``paths``: the objects they ask
+    for (one path: every connection sends the same request); ``bodies``: their sizes."""
     rng = random.Random(seed)
     fates = [f for f, _, _, _ in FATES]
     weights = [w for _, w, _, _ in FATES]
@@ -273,8 +291,8 @@ def make_pair(out: Path, connections: int = 3000, seed: int = 7) -> dict[str, in
     conns: list[tuple[Connection, str]] = []
     t = 0.0
     for n in range(connections):
-        t += rng.expovariate(connections / 60.0)  # a minute of traffic
-        conn = Connection(n, t, rng)
+        t += rng.expovariate(connections / span_s)
+        conn = Connection(n, t, rng, paths, bodies)
         fate = rng.choices(fates, weights)[0]
         build(conn, fate)
         conns.append((conn, fate))
@@ -320,8 +338,15 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="folder for edge.pcap, origin.pcap, truth.json")
     parser.add_argument("--connections", type=int, default=3000, help="default 3000")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--span", type=float, default=60.0, help="seconds over which connections start"
+    )
+    parser.add_argument(
+        "--path", action="append", help="object asked for (repeatable; default: four popular)"
+    )
     args = parser.parse_args()
-    print(make_pair(args.out, args.connections, args.seed))
+    paths = tuple(args.path) if args.path else tuple(POPULAR)
+    print(make_pair(args.out, args.connections, args.seed, span_s=args.span, paths=paths))
 
 
 if __name__ == "__main__":

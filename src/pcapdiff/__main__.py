@@ -4,4 +4,5 @@ from __future__ import annotations
 
 from .cli import entry
 
-entry()
+if __name__ == "__main__":  # not when a reading process (spawn) imports it
+    entry()

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .conns import ScanOptions, Sources, read_connections
+from .conns import ScanOptions, Sources, few_collections, read_connections
 from .coverage import Coverage, Window, build_coverage, recorded_window
 from .files import describe
 from .judge import Case, judge
@@ -38,6 +38,7 @@ from .model import (
 )
 from .quality import capture_point, capture_warnings, sidecar_warnings
 from .read import DEFAULT_MAX_RATIO
+from .workers import ChildScan, worth_a_child
 
 NS = 1_000_000_000
 
@@ -71,9 +72,44 @@ def compare(
     SYNs leave with an initial TTL such as 64, the other end's arrive with less) are
     swapped back, with a warning.
     """
-    options = ScanOptions(strict=strict, max_ratio=max_ratio)
+    with few_collections():
+        return _compare(
+            edge,
+            origin,
+            origins,
+            ports,
+            clock_offset_s,
+            ScanOptions(strict=strict, max_ratio=max_ratio),
+            edge_window,
+            origin_window,
+            progress,
+        )
+
+
+def _compare(
+    edge: Sources,
+    origin: Sources | None,
+    origins: Sequence[str | OriginSpec],
+    ports: Sequence[int],
+    clock_offset_s: float | None,
+    options: ScanOptions,
+    edge_window: tuple[float, float] | None,
+    origin_window: tuple[float, float] | None,
+    progress: Callable[[Side, int, int], None] | None,
+) -> Comparison:
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
-    edge_conns, edge_summary = read_connections(edge, options, _side(progress, Side.EDGE))
+    # Two cores: a big origin capture is read by a child process meanwhile.
+    child = (
+        ChildScan(origin, options, _side(progress, Side.ORIGIN))
+        if origin is not None and worth_a_child(origin)
+        else None
+    )
+    try:
+        edge_conns, edge_summary = read_connections(edge, options, _side(progress, Side.EDGE))
+    except BaseException:
+        if child is not None:
+            child.cancel()
+        raise
     sidecar_problems: list[str] = []
     edge_meta = _meta(edge, sidecar_problems)
     origin_conns: list[Connection] = []
@@ -81,8 +117,10 @@ def compare(
     origin_meta: CaptureMeta | None = None
     swapped_because = ""
     if origin is not None:
-        origin_conns, origin_summary = read_connections(
-            origin, options, _side(progress, Side.ORIGIN)
+        origin_conns, origin_summary = (
+            child.result()
+            if child is not None
+            else read_connections(origin, options, _side(progress, Side.ORIGIN))
         )
         origin_meta = _meta(origin, sidecar_problems)
         swapped_because = _swapped(edge_conns, origin_conns, edge_meta, origin_meta)

@@ -8,10 +8,12 @@ their segments are merged in time order before tracking.
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
@@ -82,7 +84,8 @@ class ConnectionScan:
         )
 
     def __iter__(self) -> Iterator[Connection]:
-        yield from self._connections
+        with few_collections():
+            yield from self._connections
         if self.parts:
             _merge_summaries(self.summary, self.parts)
 
@@ -114,6 +117,20 @@ class ConnectionScan:
             numbered = _numbered(batches, index << FILE_BITS)
             streams.append(chain.from_iterable(decode_batches(numbered, part)))
         return streams
+
+
+@contextmanager
+def few_collections() -> Iterator[None]:
+    """Run the cyclic garbage collector rarely. Its default (a collection every 700 new
+    objects, and full ones that walk every live object) took a third of a compare of
+    two 1M-packet captures: 28.8 s against 18.0 s with these thresholds. The records
+    are acyclic; what cycles there are wait a little longer."""
+    before = gc.get_threshold()
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _as_files(source: Sources) -> list[Source]:
@@ -213,8 +230,12 @@ def read_connections(
 ) -> tuple[list[Connection], CaptureSummary]:
     """All TCP connections of a capture, ordered by first frame, and the capture summary."""
     scan = scan_connections(source, options, progress)
-    if len(_as_files(source)) == 1:
-        connections = sorted(scan, key=lambda c: c.first_frame)
-    else:  # frame numbers are per file: order by time, as the merged file would be
-        connections = sorted(scan, key=lambda c: (c.first_ts_ns, c.first_frame))
-    return connections, scan.summary
+    return in_capture_order(list(scan), len(_as_files(source)) > 1), scan.summary
+
+
+def in_capture_order(connections: list[Connection], several_files: bool) -> list[Connection]:
+    """Ordered by first frame; across several files, whose frame numbers are their
+    own, by time, as the merged file would be."""
+    if several_files:
+        return sorted(connections, key=lambda c: (c.first_ts_ns, c.first_frame))
+    return sorted(connections, key=lambda c: c.first_frame)

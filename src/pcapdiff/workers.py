@@ -1,0 +1,185 @@
+"""Read and track one capture in a child process: the second core's share of compare.
+
+The child runs read -> decode -> track on its capture and streams the connection
+records back through a pipe, in batches as they end, with progress; the parent reads
+the other capture meanwhile, and the two streams meet in the matcher. The boundary is
+the stream of ``Connection`` records a native reading thread will produce later.
+
+The parent's receiving thread only moves bytes (the GIL is released while it reads),
+so it does not slow the parent's own reading; the records are unpickled once the
+parent has finished with its capture.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from .conns import ScanOptions, Sources, in_capture_order, scan_connections
+from .errors import PcapdiffError
+from .model import CaptureSummary, Connection
+
+# A child costs about 0.4 s to start (a fresh interpreter importing numpy): worth it
+# only when the capture takes longer than that to read.
+CHILD_MIN_BYTES = 32 << 20
+BATCH = 2000  # connection records per message
+PROGRESS_EVERY_S = 0.1
+
+# Message kinds, the first byte of each message.
+_PROGRESS, _CONNECTIONS, _SUMMARY, _ERROR, _CRASH = b"P", b"C", b"S", b"E", b"X"
+_PROGRESS_FORMAT = "<QQ"
+
+
+def worth_a_child(source: Sources) -> bool:
+    """Is SOURCE files on disk, big enough to be read by a child process?"""
+    files = [source] if isinstance(source, (str, Path)) else source
+    if not isinstance(files, list | tuple) or not files:
+        return False
+    total = 0
+    for f in files:
+        if not isinstance(f, (str, Path)) or str(f) == "-":
+            return False
+        path = Path(f)
+        if not path.is_file():
+            return False
+        total += path.stat().st_size
+    return total >= CHILD_MIN_BYTES
+
+
+class ChildScan:
+    """One capture read by a child process; ``result()`` waits for its records.
+
+    The child is ``python -m pcapdiff._worker``, not a multiprocessing fork or spawn:
+    it never re-runs the caller's main module, and no thread of the caller is forked.
+    """
+
+    def __init__(
+        self,
+        source: Sources,
+        options: ScanOptions,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> None:
+        self._several = not isinstance(source, (str, Path)) and len(source) > 1  # type: ignore[arg-type]
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(
+            p for p in (package_root, env.get("PYTHONPATH", "")) if p
+        )
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "pcapdiff._worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        assert self._process.stdin is not None
+        assert self._process.stdout is not None
+        self._process.stdin.write(pickle.dumps((source, options)))
+        self._process.stdin.close()
+        self._messages: list[bytes] = []
+        self._progress = progress
+        self._receiver = threading.Thread(
+            target=self._receive,
+            args=(self._process.stdout,),
+            name="pcapdiff-receiver",
+            daemon=True,
+        )
+        self._receiver.start()
+
+    def _receive(self, stream: BinaryIO) -> None:
+        with stream:
+            for message in _messages(stream):
+                if message[:1] == _PROGRESS:
+                    if self._progress is not None:
+                        self._progress(*struct.unpack(_PROGRESS_FORMAT, message[1:]))
+                else:
+                    self._messages.append(message)
+
+    def cancel(self) -> None:
+        """Stop the child: the parent failed, its records are not wanted."""
+        if self._process.poll() is None:
+            self._process.terminate()
+        self._process.wait()
+        self._receiver.join()
+
+    def result(self) -> tuple[list[Connection], CaptureSummary]:
+        """The capture's connections in capture order, and its summary."""
+        self._receiver.join()
+        self._process.wait()
+        connections: list[Connection] = []
+        summary: CaptureSummary | None = None
+        for message in self._messages:
+            kind, body = message[:1], message[1:]
+            if kind == _CONNECTIONS:
+                connections.extend(pickle.loads(body))
+            elif kind == _SUMMARY:
+                summary = pickle.loads(body)
+            elif kind == _ERROR:
+                raise PcapdiffError(body.decode())
+            elif kind == _CRASH:
+                raise RuntimeError(f"the reading process failed:\n{body.decode()}")
+        self._messages.clear()
+        if summary is None:
+            raise RuntimeError(
+                f"the reading process ended without a result (exit code {self._process.returncode})"
+            )
+        return in_capture_order(connections, self._several), summary
+
+
+_LENGTH = struct.Struct("<Q")
+
+
+def _messages(stream: BinaryIO) -> Iterator[bytes]:
+    """Length-prefixed messages until the stream ends."""
+    while True:
+        head = stream.read(_LENGTH.size)
+        if len(head) < _LENGTH.size:
+            return
+        (length,) = _LENGTH.unpack(head)
+        body = stream.read(length)
+        if len(body) < length:
+            return
+        yield body
+
+
+def child_main(out: BinaryIO, source: Sources, options: ScanOptions) -> None:
+    """In the child: scan the capture, stream the records, then the summary."""
+
+    def send(message: bytes) -> None:
+        out.write(_LENGTH.pack(len(message)) + message)
+
+    try:
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY_S or done == total:
+                last = now
+                send(_PROGRESS + struct.pack(_PROGRESS_FORMAT, done, total))
+                out.flush()
+
+        scan = scan_connections(source, options, progress)
+        batch: list[Connection] = []
+        for conn in scan:
+            batch.append(conn)
+            if len(batch) >= BATCH:
+                send(_CONNECTIONS + pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
+                batch = []
+        if batch:
+            send(_CONNECTIONS + pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
+        send(_SUMMARY + pickle.dumps(scan.summary, pickle.HIGHEST_PROTOCOL))
+    except PcapdiffError as exc:
+        send(_ERROR + str(exc).encode())
+    except BaseException:  # the parent reports it, with the child's traceback
+        send(_CRASH + traceback.format_exc().encode())
+    finally:
+        out.flush()
