@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from .conns import ScanOptions, Sources, few_collections, read_connections
-from .coverage import Coverage, Window, build_coverage, recorded_window
+from .coverage import Coverage, Window, build_coverage, gather_facts, recorded_window
 from .files import describe
 from .judge import Case, judge
 from .match import (
@@ -145,9 +145,7 @@ def _compare(
         None
         if origin_summary is None
         else recorded_window(origin_summary, _timing(origin_meta, origin_summary), origin_window),
-        edge_conns=edge_conns,
-        origin_conns=origin_conns,
-        pairs=selection.pulls,
+        gather_facts(edge_conns, origin_conns, selection.pulls),
         offset_ns=round(clock.seconds * NS),
         offset_spread_ns=round(clock.spread_s * NS),
     )
