@@ -123,6 +123,37 @@ def test_cli_exit_codes_and_json() -> None:
     assert result.exit_code == 2
 
 
+def test_json_that_fails_part_way_is_still_a_document() -> None:
+    """Verdicts are streamed; a capture that turns out broken (--strict on a cut-off
+    file) still ends the document, with the error, and exit code 2."""
+    folder = SCENARIOS[0].parent / "every_outcome"
+    cut = ROOT / "fixtures" / "pcaps" / "conns" / "truncated_tail.pcap"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pcapdiff",
+            "compare",
+            "--json",
+            "--strict",
+            "--no-progress",
+            str(folder / "edge.pcap"),
+            str(cut),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == "pcapdiff/compare/1"
+    assert str(cut) in doc["error"]
+    assert done.stderr.strip().count("\n") == 0, done.stderr  # one line
+    assert str(cut) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_origin_and_port_select_the_pulls() -> None:
     folder = SCENARIOS[0].parent / "mixed_with_noise"
     noisy = compare(folder / "edge.pcap")  # alone: the other service is an attempt too

@@ -5,10 +5,13 @@ mid-traffic)."""
 
 from __future__ import annotations
 
+import io
 import json
+import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -150,7 +153,7 @@ def test_reading_the_origin_in_a_second_process_changes_nothing(
         progress=lambda side, done, total: seen.append((side.value, done, total)),
     )
     assert started == [pair / "origin.pcap"]
-    assert comparison_to_json(result) == alone
+    assert same_verdicts(comparison_to_json(result), alone)
     size = (pair / "origin.pcap").stat().st_size
     assert ("origin", size, size) in seen  # the child's progress reached the caller
     bad = tmp_path / "origin.pcap"
@@ -162,3 +165,115 @@ def test_reading_the_origin_in_a_second_process_changes_nothing(
         compare(pair / "edge.pcap", bad)
     assert str(from_child.value) == str(in_process.value)
     assert str(bad) in str(from_child.value)
+
+
+def same_verdicts(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """The same document, connection for connection (in any order), but for the times
+    at which an absent packet was due: an early verdict states them with the clock
+    offset known then, which the rest of the capture refines within its spread."""
+    spread = max(a["clock_offset_spread_s"] or 0.0, b["clock_offset_spread_s"] or 0.0)
+
+    def key(c: dict[str, Any]) -> tuple[str, object]:
+        return (c["edge"]["client"], c["edge"]["first_frame"])
+
+    def without_due(c: dict[str, Any]) -> dict[str, Any]:
+        return {
+            **{k: v for k, v in c.items() if k != "id"},
+            "evidence": [{k: v for k, v in ev.items() if k != "due"} for ev in c["evidence"]],
+        }
+
+    ours = {key(c): c for c in a["connections"]}
+    theirs = {key(c): c for c in b["connections"]}
+    assert ours.keys() == theirs.keys()
+    for k, c in ours.items():
+        assert without_due(c) == without_due(theirs[k]), k
+        for ev, other in zip(c["evidence"], theirs[k]["evidence"], strict=True):
+            if ev["due"] is not None:
+                assert ev["due"]["from"] == pytest.approx(other["due"]["from"], abs=spread + 1e-6)
+                assert ev["due"]["until"] == pytest.approx(other["due"]["until"], abs=spread + 1e-6)
+    rest = {k for k in a if k not in ("connections", "origin_window", "edge_window")}
+    assert {k: a[k] for k in rest} == {k: b[k] for k in rest}
+    for window in ("edge_window", "origin_window"):  # which connection shows the stop may differ
+        assert {k: v for k, v in a[window].items() if k != "end_source"} == {
+            k: v for k, v in b[window].items() if k != "end_source"
+        }
+    return True
+
+
+def test_streamed_verdicts_are_those_of_the_run_that_holds_everything(
+    pair: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compare --json hands out a verdict as soon as nothing still to be read can change
+    it, judged with the clock offset known then; the reference run holds every verdict
+    to the end and judges it with the final offset. Same verdicts, most released early."""
+    import pcapdiff.stream as stream
+    import pcapdiff.workers as workers
+    from pcapdiff.compare import compare_streaming
+    from pcapdiff.render.compare_json import ComparisonJsonStream
+
+    monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 0)  # the origin read alongside
+    released_early = []
+    real_finish = stream.StreamingCompare.finish
+
+    def finish(self: stream.StreamingCompare, *args: Any, **kwargs: Any) -> stream.StreamEnd:
+        released_early.append(self.judged)
+        return real_finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(stream.StreamingCompare, "finish", finish)
+    docs = []
+    offsets = []
+    for release in (True, False):
+        out = io.StringIO()
+        writer = ComparisonJsonStream(out)
+        result = compare_streaming(
+            pair / "edge.pcap", pair / "origin.pcap", writer.verdict, release=release
+        )
+        writer.finish(result)
+        docs.append(json.loads(out.getvalue()))
+        offsets.append(result.clock.seconds)
+    streamed, reference = docs
+    assert released_early[1] == 0  # the reference held everything
+    # all but the last seconds of the minute (and what waits for a twin) before the end
+    assert released_early[0] > 0.6 * len(reference["connections"]), released_early
+    assert offsets[0] == offsets[1]
+    assert same_verdicts(streamed, reference)
+
+
+MEASURE_COMPARE = """
+import json, re, sys
+import pcapdiff.workers as workers
+from pcapdiff.compare import compare_streaming
+workers.CHILD_MIN_BYTES = 0  # the origin read by a second process, alongside the edge
+judged = []
+compare_streaming(sys.argv[1], sys.argv[2], lambda v, a, b: judged.append(v.outcome.value),
+                  release=sys.argv[3] == "stream")
+status = open("/proc/self/status").read()
+print(json.dumps({"judged": len(judged),
+                  "rss_mb": int(re.search(r"VmHWM:\\s+(\\d+)", status).group(1)) / 1024}))
+"""
+
+
+def test_a_streamed_compare_holds_far_less_than_every_connection(tmp_path: Path) -> None:
+    """20,000 connections over two minutes: the streamed compare's peak memory (this
+    process; the origin's reader is another) is far below that of the run that holds
+    every pair to the end."""
+    make_pair(tmp_path, 20_000, seed=5, span_s=120.0, bodies=(300,))
+    peaks = {}
+    for mode in ("stream", "hold"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                MEASURE_COMPARE,
+                str(tmp_path / "edge.pcap"),
+                str(tmp_path / "origin.pcap"),
+                mode,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+        peaks[mode] = json.loads(done.stdout)
+    assert peaks["stream"]["judged"] == peaks["hold"]["judged"] > 19_000
+    assert peaks["stream"]["rss_mb"] < 0.7 * peaks["hold"]["rss_mb"], peaks

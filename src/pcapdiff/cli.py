@@ -26,7 +26,6 @@ from .errors import PcapdiffError
 from .match import parse_origin
 from .model import Connection, Side
 from .read import DEFAULT_MAX_RATIO
-from .render.compare_json import write_comparison_json
 from .render.compare_table import render_comparison
 from .render.conns_json import write_conns_json
 from .render.conns_table import render_conns_table, render_footer, render_warnings
@@ -390,7 +389,8 @@ def compare(
       pcapdiff compare edge.pcap origin.pcap --json | jq '.connections[] | select(.outcome != "ok")'
     """
     from .compare import compare as run_compare
-    from .model import Outcome
+    from .compare import compare_streaming
+    from .render.compare_json import ComparisonJsonStream
 
     for spec in origins:
         try:
@@ -401,29 +401,38 @@ def compare(
     sides = [files for files in (edge, origin) if files is not None]
     labels = [_label(files) for files in sides]
     show = (sys.stderr.isatty() if progress is None else progress) and "-" not in labels
+    options: dict[str, Any] = {
+        "origins": origins,
+        "ports": ports,
+        "clock_offset_s": clock_offset,
+        "strict": strict,
+        "max_ratio": max_ratio,
+        "edge_window": edge_window,
+        "origin_window": origin_window,
+    }
+    edge_arg, origin_arg = _capture_arg(edge), _capture_arg(origin) if origin else None
     with _bars(show, labels) as updates:
-        result = run_compare(
-            _capture_arg(edge),
-            _capture_arg(origin) if origin else None,
-            origins=origins,
-            ports=ports,
-            clock_offset_s=clock_offset,
-            strict=strict,
-            max_ratio=max_ratio,
-            edge_window=edge_window,
-            origin_window=origin_window,
-            progress=_per_side(updates),
-        )
-    if as_json:
-        write_comparison_json(result, sys.stdout)
-    else:
+        if as_json:  # streamed: each verdict is written as soon as it is final
+            writer = ComparisonJsonStream(sys.stdout)
+            try:
+                result = compare_streaming(
+                    edge_arg, origin_arg, writer.verdict, progress=_per_side(updates), **options
+                )
+            except PcapdiffError as exc:
+                writer.abort(str(exc))
+                raise
+            writer.finish(result)
+            outcomes = set(writer.outcomes)
+        else:
+            result = run_compare(edge_arg, origin_arg, progress=_per_side(updates), **options)
+            outcomes = {v.outcome.value for v in result.verdicts}
+    if not as_json:
         render_comparison(
             result,
             out_console(sys.stdout, width=None if sys.stdout.isatty() else 200),
             show_unpaired=show_unpaired,
         )
-    not_ok = any(v.outcome is not Outcome.OK for v in result.verdicts)
-    sys.exit(ExitCode.NOT_OK if not_ok else ExitCode.OK)
+    sys.exit(ExitCode.NOT_OK if outcomes - {"ok"} else ExitCode.OK)
 
 
 @cli.command()

@@ -7,23 +7,15 @@ CLI only renders what this returns.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .conns import ScanOptions, Sources, few_collections, read_connections
-from .coverage import Coverage, Window, build_coverage, gather_facts, recorded_window
+from .conns import ScanOptions, Sources, few_collections, scan_connections
+from .coverage import Coverage, Window, recorded_window
 from .files import describe
-from .judge import Case, judge
 from .match import (
     OriginSpec,
-    icmp_for,
-    icmp_index,
-    match,
-    origin_pull_ports,
-    origin_servers,
     parse_origin,
-    select,
 )
 from .meta import CaptureMeta, capture_ports, load_sidecar
 from .model import (
@@ -31,16 +23,17 @@ from .model import (
     CaptureWindow,
     ClockOffset,
     Comparison,
-    Connection,
-    Pair,
     Side,
     Verdict,
 )
-from .quality import capture_point, capture_warnings, sidecar_warnings
+from .quality import capture_warnings, sidecar_warnings
 from .read import DEFAULT_MAX_RATIO
-from .workers import ChildScan, worth_a_child
+from .stream import StreamingCompare
+from .workers import Batch, ChildScan, worth_a_child
 
 NS = 1_000_000_000
+Cite = Callable[[int], int | str]
+Emit = Callable[[Verdict, Cite, Cite], None]
 
 
 def compare(
@@ -71,11 +64,55 @@ def compare(
     Captures given in the wrong order (the sidecars' roles, or the TTLs: a host's own
     SYNs leave with an initial TTL such as 64, the other end's arrive with less) are
     swapped back, with a warning.
+
+    The verdicts are in the edge capture's order. ``compare_streaming`` hands each to
+    a callback as soon as it is final instead, holding far less.
     """
+    verdicts: list[Verdict] = []
+    result = compare_streaming(
+        edge,
+        origin,
+        lambda verdict, _edge_cite, _origin_cite: verdicts.append(verdict),
+        origins=origins,
+        ports=ports,
+        clock_offset_s=clock_offset_s,
+        strict=strict,
+        edge_window=edge_window,
+        origin_window=origin_window,
+        max_ratio=max_ratio,
+        progress=progress,
+    )
+    several = bool(result.edge.files)
+    verdicts.sort(
+        key=lambda v: (v.pair.edge.first_ts_ns if several else 0, v.pair.edge.first_frame)
+    )
+    return result._replace(verdicts=tuple(verdicts))
+
+
+def compare_streaming(
+    edge: Sources,
+    origin: Sources | None,
+    emit: Emit,
+    *,
+    origins: Sequence[str | OriginSpec] = (),
+    ports: Sequence[int] = (),
+    clock_offset_s: float | None = None,
+    strict: bool = False,
+    edge_window: tuple[float, float] | None = None,
+    origin_window: tuple[float, float] | None = None,
+    max_ratio: int = DEFAULT_MAX_RATIO,
+    progress: Callable[[Side, int, int], None] | None = None,
+    release: bool = True,
+) -> Comparison:
+    """``compare``, calling ``emit(verdict, edge_cite, origin_cite)`` with each verdict
+    as soon as it is final (see ``stream``), in that order, with how each capture cites
+    a frame (``CaptureSummary.cite``); the ``Comparison`` returned holds no verdicts.
+    ``release`` False holds every verdict to the end: the reference run."""
     with few_collections():
         return _compare(
             edge,
             origin,
+            emit,
             origins,
             ports,
             clock_offset_s,
@@ -83,12 +120,18 @@ def compare(
             edge_window,
             origin_window,
             progress,
+            release,
         )
+
+
+# How many edge records between looks at what the origin's reading process has sent.
+DRAIN_EVERY = 256
 
 
 def _compare(
     edge: Sources,
     origin: Sources | None,
+    emit: Emit,
     origins: Sequence[str | OriginSpec],
     ports: Sequence[int],
     clock_offset_s: float | None,
@@ -96,8 +139,37 @@ def _compare(
     edge_window: tuple[float, float] | None,
     origin_window: tuple[float, float] | None,
     progress: Callable[[Side, int, int], None] | None,
+    release: bool,
 ) -> Comparison:
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
+    sidecar_problems: list[str] = []
+    edge_meta = _meta(edge, sidecar_problems)
+    origin_meta = _meta(origin, sidecar_problems) if origin is not None else None
+    swapped_because = _swapped_by_sidecars(edge_meta, origin_meta)
+    given_edge, given_origin = edge, origin
+    if swapped_because:
+        assert origin is not None
+        edge, origin = origin, edge
+        edge_meta, origin_meta = origin_meta, edge_meta
+        edge_window, origin_window = origin_window, edge_window
+    several = _several(edge) or (origin is not None and _several(origin))
+    # How each side cites frames, for verdicts handed out before the origin is read.
+    origin_files = (
+        [str(p) for p in origin]
+        if isinstance(origin, Sequence) and not isinstance(origin, str) and len(origin) > 1
+        else []
+    )
+    cites = [lambda frame: frame, CaptureSummary(path="", files=origin_files).cite]
+    engine = StreamingCompare(
+        lambda verdict: emit(verdict, cites[0], cites[1]),
+        specs=specs,
+        ports=ports,
+        pull_ports=capture_ports(edge_meta) | capture_ports(origin_meta),
+        clock_offset_s=clock_offset_s,
+        # a ring's missing files are known only at its end: no verdict before it
+        release=release and not several and origin is not None,
+        roles_known=edge_meta is not None and origin_meta is not None,
+    )
     # Two cores: a big origin capture is read by a child process meanwhile.
     child = (
         ChildScan(origin, options, _side(progress, Side.ORIGIN))
@@ -105,89 +177,119 @@ def _compare(
         else None
     )
     try:
-        edge_conns, edge_summary = read_connections(edge, options, _side(progress, Side.EDGE))
+        edge_scan = scan_connections(edge, options, _side(progress, Side.EDGE))
+        engine.edge_cite = cites[0] = edge_scan.summary.cite
+        edge_timing = _timing(edge_meta, edge_scan.summary)
+        origin_timing = _timing(origin_meta, CaptureSummary(path=str(origin)))
+        icmp_seen = 0
+        for n, conn in enumerate(edge_scan):
+            summary = edge_scan.summary
+            engine.edge_start = recorded_window(summary, edge_timing, edge_window)
+            engine.clock(Side.EDGE, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
+            icmp_seen = len(summary.icmp_errors)
+            engine.add_edge(conn)
+            if child is not None and n % DRAIN_EVERY == 0:
+                for batch in child.ready():
+                    _origin_batch(engine, batch, origin_timing, origin_window)
+        summary = edge_scan.summary
+        engine.clock(Side.EDGE, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
+        origin_summary: CaptureSummary | None = None
+        if child is not None:
+            batches, origin_summary = child.rest()
+            for batch in batches:
+                _origin_batch(engine, batch, origin_timing, origin_window)
+        elif origin is not None:
+            origin_scan = scan_connections(origin, options, _side(progress, Side.ORIGIN))
+            icmp_seen = 0
+            for conn in origin_scan:
+                summary = origin_scan.summary
+                engine.origin_start = recorded_window(summary, origin_timing, origin_window)
+                engine.clock(Side.ORIGIN, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
+                icmp_seen = len(summary.icmp_errors)
+                engine.add_origin(conn)
+            origin_summary = origin_scan.summary
+            engine.clock(
+                Side.ORIGIN, origin_summary.last_ts_ns, origin_summary.icmp_errors[icmp_seen:]
+            )
     except BaseException:
         if child is not None:
             child.cancel()
         raise
-    sidecar_problems: list[str] = []
-    edge_meta = _meta(edge, sidecar_problems)
-    origin_conns: list[Connection] = []
-    origin_summary: CaptureSummary | None = None
-    origin_meta: CaptureMeta | None = None
-    swapped_because = ""
-    if origin is not None:
-        origin_conns, origin_summary = (
-            child.result()
-            if child is not None
-            else read_connections(origin, options, _side(progress, Side.ORIGIN))
-        )
-        origin_meta = _meta(origin, sidecar_problems)
-        swapped_because = _swapped(edge_conns, origin_conns, edge_meta, origin_meta)
-        if swapped_because:
-            edge_conns, origin_conns = origin_conns, edge_conns
-            edge_summary, origin_summary = origin_summary, edge_summary
-            edge_meta, origin_meta = origin_meta, edge_meta
-            edge_window, origin_window = origin_window, edge_window
-    unpaired: list[Connection] = []
-    if origin_summary is None:
-        pairs = [Pair(e, None, 0.0, "") for e in edge_conns if e.syns]
-        given = clock_offset_s is not None
-        clock = ClockOffset(clock_offset_s or 0.0, 0.0, 0, "given" if given else "none")
-    else:
-        pairs, clock, unpaired = match(edge_conns, origin_conns, clock_offset_s=clock_offset_s)
-    pull_ports = origin_pull_ports(edge_conns, origin_conns)
-    pull_ports |= capture_ports(edge_meta) | capture_ports(origin_meta)
-    served = origin_servers(origin_conns)
-    selection = select(pairs, served=served, pull_ports=pull_ports, origins=specs, ports=ports)
-    coverage = build_coverage(
+    edge_summary = edge_scan.summary
+    swap = (
+        not swapped_because
+        and origin_summary is not None
+        and edge_meta is None
+        and origin_meta is None
+        and not engine.released
+        and engine.swapped_by_ttl()
+    )
+    if swap:
+        assert origin_summary is not None
+        swapped_because = SWAPPED_BY_TTL
+        edge_summary, origin_summary = origin_summary, edge_summary
+        edge_meta, origin_meta = origin_meta, edge_meta
+        edge_window, origin_window = origin_window, edge_window
+        engine.edge_cite = cites[0] = edge_summary.cite
+        cites[1] = origin_summary.cite
+    end = engine.finish(
         recorded_window(edge_summary, _timing(edge_meta, edge_summary), edge_window),
         None
         if origin_summary is None
         else recorded_window(origin_summary, _timing(origin_meta, origin_summary), origin_window),
-        gather_facts(edge_conns, origin_conns, selection.pulls),
-        offset_ns=round(clock.seconds * NS),
-        offset_spread_ns=round(clock.spread_s * NS),
+        swap=swap,
     )
-    clock_known = clock.source != "none"
-    edge_icmp = icmp_index(edge_summary.icmp_errors)
-    origin_icmp = icmp_index(origin_summary.icmp_errors if origin_summary else ())
-    verdicts = tuple(
-        judge(
-            Case(
-                p,
-                coverage,
-                clock_known,
-                edge_icmp=icmp_for(p.edge, edge_icmp),
-                origin_icmp=icmp_for(p.origin, origin_icmp) if p.origin else (),
-                edge_cite=edge_summary.cite,
-            )
-        )
-        for p in selection.pulls
-    )
+    coverage = end.coverage
     unpaired_pulls = tuple(
         o
-        for o in unpaired
-        if o.server.port in pull_ports
+        for o in end.unpaired_origin
+        if o.server.port in engine.pull_ports
         and (o.syns or o.synacks)
         and (not ports or o.server.port in ports)
     )
-    others = Counter(p.edge.server.port for p in selection.others)
-    warnings = _warnings(edge_summary, origin_summary, clock, verdicts, coverage)
-    warnings += _role_warnings(edge, origin, edge_meta, origin_meta, swapped_because)
+    warnings = _warnings(edge_summary, origin_summary, end.clock, end.judged, end.assumed, coverage)
+    if end.streamed and end.swapped_by_ttl and not swapped_because:
+        warnings.append(
+            "the TTLs suggest the captures were given the wrong way round (the first taken "
+            "on the origin); they were judged in the order given"
+        )
+    warnings += _role_warnings(given_edge, given_origin, edge_meta, origin_meta, swapped_because)
     warnings += sidecar_problems
     return Comparison(
         edge_summary,
         origin_summary,
-        clock,
-        verdicts,
+        end.clock,
+        (),
         len(unpaired_pulls),
         tuple(warnings),
         unpaired_pulls,
-        tuple(sorted(others.items())),
+        tuple(sorted(end.others.items())),
         (_own_clock(coverage.edge, 0), _optional_own_clock(coverage.origin, coverage.offset_ns)),
         bool(swapped_because),
     )
+
+
+SWAPPED_BY_TTL = (
+    "the TTLs show it: in the first capture the SYN-ACKs leave with an initial TTL "
+    "and the SYNs arrive with less (the server's side), in the second the reverse"
+)
+
+
+def _origin_batch(
+    engine: StreamingCompare,
+    batch: Batch,
+    timing: CaptureMeta | None,
+    window: tuple[float, float] | None,
+) -> None:
+    so_far = CaptureSummary(path="", first_ts_ns=batch.first_ts_ns, last_ts_ns=batch.clock_ns)
+    engine.origin_start = recorded_window(so_far, timing, window)
+    engine.clock(Side.ORIGIN, batch.clock_ns, batch.icmp_errors)
+    for conn in batch.connections:
+        engine.add_origin(conn)
+
+
+def _several(capture: Sources) -> bool:
+    return isinstance(capture, Sequence) and not isinstance(capture, str) and len(capture) > 1
 
 
 def _side(
@@ -222,26 +324,14 @@ def _timing(meta: CaptureMeta | None, summary: CaptureSummary) -> CaptureMeta | 
     return meta if own else None
 
 
-def _swapped(
-    edge_conns: Sequence[Connection],
-    origin_conns: Sequence[Connection],
-    edge_meta: CaptureMeta | None,
-    origin_meta: CaptureMeta | None,
-) -> str:
-    """Why the two captures were given the wrong way round, or "" when they were not."""
+def _swapped_by_sidecars(edge_meta: CaptureMeta | None, origin_meta: CaptureMeta | None) -> str:
+    """Why the two captures were given the wrong way round, by their sidecars' word."""
     if (
         edge_meta is not None
         and origin_meta is not None
         and (edge_meta.role, origin_meta.role) == ("origin", "edge")
     ):
         return "their sidecars say the first was taken on the origin, the second on the edge"
-    if edge_meta is not None or origin_meta is not None:
-        return ""  # a sidecar's word is the user's; TTLs do not overrule it
-    if capture_point(edge_conns) == "server" and capture_point(origin_conns) == "client":
-        return (
-            "the TTLs show it: in the first capture the SYN-ACKs leave with an initial TTL "
-            "and the SYNs arrive with less (the server's side), in the second the reverse"
-        )
     return ""
 
 
@@ -287,7 +377,8 @@ def _warnings(
     edge: CaptureSummary,
     origin: CaptureSummary | None,
     clock: ClockOffset,
-    verdicts: tuple[Verdict, ...],
+    judged: int,
+    assuming: int,
     coverage: Coverage,
 ) -> list[str]:
     out = capture_warnings(edge)
@@ -306,7 +397,6 @@ def _warnings(
             and (o.end_ns < e.start_ns or o.start_ns > e.end_ns)  # type: ignore[operator]
         ):
             out.append("the two captures do not overlap in time (after the clock offset)")
-    assuming = sum(1 for v in verdicts if v.assumes)
     if assuming:
         out.append(
             f"{assuming} verdict(s) rest on an assumption (see each one's 'assumes'): "
@@ -314,7 +404,7 @@ def _warnings(
             "Give --edge-window/--origin-window START,END, or capture with `pcapdiff "
             "capture`, which records when it ran"
         )
-    if not verdicts:
+    if not judged:
         out.append(
             "no origin-pull connection attempt found in the edge capture "
             "(--origin HOST[:PORT] or --port to say which they are)"

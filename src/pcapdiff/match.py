@@ -212,6 +212,7 @@ def match(
     origin_conns: Sequence[Connection],
     *,
     clock_offset_s: float | None = None,
+    clock: ClockOffset | None = None,
 ) -> tuple[list[Pair], ClockOffset, list[Connection]]:
     """Pair every edge connection attempt with its origin twin (or None); also return
     the clock offset and the origin connections nothing paired with.
@@ -220,7 +221,8 @@ def match(
     ISN, SYN TSval, 4-tuple); the request, which many connections share, is asked only
     when none of them finds one, inside a window around the offset-corrected SYN time.
     Each lookup scores at most MAX_CANDIDATES: the cost grows with connections, not
-    with how often a request repeats."""
+    with how often a request repeats. ``clock``: an offset already estimated (by a
+    compare that paired the rest as it read), used as it is."""
     attempts = [c for c in edge_conns if c.syns]
     by_isn, by_tsval, by_tuple, by_request = TimeIndex(), TimeIndex(), TimeIndex(), TimeIndex()
     for i, o in enumerate(origin_conns):
@@ -235,7 +237,9 @@ def match(
         index.freeze()
 
     confident = _certain_pairs(attempts, by_isn, by_tsval, by_tuple)
-    if clock_offset_s is not None:
+    if clock is not None:
+        pass
+    elif clock_offset_s is not None:
         clock = ClockOffset(clock_offset_s, 0.0, 0, "given")
     else:
         clock = estimate_offset(_unique(confident))
@@ -423,13 +427,15 @@ def select(
     pull_ports: set[int],
     origins: Sequence[OriginSpec] = (),
     ports: Sequence[int] = (),
+    paired_elsewhere: set[tuple[str, int]] | None = None,
 ) -> Selection:
     """The origin-pull attempts among all the edge's pairs.
 
     With --origin/--port: the connections to those. Otherwise a connection is an
     origin pull when its server port is one (``pull_ports``) and, with an origin
     capture, its server is an endpoint the origin capture serves or a VIP at least one
-    of whose connections paired. Everything else (ssh, a database port, monitoring) is
+    of whose connections paired (here, or in ``paired_elsewhere``: the server
+    endpoints of pairs already judged). Everything else (ssh, a database port, monitoring) is
     another connection: counted, not judged.
     """
     if origins or ports:
@@ -440,7 +446,7 @@ def select(
         ]
     else:
         paired_endpoints = {(p.edge.server.addr, p.edge.server.port) for p in pairs if p.origin}
-        keep = served | paired_endpoints
+        keep = served | paired_endpoints | (paired_elsewhere or set())
         chosen = [
             p.edge.server.port in pull_ports
             and (not served or (p.edge.server.addr, p.edge.server.port) in keep)

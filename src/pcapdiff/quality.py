@@ -85,14 +85,22 @@ def capture_point(conns: Iterable[Connection]) -> str:
     """Where a capture was taken, from the TTLs of its handshakes: "client" (SYNs at an
     initial TTL, SYN-ACKs with less), "server" (the reverse), or "" when unclear (both
     ends on one link, or a mix)."""
-    votes: Counter[str] = Counter()
-    for c in conns:
-        if not c.syns or not c.synacks:
-            continue
-        syn_initial = c.syns[0].ttl in INITIAL_TTLS
-        synack_initial = c.synacks[0].ttl in INITIAL_TTLS
-        if syn_initial != synack_initial:
-            votes["client" if syn_initial else "server"] += 1
+    return point_of(Counter(vote for c in conns if (vote := capture_vote(c))))
+
+
+def capture_vote(conn: Connection) -> str:
+    """What one handshake says of where the capture was: "client", "server" or ""."""
+    if not conn.syns or not conn.synacks:
+        return ""
+    syn_initial = conn.syns[0].ttl in INITIAL_TTLS
+    synack_initial = conn.synacks[0].ttl in INITIAL_TTLS
+    if syn_initial == synack_initial:
+        return ""
+    return "client" if syn_initial else "server"
+
+
+def point_of(votes: Counter[str]) -> str:
+    """The capture point the votes agree on, or ""."""
     total = sum(votes.values())
     for point, n in votes.items():
         if n >= CAPTURE_POINT_AGREEMENT * total:

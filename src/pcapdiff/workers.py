@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import queue
 import struct
 import subprocess
 import sys
@@ -22,11 +23,11 @@ import time
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from .conns import ScanOptions, Sources, in_capture_order, scan_connections
 from .errors import PcapdiffError
-from .model import CaptureSummary, Connection
+from .model import CaptureSummary, Connection, IcmpError
 
 # A child costs about 0.4 s to start (a fresh interpreter importing numpy): worth it
 # only when the capture takes longer than that to read.
@@ -53,6 +54,16 @@ def worth_a_child(source: Sources) -> bool:
             return False
         total += path.stat().st_size
     return total >= CHILD_MIN_BYTES
+
+
+class Batch(NamedTuple):
+    """Records the child's tracker released, the ICMP errors read since the last batch,
+    and the capture's time when it sent them (its latest packet)."""
+
+    connections: list[Connection]
+    icmp_errors: list[IcmpError]
+    clock_ns: int | None
+    first_ts_ns: int | None  # the capture's first packet
 
 
 class ChildScan:
@@ -84,8 +95,9 @@ class ChildScan:
         assert self._process.stdout is not None
         self._process.stdin.write(pickle.dumps((source, options)))
         self._process.stdin.close()
-        self._messages: list[bytes] = []
+        self._messages: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
         self._progress = progress
+        self._summary: CaptureSummary | None = None
         self._receiver = threading.Thread(
             target=self._receive,
             args=(self._process.stdout,),
@@ -101,7 +113,8 @@ class ChildScan:
                     if self._progress is not None:
                         self._progress(*struct.unpack(_PROGRESS_FORMAT, message[1:]))
                 else:
-                    self._messages.append(message)
+                    self._messages.put(message)
+        self._messages.put(None)  # the end
 
     def cancel(self) -> None:
         """Stop the child: the parent failed, its records are not wanted."""
@@ -110,28 +123,48 @@ class ChildScan:
         self._process.wait()
         self._receiver.join()
 
-    def result(self) -> tuple[list[Connection], CaptureSummary]:
-        """The capture's connections in capture order, and its summary."""
+    def ready(self) -> list[Batch]:
+        """The batches that have arrived, without waiting."""
+        out: list[Batch] = []
+        while True:
+            try:
+                message = self._messages.get_nowait()
+            except queue.Empty:
+                return out
+            if message is None:
+                self._messages.put(None)  # keep the end for rest()
+                return out
+            out += self._decode(message)
+
+    def rest(self) -> tuple[list[Batch], CaptureSummary]:
+        """Wait for the child to finish: the batches not yet taken, and the summary."""
+        out: list[Batch] = []
+        while (message := self._messages.get()) is not None:
+            out += self._decode(message)
         self._receiver.join()
         self._process.wait()
-        connections: list[Connection] = []
-        summary: CaptureSummary | None = None
-        for message in self._messages:
-            kind, body = message[:1], message[1:]
-            if kind == _CONNECTIONS:
-                connections.extend(pickle.loads(body))
-            elif kind == _SUMMARY:
-                summary = pickle.loads(body)
-            elif kind == _ERROR:
-                raise PcapdiffError(body.decode())
-            elif kind == _CRASH:
-                raise RuntimeError(f"the reading process failed:\n{body.decode()}")
-        self._messages.clear()
-        if summary is None:
+        if self._summary is None:
             raise RuntimeError(
                 f"the reading process ended without a result (exit code {self._process.returncode})"
             )
+        return out, self._summary
+
+    def result(self) -> tuple[list[Connection], CaptureSummary]:
+        """All the capture's connections in capture order, and its summary."""
+        batches, summary = self.rest()
+        connections = [c for batch in batches for c in batch.connections]
         return in_capture_order(connections, self._several), summary
+
+    def _decode(self, message: bytes) -> list[Batch]:
+        kind, body = message[:1], message[1:]
+        if kind == _CONNECTIONS:
+            return [Batch(*pickle.loads(body))]
+        if kind == _SUMMARY:
+            self._summary = pickle.loads(body)
+            return []
+        if kind == _ERROR:
+            raise PcapdiffError(body.decode())
+        raise RuntimeError(f"the reading process failed:\n{body.decode()}")
 
 
 _LENGTH = struct.Struct("<Q")
@@ -168,15 +201,24 @@ def child_main(out: BinaryIO, source: Sources, options: ScanOptions) -> None:
                 out.flush()
 
         scan = scan_connections(source, options, progress)
+        summary = scan.summary
         batch: list[Connection] = []
+        icmp_sent = 0
+
+        def flush() -> None:
+            nonlocal batch, icmp_sent
+            errors = summary.icmp_errors[icmp_sent:]
+            icmp_sent = len(summary.icmp_errors)
+            body = (batch, errors, summary.last_ts_ns, summary.first_ts_ns)
+            send(_CONNECTIONS + pickle.dumps(body, pickle.HIGHEST_PROTOCOL))
+            batch = []
+
         for conn in scan:
             batch.append(conn)
             if len(batch) >= BATCH:
-                send(_CONNECTIONS + pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
-                batch = []
-        if batch:
-            send(_CONNECTIONS + pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
-        send(_SUMMARY + pickle.dumps(scan.summary, pickle.HIGHEST_PROTOCOL))
+                flush()
+        flush()
+        send(_SUMMARY + pickle.dumps(summary, pickle.HIGHEST_PROTOCOL))
     except PcapdiffError as exc:
         send(_ERROR + str(exc).encode())
     except BaseException:  # the parent reports it, with the child's traceback

@@ -1,0 +1,457 @@
+"""Stages 4-6 as the captures are read: pair, settle coverage, judge, record by record.
+
+Input: each capture's connection records as its tracker releases them (the edge read
+in this process, a big origin capture by a child process, ``workers``), with each
+capture's time so far. Output: verdicts, each as soon as nothing still to be read can
+change it, then the rest once both captures have ended.
+
+A verdict is final early when:
+- its pair is *certain* (two of 4-tuple, client ISN and SYN TSval, or the ISN and the
+  request: identities no clock is needed for), formed when the second record arrives,
+  with no other waiting record that would be as certain a twin;
+- the clock offset is known: given, or estimated once WARM_UP_PAIRS certain pairs are
+  in (and refined by every later one);
+- its server port is known to carry origin pulls (or --origin/--port chose it);
+- every coverage check it rests on lies inside what both captures have already shown
+  running, SETTLE_NS before their latest packet (late ICMP errors included), and it is
+  neither inconclusive nor resting on an assumption.
+Everything else waits for the end: attempts with no certain twin, verdicts that rest on
+a capture's end, ports not yet known. They go through the whole-capture rules of
+``match``, ``coverage`` and ``judge`` with the final offset, as when nothing is
+released early. Memory then follows the records that wait, not the capture.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import Counter, defaultdict
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from typing import NamedTuple
+
+from .coverage import (
+    Coverage,
+    CoverageFacts,
+    Recorded,
+    Window,
+    build_coverage,
+)
+from .judge import Case, judge
+from .match import (
+    MAX_IDENTITY_POOL,
+    ORIGIN_PULL_PORTS,
+    OriginSpec,
+    _request_key,
+    _score,
+    _strong,
+    _tsval,
+    delay_samples,
+    icmp_for,
+    match,
+    select,
+)
+from .model import (
+    ClockOffset,
+    Connection,
+    IcmpError,
+    Outcome,
+    Pair,
+    Side,
+    Verdict,
+)
+from .quality import capture_vote, point_of
+
+NS = 1_000_000_000
+WARM_UP_PAIRS = 64  # certain pairs before the offset is trusted for early verdicts
+SETTLE_NS = 10 * NS
+_NEVER = -(1 << 62)  # what a capture shows running ends this long before its latest packet
+IcmpIndex = dict[tuple[str, int, str, int], list[IcmpError]]
+
+
+class StreamEnd(NamedTuple):
+    """What the end of a streamed compare knows that its verdicts do not say."""
+
+    clock: ClockOffset
+    coverage: Coverage
+    unpaired_origin: list[Connection]
+    others: Counter[int]
+    judged: int
+    assumed: int
+    swapped_by_ttl: bool  # the TTLs say the captures were given the wrong way round
+    streamed: bool  # some verdicts were released before the end
+
+
+class _Side:
+    """One capture's records that wait for a twin, indexed by identity."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[int, Connection] = {}
+        self.by_key: dict[Hashable, dict[int, Connection]] = defaultdict(dict)
+        self.votes: Counter[str] = Counter()
+        self.icmp: IcmpIndex = defaultdict(list)
+        self.clock_ns: int | None = None  # its latest packet so far
+
+    def keys(self, conn: Connection) -> list[Hashable]:
+        keys: list[Hashable] = []
+        if conn.client_isn is not None:
+            keys.append(("isn", conn.client_isn))
+        if (tsval := _tsval(conn)) is not None:
+            keys.append(("tsval", tsval))
+        return keys
+
+    def wait(self, conn: Connection) -> None:
+        self.waiting[id(conn)] = conn
+        for key in self.keys(conn):
+            self.by_key[key][id(conn)] = conn
+
+    def take(self, conn: Connection) -> None:
+        del self.waiting[id(conn)]
+        for key in self.keys(conn):
+            bucket = self.by_key[key]
+            del bucket[id(conn)]
+            if not bucket:
+                del self.by_key[key]
+
+    def certain_twins(self, conn: Connection) -> list[Connection]:
+        """Waiting records that would pair with CONN with certainty."""
+        found: dict[int, Connection] = {}
+        for key in self.keys(conn):
+            bucket = self.by_key.get(key, {})
+            if len(bucket) <= MAX_IDENTITY_POOL:  # a key that common is not an identity
+                found.update(bucket)
+        return [c for c in found.values() if _certain(conn, c)]
+
+    def add_icmp(self, errors: Iterable[IcmpError]) -> None:
+        for err in errors:
+            self.icmp[(err.quoted_src, err.quoted_sport, err.quoted_dst, err.quoted_dport)].append(
+                err
+            )
+
+
+def _certain(a: Connection, b: Connection) -> bool:
+    """``match``'s rule for a pair certain whatever the clocks say."""
+    if _strong(a, b) >= 2:
+        return True
+    key = _request_key(a)
+    return key is not None and a.client_isn == b.client_isn and key == _request_key(b)
+
+
+class StreamingCompare:
+    """Feed it both captures' records (``add_edge``/``add_origin``, and each capture's
+    time with ``clock``); it calls ``emit`` with each verdict once final, and
+    ``finish`` judges the rest."""
+
+    def __init__(
+        self,
+        emit: Callable[[Verdict], None],
+        *,
+        specs: Sequence[OriginSpec] = (),
+        ports: Sequence[int] = (),
+        pull_ports: Iterable[int] = (),
+        clock_offset_s: float | None = None,
+        edge_start: Recorded | None = None,
+        origin_start: Recorded | None = None,
+        release: bool = True,
+        roles_known: bool = False,
+        edge_cite: Callable[[int], int | str] = int,
+    ) -> None:
+        self.emit = emit
+        self.specs, self.ports = list(specs), list(ports)
+        self.pull_ports = set(ORIGIN_PULL_PORTS) | set(pull_ports)
+        self.given = clock_offset_s
+        self.edge_start, self.origin_start = edge_start, origin_start
+        self.release = release  # False: hold everything to the end (the reference run)
+        self.roles_known = roles_known  # the sidecars say which capture is which
+        self.edge_cite = edge_cite
+        self.edge, self.origin = _Side(), _Side()
+        self.facts = CoverageFacts()
+        self.swapped_facts = CoverageFacts()  # the same, the roles exchanged
+        self.served: set[tuple[str, int]] = set()
+        self.paired_endpoints: set[tuple[str, int]] = set()
+        self.certain: list[Pair] = []  # before the offset is known
+        self.held: list[Pair] = []  # certain pairs whose verdict only the end settles
+        # certain pairs to judge again once both captures are read up to a time
+        self.later: list[tuple[int, int, Pair]] = []
+        self.edge_others: list[Connection] = []  # not attempts: only their port counts
+        self.forward: list[int] = []
+        self.reverse: list[int] = []
+        self.certain_count = 0
+        self.offset: ClockOffset | None = (
+            None if clock_offset_s is None else ClockOffset(clock_offset_s, 0.0, 0, "given")
+        )
+        self.others: Counter[int] = Counter()
+        self.judged = self.assumed = 0
+        self.queued = 0
+        self.released = False
+        self.streaming = release
+
+    # --- input ------------------------------------------------------------------------
+
+    def clock(self, side: Side, clock_ns: int | None, icmp: Iterable[IcmpError] = ()) -> None:
+        """A capture's latest packet so far, and the ICMP errors read since last time."""
+        own = self.edge if side is Side.EDGE else self.origin
+        own.clock_ns = clock_ns
+        own.add_icmp(icmp)
+        self._retry()
+
+    def _retry(self) -> None:
+        """Judge again the pairs that waited for the captures to be read this far."""
+        shown = self._shown_ns()
+        while self.later and self.later[0][0] <= shown:
+            _, _, pair = heapq.heappop(self.later)
+            self._try(pair)
+
+    def _shown_ns(self) -> int:
+        """Up to when (edge clock) both captures are known to have run."""
+        if self.edge.clock_ns is None or self.origin.clock_ns is None or self.offset is None:
+            return _NEVER
+        return min(self.edge.clock_ns, self.origin.clock_ns - round(self.offset.seconds * NS))
+
+    def add_edge(self, conn: Connection) -> None:
+        self.facts.add_edge(conn)
+        self.swapped_facts.add_origin(conn)
+        self._note(conn, self.edge)
+        if not conn.syns:
+            return  # not an attempt: only what it shows of ports and hosts counts
+        self._arrive(conn, self.edge, self.origin, edge_first=True)
+
+    def add_origin(self, conn: Connection) -> None:
+        self.facts.add_origin(conn)
+        self.swapped_facts.add_edge(conn)
+        self._note(conn, self.origin)
+        if conn.syns or conn.synacks:
+            self.served.add((conn.server.addr, conn.server.port))
+        self._arrive(conn, self.origin, self.edge, edge_first=False)
+
+    def _note(self, conn: Connection, side: _Side) -> None:
+        spoke = (conn.request is not None and conn.request.kind in ("http", "tls")) or (
+            conn.response is not None and conn.response.kind in ("http", "tls")
+        )
+        if spoke:
+            self.pull_ports.add(conn.server.port)
+        if vote := capture_vote(conn):
+            side.votes[vote] += 1
+
+    def _arrive(self, conn: Connection, own: _Side, other: _Side, *, edge_first: bool) -> None:
+        twins = other.certain_twins(conn)
+        if len(twins) != 1 or len(own.certain_twins(twins[0])) > 0:
+            own.wait(conn)  # no twin yet, or more than one: the end decides
+            return
+        twin = twins[0]
+        other.take(twin)
+        e, o = (conn, twin) if edge_first else (twin, conn)
+        self._paired(Pair(e, o, 0.0, _why(e, o), "certain"))
+
+    def _paired(self, pair: Pair) -> None:
+        e, o = pair.edge, pair.origin
+        assert o is not None
+        self.facts.add_trusted(pair)
+        self.swapped_facts.add_trusted(Pair(o, e, 0.0, pair.matched_by, "certain"))
+        self.paired_endpoints.add((e.server.addr, e.server.port))
+        forward, reverse = delay_samples([(e, o)])
+        self.forward = _lowest(self.forward + forward)
+        self.reverse = _lowest(self.reverse + reverse)
+        self.certain_count += 1
+        if self.given is None:
+            self.offset = _estimate(self.forward, self.reverse, self.certain_count)
+        if not self.released and not self._may_release():
+            self.certain.append(pair)
+            return
+        if not self.released:
+            self.released = True
+            waiting, self.certain = self.certain, []
+            for p in waiting:
+                self._try(p)
+        self._try(pair)
+
+    def _may_release(self) -> bool:
+        """Early verdicts only with a trusted offset and the captures the right way round."""
+        if not self.streaming or self.offset is None or self.offset.source == "none":
+            return False
+        if self.given is None and self.certain_count < WARM_UP_PAIRS:
+            return False
+        if not self.roles_known and (
+            point_of(self.edge.votes) == "server" and point_of(self.origin.votes) == "client"
+        ):
+            self.streaming = False  # judged at the end, swapped back as compare does
+            return False
+        return True
+
+    # --- early verdicts ------------------------------------------------------------
+
+    def _try(self, pair: Pair) -> None:
+        """Judge a certain pair now if nothing still to be read can change its verdict."""
+        assert self.offset is not None
+        assert pair.origin is not None
+        e, o = pair.edge, pair.origin
+        if self.specs or self.ports:
+            chosen = (not self.specs or any(s.admits(e) for s in self.specs)) and (
+                not self.ports or e.server.port in self.ports
+            )
+            if not chosen:
+                self.others[e.server.port] += 1
+                return
+        elif e.server.port not in self.pull_ports:
+            self.held.append(pair)  # its port may still turn out to carry origin pulls
+            return
+        offset_ns = round(self.offset.seconds * NS)
+        edge_clock, origin_clock = self.edge.clock_ns, self.origin.clock_ns
+        # its records' last packets, and ICMP errors about them, must be in
+        ready_at = max(e.last_ts_ns, o.last_ts_ns - offset_ns) + SETTLE_NS
+        if edge_clock is None or origin_clock is None or ready_at > self._shown_ns():
+            self._later(ready_at, pair)
+            return
+        coverage = Coverage(
+            _running(self.edge_start, edge_clock, 0),
+            _running(self.origin_start, origin_clock, offset_ns),
+            self.facts.delays(offset_ns),
+            self.facts.round_trip_bound(),
+            offset_ns,
+        )
+        scored = pair._replace(score=_score(e, o, offset_ns)[0])
+        case = Case(
+            scored,
+            coverage,
+            True,
+            edge_icmp=icmp_for(e, self.edge.icmp),
+            origin_icmp=icmp_for(o, self.origin.icmp),
+            edge_cite=self.edge_cite,
+        )
+        verdict = judge(case)
+        settled_at = max((c.due_until_ns + SETTLE_NS for c in case.checks), default=ready_at)
+        settled = all(c.covered for c in case.checks) and settled_at <= self._shown_ns()
+        if verdict.outcome is Outcome.INCONCLUSIVE or verdict.assumes or not settled:
+            if settled_at > self._shown_ns():
+                self._later(settled_at, pair)  # what it rests on is not read yet
+            else:
+                self.held.append(pair)  # it rests on a capture's start, or its end
+            return
+        self._emit(verdict)
+
+    def _later(self, at_ns: int, pair: Pair) -> None:
+        self.queued += 1
+        heapq.heappush(self.later, (at_ns, self.queued, pair))
+
+    def _emit(self, verdict: Verdict) -> None:
+        self.judged += 1
+        self.assumed += bool(verdict.assumes)
+        self.emit(verdict)
+
+    # --- the end ---------------------------------------------------------------------
+
+    def swapped_by_ttl(self) -> bool:
+        """Do the TTLs say the first capture was taken on the origin, the second on the edge?"""
+        return (point_of(self.edge.votes), point_of(self.origin.votes)) == ("server", "client")
+
+    def finish(
+        self,
+        edge: Recorded,
+        origin: Recorded | None,
+        *,
+        swap: bool,
+    ) -> StreamEnd:
+        """Both captures have ended: judge what waited, with the final offset and
+        windows. ``swap``: the records were given the wrong way round (only before
+        any verdict was released)."""
+        assert not (swap and self.released)
+        held = self.certain + self.held + [p for _, _, p in self.later]
+        self.later = []
+        edge_rest = sorted(self.edge.waiting.values(), key=lambda c: c.first_frame)
+        origin_rest = sorted(self.origin.waiting.values(), key=lambda c: c.first_frame)
+        forward, reverse, facts = self.forward, self.reverse, self.facts
+        if swap:
+            held = [Pair(p.origin, p.edge, 0.0, p.matched_by, "certain") for p in held]  # type: ignore[arg-type]
+            edge_rest, origin_rest = origin_rest, edge_rest
+            facts = self.swapped_facts
+            samples = delay_samples((p.edge, p.origin) for p in held)  # type: ignore[misc]
+            forward, reverse = _lowest(samples[0]), _lowest(samples[1])
+            self.served = {(c.server.addr, c.server.port) for c in origin_rest}
+        clock = (
+            ClockOffset(self.given, 0.0, 0, "given")
+            if self.given is not None
+            else _estimate(forward, reverse, self.certain_count)
+        )
+        offset_ns = round(clock.seconds * NS)
+        held = [p._replace(score=_score(p.edge, p.origin, offset_ns)[0]) for p in held]  # type: ignore[arg-type]
+        rest_pairs, _, unpaired = match(edge_rest, origin_rest, clock=clock)
+        for p in rest_pairs:
+            if p.origin is not None and p.confidence != "weak":
+                facts.add_trusted(p)
+        pairs = sorted(held + rest_pairs, key=lambda p: (p.edge.first_ts_ns, p.edge.first_frame))
+        selection = select(
+            pairs,
+            served=self.served,
+            pull_ports=self.pull_ports,
+            origins=self.specs,
+            ports=self.ports,
+            paired_elsewhere=self.paired_endpoints,
+        )
+        for p in selection.others:
+            self.others[p.edge.server.port] += 1
+        coverage = build_coverage(
+            edge,
+            origin,
+            facts,
+            offset_ns=offset_ns,
+            offset_spread_ns=round(clock.spread_s * NS),
+        )
+        edge_icmp, origin_icmp = (self.origin, self.edge) if swap else (self.edge, self.origin)
+        for p in selection.pulls:
+            self._emit(
+                judge(
+                    Case(
+                        p,
+                        coverage,
+                        clock.source != "none",
+                        edge_icmp=icmp_for(p.edge, edge_icmp.icmp),
+                        origin_icmp=icmp_for(p.origin, origin_icmp.icmp) if p.origin else (),
+                        edge_cite=self.edge_cite,
+                    )
+                )
+            )
+        swapped_by_ttl = self.swapped_by_ttl()
+        return StreamEnd(
+            clock,
+            coverage,
+            unpaired,
+            self.others,
+            self.judged,
+            self.assumed,
+            swapped_by_ttl,
+            self.released,
+        )
+
+
+def _why(e: Connection, o: Connection) -> str:
+    return ", ".join(_score(e, o, 0)[1])
+
+
+def _lowest(values: list[int]) -> list[int]:
+    return [min(values)] if values else []
+
+
+def _estimate(forward: list[int], reverse: list[int], pairs: int) -> ClockOffset:
+    """``match.estimate_offset`` from the smallest delay samples each way."""
+    if not forward:
+        return ClockOffset(0.0, 0.0, 0, "none")
+    if not reverse:
+        return ClockOffset(forward[0] / NS, 0.0, pairs, "estimated (one way only)")
+    d_fwd, d_rev = forward[0], reverse[0]
+    return ClockOffset((d_fwd - d_rev) / 2 / NS, abs(d_fwd + d_rev) / 2 / NS, pairs, "estimated")
+
+
+def _running(start: Recorded | None, clock_ns: int, offset_ns: int) -> Window:
+    """What a capture has shown so far, on the edge's clock: from its start to its
+    latest packet (a given or recorded end where there is one)."""
+    own_start = start.start_ns if start is not None else None
+    end = clock_ns
+    if start is not None and start.end_ns is not None and start.start_source == "given":
+        end = start.end_ns
+    shift = -offset_ns
+    return Window(
+        None if own_start is None else own_start + shift,
+        end + shift,
+        start.start_source if start is not None else "first packet",
+        "read so far",
+        end + shift,
+        False,
+    )
