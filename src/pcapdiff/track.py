@@ -98,6 +98,7 @@ class _Half:
         "granted",
         "head",
         "head_buf",
+        "head_first",
         "head_bytes",
         "head_done",
         "head_tries",
@@ -139,6 +140,8 @@ class _Half:
         self.head: dict[int, tuple[int, int, bytes]] | None = None
         self.head_bytes = 0
         self.head_buf = bytearray()  # the stream's bytes contiguous from its first
+        # (frame, ts) of the segment that holds the first byte (it may start before it)
+        self.head_first: tuple[int, int] = (0, 0)
         self.head_tries = 0  # parses tried so far
         self.head_try_at = 0  # TLS: the buffer length at which the next record is whole
         self.head_done = False
@@ -741,9 +744,11 @@ def _grow_head(half: _Half, rel: int, payload: bytes) -> bytes | None:
     # Whole segments, so that framing can go on from the buffer's end: at most the
     # limit plus one segment.
     before = len(buf)
-    buf += payload[end - rel :]
     head = half.head
     assert head is not None
+    if not before:
+        half.head_first = head[rel][0], head[rel][1]
+    buf += payload[end - rel :]
     while len(buf) < MAX_HEAD_BYTES and (stored := head.get(1 + len(buf))) is not None:
         buf += stored[2]
     return bytes(buf[max(0, before - 3) :])
@@ -769,7 +774,7 @@ def _parse_head(conn: _Live, half: _Half, from_client: bool, *, final: bool) -> 
     if half.head_buf:  # the start is here: the contiguous buffer holds it
         blob = bytes(half.head_buf)
         start, pos = 1, 1 + len(blob)
-        first_frame, first_ts = head[1][0], head[1][1]
+        first_frame, first_ts = half.head_first
     elif not final:
         return  # the first segment is missing (so far)
     else:  # never captured: read from the first segment there is
