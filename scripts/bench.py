@@ -18,6 +18,12 @@ per-connection cost (one request per connection), the keep-alive mix over IPv6, 
 edge/origin pair (the origin behind source NAT) for `compare` (its packets/s counts
 both files), and a 5x larger keep-alive file on which only pcapdiff runs, to show
 its peak memory does not grow with the file.
+
+Then the real edge's pair (scripts/synth_pair.py): thousands of connections share a
+request line, the origin is behind source NAT with its clock hours ahead, both
+captures cut mid-traffic, every failure kind mixed in; `conns` on each file, then
+`compare` on both, at --packets and at --big times that. Peak RSS is the whole
+process tree's (compare reads the origin in a second process), sampled every 20 ms.
 """
 
 from __future__ import annotations
@@ -27,12 +33,16 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_capture import write_capture
+from synth_pair import make_pair
+
+PACKETS_PER_PAIR_CONNECTION = 18.5  # what synth_pair writes per connection, each side
 
 
 @dataclass
@@ -59,19 +69,69 @@ def warm(*paths: Path) -> None:
                 pass
 
 
+def tree_rss_kib(pid: int) -> int:
+    """The resident memory of a process and all its descendants, KiB."""
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue  # it ended meanwhile
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+        todo += [int(c) for c in children]
+    return total
+
+
 def measure(
     tool: str, argv: list[str], capture: Path, packets: int, inputs: tuple[Path, ...] = ()
 ) -> Run:
-    """Run argv with output to /dev/null; wall time and the child's own peak RSS."""
+    """Run argv with output to /dev/null; wall time and the peak RSS of its process
+    tree (sampled), or of the child itself if more (ru_maxrss catches short peaks)."""
     warm(*(inputs or (capture,)))
+    peak = [0]
     with open(os.devnull, "wb") as devnull:
         start = time.perf_counter()
         proc = subprocess.Popen(argv, stdout=devnull, stderr=devnull)
+        done = threading.Event()
+
+        def sample() -> None:
+            while not done.wait(0.02):
+                peak[0] = max(peak[0], tree_rss_kib(proc.pid))
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         _, status, usage = os.wait4(proc.pid, 0)
         seconds = time.perf_counter() - start
+        done.set()
+        sampler.join()
     proc.returncode = os.waitstatus_to_exitcode(status)
     # ru_maxrss is in KiB on Linux.
-    return Run(tool, capture.name, packets, seconds, usage.ru_maxrss / 1024, proc.returncode)
+    rss_mb = max(peak[0], usage.ru_maxrss) / 1024
+    shown = capture.name
+    if capture.parent.name.startswith("shared-"):
+        shown = f"{capture.parent.name}/{capture.name}"
+    return Run(tool, shown, packets, seconds, rss_mb, proc.returncode)
+
+
+def ensure_pair(folder: Path, packets: int) -> tuple[Path, Path, int, int]:
+    """The real edge's pair with about ``packets`` packets a side; its packet counts."""
+    counts_file = folder / "counts"
+    if not counts_file.exists():
+        t = time.perf_counter()
+        connections = round(packets / PACKETS_PER_PAIR_CONNECTION)
+        counts = make_pair(folder, connections, seed=7, span_s=60.0 * connections / 54_000)
+        counts_file.write_text(f"{counts['edge']} {counts['origin']}\n")
+        print(
+            f"wrote {folder} ({connections:,} connections, {counts['edge']:,} + "
+            f"{counts['origin']:,} packets) in {time.perf_counter() - t:.1f} s",
+            flush=True,
+        )
+    edge_n, origin_n = map(int, counts_file.read_text().split())
+    return folder / "edge.pcap", folder / "origin.pcap", edge_n, origin_n
 
 
 def ensure(path: Path, packets: int, max_requests: int, ipv6: bool = False) -> Path:
@@ -148,6 +208,19 @@ def main() -> None:
         big_n = n * args.big
         big = ensure(args.dir / f"keepalive-{big_n}.pcap", big_n, max_requests=6)
         best("pcapdiff conns --json", [*pcapdiff, str(big)], big, big_n)
+    # The real edge's pair: shared requests, SNAT, an offset of hours, both cut.
+    compare_argv = [sys.executable, "-m", "pcapdiff", "compare", "--json", "--no-progress"]
+    for size in (n, n * args.big) if args.big else (n,):
+        edge, origin, edge_n, origin_n = ensure_pair(args.dir / f"shared-{size}", size)
+        for capture, count in ((edge, edge_n), (origin, origin_n)):
+            best("pcapdiff conns --json", [*pcapdiff, str(capture)], capture, count)
+        best(
+            "pcapdiff compare --json",
+            [*compare_argv, str(edge), str(origin)],
+            edge,
+            edge_n + origin_n,
+            (edge, origin),
+        )
 
     print()
     print(
@@ -156,7 +229,7 @@ def main() -> None:
     )
     for r in runs:
         print(
-            f"{r.tool:<26} {r.capture:<28} {r.packets:>10,} {r.seconds:>8.2f} "
+            f"{r.tool:<26} {r.capture[-28:]:<28} {r.packets:>10,} {r.seconds:>8.2f} "
             f"{r.rate:>12,.0f} {r.peak_rss_mb:>12.1f} {r.status:>5}"
         )
 

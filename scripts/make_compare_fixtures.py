@@ -47,8 +47,10 @@ class World:
         snat: tuple[str, int] | None = None,
         dnat: tuple[str, int] | None = None,
         isn_delta: int = 0,
+        timestamps: bool = True,
     ) -> None:
         self.offset_s, self.delay_s = offset_s, delay_s
+        self.timestamps = timestamps  # False: the edge's stack sends no TCP timestamps
         self.snat = snat  # (address, port base) the edge's connections appear from
         self.dnat = dnat  # (real address, real port) behind the VIP the edge connects to
         self.isn_delta = isn_delta  # a firewall adds this to the client's sequence numbers
@@ -165,7 +167,7 @@ class Flow:
                 [
                     ("MSS", 1460),
                     ("SAckOK", b""),
-                    ("Timestamp", (self.tsval, 0)),
+                    *([("Timestamp", (self.tsval, 0))] if self.w.timestamps else []),
                     ("NOP", None),
                     ("WScale", 7),
                 ]
@@ -416,6 +418,16 @@ def isn_rewrite(w: World) -> None:
     rst_on_connect_origin(w, 0.6, 44002)
 
 
+def snat_isn_rewrite(w: World) -> None:
+    """Behind source NAT, no TCP timestamps (a Windows stack), and a firewall that adds
+    one constant to every client ISN: only the request, the time and that constant
+    delta are left to pair by. Every connection asks for the same object."""
+    for i in range(4):
+        ok(w, i * 0.4, 48000 + i)
+    no_response_origin(w, 1.6, 48010)
+    rst_after_request_origin(w, 2.0, 48011)
+
+
 def ipv6(w: World) -> None:
     ok(w, 0.0, 45000, server=ORIGIN6, v6=True)
     syn_not_received(w, 0.3, 45001, server=ORIGIN6, v6=True)
@@ -571,6 +583,11 @@ SCENARIOS: dict[str, tuple[Build, dict[str, object], str]] = {
     "snat_random_ports": (snat, {"snat": ("192.0.2.1", 30000)}, "pcap"),
     "dnat_vip": (dnat_vip, {"dnat": (ORIGIN, 8080)}, "pcap"),
     "isn_rewrite": (isn_rewrite, {"isn_delta": 0x12345678}, "pcap"),
+    "snat_isn_rewrite": (
+        snat_isn_rewrite,
+        {"snat": ("192.0.2.1", 30000), "isn_delta": 0x2F00BA11, "timestamps": False},
+        "pcap",
+    ),
     "ipv6": (ipv6, {}, "pcap"),
     "sll2_pcapng_origin": (every_outcome, {"offset_s": -3.25}, "pcapng-sll2"),
     "port_reuse": (port_reuse, {}, "pcap"),

@@ -420,3 +420,31 @@ def test_the_library_imports_no_renderer_capture_runner_or_cli() -> None:
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_constant_isn_rewrite_is_learned_only_from_enough_agreeing_pairs() -> None:
+    """One delta on three pairs is a firewall's constant (32 bits do not agree by
+    chance); per-connection randomisation (Cisco ASA's) or two pairs are not."""
+    from pcapdiff.match import rewrite_delta
+    from pcapdiff.model import Pair
+
+    from .test_judge import conn
+
+    def pair(edge_isn: int, origin_isn: int) -> Pair:
+        return Pair(conn(client_isn=edge_isn), conn(client_isn=origin_isn), 1.0, "same request")
+
+    delta = 0x2F00BA11
+    constant = [pair(isn, (isn + delta) & 0xFFFFFFFF) for isn in (5, 0xFFFFFFF0, 123456)]
+    assert rewrite_delta(constant) == delta  # wrapping past 2**32 included
+    assert rewrite_delta(constant[:2]) == 0
+    assert rewrite_delta([pair(isn, isn * 7919 + 17) for isn in range(1, 40)]) == 0
+    assert rewrite_delta([*constant, *(pair(i, i) for i in range(10))]) == delta  # ISNs kept
+    assert rewrite_delta([*constant, *(pair(i, i * 31 + 5) for i in range(1, 10))]) == 0
+
+
+def test_behind_snat_without_timestamps_a_rewritten_isn_still_pairs_with_certainty() -> None:
+    folder = SCENARIOS[0].parent / "snat_isn_rewrite"
+    result = compare(folder / "edge.pcap", folder / "origin.pcap")
+    assert result.clock.source == "estimated"
+    assert {v.pair.confidence for v in result.verdicts} == {"certain"}
+    assert all("ISN rewritten by +0x2f00ba11" in v.pair.matched_by for v in result.verdicts)

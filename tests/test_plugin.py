@@ -33,7 +33,7 @@ def test_every_case_folder_becomes_a_passing_test(tmp_path: Path) -> None:
     proc = run_pytest(tmp_path, "--pcapdiff-cases", str(CASES))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"{len(find_cases(CASES))} passed" in proc.stdout
-    assert len(find_cases(CASES)) == 15
+    assert len(find_cases(CASES)) == 16
 
 
 def test_a_wrong_expectation_fails_with_a_readable_diff(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import bisect
 import ipaddress
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -128,15 +128,30 @@ def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> Clock
     return ClockOffset((d_fwd - d_rev) / 2 / NS, abs(d_fwd + d_rev) / 2 / NS, n, "estimated")
 
 
-def _score(edge: Connection, origin: Connection, offset_ns: int) -> tuple[float, list[str]]:
+M32 = 0xFFFFFFFF
+# A firewall that rewrites every client ISN by one constant shows the same delta on
+# this many pairs (32 bits: no chance agreement) before the delta counts as an identity.
+MIN_DELTA_PAIRS = 3
+
+
+def _isn_of(edge: Connection, isn_delta: int) -> int | None:
+    """The client ISN the origin sees for this edge connection, given the rewrite."""
+    return None if edge.client_isn is None else (edge.client_isn + isn_delta) & M32
+
+
+def _score(
+    edge: Connection, origin: Connection, offset_ns: int, isn_delta: int = 0
+) -> tuple[float, list[str]]:
     reasons: list[str] = []
     score = 0.0
     if edge.client == origin.client and edge.server == origin.server:
         score += 10
         reasons.append("same 4-tuple")
-    if edge.client_isn is not None and edge.client_isn == origin.client_isn:
+    if edge.client_isn is not None and _isn_of(edge, isn_delta) == origin.client_isn:
         score += 8
         reasons.append("same client ISN")
+        if isn_delta:
+            reasons.append(f"ISN rewritten by +{isn_delta:#010x} in the path")
     tsval = _tsval(edge)
     if tsval is not None and tsval == _tsval(origin):
         score += 8
@@ -213,6 +228,7 @@ def match(
     *,
     clock_offset_s: float | None = None,
     clock: ClockOffset | None = None,
+    isn_delta: int | None = None,
 ) -> tuple[list[Pair], ClockOffset, list[Connection]]:
     """Pair every edge connection attempt with its origin twin (or None); also return
     the clock offset and the origin connections nothing paired with.
@@ -222,7 +238,13 @@ def match(
     when none of them finds one, inside a window around the offset-corrected SYN time.
     Each lookup scores at most MAX_CANDIDATES: the cost grows with connections, not
     with how often a request repeats. ``clock``: an offset already estimated (by a
-    compare that paired the rest as it read), used as it is."""
+    compare that paired the rest as it read), used as it is.
+
+    A firewall that adds one constant to every client ISN (behind source NAT, without
+    TCP timestamps, nothing else strong is left) shows as the same delta on the pairs
+    found by request and time; then the rewritten ISN is an identity, and the pairing
+    is done again with it (``isn_delta``; None: learn it)."""
+    delta = isn_delta or 0
     attempts = [c for c in edge_conns if c.syns]
     by_isn, by_tsval, by_tuple, by_request = TimeIndex(), TimeIndex(), TimeIndex(), TimeIndex()
     for i, o in enumerate(origin_conns):
@@ -236,7 +258,8 @@ def match(
     for index in (by_isn, by_tsval, by_tuple, by_request):
         index.freeze()
 
-    confident = _certain_pairs(attempts, by_isn, by_tsval, by_tuple)
+    confident = _certain_pairs(attempts, by_isn, by_tsval, by_tuple, delta)
+    clock_in = clock
     if clock is not None:
         pass
     elif clock_offset_s is not None:
@@ -253,7 +276,7 @@ def match(
         at = syn_ts(e) + offset_ns  # where its twin's SYN would be, on the origin's clock
         tuple_key = (e.client.addr, e.client.port, e.server.addr, e.server.port)
         pools = [
-            by_isn.near(e.client_isn, at, WINDOW_NS, MAX_CANDIDATES)
+            by_isn.near(_isn_of(e, delta), at, WINDOW_NS, MAX_CANDIDATES)
             if e.client_isn is not None
             else [],
             by_tsval.near(_tsval(e), at, WINDOW_NS, MAX_CANDIDATES)
@@ -270,7 +293,7 @@ def match(
                 if oi in seen:
                     continue
                 seen.add(oi)
-                score, reasons = _score(e, o, offset_ns)
+                score, reasons = _score(e, o, offset_ns, delta)
                 if not any(r in IDENTITY for r in reasons):
                     continue  # a shared client port and good timing are not enough
                 candidates.append((score, ei, oi, ", ".join(reasons)))
@@ -293,7 +316,32 @@ def match(
         else:
             pairs.append(Pair(e, None, 0.0, ""))
     unpaired = [o for i, o in enumerate(origin_conns) if i not in taken_origin]
+    if isn_delta is None and (learned := rewrite_delta(pairs)):
+        return match(
+            edge_conns,
+            origin_conns,
+            clock_offset_s=clock_offset_s,
+            clock=clock_in,
+            isn_delta=learned,
+        )
     return pairs, clock, unpaired
+
+
+def rewrite_delta(pairs: Iterable[Pair]) -> int:
+    """The constant a firewall adds to client ISNs, if the pairs show one: at least
+    MIN_DELTA_PAIRS pairs, and most of those whose ISNs differ, share one delta."""
+    deltas = Counter(
+        (p.origin.client_isn - p.edge.client_isn) & M32
+        for p in pairs
+        if p.origin is not None
+        and p.edge.client_isn is not None
+        and p.origin.client_isn is not None
+        and p.origin.client_isn != p.edge.client_isn
+    )
+    if not deltas:
+        return 0
+    delta, count = deltas.most_common(1)[0]
+    return delta if count >= MIN_DELTA_PAIRS and 2 * count > sum(deltas.values()) else 0
 
 
 def _confidence(
@@ -314,12 +362,12 @@ def _confidence(
     return "weak"
 
 
-def _strong(e: Connection, o: Connection) -> int:
+def _strong(e: Connection, o: Connection, isn_delta: int = 0) -> int:
     """How many of the 4-tuple, the client ISN and the SYN TSval two connections share."""
     return sum(
         (
             e.client == o.client and e.server == o.server,
-            e.client_isn is not None and e.client_isn == o.client_isn,
+            e.client_isn is not None and _isn_of(e, isn_delta) == o.client_isn,
             _tsval(e) is not None and _tsval(e) == _tsval(o),
         )
     )
@@ -330,6 +378,7 @@ def _certain_pairs(
     by_isn: TimeIndex,
     by_tsval: TimeIndex,
     by_tuple: TimeIndex,
+    isn_delta: int = 0,
 ) -> list[tuple[Connection, Connection]]:
     """Pairs that are certain whatever the clocks say: two of the same 4-tuple, the
     same client ISN and the same SYN TSval (any one of them can be rewritten), or the
@@ -340,7 +389,7 @@ def _certain_pairs(
         tsval = _tsval(e)
         twins: dict[int, Connection] = {}
         for pool in (
-            by_isn.all(e.client_isn) if e.client_isn is not None else [],
+            by_isn.all(_isn_of(e, isn_delta)) if e.client_isn is not None else [],
             by_tsval.all(tsval) if tsval is not None else [],
             by_tuple.all((e.client.addr, e.client.port, e.server.addr, e.server.port)),
         ):
@@ -353,8 +402,12 @@ def _certain_pairs(
         out += [
             (e, twin)
             for twin in twins.values()
-            if _strong(e, twin) >= 2
-            or (key is not None and e.client_isn == twin.client_isn and key == _request_key(twin))
+            if _strong(e, twin, isn_delta) >= 2
+            or (
+                key is not None
+                and _isn_of(e, isn_delta) == twin.client_isn
+                and key == _request_key(twin)
+            )
         ]
     return out
 

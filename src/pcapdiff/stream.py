@@ -370,9 +370,12 @@ class StreamingCompare:
             if self.given is not None
             else _estimate(forward, reverse, self.certain_count)
         )
+        # no certain pair gave an offset: the rest may (a rewrite of ISNs learned there)
+        rest_pairs, clock, unpaired = match(
+            edge_rest, origin_rest, clock=None if clock.source == "none" else clock
+        )
         offset_ns = round(clock.seconds * NS)
         held = [p._replace(score=_score(p.edge, p.origin, offset_ns)[0]) for p in held]  # type: ignore[arg-type]
-        rest_pairs, _, unpaired = match(edge_rest, origin_rest, clock=clock)
         for p in rest_pairs:
             if p.origin is not None and p.confidence != "weak":
                 facts.add_trusted(p)
