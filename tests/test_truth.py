@@ -277,3 +277,45 @@ def test_a_streamed_compare_holds_far_less_than_every_connection(tmp_path: Path)
         peaks[mode] = json.loads(done.stdout)
     assert peaks["stream"]["judged"] == peaks["hold"]["judged"] > 19_000
     assert peaks["stream"]["rss_mb"] < 0.7 * peaks["hold"]["rss_mb"], peaks
+
+
+def test_records_whose_twin_cannot_come_any_more_are_judged_as_the_capture_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """25 minutes of traffic, five times the trackers' idle timeout: an edge attempt
+    with no certain twin (its SYN dropped on the way, say) is judged once the origin
+    capture is read so far past it that its twin would have been released, and an
+    origin connection of its own is reported then; the verdicts are those of the run
+    that holds everything to the end, and far fewer records wait for the end."""
+    import pcapdiff.stream as stream
+    import pcapdiff.workers as workers
+    from pcapdiff.compare import compare_streaming
+    from pcapdiff.render.compare_json import ComparisonJsonStream
+
+    make_pair(tmp_path, 2_500, seed=3, span_s=1500.0, bodies=(300,))
+    monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 0)
+    left: list[int] = []
+    real_finish = stream.StreamingCompare.finish
+
+    def finish(self: stream.StreamingCompare, *args: Any, **kwargs: Any) -> stream.StreamEnd:
+        left.append(len(self.edge.waiting) + len(self.origin.waiting))
+        return real_finish(self, *args, **kwargs)
+
+    monkeypatch.setattr(stream.StreamingCompare, "finish", finish)
+    docs = []
+    for release in (True, False):
+        out = io.StringIO()
+        writer = ComparisonJsonStream(out)
+        result = compare_streaming(
+            tmp_path / "edge.pcap", tmp_path / "origin.pcap", writer.verdict, release=release
+        )
+        writer.finish(result)
+        docs.append(json.loads(out.getvalue()))
+    streamed, reference = docs
+    assert same_verdicts(streamed, reference)
+    unpaired = [c for c in reference["connections"] if c["origin"] is None]
+    assert len(unpaired) > 40  # the SYNs dropped in the path, and the cut ones
+    assert left[0] < left[1] / 2, left  # most judged before the end
+    assert_judged_as_it_happened(
+        tmp_path, compare(tmp_path / "edge.pcap", tmp_path / "origin.pcap"), every_fate=False
+    )

@@ -169,6 +169,8 @@ def _compare(
         # a ring's missing files are known only at its end: no verdict before it
         release=release and not several and origin is not None,
         roles_known=edge_meta is not None and origin_meta is not None,
+        several_files=several,
+        idle_timeout_ns=options.idle_timeout_ns,
     )
     # Two cores: a big origin capture is read by a child process meanwhile.
     child = (
@@ -185,9 +187,10 @@ def _compare(
         for n, conn in enumerate(edge_scan):
             summary = edge_scan.summary
             engine.edge_start = recorded_window(summary, edge_timing, edge_window)
-            engine.clock(Side.EDGE, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
-            icmp_seen = len(summary.icmp_errors)
             engine.add_edge(conn)
+            clock = edge_scan.released_until_ns
+            engine.clock(Side.EDGE, _before_end(clock, summary), summary.icmp_errors[icmp_seen:])
+            icmp_seen = len(summary.icmp_errors)
             if child is not None and n % DRAIN_EVERY == 0:
                 for batch in child.ready():
                     _origin_batch(engine, batch, origin_timing, origin_window)
@@ -204,9 +207,10 @@ def _compare(
             for conn in origin_scan:
                 summary = origin_scan.summary
                 engine.origin_start = recorded_window(summary, origin_timing, origin_window)
-                engine.clock(Side.ORIGIN, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
-                icmp_seen = len(summary.icmp_errors)
                 engine.add_origin(conn)
+                clock = _before_end(origin_scan.released_until_ns, summary)
+                engine.clock(Side.ORIGIN, clock, summary.icmp_errors[icmp_seen:])
+                icmp_seen = len(summary.icmp_errors)
             origin_summary = origin_scan.summary
             engine.clock(
                 Side.ORIGIN, origin_summary.last_ts_ns, origin_summary.icmp_errors[icmp_seen:]
@@ -283,9 +287,17 @@ def _origin_batch(
 ) -> None:
     so_far = CaptureSummary(path="", first_ts_ns=batch.first_ts_ns, last_ts_ns=batch.clock_ns)
     engine.origin_start = recorded_window(so_far, timing, window)
-    engine.clock(Side.ORIGIN, batch.clock_ns, batch.icmp_errors)
-    for conn in batch.connections:
+    for conn in batch.connections:  # the records first: the clock says they are all in
         engine.add_origin(conn)
+    engine.clock(Side.ORIGIN, batch.clock_ns, batch.icmp_errors)
+
+
+def _before_end(released: int | None, summary: CaptureSummary) -> int | None:
+    """What a capture has shown so far: up to where its tracker has released every
+    record, and no later than its latest packet."""
+    if released is None or summary.last_ts_ns is None:
+        return released
+    return min(released, summary.last_ts_ns)
 
 
 def _several(capture: Sources) -> bool:

@@ -77,11 +77,19 @@ class ConnectionScan:
             rows = heapq.merge(
                 *self._file_rows(paths, options, progress), key=itemgetter(1)
             )  # by timestamp; a tie keeps the files' order
+        self._released = [-(1 << 62)]
         self._connections = track(
             rows,
             idle_timeout_ns=options.idle_timeout_ns,
             close_delay_ns=options.close_delay_ns,
+            released=self._released,
         )
+
+    @property
+    def released_until_ns(self) -> int | None:
+        """Capture time up to which every connection that ended by then has been
+        yielded (the tracker's last sweep); None before the first."""
+        return self._released[0] if self._released[0] > -(1 << 62) else None
 
     def __iter__(self) -> Iterator[Connection]:
         with few_collections():

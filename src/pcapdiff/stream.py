@@ -39,6 +39,7 @@ from .judge import Case, judge
 from .match import (
     MAX_IDENTITY_POOL,
     ORIGIN_PULL_PORTS,
+    WINDOW_NS,
     OriginSpec,
     _request_key,
     _score,
@@ -48,6 +49,7 @@ from .match import (
     icmp_for,
     match,
     select,
+    syn_ts,
 )
 from .model import (
     ClockOffset,
@@ -59,6 +61,7 @@ from .model import (
     Verdict,
 )
 from .quality import capture_vote, point_of
+from .track import IDLE_SWEEP_INTERVAL_NS, IDLE_TIMEOUT_NS
 
 NS = 1_000_000_000
 WARM_UP_PAIRS = 64  # certain pairs before the offset is trusted for early verdicts
@@ -81,11 +84,18 @@ class StreamEnd(NamedTuple):
 
 
 class _Side:
-    """One capture's records that wait for a twin, indexed by identity."""
+    """One capture's records that wait for a twin, indexed by identity and by the
+    second of their SYN, and in the order they give up waiting (their last packet).
+    Each record has a token while it waits; the expiry heap holds tokens, not records,
+    so a record paired meanwhile is freed at once."""
 
     def __init__(self) -> None:
-        self.waiting: dict[int, Connection] = {}
+        self.waiting: dict[int, Connection] = {}  # token -> record
+        self.tokens: dict[int, int] = {}  # id(record) -> token, while it waits
         self.by_key: dict[Hashable, dict[int, Connection]] = defaultdict(dict)
+        self.by_second: dict[int, dict[int, Connection]] = defaultdict(dict)
+        self.expiry: list[tuple[int, int]] = []  # (last packet, token)
+        self.next_token = 0
         self.votes: Counter[str] = Counter()
         self.icmp: IcmpIndex = defaultdict(list)
         self.clock_ns: int | None = None  # its latest packet so far
@@ -99,17 +109,47 @@ class _Side:
         return keys
 
     def wait(self, conn: Connection) -> None:
-        self.waiting[id(conn)] = conn
+        token = self.next_token = self.next_token + 1
+        self.waiting[token] = conn
+        self.tokens[id(conn)] = token
         for key in self.keys(conn):
-            self.by_key[key][id(conn)] = conn
+            self.by_key[key][token] = conn
+        self.by_second[syn_ts(conn) // NS][token] = conn
+        heapq.heappush(self.expiry, (conn.last_ts_ns, token))
+
+    def holds(self, conn: Connection) -> bool:
+        return id(conn) in self.tokens
 
     def take(self, conn: Connection) -> None:
-        del self.waiting[id(conn)]
+        token = self.tokens.pop(id(conn))
+        del self.waiting[token]
         for key in self.keys(conn):
             bucket = self.by_key[key]
-            del bucket[id(conn)]
+            del bucket[token]
             if not bucket:
                 del self.by_key[key]
+        second = syn_ts(conn) // NS
+        del self.by_second[second][token]
+        if not self.by_second[second]:
+            del self.by_second[second]
+
+    def expired(self, until_ns: int) -> list[Connection]:
+        """Take the waiting records whose last packet is at or before UNTIL."""
+        out = []
+        while self.expiry and self.expiry[0][0] <= until_ns:
+            _, token = heapq.heappop(self.expiry)
+            conn = self.waiting.get(token)
+            if conn is not None:
+                self.take(conn)
+                out.append(conn)
+        return out
+
+    def near(self, at_ns: int, window_ns: int) -> list[Connection]:
+        """Waiting records whose SYN (this side's clock) is within the window of AT."""
+        out: list[Connection] = []
+        for second in range((at_ns - window_ns) // NS, (at_ns + window_ns) // NS + 1):
+            out += self.by_second.get(second, {}).values()
+        return out
 
     def certain_twins(self, conn: Connection) -> list[Connection]:
         """Waiting records that would pair with CONN with certainty."""
@@ -153,7 +193,10 @@ class StreamingCompare:
         release: bool = True,
         roles_known: bool = False,
         edge_cite: Callable[[int], int | str] = int,
+        idle_timeout_ns: int = IDLE_TIMEOUT_NS,
+        several_files: bool = False,
     ) -> None:
+        self.several_files = several_files  # frame numbers are per file: order by time
         self.emit = emit
         self.specs, self.ports = list(specs), list(ports)
         self.pull_ports = set(ORIGIN_PULL_PORTS) | set(pull_ports)
@@ -168,7 +211,14 @@ class StreamingCompare:
         self.served: set[tuple[str, int]] = set()
         self.paired_endpoints: set[tuple[str, int]] = set()
         self.certain: list[Pair] = []  # before the offset is known
-        self.held: list[Pair] = []  # certain pairs whose verdict only the end settles
+        self.held: list[Pair] = []  # pairs whose verdict only the end settles
+        # origin records no edge twin can come for: candidates a while, then reported
+        self.expire_ns = idle_timeout_ns + IDLE_SWEEP_INTERVAL_NS + SETTLE_NS
+        self.alone: dict[int, Connection] = {}  # token -> record
+        self.alone_tokens: dict[int, int] = {}  # id(record) -> token
+        self.alone_by_second: dict[int, dict[int, Connection]] = defaultdict(dict)
+        self.alone_order: list[tuple[int, int]] = []  # (until, token)
+        self.origin_only: list[Connection] = []
         # certain pairs to judge again once both captures are read up to a time
         self.later: list[tuple[int, int, Pair]] = []
         self.edge_others: list[Connection] = []  # not attempts: only their port counts
@@ -194,11 +244,67 @@ class StreamingCompare:
         self._retry()
 
     def _retry(self) -> None:
-        """Judge again the pairs that waited for the captures to be read this far."""
+        """Judge again the pairs that waited for the captures to be read this far, and
+        give up on twins that can no longer come."""
         shown = self._shown_ns()
         while self.later and self.later[0][0] <= shown:
             _, _, pair = heapq.heappop(self.later)
             self._try(pair)
+        if self.released and self.streaming:
+            self._expire(shown)
+
+    def _expire(self, shown: int) -> None:
+        """A record's twin comes at the latest when the other capture's tracker lets the
+        twin go idle (its packets are the same), EXPIRE_NS after the record's last packet.
+        Past that, a waiting origin record has no edge twin (it is the origin's alone),
+        and a waiting edge attempt is paired as ``match`` would, among the origin records
+        near its SYN (by request and time), or judged unpaired."""
+        assert self.offset is not None
+        offset_ns = round(self.offset.seconds * NS)
+        for o in self.origin.expired(shown + offset_ns - self.expire_ns):
+            self.queued += 1
+            self.alone[self.queued] = o
+            self.alone_tokens[id(o)] = self.queued
+            self.alone_by_second[syn_ts(o) // NS][self.queued] = o
+            until = syn_ts(o) - offset_ns + WINDOW_NS + self.expire_ns
+            heapq.heappush(self.alone_order, (until, self.queued))
+        for e in self.edge.expired(shown - self.expire_ns):
+            self._unpaired_edge(e, offset_ns)
+        # the origin's own records stay candidates while an edge attempt near them may
+        # expire, then are reported as such
+        while self.alone_order and self.alone_order[0][0] <= shown:
+            _, token = heapq.heappop(self.alone_order)
+            if (alone := self.alone.get(token)) is not None:
+                self._drop_alone(alone)
+                self.origin_only.append(alone)
+
+    def _unpaired_edge(self, e: Connection, offset_ns: int) -> None:
+        at = syn_ts(e) + offset_ns
+        candidates = self.origin.near(at, WINDOW_NS) + [
+            o
+            for second in range((at - WINDOW_NS) // NS, (at + WINDOW_NS) // NS + 1)
+            for o in self.alone_by_second.get(second, {}).values()
+        ]
+        assert self.offset is not None
+        (pair,), _, _ = match([e], candidates, clock=self.offset)
+        o = pair.origin
+        if o is not None:
+            if self.origin.holds(o):
+                self.origin.take(o)
+            else:
+                self._drop_alone(o)
+            self.paired_endpoints.add((e.server.addr, e.server.port))
+            if pair.confidence != "weak":
+                self.facts.add_trusted(pair)
+        self._try(pair)
+
+    def _drop_alone(self, o: Connection) -> None:
+        token = self.alone_tokens.pop(id(o))
+        del self.alone[token]
+        second = self.alone_by_second[syn_ts(o) // NS]
+        del second[token]
+        if not second:
+            del self.alone_by_second[syn_ts(o) // NS]
 
     def _shown_ns(self) -> int:
         """Up to when (edge clock) both captures are known to have run."""
@@ -279,9 +385,8 @@ class StreamingCompare:
     # --- early verdicts ------------------------------------------------------------
 
     def _try(self, pair: Pair) -> None:
-        """Judge a certain pair now if nothing still to be read can change its verdict."""
+        """Judge a pair now if nothing still to be read can change its verdict."""
         assert self.offset is not None
-        assert pair.origin is not None
         e, o = pair.edge, pair.origin
         if self.specs or self.ports:
             chosen = (not self.specs or any(s.admits(e) for s in self.specs)) and (
@@ -293,10 +398,18 @@ class StreamingCompare:
         elif e.server.port not in self.pull_ports:
             self.held.append(pair)  # its port may still turn out to carry origin pulls
             return
+        elif o is None and self.served:
+            endpoint = (e.server.addr, e.server.port)
+            if endpoint not in self.served and endpoint not in self.paired_endpoints:
+                # an endpoint the origin capture has not served until long after this
+                # attempt: another origin's connection, counted, not judged
+                self.others[e.server.port] += 1
+                return
         offset_ns = round(self.offset.seconds * NS)
         edge_clock, origin_clock = self.edge.clock_ns, self.origin.clock_ns
         # its records' last packets, and ICMP errors about them, must be in
-        ready_at = max(e.last_ts_ns, o.last_ts_ns - offset_ns) + SETTLE_NS
+        last = e.last_ts_ns if o is None else max(e.last_ts_ns, o.last_ts_ns - offset_ns)
+        ready_at = last + SETTLE_NS
         if edge_clock is None or origin_clock is None or ready_at > self._shown_ns():
             self._later(ready_at, pair)
             return
@@ -307,13 +420,14 @@ class StreamingCompare:
             self.facts.round_trip_bound(),
             offset_ns,
         )
-        scored = pair._replace(score=_score(e, o, offset_ns)[0])
+        if o is not None and pair.confidence == "certain":
+            pair = pair._replace(score=_score(e, o, offset_ns)[0])
         case = Case(
-            scored,
+            pair,
             coverage,
             True,
             edge_icmp=icmp_for(e, self.edge.icmp),
-            origin_icmp=icmp_for(o, self.origin.icmp),
+            origin_icmp=icmp_for(o, self.origin.icmp) if o is not None else (),
             edge_cite=self.edge_cite,
         )
         verdict = judge(case)
@@ -338,6 +452,10 @@ class StreamingCompare:
 
     # --- the end ---------------------------------------------------------------------
 
+    def _order(self, conn: Connection) -> tuple[int, int]:
+        """Capture order: by frame; across several files, by time."""
+        return (conn.first_ts_ns if self.several_files else 0, conn.first_frame)
+
     def swapped_by_ttl(self) -> bool:
         """Do the TTLs say the first capture was taken on the origin, the second on the edge?"""
         return (point_of(self.edge.votes), point_of(self.origin.votes)) == ("server", "client")
@@ -355,11 +473,13 @@ class StreamingCompare:
         assert not (swap and self.released)
         held = self.certain + self.held + [p for _, _, p in self.later]
         self.later = []
-        edge_rest = sorted(self.edge.waiting.values(), key=lambda c: c.first_frame)
-        origin_rest = sorted(self.origin.waiting.values(), key=lambda c: c.first_frame)
+        alone = self.origin_only + list(self.alone.values())
+        edge_rest = sorted(self.edge.waiting.values(), key=self._order)
+        origin_rest = sorted(self.origin.waiting.values(), key=self._order)
         forward, reverse, facts = self.forward, self.reverse, self.facts
         if swap:
             held = [Pair(p.origin, p.edge, 0.0, p.matched_by, "certain") for p in held]  # type: ignore[arg-type]
+            assert not alone  # nothing expires before the roles are settled
             edge_rest, origin_rest = origin_rest, edge_rest
             facts = self.swapped_facts
             samples = delay_samples((p.edge, p.origin) for p in held)  # type: ignore[misc]
@@ -375,11 +495,16 @@ class StreamingCompare:
             edge_rest, origin_rest, clock=None if clock.source == "none" else clock
         )
         offset_ns = round(clock.seconds * NS)
-        held = [p._replace(score=_score(p.edge, p.origin, offset_ns)[0]) for p in held]  # type: ignore[arg-type]
+        held = [
+            p._replace(score=_score(p.edge, p.origin, offset_ns)[0])
+            if p.origin is not None and p.confidence == "certain"
+            else p
+            for p in held
+        ]
         for p in rest_pairs:
             if p.origin is not None and p.confidence != "weak":
                 facts.add_trusted(p)
-        pairs = sorted(held + rest_pairs, key=lambda p: (p.edge.first_ts_ns, p.edge.first_frame))
+        pairs = sorted(held + rest_pairs, key=lambda p: self._order(p.edge))
         selection = select(
             pairs,
             served=self.served,
@@ -415,7 +540,7 @@ class StreamingCompare:
         return StreamEnd(
             clock,
             coverage,
-            unpaired,
+            sorted(alone + unpaired, key=self._order),
             self.others,
             self.judged,
             self.assumed,

@@ -228,8 +228,13 @@ def track(
     *,
     idle_timeout_ns: int = IDLE_TIMEOUT_NS,
     close_delay_ns: int = CLOSE_DELAY_NS,
+    released: list[int] | None = None,
 ) -> Iterator[Connection]:
-    """Follow every TCP connection in ``segments``; yield each when it ends."""
+    """Follow every TCP connection in ``segments``; yield each when it ends.
+
+    ``released[0]``, when given, is kept at the capture time up to which every record
+    that ends by then has been yielded (the last sweep's clock): a reader of the stream
+    knows no record released by then is still to come."""
     flows: dict[_FlowKey, _FlowEntry] = {}
     live: dict[int, _Live] = {}
     closing: dict[int, _Live] = {}  # closed (FIN both ways or RST), released after a delay
@@ -262,6 +267,8 @@ def track(
                 idle, next_idle_sweep = idle_timeout_ns, now + IDLE_SWEEP_INTERVAL_NS
             next_sweep = now + SWEEP_INTERVAL_NS
             yield from _sweep(live, closing, flows, now, idle, close_delay_ns)
+            if released is not None:
+                released[0] = now
         entry = flows_get((src, sport, dst, dport))
         if entry is not None and not flags & 0x07 and entry[2].state == established:
             # Fast path: an established connection, no SYN/FIN/RST. Most packets.
@@ -329,6 +336,8 @@ def track(
             if conn.resets
             else "end_of_capture",
         )
+    if released is not None:
+        released[0] = 1 << 62  # everything
 
 
 def _slow_packet(entry: _FlowEntry, seg: Segment) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from .conns import ScanOptions, Sources, in_capture_order, scan_connections
+from .conns import ConnectionScan, ScanOptions, Sources, in_capture_order, scan_connections
 from .errors import PcapdiffError
 from .model import CaptureSummary, Connection, IcmpError
 
@@ -62,7 +62,7 @@ class Batch(NamedTuple):
 
     connections: list[Connection]
     icmp_errors: list[IcmpError]
-    clock_ns: int | None
+    clock_ns: int | None  # every record that ended by then is in this batch or before
     first_ts_ns: int | None  # the capture's first packet
 
 
@@ -209,7 +209,7 @@ def child_main(out: BinaryIO, source: Sources, options: ScanOptions) -> None:
             nonlocal batch, icmp_sent
             errors = summary.icmp_errors[icmp_sent:]
             icmp_sent = len(summary.icmp_errors)
-            body = (batch, errors, summary.last_ts_ns, summary.first_ts_ns)
+            body = (batch, errors, _released(scan, summary), summary.first_ts_ns)
             send(_CONNECTIONS + pickle.dumps(body, pickle.HIGHEST_PROTOCOL))
             batch = []
 
@@ -225,3 +225,12 @@ def child_main(out: BinaryIO, source: Sources, options: ScanOptions) -> None:
         send(_CRASH + traceback.format_exc().encode())
     finally:
         out.flush()
+
+
+def _released(scan: ConnectionScan, summary: CaptureSummary) -> int | None:
+    """The capture time up to which the tracker has released every ended record (the
+    whole capture once it is read)."""
+    released = scan.released_until_ns
+    if released is not None and summary.last_ts_ns is not None:
+        return min(released, summary.last_ts_ns)
+    return released
