@@ -126,6 +126,8 @@ def compare_streaming(
 
 # How many edge records between looks at what the origin's reading process has sent.
 DRAIN_EVERY = 256
+# How far (capture time) the edge's reading may run ahead of the origin's.
+MAX_LEAD_NS = 10 * NS
 
 
 def _compare(
@@ -192,15 +194,22 @@ def _compare(
             engine.clock(Side.EDGE, _before_end(clock, summary), summary.icmp_errors[icmp_seen:])
             icmp_seen = len(summary.icmp_errors)
             if child is not None and n % DRAIN_EVERY == 0:
-                for batch in child.ready():
-                    _origin_batch(engine, batch, origin_timing, origin_window)
+                # Records of the capture read further wait for their twins in the other:
+                # keep the two readers within MAX_LEAD_NS of each other (the origin's
+                # waits on its pipe), so memory follows that lead, not the files.
+                while engine.lead_ns() >= -MAX_LEAD_NS and (batches := child.ready(1)):
+                    for batch in batches:
+                        _origin_batch(engine, batch, origin_timing, origin_window)
+                while engine.lead_ns() > MAX_LEAD_NS and (waited := child.wait()) is not None:
+                    for batch in waited:
+                        _origin_batch(engine, batch, origin_timing, origin_window)
         summary = edge_scan.summary
         engine.clock(Side.EDGE, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
         origin_summary: CaptureSummary | None = None
         if child is not None:
-            batches, origin_summary = child.rest()
-            for batch in batches:
+            for batch in child.rest():
                 _origin_batch(engine, batch, origin_timing, origin_window)
+            origin_summary = child.summary()
         elif origin is not None:
             origin_scan = scan_connections(origin, options, _side(progress, Side.ORIGIN))
             icmp_seen = 0

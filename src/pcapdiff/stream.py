@@ -116,6 +116,9 @@ class _Side:
             self.by_key[key][token] = conn
         self.by_second[syn_ts(conn) // NS][token] = conn
         heapq.heappush(self.expiry, (conn.last_ts_ns, token))
+        if len(self.expiry) > 2 * len(self.waiting) + 4096:  # mostly records paired since
+            self.expiry = [entry for entry in self.expiry if entry[1] in self.waiting]
+            heapq.heapify(self.expiry)
 
     def holds(self, conn: Connection) -> bool:
         return id(conn) in self.tokens
@@ -242,6 +245,12 @@ class StreamingCompare:
         own.clock_ns = clock_ns
         own.add_icmp(icmp)
         self._retry()
+
+    def lead_ns(self) -> int:
+        """How far the edge capture has been read past the origin's (0 until known)."""
+        if self.offset is None or self.edge.clock_ns is None or self.origin.clock_ns is None:
+            return 0
+        return self.edge.clock_ns - (self.origin.clock_ns - round(self.offset.seconds * NS))
 
     def _retry(self) -> None:
         """Judge again the pairs that waited for the captures to be read this far, and

@@ -12,6 +12,7 @@ parent has finished with its capture.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import queue
@@ -33,6 +34,7 @@ from .model import CaptureSummary, Connection, IcmpError
 # only when the capture takes longer than that to read.
 CHILD_MIN_BYTES = 32 << 20
 BATCH = 2000  # connection records per message
+QUEUED_BATCHES = 8  # messages received and not yet taken, at most
 PROGRESS_EVERY_S = 0.1
 
 # Message kinds, the first byte of each message.
@@ -95,7 +97,9 @@ class ChildScan:
         assert self._process.stdout is not None
         self._process.stdin.write(pickle.dumps((source, options)))
         self._process.stdin.close()
-        self._messages: queue.SimpleQueue[bytes | None] = queue.SimpleQueue()
+        # Bounded: a child that reads faster than this process consumes waits on the
+        # pipe, instead of its records piling up here (at 5M packets, the whole capture).
+        self._messages: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_BATCHES)
         self._progress = progress
         self._summary: CaptureSummary | None = None
         self._receiver = threading.Thread(
@@ -121,12 +125,17 @@ class ChildScan:
         if self._process.poll() is None:
             self._process.terminate()
         self._process.wait()
+        while self._receiver.is_alive():  # it may wait to put a message: take them
+            with contextlib.suppress(queue.Empty):
+                self._messages.get(timeout=0.1)
         self._receiver.join()
 
-    def ready(self) -> list[Batch]:
-        """The batches that have arrived, without waiting."""
+    def ready(self, most: int | None = None) -> list[Batch]:
+        """The batches that have arrived (at most MOST messages' worth), without waiting."""
         out: list[Batch] = []
-        while True:
+        taken = 0
+        while most is None or taken < most:
+            taken += 1
             try:
                 message = self._messages.get_nowait()
             except queue.Empty:
@@ -135,25 +144,36 @@ class ChildScan:
                 self._messages.put(None)  # keep the end for rest()
                 return out
             out += self._decode(message)
+        return out
 
-    def rest(self) -> tuple[list[Batch], CaptureSummary]:
-        """Wait for the child to finish: the batches not yet taken, and the summary."""
-        out: list[Batch] = []
+    def wait(self) -> list[Batch] | None:
+        """The next message's batches, waiting for it; None once the child is done."""
+        message = self._messages.get()
+        if message is None:
+            self._messages.put(None)  # keep the end for rest()
+            return None
+        return self._decode(message)
+
+    def rest(self) -> Iterator[Batch]:
+        """The batches not yet taken, as they come, until the child has finished;
+        ``summary()`` then."""
         while (message := self._messages.get()) is not None:
-            out += self._decode(message)
+            yield from self._decode(message)
         self._receiver.join()
         self._process.wait()
+
+    def summary(self) -> CaptureSummary:
+        """The capture's summary, once ``rest()`` is exhausted."""
         if self._summary is None:
             raise RuntimeError(
                 f"the reading process ended without a result (exit code {self._process.returncode})"
             )
-        return out, self._summary
+        return self._summary
 
     def result(self) -> tuple[list[Connection], CaptureSummary]:
         """All the capture's connections in capture order, and its summary."""
-        batches, summary = self.rest()
-        connections = [c for batch in batches for c in batch.connections]
-        return in_capture_order(connections, self._several), summary
+        connections = [c for batch in self.rest() for c in batch.connections]
+        return in_capture_order(connections, self._several), self.summary()
 
     def _decode(self, message: bytes) -> list[Batch]:
         kind, body = message[:1], message[1:]
