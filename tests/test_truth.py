@@ -11,7 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -206,37 +206,12 @@ def test_streamed_verdicts_are_those_of_the_run_that_holds_everything(
     """compare --json hands out a verdict as soon as nothing still to be read can change
     it, judged with the clock offset known then; the reference run holds every verdict
     to the end and judges it with the final offset. Same verdicts, most released early."""
-    import pcapdiff.stream as stream
-    import pcapdiff.workers as workers
-    from pcapdiff.compare import compare_streaming
-    from pcapdiff.render.compare_json import ComparisonJsonStream
-
-    monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 0)  # the origin read alongside
-    released_early = []
-    real_finish = stream.StreamingCompare.finish
-
-    def finish(self: stream.StreamingCompare, *args: Any, **kwargs: Any) -> stream.StreamEnd:
-        released_early.append(self.judged)
-        return real_finish(self, *args, **kwargs)
-
-    monkeypatch.setattr(stream.StreamingCompare, "finish", finish)
-    docs = []
-    offsets = []
-    for release in (True, False):
-        out = io.StringIO()
-        writer = ComparisonJsonStream(out)
-        result = compare_streaming(
-            pair / "edge.pcap", pair / "origin.pcap", writer.verdict, release=release
-        )
-        writer.finish(result)
-        docs.append(json.loads(out.getvalue()))
-        offsets.append(result.clock.seconds)
-    streamed, reference = docs
-    assert released_early[1] == 0  # the reference held everything
+    run = streamed_and_held(pair, monkeypatch)
+    assert run.judged_early[1] == 0  # the reference held everything
     # all but the last seconds of the minute (and what waits for a twin) before the end
-    assert released_early[0] > 0.6 * len(reference["connections"]), released_early
-    assert offsets[0] == offsets[1]
-    assert same_verdicts(streamed, reference)
+    assert run.judged_early[0] > 0.6 * len(run.held["connections"]), run.judged_early
+    assert run.offsets[0] == run.offsets[1]
+    assert same_verdicts(run.streamed, run.held)
 
 
 MEASURE_COMPARE = """
@@ -287,35 +262,57 @@ def test_records_whose_twin_cannot_come_any_more_are_judged_as_the_capture_goes(
     capture is read so far past it that its twin would have been released, and an
     origin connection of its own is reported then; the verdicts are those of the run
     that holds everything to the end, and far fewer records wait for the end."""
+    make_pair(tmp_path, 2_500, seed=3, span_s=1500.0, bodies=(300,))
+    run = streamed_and_held(tmp_path, monkeypatch)
+    assert same_verdicts(run.streamed, run.held)
+    unpaired = [c for c in run.held["connections"] if c["origin"] is None]
+    assert len(unpaired) > 40  # the SYNs dropped in the path, and the cut ones
+    left = run.waiting_at_end
+    assert left[0] < left[1] / 2, left  # most judged before the end
+    assert_judged_as_it_happened(
+        tmp_path, compare(tmp_path / "edge.pcap", tmp_path / "origin.pcap"), every_fate=False
+    )
+
+
+class StreamedAndHeld(NamedTuple):
+    streamed: dict[str, Any]  # compare --json as released
+    held: dict[str, Any]  # the reference: every verdict held to the end
+    offsets: tuple[float, float]
+    judged_early: tuple[int, int]  # verdicts released before the end, each run
+    waiting_at_end: tuple[int, int]  # records still waiting for a twin then
+
+
+def streamed_and_held(folder: Path, monkeypatch: pytest.MonkeyPatch) -> StreamedAndHeld:
+    """compare --json on FOLDER's pair as released, and as the run that holds every
+    verdict to the end, the origin read alongside by its own process."""
     import pcapdiff.stream as stream
     import pcapdiff.workers as workers
     from pcapdiff.compare import compare_streaming
     from pcapdiff.render.compare_json import ComparisonJsonStream
 
-    make_pair(tmp_path, 2_500, seed=3, span_s=1500.0, bodies=(300,))
     monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 0)
-    left: list[int] = []
+    at_end: list[tuple[int, int]] = []
     real_finish = stream.StreamingCompare.finish
 
     def finish(self: stream.StreamingCompare, *args: Any, **kwargs: Any) -> stream.StreamEnd:
-        left.append(len(self.edge.waiting) + len(self.origin.waiting))
+        at_end.append((self.judged, len(self.edge.waiting) + len(self.origin.waiting)))
         return real_finish(self, *args, **kwargs)
 
     monkeypatch.setattr(stream.StreamingCompare, "finish", finish)
-    docs = []
+    docs, offsets = [], []
     for release in (True, False):
         out = io.StringIO()
         writer = ComparisonJsonStream(out)
         result = compare_streaming(
-            tmp_path / "edge.pcap", tmp_path / "origin.pcap", writer.verdict, release=release
+            folder / "edge.pcap", folder / "origin.pcap", writer.verdict, release=release
         )
         writer.finish(result)
         docs.append(json.loads(out.getvalue()))
-    streamed, reference = docs
-    assert same_verdicts(streamed, reference)
-    unpaired = [c for c in reference["connections"] if c["origin"] is None]
-    assert len(unpaired) > 40  # the SYNs dropped in the path, and the cut ones
-    assert left[0] < left[1] / 2, left  # most judged before the end
-    assert_judged_as_it_happened(
-        tmp_path, compare(tmp_path / "edge.pcap", tmp_path / "origin.pcap"), every_fate=False
+        offsets.append(result.clock.seconds)
+    return StreamedAndHeld(
+        docs[0],
+        docs[1],
+        (offsets[0], offsets[1]),
+        (at_end[0][0], at_end[1][0]),
+        (at_end[0][1], at_end[1][1]),
     )
