@@ -7,10 +7,17 @@ CLI only renders what this returns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from .conns import ScanOptions, Sources, few_collections, scan_connections
+from .conns import (
+    ConnectionScan,
+    ScanOptions,
+    Sources,
+    as_files,
+    few_collections,
+    scan_connections,
+)
 from .coverage import Coverage, Window, recorded_window
 from .files import describe
 from .match import (
@@ -156,11 +163,7 @@ def _compare(
         edge_window, origin_window = origin_window, edge_window
     several = _several(edge) or (origin is not None and _several(origin))
     # How each side cites frames, for verdicts handed out before the origin is read.
-    origin_files = (
-        [str(p) for p in origin]
-        if isinstance(origin, Sequence) and not isinstance(origin, str) and len(origin) > 1
-        else []
-    )
+    origin_files = [str(f) for f in as_files(origin)] if origin and _several(origin) else []
     cites = [lambda frame: frame, CaptureSummary(path="", files=origin_files).cite]
     engine = StreamingCompare(
         lambda verdict: emit(verdict, cites[0], cites[1]),
@@ -185,14 +188,7 @@ def _compare(
         engine.edge_cite = cites[0] = edge_scan.summary.cite
         edge_timing = _timing(edge_meta, edge_scan.summary)
         origin_timing = _timing(origin_meta, CaptureSummary(path=str(origin)))
-        icmp_seen = 0
-        for n, conn in enumerate(edge_scan):
-            summary = edge_scan.summary
-            engine.edge_start = recorded_window(summary, edge_timing, edge_window)
-            engine.add_edge(conn)
-            clock = edge_scan.released_until_ns
-            engine.clock(Side.EDGE, _before_end(clock, summary), summary.icmp_errors[icmp_seen:])
-            icmp_seen = len(summary.icmp_errors)
+        for n in _read_into(engine, edge_scan, Side.EDGE, edge_timing, edge_window):
             if child is not None and n % DRAIN_EVERY == 0:
                 # Records of the capture read further wait for their twins in the other:
                 # keep the two readers within MAX_LEAD_NS of each other (the origin's
@@ -203,8 +199,6 @@ def _compare(
                 while engine.lead_ns() > MAX_LEAD_NS and (waited := child.wait()) is not None:
                     for batch in waited:
                         _origin_batch(engine, batch, origin_timing, origin_window)
-        summary = edge_scan.summary
-        engine.clock(Side.EDGE, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
         origin_summary: CaptureSummary | None = None
         if child is not None:
             for batch in child.rest():
@@ -212,18 +206,9 @@ def _compare(
             origin_summary = child.summary()
         elif origin is not None:
             origin_scan = scan_connections(origin, options, _side(progress, Side.ORIGIN))
-            icmp_seen = 0
-            for conn in origin_scan:
-                summary = origin_scan.summary
-                engine.origin_start = recorded_window(summary, origin_timing, origin_window)
-                engine.add_origin(conn)
-                clock = _before_end(origin_scan.released_until_ns, summary)
-                engine.clock(Side.ORIGIN, clock, summary.icmp_errors[icmp_seen:])
-                icmp_seen = len(summary.icmp_errors)
+            for _ in _read_into(engine, origin_scan, Side.ORIGIN, origin_timing, origin_window):
+                pass
             origin_summary = origin_scan.summary
-            engine.clock(
-                Side.ORIGIN, origin_summary.last_ts_ns, origin_summary.icmp_errors[icmp_seen:]
-            )
     except BaseException:
         if child is not None:
             child.cancel()
@@ -295,10 +280,33 @@ def _origin_batch(
     window: tuple[float, float] | None,
 ) -> None:
     so_far = CaptureSummary(path="", first_ts_ns=batch.first_ts_ns, last_ts_ns=batch.clock_ns)
-    engine.origin_start = recorded_window(so_far, timing, window)
+    engine.start(Side.ORIGIN, recorded_window(so_far, timing, window))
     for conn in batch.connections:  # the records first: the clock says they are all in
         engine.add_origin(conn)
     engine.clock(Side.ORIGIN, batch.clock_ns, batch.icmp_errors)
+
+
+def _read_into(
+    engine: StreamingCompare,
+    scan: ConnectionScan,
+    side: Side,
+    timing: CaptureMeta | None,
+    window: tuple[float, float] | None,
+) -> Iterator[int]:
+    """Hand a capture read in this process to the engine record by record, with what
+    the capture has shown so far after each; yields the count, for work in between."""
+    icmp_seen = 0
+    summary = scan.summary
+    add = engine.add_edge if side is Side.EDGE else engine.add_origin
+    for n, conn in enumerate(scan):
+        if n == 0:  # its first packet is read: when it started is known
+            engine.start(side, recorded_window(summary, timing, window))
+        add(conn)
+        clock = _before_end(scan.released_until_ns, summary)
+        engine.clock(side, clock, summary.icmp_errors[icmp_seen:])
+        icmp_seen = len(summary.icmp_errors)
+        yield n
+    engine.clock(side, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
 
 
 def _before_end(released: int | None, summary: CaptureSummary) -> int | None:
@@ -310,7 +318,7 @@ def _before_end(released: int | None, summary: CaptureSummary) -> int | None:
 
 
 def _several(capture: Sources) -> bool:
-    return isinstance(capture, Sequence) and not isinstance(capture, str) and len(capture) > 1
+    return len(as_files(capture)) > 1
 
 
 def _side(

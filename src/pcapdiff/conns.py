@@ -56,7 +56,7 @@ class ConnectionScan:
         options: ScanOptions = DEFAULT_SCAN,
         progress: ProgressFn | None = None,
     ) -> None:
-        files = _as_files(source)
+        files = as_files(source)
         self.parts: list[CaptureSummary] = []  # one per file when there are several
         if len(files) == 1:
             only = files[0]
@@ -141,7 +141,8 @@ def few_collections() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def _as_files(source: Sources) -> list[Source]:
+def as_files(source: Sources) -> list[Source]:
+    """The files (or the one stream) a capture is read from."""
     if isinstance(source, (str, Path)) or not isinstance(source, Sequence):
         return [source]  # a file, a path, or a stream
     files: list[Source] = list(source)
@@ -238,7 +239,7 @@ def read_connections(
 ) -> tuple[list[Connection], CaptureSummary]:
     """All TCP connections of a capture, ordered by first frame, and the capture summary."""
     scan = scan_connections(source, options, progress)
-    return in_capture_order(list(scan), len(_as_files(source)) > 1), scan.summary
+    return in_capture_order(list(scan), len(as_files(source)) > 1), scan.summary
 
 
 def in_capture_order(connections: list[Connection], several_files: bool) -> list[Connection]:

@@ -117,15 +117,17 @@ def estimate_offset(confident: Iterable[tuple[Connection, Connection]]) -> Clock
     SYN-ACKs) than the other, its first may be a retransmission of the other's first
     (a capture started late, a SYN lost on the way), which would be off by seconds."""
     pairs = list(confident)
-    n = len(pairs)
     fwd, rev = delay_samples(pairs)
-    if not fwd:
+    return offset_from(min(fwd, default=None), min(rev, default=None), len(pairs))
+
+
+def offset_from(d_fwd: int | None, d_rev: int | None, pairs: int) -> ClockOffset:
+    """The offset from the smallest delay sample each way (None: no sample)."""
+    if d_fwd is None:
         return ClockOffset(0.0, 0.0, 0, "none")
-    d_fwd = min(fwd)
-    if not rev:  # no answer ever came back: assume a symmetric path of unknown delay
-        return ClockOffset(d_fwd / NS, 0.0, n, "estimated (one way only)")
-    d_rev = min(rev)
-    return ClockOffset((d_fwd - d_rev) / 2 / NS, abs(d_fwd + d_rev) / 2 / NS, n, "estimated")
+    if d_rev is None:  # no answer ever came back: assume a symmetric path of unknown delay
+        return ClockOffset(d_fwd / NS, 0.0, pairs, "estimated (one way only)")
+    return ClockOffset((d_fwd - d_rev) / 2 / NS, abs(d_fwd + d_rev) / 2 / NS, pairs, "estimated")
 
 
 M32 = 0xFFFFFFFF
@@ -395,21 +397,19 @@ def _certain_pairs(
         ):
             for twin in pool:
                 twins[id(twin)] = twin
-        # The same ISN and the same request line also settle it: behind SNAT with no
-        # TCP timestamps (Windows clients), the ISN is the only strong feature left,
-        # and 32 bits alone collide by chance among tens of thousands of connections.
-        key = _request_key(e)
-        out += [
-            (e, twin)
-            for twin in twins.values()
-            if _strong(e, twin, isn_delta) >= 2
-            or (
-                key is not None
-                and _isn_of(e, isn_delta) == twin.client_isn
-                and key == _request_key(twin)
-            )
-        ]
+        out += [(e, twin) for twin in twins.values() if certain_pair(e, twin, isn_delta)]
     return out
+
+
+def certain_pair(e: Connection, o: Connection, isn_delta: int = 0) -> bool:
+    """Two of the 4-tuple, the client ISN and the SYN TSval agree; or the ISN and the
+    request do: behind SNAT with no TCP timestamps (Windows clients) the ISN is the
+    only strong feature left, and 32 bits alone collide by chance among tens of
+    thousands of connections."""
+    if _strong(e, o, isn_delta) >= 2:
+        return True
+    key = _request_key(e)
+    return key is not None and _isn_of(e, isn_delta) == o.client_isn and key == _request_key(o)
 
 
 def _unique(pairs: list[tuple[Connection, Connection]]) -> list[tuple[Connection, Connection]]:
@@ -431,9 +431,14 @@ IcmpKey = tuple[str, int, str, int]
 def icmp_index(errors: Iterable[IcmpError]) -> dict[IcmpKey, list[IcmpError]]:
     """ICMP errors by the 4-tuple of the packet they quote (sender first)."""
     index: dict[IcmpKey, list[IcmpError]] = defaultdict(list)
+    add_icmp(index, errors)
+    return index
+
+
+def add_icmp(index: dict[IcmpKey, list[IcmpError]], errors: Iterable[IcmpError]) -> None:
+    """Add errors to an ``icmp_index`` (a defaultdict(list))."""
     for err in errors:
         index[(err.quoted_src, err.quoted_sport, err.quoted_dst, err.quoted_dport)].append(err)
-    return index
 
 
 def icmp_for(conn: Connection, index: dict[IcmpKey, list[IcmpError]]) -> tuple[IcmpError, ...]:
@@ -452,16 +457,27 @@ def origin_servers(origin_conns: Iterable[Connection]) -> set[tuple[str, int]]:
     return {(c.server.addr, c.server.port) for c in origin_conns if c.syns or c.synacks}
 
 
+def speaks_http_or_tls(conn: Connection) -> bool:
+    """Did either end of the connection speak HTTP or TLS?"""
+    return (conn.request is not None and conn.request.kind in ("http", "tls")) or (
+        conn.response is not None and conn.response.kind in ("http", "tls")
+    )
+
+
+def chosen_by(conn: Connection, origins: Sequence[OriginSpec], ports: Sequence[int]) -> bool:
+    """Is the edge connection one that --origin/--port name?"""
+    return (not origins or any(s.admits(conn) for s in origins)) and (
+        not ports or conn.server.port in ports
+    )
+
+
 def origin_pull_ports(*captures: Iterable[Connection]) -> set[int]:
     """Server ports that carry origin pulls: 80 and 443, and any port on which a
     connection (in either capture) spoke HTTP or TLS."""
     ports = set(ORIGIN_PULL_PORTS)
     for conns in captures:
         for c in conns:
-            spoke = (c.request is not None and c.request.kind in ("http", "tls")) or (
-                c.response is not None and c.response.kind in ("http", "tls")
-            )
-            if spoke:
+            if speaks_http_or_tls(c):
                 ports.add(c.server.port)
     return ports
 
@@ -492,11 +508,7 @@ def select(
     another connection: counted, not judged.
     """
     if origins or ports:
-        chosen = [
-            (not origins or any(s.admits(p.edge) for s in origins))
-            and (not ports or p.edge.server.port in ports)
-            for p in pairs
-        ]
+        chosen = [chosen_by(p.edge, origins, ports) for p in pairs]
     else:
         paired_endpoints = {(p.edge.server.addr, p.edge.server.port) for p in pairs if p.origin}
         keep = served | paired_endpoints | (paired_elsewhere or set())

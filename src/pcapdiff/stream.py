@@ -41,14 +41,17 @@ from .match import (
     ORIGIN_PULL_PORTS,
     WINDOW_NS,
     OriginSpec,
-    _request_key,
     _score,
-    _strong,
     _tsval,
+    add_icmp,
+    certain_pair,
+    chosen_by,
     delay_samples,
     icmp_for,
     match,
+    offset_from,
     select,
+    speaks_http_or_tls,
     syn_ts,
 )
 from .model import (
@@ -161,21 +164,7 @@ class _Side:
             bucket = self.by_key.get(key, {})
             if len(bucket) <= MAX_IDENTITY_POOL:  # a key that common is not an identity
                 found.update(bucket)
-        return [c for c in found.values() if _certain(conn, c)]
-
-    def add_icmp(self, errors: Iterable[IcmpError]) -> None:
-        for err in errors:
-            self.icmp[(err.quoted_src, err.quoted_sport, err.quoted_dst, err.quoted_dport)].append(
-                err
-            )
-
-
-def _certain(a: Connection, b: Connection) -> bool:
-    """``match``'s rule for a pair certain whatever the clocks say."""
-    if _strong(a, b) >= 2:
-        return True
-    key = _request_key(a)
-    return key is not None and a.client_isn == b.client_isn and key == _request_key(b)
+        return [c for c in found.values() if certain_pair(conn, c)]
 
 
 class StreamingCompare:
@@ -239,11 +228,18 @@ class StreamingCompare:
 
     # --- input ------------------------------------------------------------------------
 
+    def start(self, side: Side, recorded: Recorded) -> None:
+        """When a capture started (its sidecar, or its first packet), its own clock."""
+        if side is Side.EDGE:
+            self.edge_start = recorded
+        else:
+            self.origin_start = recorded
+
     def clock(self, side: Side, clock_ns: int | None, icmp: Iterable[IcmpError] = ()) -> None:
         """A capture's latest packet so far, and the ICMP errors read since last time."""
         own = self.edge if side is Side.EDGE else self.origin
         own.clock_ns = clock_ns
-        own.add_icmp(icmp)
+        add_icmp(own.icmp, icmp)
         self._retry()
 
     def lead_ns(self) -> int:
@@ -338,10 +334,7 @@ class StreamingCompare:
         self._arrive(conn, self.origin, self.edge, edge_first=False)
 
     def _note(self, conn: Connection, side: _Side) -> None:
-        spoke = (conn.request is not None and conn.request.kind in ("http", "tls")) or (
-            conn.response is not None and conn.response.kind in ("http", "tls")
-        )
-        if spoke:
+        if speaks_http_or_tls(conn):
             self.pull_ports.add(conn.server.port)
         if vote := capture_vote(conn):
             side.votes[vote] += 1
@@ -367,7 +360,7 @@ class StreamingCompare:
         self.reverse = _lowest(self.reverse + reverse)
         self.certain_count += 1
         if self.given is None:
-            self.offset = _estimate(self.forward, self.reverse, self.certain_count)
+            self.offset = _estimate_from(self.forward, self.reverse, self.certain_count)
         if not self.released and not self._may_release():
             self.certain.append(pair)
             return
@@ -398,10 +391,7 @@ class StreamingCompare:
         assert self.offset is not None
         e, o = pair.edge, pair.origin
         if self.specs or self.ports:
-            chosen = (not self.specs or any(s.admits(e) for s in self.specs)) and (
-                not self.ports or e.server.port in self.ports
-            )
-            if not chosen:
+            if not chosen_by(e, self.specs, self.ports):
                 self.others[e.server.port] += 1
                 return
         elif e.server.port not in self.pull_ports:
@@ -497,7 +487,7 @@ class StreamingCompare:
         clock = (
             ClockOffset(self.given, 0.0, 0, "given")
             if self.given is not None
-            else _estimate(forward, reverse, self.certain_count)
+            else _estimate_from(forward, reverse, self.certain_count)
         )
         # no certain pair gave an offset: the rest may (a rewrite of ISNs learned there)
         rest_pairs, clock, unpaired = match(
@@ -566,14 +556,8 @@ def _lowest(values: list[int]) -> list[int]:
     return [min(values)] if values else []
 
 
-def _estimate(forward: list[int], reverse: list[int], pairs: int) -> ClockOffset:
-    """``match.estimate_offset`` from the smallest delay samples each way."""
-    if not forward:
-        return ClockOffset(0.0, 0.0, 0, "none")
-    if not reverse:
-        return ClockOffset(forward[0] / NS, 0.0, pairs, "estimated (one way only)")
-    d_fwd, d_rev = forward[0], reverse[0]
-    return ClockOffset((d_fwd - d_rev) / 2 / NS, abs(d_fwd + d_rev) / 2 / NS, pairs, "estimated")
+def _estimate_from(forward: list[int], reverse: list[int], pairs: int) -> ClockOffset:
+    return offset_from(min(forward, default=None), min(reverse, default=None), pairs)
 
 
 def _running(start: Recorded | None, clock_ns: int, offset_ns: int) -> Window:

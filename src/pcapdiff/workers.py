@@ -26,7 +26,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
 
-from .conns import ConnectionScan, ScanOptions, Sources, in_capture_order, scan_connections
+from .conns import (
+    ConnectionScan,
+    ScanOptions,
+    Sources,
+    as_files,
+    in_capture_order,
+    scan_connections,
+)
 from .errors import PcapdiffError
 from .model import CaptureSummary, Connection, IcmpError
 
@@ -44,11 +51,8 @@ _PROGRESS_FORMAT = "<QQ"
 
 def worth_a_child(source: Sources) -> bool:
     """Is SOURCE files on disk, big enough to be read by a child process?"""
-    files = [source] if isinstance(source, (str, Path)) else source
-    if not isinstance(files, list | tuple) or not files:
-        return False
     total = 0
-    for f in files:
+    for f in as_files(source):
         if not isinstance(f, (str, Path)) or str(f) == "-":
             return False
         path = Path(f)
@@ -60,7 +64,8 @@ def worth_a_child(source: Sources) -> bool:
 
 class Batch(NamedTuple):
     """Records the child's tracker released, the ICMP errors read since the last batch,
-    and the capture's time when it sent them (its latest packet)."""
+    and the capture time up to which every record that ended is in this batch or an
+    earlier one."""
 
     connections: list[Connection]
     icmp_errors: list[IcmpError]
@@ -81,7 +86,7 @@ class ChildScan:
         options: ScanOptions,
         progress: Callable[[int, int], None] | None = None,
     ) -> None:
-        self._several = not isinstance(source, (str, Path)) and len(source) > 1  # type: ignore[arg-type]
+        self._several = len(as_files(source)) > 1
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(
