@@ -9,6 +9,7 @@ packets/s" is the reference the speed floor was set against).
 
 from __future__ import annotations
 
+import argparse
 import sys
 
 import dpkt
@@ -37,4 +38,6 @@ def main(path: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capture", help="a classic pcap file (Ethernet)")
+    sys.exit(main(parser.parse_args().capture))

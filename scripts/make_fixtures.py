@@ -488,4 +488,10 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(
+        description=(__doc__ or "").strip().splitlines()[0],
+        epilog="It takes no arguments: it rewrites the files under fixtures/pcaps/conns.",
+    ).parse_args()
     main()

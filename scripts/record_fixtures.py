@@ -14,9 +14,9 @@ is the address:port `probe` reported. Needs root, tcpdump, iptables and dumpcap
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
-import sys
 from pathlib import Path
 
 from pcapdiff.lab import EDGE_ADDR, SCENARIOS, Lab, run_scenario
@@ -57,4 +57,6 @@ def main(names: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="*", help="only these scenarios (default: all)")
+    main(parser.parse_args().scenarios)

@@ -11,6 +11,7 @@ fixtures that tests compare against golden files come from scripts/make_fixtures
 
 from __future__ import annotations
 
+import argparse
 import random
 import struct
 import sys
@@ -221,8 +222,26 @@ def write_capture(
     return written
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="example: scripts/synth_capture.py /tmp/big.pcap --packets 1000000",
+    )
+    parser.add_argument("output", type=Path, help="the pcap file to write")
+    parser.add_argument("--packets", type=int, default=1_000_000, help="how many (1,000,000)")
+    parser.add_argument(
+        "--requests-per-connection", type=int, default=6, help="keep-alive requests (6)"
+    )
+    parser.add_argument("--ipv6", action="store_true", help="IPv6 addresses instead of IPv4")
+    args = parser.parse_args(argv)
+    if args.packets < 1 or args.requests_per_connection < 1:
+        parser.error("--packets and --requests-per-connection must be at least 1")
+    written = write_capture(
+        args.output, args.packets, max_requests=args.requests_per_connection, ipv6=args.ipv6
+    )
+    print(written)
+    return 0
+
+
 if __name__ == "__main__":
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 1_000_000
-    per_conn = int(sys.argv[3]) if len(sys.argv) > 3 else 6
-    ipv6 = len(sys.argv) > 4 and sys.argv[4] == "ipv6"
-    print(write_capture(Path(sys.argv[1]), n, max_requests=per_conn, ipv6=ipv6))
+    sys.exit(main())

@@ -22,7 +22,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "pcaps" / "conns"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
-CORPUS = ROOT.parent / "shared" / "corpus" / "public"
+# The public corpus: beside the clone by default (../shared/corpus/public); elsewhere,
+# PCAPDIFF_CORPUS=/path/to/corpus/public.
+CORPUS = Path(os.environ.get("PCAPDIFF_CORPUS") or ROOT.parent / "shared" / "corpus" / "public")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -30,7 +30,10 @@ FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix not in (
 if not FILES:
     if IN_CI:
         raise RuntimeError(f"CI must run the corpus tests, but {CORPUS} has no captures")
-    pytest.skip(f"public corpus not found at {CORPUS}", allow_module_level=True)
+    pytest.skip(
+        f"public corpus not found at {CORPUS} (set PCAPDIFF_CORPUS to its folder)",
+        allow_module_level=True,
+    )
 
 # file -> why our counts (or exit code) differ from tshark's, on purpose. All of these
 # are refused with exit 2, except those in COUNTED_DIFFERENTLY, which are read.
