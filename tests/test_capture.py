@@ -85,10 +85,13 @@ def test_dumpcap_argv_for_pcapng() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--role", "edge", "--peer", "origin.example.com", "-o", "x.pcap"], "not an IP"),
+        (
+            ["--role", "edge", "--peer", "origin.example.com", "-o", "x.pcap"],
+            "--peer: 'origin.example.com' is not an address",
+        ),
         (["--role", "middle", "-o", "x.pcap"], "'middle' is not one of"),
         (["--role", "edge"], "Missing option '-o'"),
-        (["--role", "edge", "--port", "0", "-o", "x.pcap"], "0 is not in the range"),
+        (["--role", "edge", "--port", "0", "-o", "x.pcap"], "--port: 0 is not in the range"),
     ],
 )
 def test_bad_options_are_one_line(

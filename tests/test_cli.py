@@ -100,8 +100,8 @@ def test_json_fields_are_exactly_the_documented_ones() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["conns", "--port", "99999", "x.pcap"], "99999 is not in the range"),
-        (["conns", "--host", "not-an-ip", "x.pcap"], "does not appear to be an IPv4 or IPv6"),
+        (["conns", "--port", "99999", "x.pcap"], "--port: 99999 is not in the range"),
+        (["conns", "--host", "not-an-ip", "x.pcap"], "--host: 'not-an-ip' is not an address"),
         (["conns", "--bogus", "x.pcap"], "No such option '--bogus'"),
         (["conns"], "Missing argument"),
         (["conns", "/nonexistent/file.pcap"], "/nonexistent/file.pcap: cannot open"),

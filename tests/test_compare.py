@@ -118,7 +118,7 @@ def test_cli_exit_codes_and_json() -> None:
     ok_file = ROOT / "fixtures" / "pcaps" / "conns" / "http_ok.pcap"
     result = runner.invoke(cli, ["compare", str(ok_file), str(ok_file)], env={"NO_COLOR": "1"})
     assert result.exit_code == 0, result.output
-    assert "1 origin-pull connection(s): ok 1" in result.stdout
+    assert "1 origin-pull connection: ok 1" in result.stdout
     result = runner.invoke(cli, ["compare", str(ok_file), "--origin", "nonsense"])
     assert result.exit_code == 2
 

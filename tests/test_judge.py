@@ -794,3 +794,19 @@ def test_hints_are_said_once_and_bounded() -> None:
     flood = tuple(rst(10 + i, 20 + i, "server", ttl=250) for i in range(1000))
     verdict = judge(case_of(Given("flood", asked(resets=flood), None, "", "", "", False)))
     assert len(verdict.hints) == len(set(verdict.hints)) <= 8
+
+
+def test_alike_resets_make_one_hint_naming_their_frames() -> None:
+    """Five RSTs with the same wrong TTL were five hints differing in one number."""
+    five = tuple(rst(10 + i, 20 + i, "server", ttl=250) for i in range(5))
+    verdict = judge(case_of(Given("five", asked(resets=five), None, "", "", "", False)))
+    ttl_hints = [h for h in verdict.hints if "TTL 250" in h]
+    assert ttl_hints == [
+        "RSTs frames 10, 11, 12, 13, 14 have TTL 250, the server's SYN-ACK frame 2 had 54: "
+        "likely injected by a device in the path"
+    ]
+    seven = tuple(rst(10 + i, 20 + i, "server", ttl=250) for i in range(7))
+    verdict = judge(case_of(Given("seven", asked(resets=seven), None, "", "", "", False)))
+    assert next(h for h in verdict.hints if "TTL 250" in h).startswith(
+        "RSTs frames 10, 11, 12, 13, 14, .. (7 in all) have TTL 250"
+    )

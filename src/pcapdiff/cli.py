@@ -1,21 +1,20 @@
 """The command line: options in, one library call, render out.
 
-Exit codes follow DESIGN.md: 0 done (for `compare`: every connection ok), 1 a
-connection is not ok, 2 trouble (bad options, unreadable or damaged file) with a
-one-line message on stderr and no traceback.
+Exit codes are exitcodes.ExitCode (DESIGN.md, README "Exit codes"): 0 done and every
+connection ok, 1 a connection is not ok, 2 trouble (bad options, an unreadable or
+damaged file) with a one-line message on stderr and no traceback, 3 (compare) nothing
+was judged.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import gc
 import io
-import ipaddress
-import math
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
-from enum import IntEnum
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,70 +22,38 @@ import click
 
 from .conns import ScanOptions, scan_connections
 from .errors import PcapdiffError
-from .match import parse_origin
-from .model import Connection, Side
-from .read import DEFAULT_MAX_RATIO
-from .render.compare_table import render_comparison
-from .render.conns_json import write_conns_json
-from .render.conns_table import render_conns_table, render_footer, render_warnings
-from .render.console import out_console
-
-CONN_STATES = (
-    "S0",
-    "S1",
-    "SF",
-    "REJ",
-    "S2",
-    "S3",
-    "RSTO",
-    "RSTR",
-    "RSTOS0",
-    "RSTRH",
-    "SH",
-    "SHR",
-    "OTH",
+from .exitcodes import ExitCode, for_attempts, for_outcomes
+from .filters import CONN_STATES, ClientSpec, ConnectionFilter, VerdictFilter, When
+from .model import CDN_STATUS, Outcome, Side
+from .params import (
+    AddressType,
+    CaptureFiles,
+    ClientType,
+    HeaderType,
+    NetworkType,
+    OriginSpecType,
+    OutcomeType,
+    OutputFile,
+    Seconds,
+    TimeWindow,
+    WhenType,
+    local_time_option,
+    max_ratio_option,
+    port_option,
+    progress_option,
+    strict_option,
 )
+from .render.console import out_console, output_width
+from .render.times import UTC, TimeFormat, local_zone
 
+SHORT_USAGE = """usage: pcapdiff COMMAND [OPTIONS] [ARGS]...
 
-# No span of time pcapdiff deals with is longer than ten years either way.
-MAX_SECONDS = 10 * 365 * 86400
+  compare EDGE [ORIGIN]   judge every origin-pull connection: whose fault a 52x was
+  conns CAPTURE           list every TCP connection of one capture
+  capture --role ...      capture the origin pull on this host, correctly
+  probe URL --origin-ip   reproduce the origin pull, as a CDN node would
 
-
-class Seconds(click.FloatRange):
-    """A finite number of seconds in a range: click's FloatRange lets nan and inf
-    through (nan compares false with every bound)."""
-
-    name = "number of seconds"
-
-    def __init__(self, min: float | None = None, max: float = MAX_SECONDS) -> None:
-        super().__init__(min=-MAX_SECONDS if min is None else min, max=max)
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
-        number = click.FLOAT.convert(value, param, ctx)
-        if not math.isfinite(number):
-            self.fail(f"{value!r} is not a finite number of seconds", param, ctx)
-        return super().convert(number, param, ctx)
-
-
-class CaptureFiles(click.ParamType):  # type: ignore[type-arg]
-    """A capture: a file, - for stdin, a quoted glob ('eth*.pcap'), or a rotated ring
-    by its base name (ring.pcap for ring.pcap0 .. ring.pcap9): a list of paths."""
-
-    name = "CAPTURE"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> list[Path]:
-        if isinstance(value, list):
-            return value
-        from .files import capture_files
-
-        try:
-            files = capture_files(str(value))
-        except PcapdiffError as exc:
-            self.fail(str(exc), param, ctx)
-        for path in files:
-            if path.is_dir():
-                self.fail(f"{path}: is a directory, not a capture file", param, ctx)
-        return files
+'pcapdiff --help' for more, 'pcapdiff COMMAND --help' for one command."""
 
 
 def _capture_arg(files: list[Path]) -> str | list[str]:
@@ -98,42 +65,6 @@ def _label(files: list[Path]) -> str:
     from .files import describe
 
     return describe(files)
-
-
-class TimeWindow(click.ParamType):  # type: ignore[type-arg]
-    """START,END: epoch seconds or ISO 8601 times (UTC unless they say otherwise)."""
-
-    name = "START,END"
-
-    def convert(self, value: Any, param: Any, ctx: Any) -> tuple[float, float]:
-        if isinstance(value, tuple):
-            return value
-        start_text, sep, end_text = str(value).partition(",")
-        if not sep:
-            self.fail(f"{value!r} is not START,END", param, ctx)
-        start, end = self._time(start_text, param, ctx), self._time(end_text, param, ctx)
-        if end < start:
-            self.fail(f"{value!r}: END is before START", param, ctx)
-        return start, end
-
-    def _time(self, text: str, param: Any, ctx: Any) -> float:
-        import datetime
-        import math
-
-        text = text.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            try:
-                when = datetime.datetime.fromisoformat(text)
-            except ValueError:
-                self.fail(f"{text!r} is neither epoch seconds nor an ISO 8601 time", param, ctx)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=datetime.timezone.utc)
-            return when.timestamp()
-        if not math.isfinite(seconds):
-            self.fail(f"{text!r} is not a finite time", param, ctx)
-        return seconds
 
 
 @contextlib.contextmanager
@@ -161,80 +92,49 @@ def _per_side(
     return update
 
 
-def progress_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--progress/--no-progress, the same on every command that reads captures."""
-    return click.option(
-        "--progress/--no-progress",
-        default=None,
-        help="Show a progress bar on stderr (default: when stderr is a terminal).",
-    )(command)
+def _show_progress(progress: bool | None) -> bool:
+    return sys.stderr.isatty() if progress is None else progress
 
 
-def _capture_file(path: Path) -> Path:
-    """`capture -o -` would hand the packets to tcpdump's stdout and lose them."""
-    if str(path) == "-":
-        raise click.BadParameter(
-            "'-' is not a file: capture writes a file and its FILE.json sidecar "
-            "(to stream packets, run tcpdump -w - yourself)",
-            param_hint="-o/--output",
-        )
-    return path
+def _zone(local_time: bool) -> datetime.tzinfo:
+    return local_zone() if local_time else UTC
 
 
-def max_ratio_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--max-ratio, the same on every command that reads captures."""
-    return click.option(
-        "--max-ratio",
-        type=click.IntRange(min=0),
-        default=DEFAULT_MAX_RATIO,
-        show_default=True,
-        help="Stop reading compressed input that expands to more than this many times "
-        "its size (past 256 MiB): a decompression bomb. 0 reads it all.",
-    )(command)
+@click.group(
+    invoke_without_command=True,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(None, "-V", "--version", package_name="pcapdiff")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Packet-level evidence for CDN 52x errors: read, track and compare TCP captures.
+
+    \b
+    Exit status: 0 done (compare, probe: every connection ok), 1 a connection is not
+    ok, 2 trouble (bad options, unreadable file), 3 compare judged nothing.
+    Shell completion (bash): eval "$(_PCAPDIFF_COMPLETE=bash_source pcapdiff)"
+    """
+    if ctx.invoked_subcommand is None:
+        click.echo(SHORT_USAGE, err=True)
+        ctx.exit(ExitCode.TROUBLE)
 
 
-class ExitCode(IntEnum):
-    OK = 0
-    NOT_OK = 1
-    TROUBLE = 2
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="pcapdiff")
-def cli() -> None:
-    """Packet-level evidence for CDN 52x errors: read, track and compare TCP captures."""
-
-
-def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
-    try:
-        return [ipaddress.ip_network(v, strict=False) for v in values]
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
-
-
-@cli.command()
+@cli.command(short_help="List every TCP connection of one capture.")
 @click.argument("capture", type=CaptureFiles())
 @click.option(
     "--host",
     "hosts",
     multiple=True,
-    callback=_network,
-    metavar="ADDR|CIDR",
+    type=NetworkType(),
     help="Only connections with this address (or network) at either end. Repeatable.",
 )
-@click.option(
-    "--port",
-    "ports",
-    multiple=True,
-    type=click.IntRange(0, 65535),
-    help="Only connections with this port at either end. Repeatable.",
-)
+@port_option("Only connections with this port at either end. Repeatable.", low=0)
 @click.option(
     "--state",
     "states",
     multiple=True,
-    type=click.Choice(CONN_STATES),
-    help="Only connections in this Zeek conn_state. Repeatable.",
+    type=click.Choice(CONN_STATES, case_sensitive=False),
+    help="Only connections in this Zeek conn_state (any case). Repeatable.",
 )
 @click.option(
     "--json",
@@ -242,11 +142,7 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
     is_flag=True,
     help="Write JSON (schema pcapdiff/conns/1, see docs/json.md) instead of a table.",
 )
-@click.option(
-    "--strict",
-    is_flag=True,
-    help="Treat a file cut off inside a record as an error (exit 2), not a warning.",
-)
+@strict_option
 @max_ratio_option
 @click.option(
     "--idle-timeout",
@@ -256,16 +152,18 @@ def _network(_ctx: Any, _param: Any, values: tuple[str, ...]) -> list[Any]:
     metavar="SECONDS",
     help="Release a connection after this long without packets.",
 )
+@local_time_option
 @progress_option
 def conns(
     capture: list[Path],
-    hosts: list[Any],
+    hosts: tuple[Any, ...],
     ports: tuple[int, ...],
     states: tuple[str, ...],
     as_json: bool,
     strict: bool,
     max_ratio: int,
     idle_timeout: float,
+    local_time: bool,
     progress: bool | None,
 ) -> None:
     """List every TCP connection in CAPTURE (pcap, pcapng, gzip; - for stdin; a
@@ -279,55 +177,81 @@ def conns(
       tcpdump -i any -w - port 80 | pcapdiff conns -
       pcapdiff conns origin.pcap --json | jq '.connections[] | select(.resets != [])'
     """
+    from .render.conns_json import write_conns_json
+    from .render.conns_table import render_conns_table, render_footer, render_warnings
+
     options = ScanOptions(
         strict=strict, idle_timeout_ns=int(idle_timeout * 1e9), max_ratio=max_ratio
     )
-    err = out_console(sys.stderr, stderr=True)
-    show_progress = sys.stderr.isatty() if progress is None else progress
+    wanted = ConnectionFilter(tuple(hosts), ports, states)
     label = _label(capture)
-    with _bars(show_progress and label != "-", [label]) as updates:
-        on_progress = updates[0] if updates else None
-        scan = scan_connections(_capture_arg(capture), options, on_progress)
-        selected = _Selection(scan, hosts, ports, states)
+    with _bars(_show_progress(progress) and label != "-", [label]) as updates:
+        scan = scan_connections(_capture_arg(capture), options, updates[0] if updates else None)
+        selected = wanted.select(scan)
         if as_json:
             filters = {"host": [str(h) for h in hosts], "port": list(ports), "state": list(states)}
             write_conns_json(selected, scan.summary, sys.stdout, filters)
         else:
             several = bool(scan.summary.files)  # frames are per file: order by time
             rows = sorted(selected, key=lambda c: (c.first_ts_ns if several else 0, c.first_frame))
-    render_warnings(scan.summary, err)
+    render_warnings(scan.summary, out_console(sys.stderr, stderr=True))
     if not as_json:
-        # Piped tables keep whole lines: 160 columns unless the terminal says otherwise.
-        out = out_console(sys.stdout, width=None if sys.stdout.isatty() else 160)
-        render_conns_table(rows, out, scan.summary.cite)
-        render_footer(scan.summary, len(rows), selected.seen, out)
+        out = out_console(sys.stdout, width=output_width(sys.stdout, piped=160))
+        times = TimeFormat(_zone(local_time), scan.summary.first_ts_ns)
+        render_conns_table(rows, out, scan.summary.cite, times)
+        render_footer(scan.summary, len(rows), selected.seen, out, times)
     sys.exit(ExitCode.OK)
 
 
-@cli.command()
+@cli.command(short_help="Judge every origin-pull connection: whose fault a 52x was.")
 @click.argument("edge", type=CaptureFiles())
 @click.argument("origin", required=False, type=CaptureFiles())
 @click.option(
     "--origin",
     "origins",
     multiple=True,
-    metavar="HOST[:PORT]",
+    type=OriginSpecType(),
     help="The origin's address, network or VIP (and port) the edge connects to. "
-    "Repeatable. Default: what the origin capture serves.",
+    "Repeatable. Default: what the origin capture serves. (The origin capture is the "
+    "second argument, not this.)",
 )
-@click.option(
-    "--port",
-    "ports",
-    multiple=True,
-    type=click.IntRange(1, 65535),
-    help="Only edge connections to this server port. Repeatable.",
-)
+@port_option("Only edge connections to this server port. Repeatable.")
 @click.option(
     "--clock-offset",
     type=Seconds(),
     default=None,
     metavar="SECONDS",
     help="Origin clock minus edge clock, instead of estimating it.",
+)
+@click.option("--not-ok", is_flag=True, help="Show only the connections that are not ok.")
+@click.option(
+    "--outcome",
+    "outcomes",
+    multiple=True,
+    type=OutcomeType(),
+    help="Show only this outcome, by name or CDN code (--outcome 520). Repeatable.",
+)
+@click.option(
+    "--client",
+    "clients",
+    multiple=True,
+    type=ClientType(),
+    help="Show only connections from this edge address, ADDR:PORT or network. Repeatable.",
+)
+@click.option(
+    "--request",
+    metavar="TEXT",
+    default="",
+    help="Show only connections whose request (method, host, path; TLS SNI) contains TEXT.",
+)
+@click.option(
+    "--since",
+    type=WhenType(),
+    help="Show only connections started at or after this time (edge clock): 18:51:40, "
+    "'2026-12-01 18:51', 2026-12-01T18:51:40Z or epoch seconds.",
+)
+@click.option(
+    "--until", type=WhenType(), help="Show only connections started at or before this time."
 )
 @click.option(
     "--json",
@@ -351,8 +275,9 @@ def conns(
 @click.option(
     "--show-unpaired", is_flag=True, help="List the origin's connections no edge one paired."
 )
-@click.option("--strict", is_flag=True, help="A capture cut off mid-record is an error.")
+@strict_option
 @max_ratio_option
+@local_time_option
 @progress_option
 def compare(
     edge: list[Path],
@@ -360,12 +285,19 @@ def compare(
     origins: tuple[str, ...],
     ports: tuple[int, ...],
     clock_offset: float | None,
+    not_ok: bool,
+    outcomes: tuple[frozenset[Outcome], ...],
+    clients: tuple[Any, ...],
+    request: str,
+    since: When | None,
+    until: When | None,
     as_json: bool,
     edge_window: tuple[float, float] | None,
     origin_window: tuple[float, float] | None,
     show_unpaired: bool,
     strict: bool,
     max_ratio: int,
+    local_time: bool,
     progress: bool | None,
 ) -> None:
     """Judge every origin-pull connection in EDGE against ORIGIN: whose fault a 52x was.
@@ -378,11 +310,18 @@ def compare(
     a rotated ring by its base name (ring.pcap reads ring.pcap0, ring.pcap1, ..), or
     a quoted pattern ('origin-eth*.pcap').
 
-    Exit status: 0 every connection ok, 1 at least one is not, 2 trouble.
+    The filters (--not-ok, --outcome, --client, --request, --since, --until) choose
+    what is shown; the summary and the exit status count every connection judged.
+
+    Exit status: 0 every connection ok, 1 at least one is not, 2 trouble, 3 nothing
+    judged (no origin-pull connection found: select them with --origin or --port).
 
     \b
     Examples:
       pcapdiff compare edge.pcap origin.pcap
+      pcapdiff compare edge.pcap origin.pcap --not-ok
+      pcapdiff compare edge.pcap origin.pcap --outcome 520 --since 18:51 --until 18:53
+      pcapdiff compare edge.pcap origin.pcap --request /a.jpg --client 198.51.100.7
       pcapdiff compare edge.pcap origin.pcapng --origin 203.0.113.10:443
       pcapdiff compare edge.pcap --port 80                 # edge capture alone
       pcapdiff compare edge.pcap ring.pcap                 # origin: ring.pcap0 .. ring.pcap9
@@ -391,16 +330,21 @@ def compare(
     from .compare import compare as run_compare
     from .compare import compare_streaming
     from .render.compare_json import ComparisonJsonStream
+    from .render.compare_table import Shown, nothing_judged, render_comparison
 
-    for spec in origins:
-        try:
-            parse_origin(spec)
-        except ValueError as exc:
-            raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--origin") from None
+    wanted = VerdictFilter(
+        not_ok=not_ok,
+        outcomes=frozenset().union(*outcomes),
+        clients=tuple(clients),
+        request=request,
+        since=since,
+        until=until,
+        zone=_zone(local_time),
+    )
     # One bar per side, when stderr is a terminal (or --progress); none for stdin.
     sides = [files for files in (edge, origin) if files is not None]
     labels = [_label(files) for files in sides]
-    show = (sys.stderr.isatty() if progress is None else progress) and "-" not in labels
+    show = _show_progress(progress) and "-" not in labels
     options: dict[str, Any] = {
         "origins": origins,
         "ports": ports,
@@ -413,7 +357,7 @@ def compare(
     edge_arg, origin_arg = _capture_arg(edge), _capture_arg(origin) if origin else None
     with _bars(show, labels) as updates:
         if as_json:  # streamed: each verdict is written as soon as it is final
-            writer = ComparisonJsonStream(sys.stdout)
+            writer = ComparisonJsonStream(sys.stdout, wanted.matches if wanted.active else None)
             try:
                 result = compare_streaming(
                     edge_arg, origin_arg, writer.verdict, progress=_per_side(updates), **options
@@ -422,20 +366,62 @@ def compare(
                 writer.abort(str(exc))
                 raise
             writer.finish(result)
-            outcomes = set(writer.outcomes)
+            judged = list(writer.outcomes.elements())
         else:
             result = run_compare(edge_arg, origin_arg, progress=_per_side(updates), **options)
-            outcomes = {v.outcome.value for v in result.verdicts}
+            judged = [v.outcome.value for v in result.verdicts]
     if not as_json:
+        numbered = list(enumerate(result.verdicts, 1))
+        chosen = [(n, v) for n, v in numbered if wanted.matches(v)]
+        shown = Shown(chosen, len(numbered) - len(chosen), _described(click.get_current_context()))
         render_comparison(
             result,
-            out_console(sys.stdout, width=None if sys.stdout.isatty() else 200),
+            out_console(sys.stdout, width=output_width(sys.stdout, piped=200)),
             show_unpaired=show_unpaired,
+            times=TimeFormat(_zone(local_time), result.edge.first_ts_ns),
+            shown=shown,
         )
-    sys.exit(ExitCode.NOT_OK if outcomes - {"ok"} else ExitCode.OK)
+    code = for_outcomes(judged)
+    if code is ExitCode.NOTHING_JUDGED:
+        out_console(sys.stderr, stderr=True).print(f"note: {nothing_judged(result)}")
+    sys.exit(code)
 
 
-@cli.command()
+FILTER_OPTIONS = ("not_ok", "outcomes", "clients", "request", "since", "until")
+
+
+def _described(ctx: click.Context) -> str:
+    """The filters as given on the command line: '--not-ok --outcome 520'."""
+    words = []
+    for param in ctx.command.params:
+        given = ctx.params.get(param.name or "")
+        if param.name not in FILTER_OPTIONS or not given:
+            continue
+        flag = param.opts[-1]
+        if isinstance(param, click.Option) and param.is_flag:
+            words.append(flag)
+            continue
+        for value in given if param.multiple else (given,):
+            words.append(f"{flag} {_as_given(value)}")
+    return " ".join(words)
+
+
+def _as_given(value: Any) -> str:
+    if isinstance(value, frozenset):
+        codes = {CDN_STATUS[o] for o in value}
+        if len(value) > 1 and len(codes) == 1:  # --outcome 520: as given
+            return str(codes.pop())
+        return "|".join(sorted(o.value for o in value))
+    if isinstance(value, ClientSpec):
+        net, port = value.network, value.port
+        host = str(net.network_address) if net.prefixlen == net.max_prefixlen else str(net)
+        return f"{host}:{port}" if port is not None else host
+    if isinstance(value, When):
+        return repr(value.text) if " " in value.text else value.text
+    return str(value)
+
+
+@cli.command(short_help="Capture the origin pull on this host with tcpdump, correctly.")
 @click.option(
     "--role",
     type=click.Choice(["edge", "origin"]),
@@ -446,16 +432,10 @@ def compare(
     "--peer",
     "peers",
     multiple=True,
-    metavar="ADDR|CIDR",
+    type=NetworkType(),
     help="The other end's address or network. Repeatable. Default: any.",
 )
-@click.option(
-    "--port",
-    "ports",
-    multiple=True,
-    type=click.IntRange(1, 65535),
-    help="The origin's service port. Repeatable. Default: any TCP port.",
-)
+@port_option("The origin's service port. Repeatable. Default: any TCP port.")
 @click.option(
     "-i",
     "--interface",
@@ -488,14 +468,13 @@ def compare(
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     required=True,
-    callback=lambda _ctx, _param, value: _capture_file(value),
     help="The capture file; FILE.json beside it records how it was taken.",
 )
 def capture(
     role: str,
-    peers: tuple[str, ...],
+    peers: tuple[Any, ...],
     ports: tuple[int, ...],
     interface: str,
     duration: float | None,
@@ -526,7 +505,7 @@ def capture(
             role=role,
             output=output,
             interface=interface,
-            peers=peers,
+            peers=tuple(str(p) for p in peers),
             ports=ports,
             duration_s=duration,
             count=count,
@@ -574,12 +553,12 @@ def _written(output: Path, rotating: bool) -> str:
 TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 
 
-@cli.command()
+@cli.command(short_help="Reproduce the origin pull and say what a CDN would have answered.")
 @click.argument("url")
 @click.option(
     "--origin-ip",
     required=True,
-    metavar="ADDR",
+    type=AddressType(),
     help="Connect here instead of resolving the URL's host (like curl --resolve).",
 )
 @click.option(
@@ -628,13 +607,18 @@ TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
     "--header",
     "headers",
     multiple=True,
-    metavar="'NAME: VALUE'",
+    type=HeaderType(),
     help="An extra request header. Repeatable.",
+)
+@click.option(
+    "--abort-close",
+    is_flag=True,
+    help="End each connection with a RST (abortive close) instead of a normal close.",
 )
 @click.option(
     "--capture",
     "capture_file",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OutputFile(),
     help="Capture the attempts into this file (and FILE.json), as `pcapdiff capture`.",
 )
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per attempt.")
@@ -648,14 +632,18 @@ def probe(
     insecure: bool,
     tls_min: str | None,
     tls_max: str | None,
-    headers: tuple[str, ...],
+    headers: tuple[tuple[str, str], ...],
+    abort_close: bool,
     capture_file: Path | None,
     as_json: bool,
 ) -> None:
     """Reproduce the origin pull: request URL from ORIGIN-IP, as a CDN node would, and
-    say what the CDN would have answered (ok, 520, 521, 522, 524, 525).
+    say what the CDN would have answered (ok, 520, 521, 522, 524, 525). Each line
+    gives the attempt's local address:port, to find it in a capture; a failure of
+    this host (no route, no permission) is a local error, not a 522.
 
-    Exit status: 0 every attempt ok, 1 at least one not, 2 trouble.
+    Exit status: 0 every attempt ok, 1 at least one not, 2 trouble (a local error
+    included).
 
     \b
     Examples:
@@ -664,21 +652,12 @@ def probe(
       pcapdiff probe https://www.example.com/ --origin-ip 2001:db8::10 --tls-max 1.2
     """
     import json
-    import threading
-    from urllib.parse import urlsplit
 
-    from .capture import CaptureSpec, run_capture
-    from .probe import ProbeSpec
+    from .probe import Attempt, ProbeSpec, capturing
     from .probe import probe as run_probe
+    from .render.probe_text import attempt_line, summary_line
 
-    pairs = []
-    for h in headers:
-        name, sep, value = h.partition(":")
-        if not sep:
-            raise click.BadParameter(f"{h!r}: write NAME: VALUE", param_hint="--header")
-        pairs.append((name.strip(), value.strip()))
     try:
-        ipaddress.ip_address(origin_ip)
         spec = ProbeSpec(
             url,
             origin_ip,
@@ -688,95 +667,25 @@ def probe(
             insecure=insecure,
             tls_min=tls_min,
             tls_max=tls_max,
-            headers=tuple(pairs),
+            headers=headers,
             interval_s=interval,
+            abort=abort_close,
         )
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint="URL") from None
     err = out_console(sys.stderr, stderr=True)
-    stop, ready, failure = threading.Event(), threading.Event(), []
-    capturing = None
-    if capture_file is not None:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        cap = CaptureSpec(role="edge", output=capture_file, peers=(origin_ip,), ports=(port,))
-
-        def run() -> None:
-            try:
-                run_capture(
-                    cap,
-                    stop=stop,
-                    started=lambda _command: ready.set(),
-                    fallback=lambda why: err.print(f"note: {why}", markup=False),
-                )
-            except PcapdiffError as exc:
-                failure.append(exc)
-                ready.set()
-
-        capturing = threading.Thread(target=run)
-        capturing.start()
-        ready.wait(30)
-        if failure:
-            raise failure[0]
-    all_ok = True
+    done: list[Attempt] = []
     try:
-        for a in run_probe(spec):  # each attempt as it ends: Ctrl-C keeps those done
-            all_ok = all_ok and a.verdict == "ok"
-            if as_json:
-                print(json.dumps(a._asdict()), flush=True)
-                continue
-            timing = " ".join(
-                f"{k} {v:.1f} ms"
-                for k, v in (
-                    ("connect", a.connect_ms),
-                    ("tls", a.tls_ms),
-                    ("first byte", a.first_byte_ms),
-                )
-                if v is not None
-            )
-            print(
-                f"#{a.n} {a.verdict:>3} {a.local or '-':<22} {timing} total {a.total_ms:.1f} "
-                f"ms: {a.detail}",
-                flush=True,
-            )
+        with capturing(spec, capture_file, note=lambda why: err.print(f"note: {why}")):
+            for a in run_probe(spec):  # each attempt as it ends: Ctrl-C keeps those done
+                done.append(a)
+                print(json.dumps(a._asdict()) if as_json else attempt_line(a), flush=True)
     finally:
-        if capturing is not None:
-            stop.wait(0.5)  # let the last packets reach the capture
-            stop.set()
-            capturing.join(60)
+        if done and not as_json:
+            print(summary_line(done), flush=True)
     if capture_file is not None:
         err.print(f"capture: {capture_file} and {capture_file}.json")
-    sys.exit(ExitCode.OK if all_ok else ExitCode.NOT_OK)
-
-
-class _Selection:
-    """The connections that pass the filters; counts all it saw."""
-
-    def __init__(
-        self,
-        connections: Iterable[Connection],
-        hosts: list[Any],
-        ports: tuple[int, ...],
-        states: tuple[str, ...],
-    ) -> None:
-        self.connections, self.hosts, self.ports, self.states = connections, hosts, ports, states
-        self.seen = 0
-
-    def __iter__(self) -> Iterator[Connection]:
-        for conn in self.connections:
-            self.seen += 1
-            if self._wanted(conn):
-                yield conn
-
-    def _wanted(self, conn: Connection) -> bool:
-        if self.ports and conn.client.port not in self.ports and conn.server.port not in self.ports:
-            return False
-        if self.states and conn.conn_state not in self.states:
-            return False
-        if self.hosts:
-            addrs = [ipaddress.ip_address(e.addr) for e in (conn.client, conn.server)]
-            return any(a in net for net in self.hosts for a in addrs if a.version == net.version)
-        return True
+    sys.exit(for_attempts(a.verdict for a in done))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -819,7 +728,19 @@ def _drop_stdout() -> None:
 def _run(argv: list[str] | None) -> int:
     """The command, its errors as one line each."""
     try:
-        cli.main(args=argv, prog_name="pcapdiff", standalone_mode=False)
+        # Not standalone: click returns ctx.exit()'s code instead of raising it.
+        code = cli.main(args=argv, prog_name="pcapdiff", standalone_mode=False)
+        if isinstance(code, int):
+            return code
+    except click.BadParameter as exc:
+        # "--origin-ip: '198.51.100.2:8080' is not an address (put the port in the URL)"
+        if isinstance(exc, click.MissingParameter):
+            text = exc.format_message()
+        else:
+            text = _named(exc) + exc.message
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        click.echo(f"error: {text}{hint}", err=True)
+        return ExitCode.TROUBLE
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         click.echo(f"error: {exc.format_message()}{hint}", err=True)
@@ -834,13 +755,26 @@ def _run(argv: list[str] | None) -> int:
         return exc.exit_code
     except click.Abort:
         click.echo("error: interrupted", err=True)
-        return 130
+        return ExitCode.INTERRUPTED
     except KeyboardInterrupt:
         click.echo("error: interrupted", err=True)
-        return 130
+        return ExitCode.INTERRUPTED
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else ExitCode.TROUBLE
     return ExitCode.OK
+
+
+def _named(exc: click.BadParameter) -> str:
+    """The option (or argument) a bad value was given to, as 'NAME: '."""
+    hint = exc.param_hint
+    if hint is None and exc.param is not None:
+        param = exc.param
+        hint = (
+            "/".join(param.opts) if isinstance(param, click.Option) else param.human_readable_name
+        )
+    if isinstance(hint, (list, tuple)):
+        hint = "/".join(hint)
+    return f"{hint}: " if hint else ""
 
 
 def entry() -> None:

@@ -384,26 +384,35 @@ def injection_hints(conn: Connection, cite: Callable[[int], int | str] = int) ->
     rsts = _server_resets(conn)
     if conn.synacks and rsts:
         synack = conn.synacks[0]
+        # One sentence per kind of mismatch: five RSTs with the same TTL are one hint
+        # naming five frames, not five hints that differ only in the frame number.
+        alike: dict[tuple[str, int], list[Reset]] = {}
         for r in rsts:
             if abs(r.ttl - synack.ttl) > TTL_SLACK:
-                hints.append(
-                    f"RST frame {cite(r.frame)} has TTL {r.ttl}, the server's SYN-ACK frame "
-                    f"{cite(synack.frame)} had {synack.ttl}: likely injected by a device "
-                    "in the path"
-                )
+                alike.setdefault(("far", r.ttl), []).append(r)
             elif r.ttl != synack.ttl:
-                hints.append(
-                    f"RST frame {cite(r.frame)} has TTL {r.ttl}, the server's SYN-ACK frame "
-                    f"{cite(synack.frame)} had {synack.ttl}: possibly sent by a device close to "
-                    "the server (or the route changed)"
-                )
+                alike.setdefault(("near", r.ttl), []).append(r)
             elif r.ip_id > 0 and synack.ip_id > 0 and (r.ip_id - synack.ip_id) % 65536 > 4096:
+                alike.setdefault(("ip_id", 0), []).append(r)
+        for (kind, ttl), group in alike.items():
+            frames = _frames(group, cite)
+            if kind == "ip_id":
+                ids = ", ".join(str(r.ip_id) for r in group[:MAX_FRAMES_NAMED])
                 hints.append(
-                    f"RST frame {cite(r.frame)} has IP ID {r.ip_id}, far from the SYN-ACK's "
-                    f"{synack.ip_id} (frame {cite(synack.frame)}): possibly injected"
+                    f"{frames} {'has' if len(group) == 1 else 'have'} IP ID {ids}, far from "
+                    f"the SYN-ACK's {synack.ip_id} (frame {cite(synack.frame)}): possibly "
+                    "injected"
                 )
-            if len(hints) >= MAX_HINTS:
-                break
+                continue
+            why = (
+                "likely injected by a device in the path"
+                if kind == "far"
+                else "possibly sent by a device close to the server (or the route changed)"
+            )
+            hints.append(
+                f"{frames} {'has' if len(group) == 1 else 'have'} TTL {ttl}, the server's "
+                f"SYN-ACK frame {cite(synack.frame)} had {synack.ttl}: {why}"
+            )
     if rsts and conn.response is not None and _before(rsts[0], conn.response):
         hints.append(
             f"the server's response (frame {cite(conn.response.frame)}) came after its RST "
@@ -418,6 +427,18 @@ def injection_hints(conn: Connection, cite: Callable[[int], int | str] = int) ->
             )
             break
     return tuple(dict.fromkeys(hints))[:MAX_HINTS]
+
+
+MAX_FRAMES_NAMED = 5
+
+
+def _frames(resets: list[Reset], cite: Callable[[int], int | str]) -> str:
+    """'RST frame 12', 'RSTs frames 12, 14, 16', 'RSTs frames 12, 14, .. (9 in all)'."""
+    if len(resets) == 1:
+        return f"RST frame {cite(resets[0].frame)}"
+    named = ", ".join(str(cite(r.frame)) for r in resets[:MAX_FRAMES_NAMED])
+    more = f", .. ({len(resets)} in all)" if len(resets) > MAX_FRAMES_NAMED else ""
+    return f"RSTs frames {named}{more}"
 
 
 def _before(a: Response | Reset, b: Response | Reset) -> bool:

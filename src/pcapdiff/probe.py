@@ -4,25 +4,47 @@ Each attempt connects to the origin's address directly (the URL's host goes in t
 Host header and the TLS SNI), sends one request, and says what a CDN would have
 answered: ok, 520 (reset or empty/garbled reply), 521 (refused), 522 (connect timed
 out or unreachable), 524 (no response before the read timeout), 525 (TLS handshake
-failed). The timers default to EdgeOne's (connect 5 s, read 15 s); no verdict
-elsewhere in pcapdiff depends on them.
+failed); or "local" when this host could not even try (no route, no permission):
+that is not something a CDN would have seen. The timers default to EdgeOne's
+(connect 5 s, read 15 s); no verdict elsewhere in pcapdiff depends on them.
+
+Each socket is bound before it connects, so every attempt, the failed ones above all,
+has the local address:port to find it by in a capture; and each ends with a normal
+close (FIN both ways), not the abortive RST a bare close() sends when data is unread
+(``abort=True`` resets on purpose).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import ipaddress
 import socket
 import ssl
+import struct
+import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import NamedTuple
 from urllib.parse import quote, urlsplit
 
 from .framing import HEAD, HttpFramer
 
 MAX_HEAD_BYTES = 64 * 1024
+# A normal close waits this long, reading at most this much, for the origin's FIN.
+CLOSE_WAIT_S = 1.0
+CLOSE_DRAIN_BYTES = 1 << 20
+# Errors of this host's own stack: the SYN never left (no route, no permission).
+LOCAL_ERRNOS = {
+    errno.ENETUNREACH,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EADDRNOTAVAIL,
+    errno.EAFNOSUPPORT,
+}
 TLS_VERSIONS = {
     "1.0": ssl.TLSVersion.TLSv1,
     "1.1": ssl.TLSVersion.TLSv1_1,
@@ -45,6 +67,7 @@ class ProbeSpec:
     tls_max: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     interval_s: float = 0.0
+    abort: bool = False  # end each connection with a RST instead of a normal close
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -79,7 +102,7 @@ class Attempt(NamedTuple):
     """One attempt and what a CDN would have answered."""
 
     n: int
-    verdict: str  # "ok", "520", "521", "522", "524", "525"
+    verdict: str  # "ok", "520", "521", "522", "524", "525"; "local": this host's error
     http_status: int | None
     local: str  # this host's addr:port, to find the attempt in a capture
     connect_ms: float | None
@@ -159,16 +182,22 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
     conn: socket.socket = sock
     try:
         try:
+            local = _bind(sock, family, spec.origin_ip, port)
+        except OSError as exc:
+            return result("local", f"local error: {_local_reason(exc, spec.origin_ip)}")
+        try:
             sock.connect((spec.origin_ip, port))
         except ConnectionRefusedError:
-            return result("521", "connection refused (RST answered the SYN)")
+            return result("521", "connection refused (RST answered the SYN)", local=local)
         except TimeoutError:
-            return result("522", f"no answer to the SYN within {spec.connect_timeout_s:g} s")
+            why = f"no answer to the SYN within {spec.connect_timeout_s:g} s"
+            return result("522", why, local=local)
         except OSError as exc:
-            return result("522", f"cannot connect: {exc.strerror or exc}")
+            if exc.errno in LOCAL_ERRNOS:
+                why = f"local error: {_local_reason(exc, spec.origin_ip)}"
+                return result("local", why, local=local)
+            return result("522", f"cannot connect: {exc.strerror or exc}", local=local)
         connect_ms = ms()
-        name = sock.getsockname()
-        local = f"[{name[0]}]:{name[1]}" if family == socket.AF_INET6 else f"{name[0]}:{name[1]}"
         tls_ms = None
         if https:
             context = ssl.create_default_context()
@@ -262,5 +291,92 @@ def _attempt(spec: ProbeSpec, n: int) -> Attempt:
         status = int(head[9:12])  # three digits: the framer checked the status line
         return answered("ok", f"HTTP {status}", first_ms, status)
     finally:
+        _close(conn, sock, spec.abort)
+
+
+def _bind(sock: socket.socket, family: int, origin_ip: str, port: int) -> str:
+    """Bind to the address the kernel would pick for the origin (a UDP socket's route
+    lookup: nothing is sent) and a free port: the attempt's local address:port is
+    known before the SYN leaves, whatever happens to it. OSError: no route here."""
+    with socket.socket(family, socket.SOCK_DGRAM) as route:
+        route.connect((origin_ip, port))
+        source = route.getsockname()[0]
+    sock.bind((source, 0))
+    name = sock.getsockname()
+    return f"[{name[0]}]:{name[1]}" if family == socket.AF_INET6 else f"{name[0]}:{name[1]}"
+
+
+def _local_reason(exc: OSError, origin_ip: str) -> str:
+    what = exc.strerror or str(exc)
+    if exc.errno == errno.ENETUNREACH:
+        return f"{what} (this host has no route to {origin_ip})"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return f"{what} (a local firewall rule or policy refused the connection)"
+    return what
+
+
+def _close(conn: socket.socket, sock: socket.socket, abort: bool) -> None:
+    """End the connection as a client should: our FIN, then read (briefly, boundedly)
+    until the origin's, so nothing unread turns close() into a RST. ``abort``: reset
+    on purpose (SO_LINGER 0)."""
+    with contextlib.suppress(OSError, ValueError):
+        if abort:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        else:
+            if isinstance(conn, ssl.SSLSocket):
+                with contextlib.suppress(OSError, ValueError, ssl.SSLError):
+                    conn.settimeout(CLOSE_WAIT_S)
+                    conn = conn.unwrap()  # close_notify both ways
+            conn.shutdown(socket.SHUT_WR)
+            conn.settimeout(CLOSE_WAIT_S)
+            deadline, drained = time.monotonic() + CLOSE_WAIT_S, 0
+            while drained < CLOSE_DRAIN_BYTES and time.monotonic() < deadline:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                drained += len(chunk)
+    with contextlib.suppress(OSError):
         conn.close()
+    with contextlib.suppress(OSError):
         sock.close()
+
+
+@contextlib.contextmanager
+def capturing(
+    spec: ProbeSpec,
+    output: Path | None,
+    note: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Run `pcapdiff capture --role edge` on the attempts' traffic while the block
+    runs (``output`` None: no capture): started before the first SYN, stopped after
+    the last packets are in. Raises the capture's PcapdiffError if it cannot start."""
+    if output is None:
+        yield
+        return
+    from .capture import CaptureSpec, run_capture
+    from .errors import PcapdiffError
+
+    parts = urlsplit(spec.url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    cap = CaptureSpec(role="edge", output=output, peers=(spec.origin_ip,), ports=(port,))
+    stop, ready, failure = threading.Event(), threading.Event(), []
+
+    def run() -> None:
+        try:
+            run_capture(cap, stop=stop, started=lambda _command: ready.set(), fallback=note)
+        except PcapdiffError as exc:
+            failure.append(exc)
+            ready.set()
+
+    thread = threading.Thread(target=run, name="probe-capture")
+    thread.start()
+    ready.wait(30)
+    if failure:
+        thread.join(30)
+        raise failure[0]
+    try:
+        yield
+    finally:
+        stop.wait(0.5)  # let the last packets reach the capture
+        stop.set()
+        thread.join(60)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import orjson
@@ -127,6 +128,7 @@ def comparison_to_json(c: Comparison) -> dict[str, Any]:
         "warnings": list(c.warnings),
         "assumed": sum(1 for v in c.verdicts if v.assumes),
         "summary": dict(sorted(summary.items())),
+        "filtered_out": 0,
     }
 
 
@@ -141,27 +143,36 @@ class ComparisonJsonStream:
     connections first, in the order they were judged, then what is known at the end.
     Memory holds one verdict at a time."""
 
-    def __init__(self, out: TextIO) -> None:
-        self.out = out
+    def __init__(self, out: TextIO, wanted: Callable[[Verdict], bool] | None = None) -> None:
+        """``wanted``: write only the verdicts it accepts (compare's filters); the
+        summary still counts them all, and ``filtered_out`` says how many it left."""
+        self.out, self.wanted = out, wanted
+        self.written = 0
+        self.filtered_out = 0
         self.judged = 0
         self.assumed = 0
         self.outcomes: Counter[str] = Counter()
         out.write(f'{{"schema": "{SCHEMA}",\n "connections": [')
 
     def verdict(self, v: Verdict, edge_cite: Cite, origin_cite: Cite) -> None:
-        self.out.write(",\n  " if self.judged else "\n  ")
         self.judged += 1
+        self.outcomes[v.outcome.value] += 1
+        self.assumed += bool(v.assumes)
+        if self.wanted is not None and not self.wanted(v):
+            self.filtered_out += 1
+            return
+        self.out.write(",\n  " if self.written else "\n  ")
+        self.written += 1
         self.out.write(
             orjson.dumps(verdict_to_json(self.judged, v, edge_cite, origin_cite)).decode()
         )
-        self.outcomes[v.outcome.value] += 1
-        self.assumed += bool(v.assumes)
 
     def finish(self, c: Comparison) -> None:
         tail = comparison_to_json(c)
         del tail["schema"], tail["connections"]
         tail["assumed"] = self.assumed
         tail["summary"] = dict(sorted(self.outcomes.items()))
+        tail["filtered_out"] = self.filtered_out
         tail["error"] = None
         self.out.write("\n ],\n")
         self.out.write(orjson.dumps(tail, option=orjson.OPT_INDENT_2).decode()[2:-2])

@@ -6,10 +6,13 @@ from collections.abc import Callable, Sequence
 
 from rich.console import Console, JustifyMethod
 from rich.table import Table
+from rich.text import Text
 
 from ..model import CaptureSummary, Connection
 from ..quality import capture_warnings
 from .conns_json import seconds
+from .layout import table_fits, wrap
+from .times import TimeFormat
 
 STATE_STYLE = {
     "SF": "green",
@@ -61,49 +64,85 @@ def describe_response(conn: Connection, cite: Callable[[int], int | str] = int) 
     return "; ".join(parts)
 
 
+HEADERS = ("#", "start", "client", "server", "state", "history", "frames", "duration")
+PROSE_HEADERS = ("request", "response")
+
+
 def render_conns_table(
     connections: Sequence[Connection],
     console: Console,
     cite: Callable[[int], int | str] = int,
+    times: TimeFormat | None = None,
 ) -> None:
-    """One row per connection; ``cite`` names frames of a capture of several files."""
-    table = Table(show_lines=False, header_style="bold", pad_edge=False, box=None)
-    columns: tuple[tuple[str, JustifyMethod, bool], ...] = (
-        ("#", "right", False),
-        ("client", "left", False),
-        ("server", "left", False),
-        ("state", "left", False),
-        ("history", "left", False),
-        ("request", "left", True),
-        ("response", "left", True),
-        ("frames", "right", False),
-        ("duration", "right", False),
-    )
-    for name, justify, wrap in columns:
-        table.add_column(
-            name,
-            justify=justify,
-            no_wrap=not wrap,
-            overflow="fold" if wrap else "ellipsis",
-            min_width=12 if wrap else None,
-        )
-    for conn in connections:
-        table.add_row(
-            str(conn.id),
-            str(conn.client),
-            str(conn.server),
-            conn.conn_state,
-            conn.history,
+    """One row per connection where the terminal is wide enough, otherwise one block
+    each; ``cite`` names frames of a capture of several files."""
+    if not connections:
+        return
+    times = times or TimeFormat(reference_ns=connections[0].first_ts_ns)
+    rows = [
+        (
+            (
+                str(conn.id),
+                times.stamp(conn.first_ts_ns),
+                str(conn.client),
+                str(conn.server),
+                conn.conn_state,
+                conn.history,
+                f"{cite(conn.first_frame)}-{cite(conn.last_frame)}",
+                f"{conn.duration_ns / 1_000_000_000:.3f}s",
+            ),
             describe_request(conn),
             describe_response(conn, cite),
-            f"{cite(conn.first_frame)}-{cite(conn.last_frame)}",
-            f"{conn.duration_ns / 1_000_000_000:.3f}s",
-            style=STATE_STYLE.get(conn.conn_state),
+            STATE_STYLE.get(conn.conn_state, ""),
         )
+        for conn in connections
+    ]
+    cells = [[*fields, request, response] for fields, request, response, _ in rows]
+    if not table_fits(console.width, (*HEADERS, *PROSE_HEADERS), cells, (8, 9)):
+        _blocks(rows, console)
+        return
+    table = Table(show_lines=False, header_style="bold", pad_edge=False, box=None)
+    right: tuple[JustifyMethod, ...] = (
+        "right",
+        "left",
+        "left",
+        "left",
+        "left",
+        "left",
+        "right",
+        "right",
+    )
+    for name, justify in zip(HEADERS, right, strict=True):
+        table.add_column(name, justify=justify, no_wrap=True)
+    for name in PROSE_HEADERS:
+        table.add_column(name, overflow="fold", ratio=1)
+    for fields, request, response, style in rows:
+        table.add_row(*fields, request, response, style=style or None)
     console.print(table)
 
 
-def render_footer(summary: CaptureSummary, shown: int, total: int, console: Console) -> None:
+def _blocks(rows: Sequence[tuple[tuple[str, ...], str, str, str]], console: Console) -> None:
+    width = console.width
+    for fields, request, response, style in rows:
+        n, start, client, server, state, history, frames, duration = fields
+        lines = wrap(f"#{n} {client} -> {server} {state} {history}", width, 0)
+        lines += wrap(f"started {start}, {duration}, frames {frames}", width, 3)
+        if request:
+            lines += wrap(f"request: {request}", width, 3)
+        if response:
+            lines += wrap(f"response: {response}", width, 3)
+        console.print(Text(lines[0], style=f"bold {style}".strip()))
+        for line in lines[1:]:
+            console.print(Text(line))
+
+
+def render_footer(
+    summary: CaptureSummary,
+    shown: int,
+    total: int,
+    console: Console,
+    times: TimeFormat | None = None,
+) -> None:
     start, end = seconds(summary.first_ts_ns), seconds(summary.last_ts_ns)
     window = f"{end - start:.3f}s" if start is not None and end is not None else "empty"
     compression = f"+{summary.compression}" if summary.compression else ""
@@ -113,6 +152,7 @@ def render_footer(summary: CaptureSummary, shown: int, total: int, console: Cons
         f"{summary.packets} packets ({summary.tcp_packets} TCP, "
         f"{summary.malformed_packets} malformed), capture window {window}; "
         f"{shown} of {total} connections shown"
+        + (f"; {times.heading()}" if times is not None and shown else "")
     )
 
 

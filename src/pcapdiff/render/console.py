@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TextIO
 
 from rich.console import Console
@@ -12,6 +13,17 @@ class _Console(Console):
         # rich would exit 1 here, the code for "a connection is not ok"; the CLI has
         # one handler for a closed output, with its own line and code.
         raise BrokenPipeError
+
+
+def output_width(stream: TextIO, piped: int) -> int | None:
+    """The width to lay out for: the terminal's (or COLUMNS, which rich reads), or
+    ``piped`` columns when the output goes to a file or a pipe and COLUMNS is unset."""
+    if os.environ.get("COLUMNS", "").isdigit():
+        return None
+    try:
+        return None if stream.isatty() else piped
+    except ValueError:  # a closed stream
+        return piped
 
 
 def out_console(stream: TextIO, width: int | None = None, stderr: bool = False) -> Console:

@@ -1,0 +1,52 @@
+"""Times for people: a connection's start and each evidence packet's time, as a
+ticket writes them ("520 at 18:51:40 UTC"). UTC unless --local-time; the date is
+said once in the heading and repeated only on a time of another day."""
+
+from __future__ import annotations
+
+import datetime
+
+NS = 1_000_000_000
+UTC = datetime.timezone.utc
+
+
+def local_zone() -> datetime.tzinfo:
+    """This host's zone, as the C library knows it (TZ, /etc/localtime)."""
+    zone = datetime.datetime.now().astimezone().tzinfo
+    return zone or UTC
+
+
+class TimeFormat:
+    """Formats capture timestamps in one zone, relative to a reference date."""
+
+    def __init__(self, zone: datetime.tzinfo = UTC, reference_ns: int | None = None) -> None:
+        self.zone = zone
+        self.date = None if reference_ns is None else self._at(reference_ns).date()
+
+    def _at(self, ts_ns: int) -> datetime.datetime:
+        return datetime.datetime.fromtimestamp(ts_ns // NS, self.zone).replace(
+            microsecond=(ts_ns % NS) // 1000
+        )
+
+    @property
+    def zone_name(self) -> str:
+        if self.zone is UTC:
+            return "UTC"
+        when = datetime.datetime.now(self.zone)
+        return when.tzname() or when.strftime("%z")
+
+    def heading(self) -> str:
+        """'times in UTC, 2026-12-01'."""
+        day = f", {self.date.isoformat()}" if self.date is not None else ""
+        return f"times in {self.zone_name}{day}"
+
+    def stamp(self, ts_ns: int | None) -> str:
+        """18:51:40.123, or 2026-12-02 00:00:01.500 on another day than the heading's."""
+        if ts_ns is None:
+            return ""
+        try:
+            at = self._at(ts_ns)
+        except (OverflowError, OSError, ValueError):  # a timestamp no calendar holds
+            return f"{ts_ns / NS:.3f}"
+        text = at.strftime("%H:%M:%S.") + f"{at.microsecond // 1000:03d}"
+        return text if at.date() == self.date else f"{at.date().isoformat()} {text}"
