@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 
+pytest_plugins = ["pytester"]  # the plugin tests run pytest in-process
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures" / "pcaps" / "conns"
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"

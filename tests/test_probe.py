@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -251,3 +252,91 @@ def test_each_attempt_is_printed_as_it_ends(lab: str) -> None:
     assert time.monotonic() - started < 3.5  # long before the last of three, 4 s later
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.mark.requires_root
+def test_failed_attempts_say_their_local_address(lab: str) -> None:
+    """The 521s and 522s are the attempts one must find in a capture: bound before
+    connecting, they have their address:port like any other."""
+    for port, verdict in ((8081, "521"), (8082, "522")):
+        code, attempts, err = run_probe(lab, f"http://origin.example:{port}/", "--origin-ip", ADDR)
+        assert [a["verdict"] for a in attempts] == [verdict], err
+        assert re.fullmatch(r"192\.0\.2\.1:\d+", str(attempts[0]["local"])), attempts
+        assert code == 1
+
+
+@pytest.mark.requires_root
+def test_a_local_failure_is_not_a_522(lab: str) -> None:
+    """The namespace has no route to 203.0.113.50: no SYN ever left, no CDN would
+    have said 522."""
+    code, attempts, err = run_probe(lab, "http://origin.example/", "--origin-ip", "203.0.113.50")
+    assert [a["verdict"] for a in attempts] == ["local"], err
+    assert "no route to 203.0.113.50" in str(attempts[0]["detail"])
+    assert code == 2
+    text = subprocess.run(
+        [*ns_python(lab), "probe", "http://origin.example/", "--origin-ip", "203.0.113.50"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert text.stdout.splitlines()[-1] == "1 attempt: 1 × local error (Network is unreachable)"  # noqa: RUF001
+
+
+def ns_python(ns: str) -> list[str]:
+    return ["ip", "netns", "exec", ns, sys.executable, "-m", "pcapdiff"]
+
+
+@pytest.mark.requires_root
+@pytest.mark.requires_tcpdump
+@pytest.mark.parametrize(("extra", "client_resets"), [((), 0), (("--abort-close",), 1)])
+def test_the_probe_closes_normally_unless_asked(
+    lab: str, tmp_path: Path, extra: tuple[str, ...], client_resets: int
+) -> None:
+    """A probe's own RST in a capture reads like trouble; only --abort-close sends it."""
+    from pcapdiff import read_connections
+
+    pcap = tmp_path / "edge.pcap"
+    for url, args in (
+        ("http://origin.example/a.jpg", ()),
+        ("https://origin.example:8443/", ("-k",)),
+    ):
+        _code, attempts, err = run_probe(
+            lab, url, "--origin-ip", ADDR, *args, *extra, "--capture", str(pcap)
+        )
+        assert [a["verdict"] for a in attempts] == ["ok"], err
+        conns, _ = read_connections(pcap)
+        ours = [c for c in conns if str(c.client) == attempts[0]["local"]]
+        assert len(ours) == 1, (url, conns)
+        resets = [r for r in ours[0].resets if r.sender == "client"]
+        assert len(resets) == client_resets, (url, ours[0].history)
+        if not client_resets:
+            assert ours[0].conn_state == "SF", (url, ours[0].history)
+
+
+@pytest.mark.requires_root
+def test_a_summary_line_after_the_attempts(lab: str) -> None:
+    text = subprocess.run(
+        [
+            *ns_python(lab),
+            "probe",
+            "--connect-timeout",
+            "0.5",
+            "--count",
+            "3",
+            "http://origin.example:8082/",
+            "--origin-ip",
+            ADDR,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = text.stdout.splitlines()
+    assert len(lines) == 4, text.stdout
+    assert all(re.match(r"#\d 522 192\.0\.2\.1:\d+ ", line) for line in lines[:3]), lines
+    assert lines[3] == "3 attempts: 3 × 522 (no answer to the SYN)"  # noqa: RUF001
+    assert text.returncode == 1
+    done = run_probe(lab, "http://origin.example/", "--origin-ip", ADDR, "--count", "2")
+    assert [a["verdict"] for a in done[1]] == ["ok", "ok"]  # --json: the attempts only

@@ -317,24 +317,27 @@ def _local_reason(exc: OSError, origin_ip: str) -> str:
 
 def _close(conn: socket.socket, sock: socket.socket, abort: bool) -> None:
     """End the connection as a client should: our FIN, then read (briefly, boundedly)
-    until the origin's, so nothing unread turns close() into a RST. ``abort``: reset
-    on purpose (SO_LINGER 0)."""
+    until the origin's, so nothing unread turns close() into a RST. No TLS
+    close_notify: sent after the origin closed, it would draw the origin's RST.
+    ``abort``: reset on purpose (SO_LINGER 0). ``conn`` is the TLS socket, when there
+    is one (wrapping detached ``sock`` from the descriptor)."""
     with contextlib.suppress(OSError, ValueError):
         if abort:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         else:
-            if isinstance(conn, ssl.SSLSocket):
-                with contextlib.suppress(OSError, ValueError, ssl.SSLError):
-                    conn.settimeout(CLOSE_WAIT_S)
-                    conn = conn.unwrap()  # close_notify both ways
-            conn.shutdown(socket.SHUT_WR)
-            conn.settimeout(CLOSE_WAIT_S)
-            deadline, drained = time.monotonic() + CLOSE_WAIT_S, 0
-            while drained < CLOSE_DRAIN_BYTES and time.monotonic() < deadline:
-                chunk = conn.recv(65536)
-                if not chunk:
-                    break
-                drained += len(chunk)
+            raw = socket.socket(fileno=conn.fileno()) if isinstance(conn, ssl.SSLSocket) else conn
+            try:
+                raw.shutdown(socket.SHUT_WR)
+                raw.settimeout(CLOSE_WAIT_S)
+                deadline, drained = time.monotonic() + CLOSE_WAIT_S, 0
+                while drained < CLOSE_DRAIN_BYTES and time.monotonic() < deadline:
+                    chunk = raw.recv(65536)  # TLS records after the answer: discarded
+                    if not chunk:
+                        break
+                    drained += len(chunk)
+            finally:
+                if raw is not conn:
+                    raw.detach()  # the descriptor stays conn's, closed below
     with contextlib.suppress(OSError):
         conn.close()
     with contextlib.suppress(OSError):
