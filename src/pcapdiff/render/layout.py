@@ -16,14 +16,13 @@ def table_fits(
     width: int, headers: Sequence[str], rows: Sequence[Sequence[str]], prose: Sequence[int]
 ) -> bool:
     """Whether a table of these rows fits ``width`` with every fixed column whole and
-    each prose column (their indexes) at least MIN_PROSE_WIDTH wide."""
+    each prose column (their indexes) at least MIN_PROSE_WIDTH wide, or as wide as
+    its longest line when that is shorter."""
     need = 0
     for i, header in enumerate(headers):
-        if i in prose:
-            need += MIN_PROSE_WIDTH
-            continue
         longest = max((len(line) for row in rows for line in row[i].splitlines()), default=0)
-        need += max(len(header), longest)
+        whole = max(len(header), longest)
+        need += min(whole, MIN_PROSE_WIDTH) if i in prose else whole
     return need + GAP * (len(headers) - 1) <= width
 
 
