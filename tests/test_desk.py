@@ -306,3 +306,29 @@ def test_readme_links_stay_inside_and_its_example_is_real() -> None:
     args = command.split()[1:]
     done = pcapdiff(*args, env={"COLUMNS": "100"})
     assert done.stdout.startswith(shown.rstrip("\n").rsplit("\n", 1)[0]), done.stdout[:500]
+
+
+def test_the_corpus_location_comes_from_the_environment(tmp_path: Path) -> None:
+    """Outside CI, a clone not beside shared/ skips the corpus tests and says how to
+    point them at the corpus."""
+    environ = {k: v for k, v in os.environ.items() if k != "CI"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_corpus.py",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**environ, "PCAPDIFF_CORPUS": str(tmp_path)},
+    )
+    assert f"public corpus not found at {tmp_path} (set PCAPDIFF_CORPUS" in done.stdout, done.stdout
+    assert "1 skipped" in done.stdout
