@@ -103,3 +103,23 @@ def loopback_namespace(tag: str, addr: str = "192.0.2.1") -> Iterator[str]:
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(pid), signal.SIGKILL)
         ip("netns", "del", name, check=False)
+
+
+def drain_terminal(leader: int, quiet_s: float = 60, max_reads: int = 100_000) -> bytes:
+    """Everything a process wrote to its pseudo-terminal (``leader``, our end) until it
+    closed its end; bounded by a quiet spell and a number of reads."""
+    import select
+
+    seen = b""
+    for _ in range(max_reads):
+        ready, _, _ = select.select([leader], [], [], quiet_s)
+        if not ready:
+            break
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the process closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    return seen

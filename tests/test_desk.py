@@ -9,7 +9,6 @@ import json
 import os
 import pty
 import re
-import select
 import struct
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pcapdiff.filters import ClientSpec, VerdictFilter, parse_client, parse_outc
 from pcapdiff.model import ClockOffset, Outcome
 from pcapdiff.render.compare_table import clock_line
 
-from .conftest import ROOT
+from .conftest import ROOT, drain_terminal
 
 PAIR = ROOT / "fixtures" / "pcaps" / "compare" / "every_outcome"
 EDGE, ORIGIN = str(PAIR / "edge.pcap"), str(PAIR / "origin.pcap")
@@ -42,18 +41,7 @@ def on_a_terminal(columns: int, *args: str, env: dict[str, str] | None = None) -
         [sys.executable, "-m", "pcapdiff", *args], stdout=follower, stderr=follower, env=environ
     )
     os.close(follower)
-    seen = b""
-    for _ in range(10_000):  # bounded: the process ends long before
-        ready, _, _ = select.select([leader], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the process closed its end
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = drain_terminal(leader)
     proc.wait(timeout=60)
     os.close(leader)
     return proc.returncode, ANSI.sub("", seen.decode()).replace("\r\n", "\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import subprocess
 import sys
 import tempfile
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import ROOT, drain_terminal
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from synth_capture import write_capture
@@ -38,18 +37,7 @@ def run_on_a_terminal(*args: str) -> tuple[int, str, str]:
         env={**os.environ, "COLUMNS": "120", "TERM": "xterm"},
     )
     os.close(follower)
-    seen = b""
-    while True:
-        ready, _, _ = select.select([leader], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the process closed its end
-            break
-        if not chunk:
-            break
-        seen += chunk
+    seen = drain_terminal(leader)
     proc.wait(timeout=60)
     os.close(leader)
     out_file.seek(0)

@@ -5,6 +5,7 @@ verdicts are those of the merged file, and a missing file of a ring blames no on
 from __future__ import annotations
 
 import json
+import os
 import re
 import struct
 import subprocess
@@ -195,9 +196,11 @@ def test_ring_numbering_and_gaps() -> None:
 
 
 def pcapdiff(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """80 columns: one block per connection, each evidence line whole or wrapped at words."""
     return subprocess.run(
         [sys.executable, "-m", "pcapdiff", *args],
         cwd=cwd,
+        env={**os.environ, "COLUMNS": "80"},
         capture_output=True,
         text=True,
         timeout=120,
@@ -224,7 +227,7 @@ def test_the_cli_reads_a_ring_by_its_base_name_and_a_quoted_glob(tmp_path: Path)
     assert all(str(f).startswith(str(base)) and "#" in str(f) for f in cited)
     table = pcapdiff("compare", str(folder / "edge.pcap"), "ring.pcap[0-9]", cwd=tmp_path)
     assert table.returncode in (0, 1), table.stderr
-    assert re.search(r"ring\.pcap0#4 [\d:.]+ origin received the request", table.stdout)
+    assert re.search(r"ring\.pcap0#4\s+[\d:.]+\s+origin\s+received\s+the\s+request", table.stdout)
     none = pcapdiff("compare", str(folder / "edge.pcap"), str(tmp_path / "nothing*.pcap"))
     assert none.returncode == 2
     assert none.stderr.strip().splitlines()[-1] == (
