@@ -24,7 +24,7 @@ from .decode import decode_batches
 from .files import describe
 from .model import FILE_BITS, Anomaly, CaptureSummary, Connection, FrameBatch, SegmentRow
 from .read import DEFAULT_MAX_RATIO, ProgressFn, read_batches
-from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, track
+from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, Tap, track
 
 Source = Path | str | BinaryIO
 # One capture: a file (or stream), or several files read as one, merged by time.
@@ -55,6 +55,7 @@ class ConnectionScan:
         source: Sources,
         options: ScanOptions = DEFAULT_SCAN,
         progress: ProgressFn | None = None,
+        tap: Tap | None = None,
     ) -> None:
         files = as_files(source)
         self.parts: list[CaptureSummary] = []  # one per file when there are several
@@ -83,6 +84,7 @@ class ConnectionScan:
             idle_timeout_ns=options.idle_timeout_ns,
             close_delay_ns=options.close_delay_ns,
             released=self._released,
+            tap=tap,
         )
 
     @property

@@ -195,6 +195,10 @@ class Stream:
         first = next(i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y)
         self.conflicts.append(Conflict(start + first, start + shorter, old[1], frame))
 
+    def taken_frames(self) -> list[tuple[int, int]]:
+        """(stream offset, frame) of each kept segment taken in order, by offset."""
+        return self._taken
+
     def pieces(self) -> list[tuple[Span, bytes]]:
         """Each span with its kept bytes (empty for a gap, short past max_bytes)."""
         out: list[tuple[Span, bytes]] = []

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TypeVar
 
 from .decode import parse_tcp_options
@@ -223,14 +223,23 @@ _FlowKey = tuple[bytes, int, bytes, int]
 _FlowEntry = tuple["_Live", bool, _Half, _Half]  # connection, from client, sender, receiver
 
 
+# (connection id, from the client, the segment): see ``track``'s ``tap``.
+Tap = Callable[[int, bool, SegmentRow], None]
+
+
 def track(
     segments: Iterable[SegmentRow],
     *,
     idle_timeout_ns: int = IDLE_TIMEOUT_NS,
     close_delay_ns: int = CLOSE_DELAY_NS,
     released: list[int] | None = None,
+    tap: Tap | None = None,
 ) -> Iterator[Connection]:
     """Follow every TCP connection in ``segments``; yield each when it ends.
+
+    ``tap``, when given, sees every segment that carries a SYN or payload, with the
+    id of the connection it belongs to and its direction (``flows`` reassembles the
+    streams so, under the same ids as ``conns`` and ``compare`` print).
 
     ``released[0]``, when given, is kept at the capture time up to which every record
     that ends by then has been yielded (the last sweep's clock): a reader of the stream
@@ -290,6 +299,8 @@ def track(
             elif not half.hist_bits & h_ack and flags & ack_flag:
                 half.hist_bits |= h_ack
                 conn.history.append("A" if from_client else "a")
+            if tap is not None and pl:
+                tap(conn.id, from_client, row)
             if not win:
                 _log_letter(conn, half, from_client, "W")
             # The same ACK number again cannot reveal a new gap: the peer's next_rel
@@ -324,6 +335,8 @@ def track(
             flows[(key[2], key[3], key[0], key[1])] = (conn, False, s, c)
             entry = flows_get((src, sport, dst, dport))
             assert entry is not None
+        if tap is not None and (seg.payload_len or seg.flags & SYN):
+            tap(entry[0].id, entry[1], seg)
         _slow_packet(entry, seg)
         if flags & (FIN | RST) and entry[0].closed():
             closing[entry[0].id] = entry[0]

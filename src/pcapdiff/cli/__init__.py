@@ -22,12 +22,14 @@ from ..exitcodes import ExitCode
 from .capture_cmd import capture
 from .compare_cmd import compare
 from .conns_cmd import conns
+from .flows_cmd import flows
 from .probe_cmd import probe
 
 SHORT_USAGE = """usage: pcapdiff COMMAND [OPTIONS] [ARGS]...
 
   compare EDGE [ORIGIN]   judge every origin-pull connection: whose fault a 52x was
   conns CAPTURE           list every TCP connection of one capture
+  flows CAPTURE           show each connection's reassembled HTTP (tcpflow's job)
   capture --role ...      capture the origin pull on this host, correctly
   probe URL --origin-ip   reproduce the origin pull, as a CDN node would
 
@@ -53,7 +55,7 @@ def cli(ctx: click.Context) -> None:
         ctx.exit(ExitCode.TROUBLE)
 
 
-for command in (compare, conns, capture, probe):
+for command in (compare, conns, flows, capture, probe):
     cli.add_command(command)
 
 

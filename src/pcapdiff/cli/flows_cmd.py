@@ -1,0 +1,155 @@
+"""`pcapdiff flows`: each connection's reassembled streams and HTTP messages."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..conns import ScanOptions
+from ..exitcodes import ExitCode
+from ..filters import ConnectionFilter
+from ..params import (
+    CaptureFiles,
+    NetworkType,
+    local_time_option,
+    max_ratio_option,
+    port_option,
+    progress_option,
+    strict_option,
+)
+from ..reassembly import DEFAULT_MAX_BYTES
+from ..render.console import out_console
+from ..render.times import TimeFormat
+from .common import bars, capture_arg, capture_label, show_progress, zone
+
+
+@click.command(short_help="Show each connection's reassembled HTTP, as tcpflow would.")
+@click.argument("capture", type=CaptureFiles())
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    type=NetworkType(),
+    help="Only connections with this address (or network) at either end. Repeatable.",
+)
+@port_option("Only connections with this port at either end. Repeatable.", low=0)
+@click.option(
+    "--conn",
+    "conn_ids",
+    multiple=True,
+    type=click.IntRange(min=1),
+    metavar="ID",
+    help="Only this connection (the # that conns and compare print). Repeatable.",
+)
+@click.option(
+    "--request",
+    metavar="TEXT",
+    default="",
+    help="Only connections whose request (method, host, path; TLS SNI) contains TEXT.",
+)
+@click.option(
+    "--max-bytes",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    help="Keep at most this many bytes of each stream (the rest is counted and said).",
+)
+@click.option(
+    "--out-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one file per direction, named as tcpflow names them "
+    "(198.051.100.007.40000-203.000.113.010.00080), instead of showing them.",
+)
+@click.option(
+    "--raw",
+    is_flag=True,
+    help="Write the streams' exact bytes to stdout (a file or a pipe, never a terminal).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Write JSON (schema pcapdiff/flows/1).")
+@strict_option
+@max_ratio_option
+@local_time_option
+@progress_option
+def flows(
+    capture: list[Path],
+    hosts: tuple[Any, ...],
+    ports: tuple[int, ...],
+    conn_ids: tuple[int, ...],
+    request: str,
+    max_bytes: int,
+    out_dir: Path | None,
+    raw: bool,
+    as_json: bool,
+    strict: bool,
+    max_ratio: int,
+    local_time: bool,
+    progress: bool | None,
+) -> None:
+    """Show each TCP connection in CAPTURE as its two reassembled byte streams: in
+    sequence order, retransmissions folded, holes said as [N bytes missing], bytes a
+    later segment changed reported (injected data). HTTP/1.x is shown message by
+    message (start line, headers, body size, frames); anything else by its size and
+    first bytes, escaped.
+
+    \b
+    Examples:
+      pcapdiff flows origin.pcap --port 80
+      pcapdiff flows origin.pcap --conn 12
+      pcapdiff flows edge.pcap --request /a.jpg --json
+      pcapdiff flows origin.pcap --out-dir streams/        # tcpflow's files
+      pcapdiff flows origin.pcap --conn 12 --raw > conn12.bin
+    """
+    from ..flows import FlowOptions, scan_flows, stream_bytes, write_tcpflow_files
+    from ..render.conns_table import render_warnings
+    from ..render.flows_json import write_flows_json
+    from ..render.flows_text import render_flow
+
+    if raw and sys.stdout.isatty():
+        raise click.UsageError(
+            "--raw writes exact bytes, escape sequences included: redirect it to a file "
+            "(> conn.bin) or use --out-dir"
+        )
+    options = FlowOptions(
+        wanted=ConnectionFilter(tuple(hosts), ports),
+        conn_ids=frozenset(conn_ids),
+        request=request,
+        max_bytes=max_bytes,
+    )
+    label = capture_label(capture)
+    out = out_console(sys.stdout)
+    with bars(show_progress(progress) and label != "-", [label]) as updates:
+        scan = scan_flows(
+            capture_arg(capture),
+            options,
+            ScanOptions(strict=strict, max_ratio=max_ratio),
+            updates[0] if updates else None,
+        )
+        shown = 0
+        times: TimeFormat | None = None
+        if out_dir is not None:
+            written = write_tcpflow_files(iter(scan), out_dir)
+            shown = len(written)
+        elif as_json:
+            shown = write_flows_json(scan, scan.summary, sys.stdout)
+        elif raw:
+            for flow in scan:
+                for stream in (flow.client, flow.server):
+                    sys.stdout.buffer.write(stream_bytes(stream))
+                shown += 1
+            sys.stdout.flush()
+        else:
+            for flow in scan:
+                times = times or TimeFormat(zone(local_time), flow.connection.first_ts_ns)
+                render_flow(flow, out, times, scan.summary.cite)
+                shown += 1
+    err = out_console(sys.stderr, stderr=True)
+    render_warnings(scan.summary, err)
+    if out_dir is not None:
+        err.print(f"wrote {shown} files to {out_dir}")
+    elif not as_json and not raw:
+        heading = f"; {times.heading()}" if times is not None else ""
+        out.print(f"{shown:,} connection{'' if shown == 1 else 's'} shown{heading}")
+    sys.exit(ExitCode.OK)

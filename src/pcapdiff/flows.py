@@ -1,0 +1,372 @@
+"""The `flows` job (the tcpflow job) as a library call: each connection's two byte
+streams, reassembled, and the HTTP/1.x messages in them.
+
+read -> decode -> track, with the tracker's tap feeding one ``reassembly.Stream`` per
+direction of each connection that passes the filters; when the tracker releases a
+connection its streams go with it, so memory follows live connections (each stream
+bounded by ``max_bytes``). Connection ids are those `conns` and `compare` print.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from bisect import bisect_right
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from .conns import DEFAULT_SCAN, ConnectionScan, ScanOptions, Sources
+from .filters import ConnectionFilter, request_text
+from .framing import MAX_HTTP_HEAD_BYTES, MAX_LINE_BYTES
+from .model import SYN, CaptureSummary, Connection, SegmentRow
+from .read import ProgressFn
+from .reassembly import DEFAULT_MAX_BYTES, Stream
+from .text import safe_text
+
+NO_BODY_STATUSES = (204, 304)
+
+
+class HttpMessage(NamedTuple):
+    """One HTTP/1.x request or response found in a stream."""
+
+    start: int  # stream offsets of its first and one past its last byte
+    end: int
+    start_line: str  # as sent, made safe to show (text.safe_text)
+    headers: tuple[tuple[str, str], ...]
+    body_bytes: int
+    framing: str  # "content-length", "chunked", "no body", "until close"
+    complete: bool  # all its bytes are in the stream
+    first_frame: int
+    last_frame: int
+
+
+@dataclass
+class Flow:
+    """A connection and what each side sent."""
+
+    connection: Connection
+    client: Stream
+    server: Stream
+    requests: list[HttpMessage] = field(default_factory=list)
+    responses: list[HttpMessage] = field(default_factory=list)
+    problem: str = ""  # why HTTP parsing stopped, when it did
+
+
+@dataclass(frozen=True)
+class FlowOptions:
+    wanted: ConnectionFilter = field(default_factory=ConnectionFilter)
+    conn_ids: frozenset[int] = frozenset()  # --conn: only these
+    request: str = ""  # --request: only flows whose first request contains it
+    max_bytes: int = DEFAULT_MAX_BYTES  # per stream
+
+
+class FlowScan:
+    """An iterator of the flows of one capture, in the order their connections end;
+    ``summary`` is complete once it has finished."""
+
+    def __init__(
+        self,
+        source: Sources,
+        options: FlowOptions = FlowOptions(),
+        scan: ScanOptions = DEFAULT_SCAN,
+        progress: ProgressFn | None = None,
+    ) -> None:
+        self.options = options
+        self.streams: dict[int, tuple[Stream, Stream]] = {}
+        self.skipped: set[int] = set()  # connection ids the filters leave out
+        self.scan = ConnectionScan(source, scan, progress, tap=self._tap)
+        self.summary: CaptureSummary = self.scan.summary
+
+    def _tap(self, conn_id: int, from_client: bool, seg: SegmentRow) -> None:
+        pair = self.streams.get(conn_id)
+        if pair is None:
+            if conn_id in self.skipped:
+                return
+            if not self._may_want(conn_id, seg):
+                self.skipped.add(conn_id)
+                return
+            size = self.options.max_bytes
+            pair = self.streams[conn_id] = (Stream(max_bytes=size), Stream(max_bytes=size))
+        stream = pair[0] if from_client else pair[1]
+        _frame, _ts, _src, _sp, _dst, _dp, flags, seq, *_, data, _ta, payload_at, end = seg
+        if flags & SYN:
+            stream.syn(seq)
+        if payload_at < end:
+            stream.add(seq, bytes(data[payload_at:end]), _frame)
+
+    def _may_want(self, conn_id: int, seg: SegmentRow) -> bool:
+        """The filters that can be decided from a segment (the rest at the end)."""
+        if self.options.conn_ids and conn_id not in self.options.conn_ids:
+            return False
+        wanted = self.options.wanted
+        ports = (seg[3], seg[5])
+        if wanted.ports and not set(ports) & set(wanted.ports):
+            return False
+        if wanted.hosts:
+            addrs = [ipaddress.ip_address(bytes(seg[2])), ipaddress.ip_address(bytes(seg[4]))]
+            nets = wanted.hosts
+            return any(a in n for n in nets for a in addrs if a.version == n.version)
+        return True
+
+    def __iter__(self) -> Iterator[Flow]:
+        for conn in self.scan:
+            pair = self.streams.pop(conn.id, None)
+            if conn.id in self.skipped:
+                self.skipped.discard(conn.id)
+                continue
+            if not self._wanted(conn):
+                continue
+            client, server = pair or (Stream(), Stream())
+            client.close()
+            server.close()
+            yield http_flow(conn, client, server)
+
+    def _wanted(self, conn: Connection) -> bool:
+        if self.options.conn_ids and conn.id not in self.options.conn_ids:
+            return False
+        if not self.options.wanted.matches(conn):
+            return False
+        text = self.options.request.lower()
+        return not text or text in request_text(conn).lower()
+
+
+def scan_flows(
+    source: Sources,
+    options: FlowOptions = FlowOptions(),
+    scan: ScanOptions = DEFAULT_SCAN,
+    progress: ProgressFn | None = None,
+) -> FlowScan:
+    return FlowScan(source, options, scan, progress)
+
+
+# --- HTTP/1.x messages in a reassembled stream -----------------------------------------
+
+
+def http_flow(conn: Connection, client: Stream, server: Stream) -> Flow:
+    """The flow with its HTTP messages, when the client's stream starts as HTTP."""
+    flow = Flow(conn, client, server)
+    if conn.request is None or conn.request.kind != "http":
+        return flow
+    methods: deque[str] = deque()
+    flow.requests, problem = messages(client, True, methods)
+    flow.responses, answer_problem = messages(server, False, methods)
+    flow.problem = problem or answer_problem
+    return flow
+
+
+def contiguous(stream: Stream) -> bytes:
+    """The stream's bytes up to its first gap (or up to what was kept)."""
+    out = bytearray()
+    for span, data in stream.pieces():
+        if span.gap:
+            break
+        out += data
+        if len(data) < span.end - span.start:
+            break  # past max_bytes
+    return bytes(out)
+
+
+def messages(
+    stream: Stream, is_request: bool, methods: deque[str]
+) -> tuple[list[HttpMessage], str]:
+    """Every HTTP/1.x message in the stream, in order, up to its first gap. A
+    response's framing depends on its request's method (HEAD): ``methods`` is shared
+    between the two directions, the requests' parse filling it first."""
+    data = contiguous(stream)
+    frames = stream.taken_frames()
+    found: list[HttpMessage] = []
+    at = 0
+    while at < len(data):
+        head_end = _head_end(data, at)
+        if head_end < 0:
+            why = "a head longer than 64 KiB" if len(data) - at > MAX_HTTP_HEAD_BYTES else ""
+            return found, why or ("" if found else "no complete HTTP head")
+        head = data[at:head_end].decode("utf-8", errors="surrogateescape")
+        lines = [safe_text(line) for line in head.replace("\r\n", "\n").split("\n")]
+        start_line, fields = lines[0], [ln for ln in lines[1:] if ln]
+        headers = tuple(
+            (name.strip(), value.strip()) for name, _, value in (ln.partition(":") for ln in fields)
+        )
+        if not is_request and not start_line.startswith("HTTP/1."):
+            return found, f"not an HTTP/1.x response: {start_line[:40]!r}"
+        if is_request:
+            methods.append(start_line.split(" ", 1)[0])
+        method = "" if is_request else (methods.popleft() if methods else "")
+        body_at, (end, framing, complete) = (
+            head_end,
+            _body(data, head_end, headers, start_line, is_request, method),
+        )
+        body = end - body_at
+        if framing == "chunked":
+            body = _chunked_payload(data, body_at, end)
+        found.append(
+            HttpMessage(
+                at,
+                end,
+                start_line,
+                headers,
+                body,
+                framing,
+                complete,
+                _frame_of(frames, at),
+                _frame_of(frames, max(end - 1, at)),
+            )
+        )
+        if not complete:
+            break
+        if not is_request and start_line[9:10] == "1" and start_line[9:12] != "101":
+            methods.appendleft(method)  # an interim 1xx: the real answer follows
+        at = end
+    return found, ""
+
+
+def _head_end(data: bytes, at: int) -> int:
+    """One past the blank line ending the head that starts at ``at``; -1 if none."""
+    limit = min(len(data), at + MAX_HTTP_HEAD_BYTES)
+    crlf = data.find(b"\r\n\r\n", at, limit)
+    lf = data.find(b"\n\n", at, limit)
+    ends = [e + 4 for e in (crlf,) if e >= 0] + [e + 2 for e in (lf,) if e >= 0]
+    return min(ends) if ends else -1
+
+
+def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _body(
+    data: bytes,
+    at: int,
+    headers: tuple[tuple[str, str], ...],
+    start_line: str,
+    is_request: bool,
+    method: str,
+) -> tuple[int, str, bool]:
+    """(end offset, framing, complete) of the body starting at ``at``."""
+    status = start_line[9:12]
+    if not is_request and (
+        method == "HEAD"
+        or status[:1] == "1"
+        or (status.isdigit() and int(status) in NO_BODY_STATUSES)
+    ):
+        return at, "no body", True
+    coding = (_header(headers, "transfer-encoding") or "").lower()
+    if "chunked" in coding:
+        end = _chunked_end(data, at)
+        return (end, "chunked", True) if end >= 0 else (len(data), "chunked", False)
+    length = _header(headers, "content-length")
+    if length is not None and length.strip().isdigit():
+        end = at + int(length.strip())
+        return (
+            (end, "content-length", True)
+            if end <= len(data)
+            else (len(data), "content-length", False)
+        )
+    if is_request:
+        return at, "no body", True
+    return len(data), "until close", True
+
+
+def _chunked_end(data: bytes, at: int) -> int:
+    """One past the chunked body's last byte (trailers included); -1 if cut short."""
+    while True:
+        line_end = data.find(b"\n", at, at + MAX_LINE_BYTES)
+        if line_end < 0:
+            return -1
+        size_text = data[at:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return -1
+        at = line_end + 1
+        if size == 0:
+            while True:  # trailers, then the blank line
+                line_end = data.find(b"\n", at, at + MAX_LINE_BYTES)
+                if line_end < 0:
+                    return -1
+                blank = data[at:line_end].strip() == b""
+                at = line_end + 1
+                if blank:
+                    return at
+        at += size
+        if data[at : at + 2] == b"\r\n":
+            at += 2
+        elif data[at : at + 1] == b"\n":
+            at += 1
+        if at > len(data):
+            return -1
+
+
+def _chunked_payload(data: bytes, at: int, end: int) -> int:
+    """The body's bytes without the chunk framing."""
+    total = 0
+    while at < end:
+        line_end = data.find(b"\n", at, end)
+        if line_end < 0:
+            break
+        try:
+            size = int(data[at:line_end].split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        total += size
+        at = line_end + 1 + size
+        at += 2 if data[at : at + 2] == b"\r\n" else 1
+    return total
+
+
+def _frame_of(frames: list[tuple[int, int]], offset: int) -> int:
+    """The frame of the segment that carried the byte at ``offset``."""
+    i = bisect_right(frames, (offset, 1 << 62)) - 1
+    return frames[i][1] if i >= 0 else 0
+
+
+# --- tcpflow's files ---------------------------------------------------------------------
+
+
+def tcpflow_name(src: str, sport: int, dst: str, dport: int) -> str:
+    """tcpflow's file name for one direction: 198.051.100.007.40000-203.000.113.010.00080
+    (IPv4 octets zero-padded, IPv6 compressed, ports to five digits)."""
+
+    def host(addr: str) -> str:
+        ip = ipaddress.ip_address(addr)
+        if ip.version == 4:
+            return ".".join(f"{int(o):03d}" for o in str(ip).split("."))
+        return str(ip)
+
+    return f"{host(src)}.{sport:05d}-{host(dst)}.{dport:05d}"
+
+
+def stream_bytes(stream: Stream) -> bytes:
+    """The stream as tcpflow writes it to a file: a gap as NULs (tcpflow seeks past
+    it), what is past max_bytes missing."""
+    out = bytearray()
+    for span, data in stream.pieces():
+        out += b"\0" * (span.end - span.start) if span.gap else data
+    return bytes(out)
+
+
+def write_tcpflow_files(flows: Iterator[Flow], folder: Path) -> list[Path]:
+    """One file per direction that carried bytes, named as tcpflow names them; a
+    4-tuple used again gets tcpflow's c1, c2, .. suffix (the tracker releases the
+    connections of one 4-tuple in the order they began: one ends as the next starts)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    seen: dict[str, int] = {}
+    written: list[Path] = []
+    for flow in flows:
+        c, s = flow.connection.client, flow.connection.server
+        for stream, (a, b) in ((flow.client, (c, s)), (flow.server, (s, c))):
+            if not stream.length:
+                continue
+            name = tcpflow_name(a.addr, a.port, b.addr, b.port)
+            n = seen.get(name, 0)
+            seen[name] = n + 1
+            path = folder / (name if n == 0 else f"{name}c{n}")
+            path.write_bytes(stream_bytes(stream))
+            written.append(path)
+    return written

@@ -1,0 +1,110 @@
+"""`pcapdiff flows` for people: each connection, then its HTTP messages (start line,
+headers, body size, frames), or what its streams hold; gaps and differing overlaps
+said. Every byte from the wire is shown through text.safe_text."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from rich.console import Console
+from rich.text import Text
+
+from ..flows import Flow, HttpMessage
+from ..reassembly import Stream
+from ..text import wire_text
+from .conns_table import describe_request, describe_response
+from .layout import wrap
+from .times import TimeFormat
+
+PREVIEW_BYTES = 32  # of a stream that is not HTTP
+
+
+def render_flow(
+    flow: Flow, out: Console, times: TimeFormat, cite: Callable[[int], int | str]
+) -> None:
+    conn = flow.connection
+    width = out.width
+    head = (
+        f"#{conn.id} {conn.client} -> {conn.server} {conn.conn_state} {conn.history}, "
+        f"started {times.stamp(conn.first_ts_ns)}; client sent {_size(flow.client)}, "
+        f"server {_size(flow.server)}"
+    )
+    for i, line in enumerate(wrap(head, width, 0)):
+        out.print(Text(line, style="bold" if i == 0 else ""))
+    lines: list[str] = []
+    if flow.requests or flow.responses:
+        answers = iter(flow.responses)
+        for request in flow.requests:
+            lines += _message(">", request, cite, width)
+            response = next(answers, None)
+            if response is not None:
+                lines += _message("<", response, cite, width)
+        for response in answers:
+            lines += _message("<", response, cite, width)
+        if flow.problem:
+            lines += wrap(f"! HTTP parsing stopped: {flow.problem}", width, 2)
+    else:
+        what = describe_request(conn) or "no data"
+        lines += wrap(f"> {what}; {_preview(flow.client)}", width, 2)
+        answer = describe_response(conn, cite) or "no data"
+        lines += wrap(f"< {answer}; {_preview(flow.server)}", width, 2)
+    for side, stream in (("client", flow.client), ("server", flow.server)):
+        lines += _damage(side, stream, cite, width)
+    for line in lines:
+        out.print(Text(line))
+    out.print()
+
+
+def _size(stream: Stream) -> str:
+    return f"{stream.length:,} bytes"
+
+
+def _message(mark: str, m: HttpMessage, cite: Callable[[int], int | str], width: int) -> list[str]:
+    frames = (
+        f"frame {cite(m.first_frame)}"
+        if m.first_frame == m.last_frame
+        else f"frames {cite(m.first_frame)}-{cite(m.last_frame)}"
+    )
+    lines = wrap(f"{mark} {m.start_line}  ({frames})", width, 2)
+    for name, value in m.headers:
+        lines += wrap(f"{mark}   {name}: {value}", width, 2, hang=6)
+    body = f"{m.body_bytes:,} bytes of body ({m.framing})"
+    if not m.complete:
+        body += ", cut short"
+    lines += wrap(f"{mark}   [{body}]", width, 2)
+    return lines
+
+
+def _preview(stream: Stream) -> str:
+    if not stream.length:
+        return "0 bytes"
+    first = b""
+    for span, data in stream.pieces():
+        if span.gap:
+            break
+        first += data
+        if len(first) >= PREVIEW_BYTES:
+            break
+    return f"{stream.length:,} bytes, starting “{wire_text(first[:PREVIEW_BYTES])}”"
+
+
+def _damage(side: str, stream: Stream, cite: Callable[[int], int | str], width: int) -> list[str]:
+    lines: list[str] = []
+    for span in stream.spans:
+        if span.gap:
+            missing = span.end - span.start
+            lines += wrap(
+                f"! {side} bytes {span.start:,}-{span.end:,}: [{missing:,} bytes missing]",
+                width,
+                2,
+            )
+    for c in stream.conflicts:
+        lines += wrap(
+            f"! {side} bytes {c.start:,}-{c.end:,}: frame {cite(c.frame)} carries other bytes "
+            f"than frame {cite(c.kept_frame)} did (the first kept): injected or rewritten data",
+            width,
+            2,
+        )
+    if stream.truncated:
+        lines += wrap(f"! {side}: {stream.truncated:,} bytes past --max-bytes not kept", width, 2)
+    return lines

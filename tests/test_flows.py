@@ -1,0 +1,259 @@
+"""`pcapdiff flows` (issue 12, first slices): reassembled streams held to tcpflow byte
+for byte, HTTP/1.x messages found in them, hostile bytes shown inert."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from scapy.layers.inet import IP, TCP
+from scapy.utils import wrpcap
+
+from pcapdiff.flows import FlowOptions, scan_flows, tcpflow_name, write_tcpflow_files
+
+from .conftest import FIXTURES, ROOT, drain_terminal
+
+COMPARE = ROOT / "fixtures" / "pcaps" / "compare"
+RECORDED = ROOT / "fixtures" / "pcaps" / "recorded"
+CAPTURES = sorted(
+    p
+    for folder in (FIXTURES, COMPARE, RECORDED)
+    for p in folder.rglob("*")
+    if p.is_file() and ".pcap" in p.name and not p.name.endswith(".json")
+)
+
+# Where our files differ from tcpflow's on purpose (each must differ, or the entry goes).
+DELIBERATE = {
+    "conns/damaged_packet.pcap": "a packet whose TCP header is damaged is counted as "
+    "malformed, not followed: tcpflow makes a flow of its garbage ports",
+    "conns/http_ok_dot1q.pcap": "tcpflow appends the VLAN id (--42) to the names of "
+    "tagged flows; pcapdiff names a flow by its endpoints only",
+    "conns/http_ok_null.pcap": "BSD loopback frames of IPv6 (address family 24/28/30): "
+    "tcpflow's NULL link handler takes only AF_INET and writes nothing",
+    "conns/sections.pcapng": "libpcap (tcpflow's reader) stops at the second section, "
+    "of pcapng version 2.0, which pcapdiff skips with a warning and reads on past",
+    "conns/two_interfaces.pcapng": "libpcap stops at the second interface: its link type "
+    "differs from the first's; pcapdiff reads every interface with its own",
+    "conns/ipv4_options_frag.pcap": "pcapdiff reassembles IP fragments; tcpflow writes "
+    "only the first fragment's bytes",
+    "compare/port_reuse/edge.pcap": "a new SYN on a used 4-tuple is a new connection: "
+    "tcpflow keeps the first attempt's ISN and writes the second one's bytes 777,777 "
+    "bytes into a sparse file",
+}
+
+
+def tcpflow_files(capture: Path, out: Path) -> tuple[set[str], str]:
+    done = subprocess.run(
+        ["tcpflow", "-r", str(capture), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    names = (
+        {p.name for p in out.iterdir()} - {"report.xml", "alerts.txt"} if out.exists() else set()
+    )
+    return names, done.stderr
+
+
+def tcpflow_cannot_read(stderr: str) -> bool:
+    """tcpflow refuses link types and containers libpcap's reader lacks."""
+    return any(
+        why in stderr
+        for why in ("unknown datalink", "unknown data link", "unknown file format", "bad dump file")
+    )
+
+
+@pytest.mark.skipif(shutil.which("tcpflow") is None, reason="tcpflow is not installed")
+@pytest.mark.parametrize(
+    "capture", CAPTURES, ids=lambda p: str(p.relative_to(ROOT / "fixtures" / "pcaps"))
+)
+def test_out_dir_is_tcpflows_files_byte_for_byte(capture: Path, tmp_path: Path) -> None:
+    key = str(capture.relative_to(ROOT / "fixtures" / "pcaps"))
+    ours = {p.name for p in write_tcpflow_files(iter(scan_flows(capture)), tmp_path / "ours")}
+    theirs, stderr = tcpflow_files(capture, tmp_path / "theirs")
+    if not theirs and tcpflow_cannot_read(stderr):
+        assert key not in DELIBERATE
+        return  # nothing to hold us to
+    same = ours == theirs and all(
+        filecmp.cmp(tmp_path / "ours" / n, tmp_path / "theirs" / n, shallow=False) for n in ours
+    )
+    assert same != (key in DELIBERATE), (key, sorted(ours ^ theirs), stderr[-200:])
+
+
+def test_tcpflow_names() -> None:
+    assert tcpflow_name("198.51.100.7", 40000, "203.0.113.10", 80) == (
+        "198.051.100.007.40000-203.000.113.010.00080"
+    )
+    assert tcpflow_name("2001:db8:1::7", 40312, "2001:db8:2::10", 80) == (
+        "2001:db8:1::7.40312-2001:db8:2::10.00080"
+    )
+
+
+def crafted(path: Path, client: list[tuple[int, bytes]], server: list[tuple[int, bytes]]) -> Path:
+    """A connection: handshake, then the client's and the server's (offset, bytes)
+    segments in the order given, each side's sequence starting near the 2**32 wrap."""
+    c, s = ("198.51.100.7", 40000), ("203.0.113.10", 80)
+    cisn, sisn = 2**32 - 30, 2**32 - 5
+
+    def seg(
+        src: tuple[str, int],
+        dst: tuple[str, int],
+        flags: str,
+        seq: int,
+        ack: int,
+        data: bytes = b"",
+    ) -> object:
+        return (
+            IP(src=src[0], dst=dst[0])
+            / TCP(sport=src[1], dport=dst[1], flags=flags, seq=seq % 2**32, ack=ack % 2**32)
+            / data
+        )
+
+    pkts = [
+        seg(c, s, "S", cisn, 0),
+        seg(s, c, "SA", sisn, cisn + 1),
+        seg(c, s, "A", cisn + 1, sisn + 1),
+    ]
+    for offset, data in client:
+        pkts.append(seg(c, s, "PA", cisn + 1 + offset, sisn + 1, data))
+    for offset, data in server:
+        pkts.append(seg(s, c, "PA", sisn + 1 + offset, cisn + 1, data))
+    for i, p in enumerate(pkts):
+        p.time = 1_700_000_000 + i * 0.001  # type: ignore[attr-defined]
+    wrpcap(str(path), pkts)
+    return path
+
+
+def test_http_messages_pipelined_chunked_and_head(tmp_path: Path) -> None:
+    requests = (
+        b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD /b HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+    )
+    answers = (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n3\r\nefg\r\n0\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 999\r\n\r\n"  # HEAD: no body whatever it says
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok"
+    )
+    # The client's bytes out of order and partly twice; the server's in two segments.
+    cut = 40
+    pcap = crafted(
+        tmp_path / "h.pcap",
+        [(cut, requests[cut:]), (0, requests[:cut]), (10, requests[10:20])],
+        [(0, answers[:50]), (50, answers[50:])],
+    )
+    [flow] = list(scan_flows(pcap))
+    assert [m.start_line for m in flow.requests] == [
+        "GET /a HTTP/1.1",
+        "HEAD /b HTTP/1.1",
+        "POST /c HTTP/1.1",
+    ]
+    assert [m.body_bytes for m in flow.requests] == [0, 0, 5]
+    assert [(m.start_line, m.body_bytes, m.framing) for m in flow.responses] == [
+        ("HTTP/1.1 200 OK", 7, "chunked"),
+        ("HTTP/1.1 200 OK", 0, "no body"),
+        ("HTTP/1.1 100 Continue", 0, "no body"),
+        ("HTTP/1.1 201 Created", 2, "content-length"),
+    ]
+    assert flow.client.retransmitted == 10
+    assert all(m.complete for m in flow.requests + flow.responses)
+    assert flow.requests[0].first_frame == 5  # the segment at offset 0, sent second
+    assert flow.responses[-1].last_frame == 8  # 3 handshake, 3 client, 2 server
+
+
+def test_gaps_and_injected_bytes_are_said(tmp_path: Path) -> None:
+    request = b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"
+    pcap = crafted(
+        tmp_path / "g.pcap",
+        [(0, request)],
+        [(0, answer[:20]), (9, b"302"), (30, answer[30:])],  # 10 bytes never seen
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "flows", str(pcap)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "! server bytes 20-30: [10 bytes missing]" in done.stdout
+    assert "! server bytes 9-12: frame 6 carries other bytes than frame 5 did" in done.stdout
+    doc = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "pcapdiff", "flows", "--json", str(pcap)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        ).stdout
+    )
+    [flow] = doc["flows"]
+    assert flow["server_stream"]["gaps"] == [[20, 30]]
+    assert flow["server_stream"]["conflicts"] == [
+        {"start": 9, "end": 12, "kept_frame": 5, "frame": 6}
+    ]
+    assert flow["requests"][0]["start_line"] == "GET /a HTTP/1.1"
+
+
+def test_hostile_bytes_are_inert_and_raw_never_reaches_a_terminal(tmp_path: Path) -> None:
+    evil = b"GET /\x1b]0;owned\x07\x1b[2J\xe2\x80\xae HTTP/1.1\r\nHost: \x00x\x9b31m\r\n\r\n"
+    pcap = crafted(tmp_path / "e.pcap", [(0, evil)], [])
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "flows", str(pcap)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0
+    assert not set(done.stdout) & (set(range(0x20)) - {0x0A})  # no control byte but \n
+    assert b"\\x1b]0;owned\\x07\\x1b[2J\\u202e" in done.stdout
+    raw = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "flows", "--raw", str(pcap)],
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert raw.stdout == evil  # exact bytes, to a pipe
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pcapdiff", "flows", "--raw", str(pcap)],
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    seen = drain_terminal(leader)
+    proc.wait(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 2
+    assert b"--raw writes exact bytes" in seen
+    assert b"\x1b]0;owned" not in seen
+
+
+def test_filters_pick_connections_by_the_ids_conns_prints() -> None:
+    capture = COMPARE / "every_outcome" / "edge.pcap"
+    ids = [f.connection.id for f in scan_flows(capture, FlowOptions(conn_ids=frozenset({1, 9})))]
+    assert sorted(ids) == [1, 9]
+    tls = list(scan_flows(capture, FlowOptions(request="TLS")))
+    assert {f.connection.server.port for f in tls} == {443}
+    conns = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "conns", "--json", str(capture)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    by_id = {c["id"]: c["client"] for c in json.loads(conns.stdout)["connections"]}
+    for flow in scan_flows(capture):
+        assert by_id[flow.connection.id] == str(flow.connection.client)
