@@ -22,7 +22,7 @@ from .filters import ConnectionFilter, request_text
 from .framing import MAX_HTTP_HEAD_BYTES, MAX_LINE_BYTES
 from .model import SYN, CaptureSummary, Connection, SegmentRow
 from .read import ProgressFn
-from .reassembly import DEFAULT_MAX_BYTES, Stream
+from .reassembly import DEFAULT_MAX_BYTES, M32, Stream
 from .text import safe_text
 
 NO_BODY_STATUSES = (204, 304)
@@ -90,11 +90,12 @@ class FlowScan:
             size = self.options.max_bytes
             pair = self.streams[conn_id] = (Stream(max_bytes=size), Stream(max_bytes=size))
         stream = pair[0] if from_client else pair[1]
-        _frame, _ts, _src, _sp, _dst, _dp, flags, seq, *_, data, _ta, payload_at, end = seg
+        frame, _ts, _src, _sp, _dst, _dp, flags, seq, _ack, _win, wire_len = seg[:11]
+        data, payload_at, end = seg[13], seg[15], seg[16]
         if flags & SYN:
             stream.syn(seq)
-        if payload_at < end:
-            stream.add(seq, bytes(data[payload_at:end]), _frame)
+        captured = bytes(data[payload_at : min(end, payload_at + wire_len)])
+        stream.add((seq + 1) % M32 if flags & SYN else seq, captured, frame, wire_len)
 
     def _may_want(self, conn_id: int, seg: SegmentRow) -> bool:
         """The filters that can be decided from a segment (the rest at the end)."""

@@ -63,19 +63,28 @@ class Stream:
     # Kept segments (offset, frame), and gaps (start, end, gap bytes before): bisected.
     _taken: list[tuple[int, int]] = field(default_factory=list)
     _gaps: list[tuple[int, int, int]] = field(default_factory=list)
+    _cuts: dict[int, int] = field(default_factory=dict)  # offset: end of bytes not captured
 
     def syn(self, seq: int) -> None:
         """The SYN's sequence number: the stream starts one after it."""
         if self.base is None:
             self.base = (seq + 1) % M32
 
-    def add(self, seq: int, payload: bytes, frame: int) -> None:
-        if not payload:
+    def add(self, seq: int, payload: bytes, frame: int, wire_len: int | None = None) -> None:
+        """A segment's captured bytes; ``wire_len``, when more were sent than captured
+        (a snap length), makes the rest a gap once the stream reaches it."""
+        if not payload and not wire_len:
             return
         if self.base is None:  # no SYN seen: the stream starts at its first segment
             self.base = seq % M32
         start = self._offset(seq)
-        self._place(start, bytes(payload), frame)
+        if wire_len is not None and wire_len > len(payload):
+            cut = start + len(payload)
+            self._cuts[cut] = max(self._cuts.get(cut, 0), start + wire_len)
+            if not payload and cut == self.next:
+                self._skip_cut()
+        if payload:
+            self._place(start, bytes(payload), frame)
         while self.pending_bytes > self.max_pending:
             self._give_up_hole()
 
@@ -83,6 +92,7 @@ class Stream:
         """No more segments: what waits beyond a hole is taken, the hole a gap."""
         while self.pending:
             self._give_up_hole()
+        self._skip_cut()
 
     @property
     def length(self) -> int:
@@ -141,14 +151,26 @@ class Stream:
         else:
             self.spans.append(Span(start, end, False, frame, frame))
         self.next = end
+        if self._cuts:
+            self._skip_cut()
+
+    def _skip_cut(self) -> None:
+        """The stream reached bytes a segment carried but the capture cut: a gap."""
+        while self.next in self._cuts:
+            end = self._cuts.pop(self.next)
+            if end > self.next:
+                self._hole(end)
+
+    def _hole(self, end: int) -> None:
+        self.spans.append(Span(self.next, end, True))
+        self._gaps.append((self.next, end, self.gap_total))
+        self.gap_total += end - self.next
+        self.next = end
 
     def _give_up_hole(self) -> None:
         at = min(self.pending)
         if at > self.next:
-            self.spans.append(Span(self.next, at, True))
-            self._gaps.append((self.next, at, self.gap_total))
-            self.gap_total += at - self.next
-            self.next = at
+            self._hole(at)
         waiting, frame = self.pending.pop(at)
         self.pending_bytes -= len(waiting)
         self._place(at, waiting, frame)
