@@ -349,3 +349,27 @@ def test_filters_pick_connections_by_the_ids_conns_prints() -> None:
     by_id = {c["id"]: c["client"] for c in json.loads(conns.stdout)["connections"]}
     for flow in scan_flows(capture):
         assert by_id[flow.connection.id] == str(flow.connection.client)
+
+
+def test_tls_is_shown_as_its_records() -> None:
+    """The edge refusing the origin's certificate, recorded in the lab (TLS 1.3)."""
+    capture = RECORDED / "tls_untrusted_certificate" / "edge.pcap"
+    [flow] = list(scan_flows(capture))
+    client = [(r.kind, r.what) for r in flow.client_tls]
+    server = [(r.kind, r.what) for r in flow.server_tls]
+    assert client[0] == ("handshake", "ClientHello")
+    assert ("alert", "fatal unknown_ca") in client
+    assert server[:2] == [("handshake", "ServerHello"), ("change cipher spec", "")]
+    assert server[2][0] == "application data"  # the encrypted rest of the handshake
+    assert sum(r.payload_bytes + 5 * r.records for r in flow.server_tls) == flow.server.length
+    text = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "flows", str(capture)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "COLUMNS": "120"},
+    ).stdout
+    assert "> TLS handshake: ClientHello, 1 record" in text
+    assert "> TLS alert: fatal unknown_ca, 1 record, 2 bytes" in text
+    assert "(server name www.example.com)" in text

@@ -21,6 +21,7 @@ from .conns import DEFAULT_SCAN, ConnectionScan, ScanOptions, Sources
 from .filters import ConnectionFilter, request_text
 from .framing import MAX_HTTP_HEAD_BYTES, MAX_LINE_BYTES
 from .model import SYN, CaptureSummary, Connection, SegmentRow
+from .payload import tls_alert
 from .read import ProgressFn
 from .reassembly import DEFAULT_MAX_BYTES, M32, Stream
 from .text import safe_text
@@ -42,6 +43,35 @@ class HttpMessage(NamedTuple):
     last_frame: int
 
 
+class TlsRun(NamedTuple):
+    """Consecutive TLS records of one kind in a stream: "3 records, 4,213 bytes of
+    application data", "handshake: ClientHello", "alert fatal handshake_failure"."""
+
+    kind: str  # "handshake", "application data", "alert", "change cipher spec", ..
+    records: int
+    payload_bytes: int
+    what: str  # handshake message names, the alert, "" otherwise
+    first_frame: int
+    last_frame: int
+
+
+TLS_CONTENT = {20: "change cipher spec", 21: "alert", 22: "handshake", 23: "application data"}
+TLS_HANDSHAKES = {
+    1: "ClientHello",
+    2: "ServerHello",
+    4: "NewSessionTicket",
+    8: "EncryptedExtensions",
+    11: "Certificate",
+    12: "ServerKeyExchange",
+    13: "CertificateRequest",
+    14: "ServerHelloDone",
+    15: "CertificateVerify",
+    16: "ClientKeyExchange",
+    20: "Finished",
+}
+MAX_TLS_RECORDS = 100_000  # per stream: past these, the rest is one run of "more"
+
+
 @dataclass
 class Flow:
     """A connection and what each side sent."""
@@ -52,6 +82,8 @@ class Flow:
     requests: list[HttpMessage] = field(default_factory=list)
     responses: list[HttpMessage] = field(default_factory=list)
     problem: str = ""  # why HTTP parsing stopped, when it did
+    client_tls: list[TlsRun] = field(default_factory=list)
+    server_tls: list[TlsRun] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -148,6 +180,9 @@ def scan_flows(
 def http_flow(conn: Connection, client: Stream, server: Stream) -> Flow:
     """The flow with its HTTP messages, when the client's stream starts as HTTP."""
     flow = Flow(conn, client, server)
+    if conn.request is not None and conn.request.kind == "tls":
+        flow.client_tls, flow.server_tls = tls_runs(client), tls_runs(server)
+        return flow
     if conn.request is None or conn.request.kind != "http":
         return flow
     methods: deque[str] = deque()
@@ -325,6 +360,55 @@ def _frame_of(frames: list[tuple[int, int]], offset: int) -> int:
     """The frame of the segment that carried the byte at ``offset``."""
     i = bisect_right(frames, (offset, 1 << 62)) - 1
     return frames[i][1] if i >= 0 else 0
+
+
+def tls_runs(stream: Stream) -> list[TlsRun]:
+    """The stream's TLS records, up to its first gap, consecutive ones of a kind
+    merged. Encrypted handshake records (TLS 1.3) are counted, not named."""
+    data = contiguous(stream)
+    frames = stream.taken_frames()
+    runs: list[TlsRun] = []
+    at = records = 0
+    while at + 5 <= len(data) and records < MAX_TLS_RECORDS:
+        kind = TLS_CONTENT.get(data[at])
+        length = int.from_bytes(data[at + 3 : at + 5], "big")
+        if kind is None or data[at + 1] != 3:
+            break  # not a record header: framing lost
+        body = data[at + 5 : at + 5 + length]
+        what = ""
+        if (
+            kind == "handshake"
+            and body
+            and data[at + 5] in TLS_HANDSHAKES
+            and not runs_encrypted(runs)
+        ):
+            what = TLS_HANDSHAKES[body[0]]
+        elif kind == "alert" and len(body) == 2:
+            what = tls_alert(data[at : at + 7])
+        first, last = _frame_of(frames, at), _frame_of(frames, at + 5 + length - 1)
+        previous = runs[-1] if runs else None
+        if previous is not None and previous.kind == kind and kind != "alert":
+            names = (
+                previous.what
+                if not what or what in previous.what.split(", ")
+                else (f"{previous.what}, {what}" if previous.what else what)
+            )
+            runs[-1] = previous._replace(
+                records=previous.records + 1,
+                payload_bytes=previous.payload_bytes + length,
+                what=names,
+                last_frame=last,
+            )
+        else:
+            runs.append(TlsRun(kind, 1, length, what, first, last))
+        at += 5 + length
+        records += 1
+    return runs
+
+
+def runs_encrypted(runs: list[TlsRun]) -> bool:
+    """After a change cipher spec, handshake records are encrypted: no names."""
+    return any(run.kind == "change cipher spec" for run in runs)
 
 
 # --- tcpflow's files ---------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..flows import Flow, HttpMessage
+from ..flows import Flow, HttpMessage, TlsRun
 from ..model import CaptureSummary
 from ..reassembly import Stream
 
@@ -27,6 +27,17 @@ def _message(m: HttpMessage, cite: Cite) -> dict[str, Any]:
         "bytes": m.end - m.start,
         "first_frame": cite(m.first_frame),
         "last_frame": cite(m.last_frame),
+    }
+
+
+def _tls(run: TlsRun, cite: Cite) -> dict[str, Any]:
+    return {
+        "kind": run.kind,
+        "records": run.records,
+        "bytes": run.payload_bytes,
+        "what": run.what or None,
+        "first_frame": cite(run.first_frame),
+        "last_frame": cite(run.last_frame),
     }
 
 
@@ -61,6 +72,8 @@ def flow_to_json(flow: Flow, cite: Cite) -> dict[str, Any]:
         "requests": [_message(m, cite) for m in flow.requests],
         "responses": [_message(m, cite) for m in flow.responses],
         "http_problem": flow.problem or None,
+        "client_tls": [_tls(r, cite) for r in flow.client_tls],
+        "server_tls": [_tls(r, cite) for r in flow.server_tls],
     }
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from rich.console import Console
 from rich.text import Text
 
-from ..flows import Flow, HttpMessage
+from ..flows import Flow, HttpMessage, TlsRun
 from ..reassembly import Stream
 from ..text import wire_text
 from .conns_table import describe_request, describe_response
@@ -43,6 +43,12 @@ def render_flow(
             lines += _message("<", response, cite, width)
         if flow.problem:
             lines += wrap(f"! HTTP parsing stopped: {flow.problem}", width, 2)
+    elif flow.client_tls or flow.server_tls:
+        runs = [(">", r) for r in flow.client_tls] + [("<", r) for r in flow.server_tls]
+        for mark, run in sorted(runs, key=lambda m: m[1].first_frame):
+            lines += wrap(f"{mark} {_tls(run, cite)}", width, 2)
+        if conn.request is not None and conn.request.host:
+            lines += wrap(f"  (server name {conn.request.host})", width, 2)
     else:
         what = describe_request(conn) or "no data"
         lines += wrap(f"> {what}; {_preview(flow.client)}", width, 2)
@@ -53,6 +59,18 @@ def render_flow(
     for line in lines:
         out.print(Text(line))
     out.print()
+
+
+def _tls(run: TlsRun, cite: Callable[[int], int | str]) -> str:
+    """'TLS handshake: ClientHello, 1 record, 512 bytes (frame 4)'."""
+    frames = (
+        f"frame {cite(run.first_frame)}"
+        if run.first_frame == run.last_frame
+        else f"frames {cite(run.first_frame)}-{cite(run.last_frame)}"
+    )
+    what = f": {run.what}" if run.what else ""
+    records = f"{run.records:,} record{'' if run.records == 1 else 's'}"
+    return f"TLS {run.kind}{what}, {records}, {run.payload_bytes:,} bytes ({frames})"
 
 
 def _size(stream: Stream) -> str:
