@@ -373,3 +373,68 @@ def test_tls_is_shown_as_its_records() -> None:
     assert "> TLS handshake: ClientHello, 1 record" in text
     assert "> TLS alert: fatal unknown_ca, 1 record, 2 bytes" in text
     assert "(server name www.example.com)" in text
+
+
+@pytest.mark.requires_root
+@pytest.mark.requires_tcpdump
+def test_live_flows_print_each_message_and_a_summary(tmp_path: Path) -> None:
+    """tcpflow -cp port 80 on an origin, replaced: live in a namespace of its own."""
+    from pcapdiff.lab import origin_servers_argv, self_signed_certificate
+
+    from .conftest import loopback_namespace
+
+    addr = "192.0.2.1"
+    cert, key = self_signed_certificate(tmp_path, "origin.example")
+    kept = tmp_path / "live.pcap"
+    with loopback_namespace("fl", addr) as ns:
+        inside = ["ip", "netns", "exec", ns]
+        server = subprocess.Popen(
+            [*inside, *origin_servers_argv(cert, key, addr)], stdout=subprocess.PIPE, text=True
+        )
+        assert server.stdout is not None
+        assert server.stdout.readline().strip() == "ready"
+        live = subprocess.Popen(
+            [
+                *inside,
+                sys.executable,
+                "-m",
+                "pcapdiff",
+                "flows",
+                "-i",
+                "lo",
+                "--port",
+                "80",
+                "-w",
+                str(kept),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        import threading
+
+        watchdog = threading.Timer(60, live.kill)  # bounded: a hung read ends the test
+        watchdog.start()
+        assert live.stderr is not None
+        assert live.stderr.readline().startswith("capturing: tcpdump -i lo")
+        probe = [*inside, sys.executable, "-m", "pcapdiff", "probe", "--json", "--count", "2"]
+        done = subprocess.run(
+            [*probe, "http://origin.example/a.jpg", "--origin-ip", addr],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        locals_ = [json.loads(line)["local"] for line in done.stdout.splitlines()]
+        assert live.stdout is not None
+        lines = [live.stdout.readline().rstrip("\n") for _ in range(4)]  # before Ctrl-C
+        live.send_signal(2)
+        _out, err = live.communicate(timeout=30)
+        watchdog.cancel()
+    assert live.returncode == 0, err
+    for client in locals_:
+        assert any(f"{client} > GET /a.jpg HTTP/1.1 (Host origin.example)" in ln for ln in lines)
+        assert any(f"{client} < HTTP/1.1 200 OK" in ln for ln in lines)
+    assert "1 client: 192.0.2.1 2 requests (2 answered)" in err
+    [first, *_] = list(scan_flows(kept))  # -w kept a capture pcapdiff reads
+    assert first.requests[0].start_line == "GET /a.jpg HTTP/1.1"

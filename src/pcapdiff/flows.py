@@ -207,36 +207,64 @@ def contiguous(stream: Stream) -> bytes:
 def messages(
     stream: Stream, is_request: bool, methods: deque[str]
 ) -> tuple[list[HttpMessage], str]:
-    """Every HTTP/1.x message in the stream, in order, up to its first gap. A
-    response's framing depends on its request's method (HEAD): ``methods`` is shared
-    between the two directions, the requests' parse filling it first."""
-    data = contiguous(stream)
-    frames = stream.taken_frames()
+    """Every HTTP/1.x message in the stream, in order, up to its first gap (the last
+    one possibly incomplete). A response's framing depends on its request's method
+    (HEAD): ``methods`` is shared between the two directions, the requests' parse
+    filling it first."""
+    found, _at, problem = _parse(
+        contiguous(stream), 0, is_request, methods, stream.taken_frames(), final=True
+    )
+    return found, problem
+
+
+def parse_messages(
+    data: bytes | bytearray,
+    at: int,
+    is_request: bool,
+    methods: deque[str],
+    frames: list[tuple[int, int]],
+) -> tuple[list[HttpMessage], int]:
+    """The messages complete in ``data`` from offset ``at`` on, and where the next
+    begins: for a stream still arriving (live), so a message is reported once."""
+    found, at, _problem = _parse(data, at, is_request, methods, frames, final=False)
+    return found, at
+
+
+def _parse(
+    data: bytes | bytearray,
+    at: int,
+    is_request: bool,
+    methods: deque[str],
+    frames: list[tuple[int, int]],
+    final: bool,
+) -> tuple[list[HttpMessage], int, str]:
     found: list[HttpMessage] = []
-    at = 0
     while at < len(data):
         head_end = _head_end(data, at)
         if head_end < 0:
+            if not final:
+                return found, at, ""
             why = "a head longer than 64 KiB" if len(data) - at > MAX_HTTP_HEAD_BYTES else ""
-            return found, why or ("" if found else "no complete HTTP head")
-        head = data[at:head_end].decode("utf-8", errors="surrogateescape")
+            return found, at, why or ("" if found else "no complete HTTP head")
+        head = bytes(data[at:head_end]).decode("utf-8", errors="surrogateescape")
         lines = [safe_text(line) for line in head.replace("\r\n", "\n").split("\n")]
         start_line, fields = lines[0], [ln for ln in lines[1:] if ln]
         headers = tuple(
             (name.strip(), value.strip()) for name, _, value in (ln.partition(":") for ln in fields)
         )
         if not is_request and not start_line.startswith("HTTP/1."):
-            return found, f"not an HTTP/1.x response: {start_line[:40]!r}"
+            return found, at, f"not an HTTP/1.x response: {start_line[:40]!r}"
         if is_request:
             methods.append(start_line.split(" ", 1)[0])
         method = "" if is_request else (methods.popleft() if methods else "")
-        body_at, (end, framing, complete) = (
-            head_end,
-            _body(data, head_end, headers, start_line, is_request, method),
-        )
-        body = end - body_at
-        if framing == "chunked":
-            body = _chunked_payload(data, body_at, end)
+        end, framing, complete = _body(data, head_end, headers, start_line, is_request, method)
+        if not final and (not complete or framing == "until close"):
+            if is_request:  # not yet: undo, it is parsed again with more bytes
+                methods.pop()
+            elif method:
+                methods.appendleft(method)
+            return found, at, ""
+        body = _chunked_payload(data, head_end, end) if framing == "chunked" else end - head_end
         found.append(
             HttpMessage(
                 at,
@@ -255,10 +283,10 @@ def messages(
         if not is_request and start_line[9:10] == "1" and start_line[9:12] != "101":
             methods.appendleft(method)  # an interim 1xx: the real answer follows
         at = end
-    return found, ""
+    return found, at, ""
 
 
-def _head_end(data: bytes, at: int) -> int:
+def _head_end(data: bytes | bytearray, at: int) -> int:
     """One past the blank line ending the head that starts at ``at``; -1 if none."""
     limit = min(len(data), at + MAX_HTTP_HEAD_BYTES)
     crlf = data.find(b"\r\n\r\n", at, limit)
@@ -275,7 +303,7 @@ def _header(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
 
 
 def _body(
-    data: bytes,
+    data: bytes | bytearray,
     at: int,
     headers: tuple[tuple[str, str], ...],
     start_line: str,
@@ -307,7 +335,7 @@ def _body(
     return len(data), "until close", True
 
 
-def _chunked_end(data: bytes, at: int) -> int:
+def _chunked_end(data: bytes | bytearray, at: int) -> int:
     """One past the chunked body's last byte (trailers included); -1 if cut short."""
     while True:
         line_end = data.find(b"\n", at, at + MAX_LINE_BYTES)
@@ -337,7 +365,7 @@ def _chunked_end(data: bytes, at: int) -> int:
             return -1
 
 
-def _chunked_payload(data: bytes, at: int, end: int) -> int:
+def _chunked_payload(data: bytes | bytearray, at: int, end: int) -> int:
     """The body's bytes without the chunk framing."""
     total = 0
     while at < end:

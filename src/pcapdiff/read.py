@@ -412,11 +412,14 @@ def _note_batch(summary: CaptureSummary, batch: FrameBatch) -> None:
 
 
 def _fill(stream: BinaryIO, chunk: bytearray, at: int) -> int:
-    """Read into chunk[at:] until it is full or the stream ends; return bytes read."""
+    """Read into chunk[at:] until it is full or the stream ends; return bytes read.
+    A live stream (``interactive``: a capture still running) returns what one read
+    brought, so its packets are seen as they come, not a megabyte later."""
     view = memoryview(chunk)
     got = 0
     readinto = getattr(stream, "readinto", None)
-    while at + got < len(chunk):
+    live = getattr(stream, "interactive", False)
+    while at + got < len(chunk) and not (live and got):
         if readinto is not None:
             n = readinto(view[at + got :])
         else:

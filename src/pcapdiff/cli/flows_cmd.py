@@ -14,6 +14,7 @@ from ..filters import ConnectionFilter
 from ..params import (
     CaptureFiles,
     NetworkType,
+    OutputFile,
     local_time_option,
     max_ratio_option,
     port_option,
@@ -27,7 +28,27 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
 
 
 @click.command(short_help="Show each connection's reassembled HTTP, as tcpflow would.")
-@click.argument("capture", type=CaptureFiles())
+@click.argument("capture", type=CaptureFiles(), required=False)
+@click.option(
+    "-i",
+    "--interface",
+    help="Capture live on this interface (with tcpdump) instead of reading CAPTURE, and "
+    "print each request and response as it completes; Ctrl-C ends with a summary.",
+)
+@click.option(
+    "--peer",
+    "peers",
+    multiple=True,
+    type=NetworkType(),
+    help="Live: only traffic with this address or network (the CDN's). Repeatable.",
+)
+@click.option(
+    "-w",
+    "--write",
+    "keep",
+    type=OutputFile(),
+    help="Live: keep the capture in this file too.",
+)
 @click.option(
     "--host",
     "hosts",
@@ -74,7 +95,10 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
 @local_time_option
 @progress_option
 def flows(
-    capture: list[Path],
+    capture: list[Path] | None,
+    interface: str | None,
+    peers: tuple[Any, ...],
+    keep: Path | None,
     hosts: tuple[Any, ...],
     ports: tuple[int, ...],
     conn_ids: tuple[int, ...],
@@ -101,12 +125,22 @@ def flows(
       pcapdiff flows edge.pcap --request /a.jpg --json
       pcapdiff flows origin.pcap --out-dir streams/        # tcpflow's files
       pcapdiff flows origin.pcap --conn 12 --raw > conn12.bin
+      pcapdiff flows -i eth0 --port 80 --peer 198.51.100.0/24   # live, as tcpflow -c
     """
     from ..flows import FlowOptions, scan_flows, stream_bytes, write_tcpflow_files
     from ..render.conns_table import render_warnings
     from ..render.flows_json import write_flows_json
     from ..render.flows_text import render_flow
 
+    if interface is not None:
+        if capture is not None:
+            raise click.UsageError("give a CAPTURE to read or -i IFACE to capture, not both")
+        _live(interface, peers, ports, keep, local_time)
+        return
+    if capture is None:
+        raise click.UsageError("give a CAPTURE to read (or -i IFACE to capture live)")
+    if peers or keep is not None:
+        raise click.UsageError("--peer and -w are for a live capture (-i IFACE)")
     if raw and sys.stdout.isatty():
         raise click.UsageError(
             "--raw writes exact bytes, escape sequences included: redirect it to a file "
@@ -152,4 +186,41 @@ def flows(
     elif not as_json and not raw:
         heading = f"; {times.heading()}" if times is not None else ""
         out.print(f"{shown:,} connection{'' if shown == 1 else 's'} shown{heading}")
+    sys.exit(ExitCode.OK)
+
+
+def _live(
+    interface: str,
+    peers: tuple[Any, ...],
+    ports: tuple[int, ...],
+    keep: Path | None,
+    local_time: bool,
+) -> None:
+    """Print each HTTP message as it completes, then who sent how many requests."""
+    import signal
+
+    from ..capture import CaptureSpec
+    from ..live import LiveMessage, live_flows
+    from ..render.flows_text import live_line, live_summary
+
+    def terminate(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt  # end like Ctrl-C: the summary still comes
+
+    signal.signal(signal.SIGTERM, terminate)
+    out, err = out_console(sys.stdout), out_console(sys.stderr, stderr=True)
+    times = TimeFormat(zone(local_time))
+    spec = CaptureSpec("origin", Path("-"), interface, tuple(str(p) for p in peers), ports)
+    def show(message: LiveMessage) -> None:
+        out.print(live_line(message, times), markup=False)
+        sys.stdout.flush()  # a pipe (| grep) sees each line as it happens
+
+    summary = live_flows(
+        spec,
+        show,
+        keep=keep,
+        started=lambda command: err.print(f"capturing: {command}  (Ctrl-C to stop)", markup=False),
+    )
+    err.print(live_summary(summary), markup=False)
+    if keep is not None:
+        err.print(f"kept the capture in {keep}", markup=False)
     sys.exit(ExitCode.OK)

@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from ..flows import Flow, HttpMessage, TlsRun
+from ..live import LiveMessage, LiveSummary
 from ..reassembly import Stream
 from ..text import wire_text
 from .conns_table import describe_request, describe_response
@@ -126,3 +127,27 @@ def _damage(side: str, stream: Stream, cite: Callable[[int], int | str], width: 
     if stream.truncated:
         lines += wrap(f"! {side}: {stream.truncated:,} bytes past --max-bytes not kept", width, 2)
     return lines
+
+
+def live_line(m: LiveMessage, times: TimeFormat) -> str:
+    """18:51:40.123 198.51.100.7:40100 > GET /a.jpg HTTP/1.1 (Host www.example.com)"""
+    msg = m.message
+    if m.is_request:
+        host = next((v for k, v in msg.headers if k.lower() == "host"), "")
+        extra = f" (Host {host})" if host else ""
+    else:
+        extra = f" ({msg.body_bytes:,} bytes of body)"
+    mark = ">" if m.is_request else "<"
+    return f"{times.stamp(m.ts_ns)} {m.client} {mark} {msg.start_line}{extra}"
+
+
+def live_summary(s: LiveSummary) -> str:
+    """'2 clients: 198.51.100.7 3 requests (3 answered), 198.51.100.8 1 (0)'."""
+    if not s.requests:
+        return f"no HTTP request seen ({s.connections:,} connections, {s.packets:,} segments)"
+    parts = [
+        f"{client} {n:,} request{'' if n == 1 else 's'} ({s.responses[client]:,} answered)"
+        for client, n in s.requests.most_common()
+    ]
+    clients = len(s.requests)
+    return f"{clients} client{'' if clients == 1 else 's'}: " + ", ".join(parts)
