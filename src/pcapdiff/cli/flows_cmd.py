@@ -210,6 +210,7 @@ def _live(
     out, err = out_console(sys.stdout), out_console(sys.stderr, stderr=True)
     times = TimeFormat(zone(local_time))
     spec = CaptureSpec("origin", Path("-"), interface, tuple(str(p) for p in peers), ports)
+
     def show(message: LiveMessage) -> None:
         out.print(live_line(message, times), markup=False)
         sys.stdout.flush()  # a pipe (| grep) sees each line as it happens
