@@ -231,3 +231,17 @@ def port_option(help: str, low: int = 1) -> Callable[[Command], Command]:
     return click.option(
         "--port", "ports", multiple=True, type=click.IntRange(low, 65535), help=help
     )
+
+
+def endpoint_options(command: Command) -> Command:
+    """--host ADDR|CIDR and --port N: connections with either at either end."""
+    command = port_option("Only connections with this port at either end. Repeatable.", low=0)(
+        command
+    )
+    return click.option(
+        "--host",
+        "hosts",
+        multiple=True,
+        type=NetworkType(),
+        help="Only connections with this address (or network) at either end. Repeatable.",
+    )(command)

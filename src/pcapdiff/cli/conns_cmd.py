@@ -13,11 +13,10 @@ from ..exitcodes import ExitCode
 from ..filters import CONN_STATES, ConnectionFilter
 from ..params import (
     CaptureFiles,
-    NetworkType,
     Seconds,
+    endpoint_options,
     local_time_option,
     max_ratio_option,
-    port_option,
     progress_option,
     strict_option,
 )
@@ -28,14 +27,7 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
 
 @click.command(short_help="List every TCP connection of one capture.")
 @click.argument("capture", type=CaptureFiles())
-@click.option(
-    "--host",
-    "hosts",
-    multiple=True,
-    type=NetworkType(),
-    help="Only connections with this address (or network) at either end. Repeatable.",
-)
-@port_option("Only connections with this port at either end. Repeatable.", low=0)
+@endpoint_options
 @click.option(
     "--state",
     "states",

@@ -15,9 +15,9 @@ from ..params import (
     CaptureFiles,
     NetworkType,
     OutputFile,
+    endpoint_options,
     local_time_option,
     max_ratio_option,
-    port_option,
     progress_option,
     strict_option,
 )
@@ -49,14 +49,7 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
     type=OutputFile(),
     help="Live: keep the capture in this file too.",
 )
-@click.option(
-    "--host",
-    "hosts",
-    multiple=True,
-    type=NetworkType(),
-    help="Only connections with this address (or network) at either end. Repeatable.",
-)
-@port_option("Only connections with this port at either end. Repeatable.", low=0)
+@endpoint_options
 @click.option(
     "--conn",
     "conn_ids",
