@@ -438,3 +438,36 @@ def test_live_flows_print_each_message_and_a_summary(tmp_path: Path) -> None:
     assert "1 client: 192.0.2.1 2 requests (2 answered)" in err
     [first, *_] = list(scan_flows(kept))  # -w kept a capture pcapdiff reads
     assert first.requests[0].start_line == "GET /a.jpg HTTP/1.1"
+
+
+def test_edge_and_origin_side_by_side_show_what_a_proxy_changed(tmp_path: Path) -> None:
+    """A transparent proxy that rewrites Host, adds X-Forwarded-For and drops a header:
+    the same connection (4-tuple and ISNs) in both captures, the bytes differing."""
+    sent = b"GET /a.jpg HTTP/1.1\r\nHost: www.example.com\r\nX-Trace: 7\r\n\r\n"
+    got = b"GET /a.jpg HTTP/1.1\r\nHost: origin.internal\r\nX-Forwarded-For: 198.51.100.7\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    edge = crafted(tmp_path / "edge.pcap", [(0, sent)], [(0, answer)])
+    origin = crafted(tmp_path / "origin.pcap", [(0, got)], [(0, answer)])
+    from pcapdiff.pairdiff import paired_flows
+
+    [pair] = list(paired_flows(edge, origin))
+    [request] = pair.requests
+    assert request.changed == (("Host", "www.example.com", "origin.internal"),)
+    assert request.added == (("X-Forwarded-For", "198.51.100.7"),)
+    assert request.removed == (("X-Trace", "7"),)
+    assert request.start_line is None
+    assert [r.same for r in pair.responses] == [True]
+    text = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "flows", str(edge), str(origin)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "COLUMNS": "120"},
+    ).stdout
+    assert "~ request 1: GET /a.jpg HTTP/1.1, changed on the way:" in text
+    assert "+   X-Forwarded-For: 198.51.100.7  (added)" in text
+    assert "-   X-Trace: 7  (removed)" in text
+    assert "~   Host: www.example.com  ->  origin.internal" in text
+    assert "= response 1: HTTP/1.1 200 OK (the same at both ends)" in text
+    assert "1 paired connection shown, 1 changed on the way" in text

@@ -29,6 +29,7 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
 
 @click.command(short_help="Show each connection's reassembled HTTP, as tcpflow would.")
 @click.argument("capture", type=CaptureFiles(), required=False)
+@click.argument("origin", type=CaptureFiles(), required=False)
 @click.option(
     "-i",
     "--interface",
@@ -89,6 +90,7 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
 @progress_option
 def flows(
     capture: list[Path] | None,
+    origin: list[Path] | None,
     interface: str | None,
     peers: tuple[Any, ...],
     keep: Path | None,
@@ -119,6 +121,11 @@ def flows(
       pcapdiff flows origin.pcap --out-dir streams/        # tcpflow's files
       pcapdiff flows origin.pcap --conn 12 --raw > conn12.bin
       pcapdiff flows -i eth0 --port 80 --peer 198.51.100.0/24   # live, as tcpflow -c
+      pcapdiff flows edge.pcap origin.pcap     # as sent beside as received, per pair
+
+    With two captures (EDGE ORIGIN, as for compare), each pair compare makes is shown
+    message by message as sent and as received: headers added, removed or changed on
+    the way (Host, X-Forwarded-For, Via), a changed path, a body that differs.
     """
     from ..flows import FlowOptions, scan_flows, stream_bytes, write_tcpflow_files
     from ..render.conns_table import render_warnings
@@ -134,6 +141,9 @@ def flows(
         raise click.UsageError("give a CAPTURE to read (or -i IFACE to capture live)")
     if peers or keep is not None:
         raise click.UsageError("--peer and -w are for a live capture (-i IFACE)")
+    if origin is not None:
+        _paired(capture, origin, local_time)
+        return
     if raw and sys.stdout.isatty():
         raise click.UsageError(
             "--raw writes exact bytes, escape sequences included: redirect it to a file "
@@ -217,4 +227,21 @@ def _live(
     err.print(live_summary(summary), markup=False)
     if keep is not None:
         err.print(f"kept the capture in {keep}", markup=False)
+    sys.exit(ExitCode.OK)
+
+
+def _paired(edge: list[Path], origin: list[Path], local_time: bool) -> None:
+    from ..pairdiff import paired_flows
+    from ..render.flows_text import render_paired
+
+    out = out_console(sys.stdout)
+    times: TimeFormat | None = None
+    shown = changed = 0
+    for pair in paired_flows(capture_arg(edge), capture_arg(origin)):
+        times = times or TimeFormat(zone(local_time), pair.edge.connection.first_ts_ns)
+        render_paired(pair, out, times)
+        shown += 1
+        changed += any(not d.same for d in (*pair.requests, *pair.responses))
+    pairs = f"{shown:,} paired connection{'' if shown == 1 else 's'}"
+    out.print(f"{pairs} shown, {changed:,} changed on the way")
     sys.exit(ExitCode.OK)

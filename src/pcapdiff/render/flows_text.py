@@ -11,6 +11,7 @@ from rich.text import Text
 
 from ..flows import Flow, HttpMessage, TlsRun
 from ..live import LiveMessage, LiveSummary
+from ..pairdiff import MessageDiff, PairedFlow
 from ..reassembly import Stream
 from ..text import wire_text
 from .conns_table import describe_request, describe_response
@@ -151,3 +152,60 @@ def live_summary(s: LiveSummary) -> str:
     ]
     clients = len(s.requests)
     return f"{clients} client{'' if clients == 1 else 's'}: " + ", ".join(parts)
+
+
+def render_paired(p: PairedFlow, out: Console, times: TimeFormat) -> None:
+    """The edge's connection and its twin at the origin; each message as sent beside
+    as received, with what changed on the way."""
+    e, o = p.edge.connection, p.origin.connection
+    width = out.width
+    head = (
+        f"#{p.number} edge {e.client} -> {e.server} (conn {e.id}, started "
+        f"{times.stamp(e.first_ts_ns)}) = origin {o.client} -> {o.server} (conn {o.id}); "
+        f"{p.verdict.outcome.value}"
+    )
+    for i, line in enumerate(wrap(head, width, 0)):
+        out.print(Text(line, style="bold" if i == 0 else ""))
+    lines: list[str] = []
+    for kind, diffs, sender, receiver in (
+        ("request", p.requests, "edge", "origin"),
+        ("response", p.responses, "origin", "edge"),
+    ):
+        for d in diffs:
+            lines += _message_diff(kind, d, sender, receiver, width)
+    if not p.requests and not p.responses:
+        lines += wrap("no HTTP messages on either side", width, 2)
+    for line in lines:
+        out.print(Text(line))
+    out.print()
+
+
+def _message_diff(kind: str, d: MessageDiff, sender: str, receiver: str, width: int) -> list[str]:
+    if d.sent is None:
+        assert d.received is not None
+        return wrap(
+            f"! {kind} {d.number}: {receiver} got “{d.received.start_line}”, which {sender} "
+            "never sent",
+            width,
+            2,
+        )
+    if d.received is None:
+        return wrap(
+            f"! {kind} {d.number}: {sender} sent “{d.sent.start_line}”; {receiver} never got it",
+            width,
+            2,
+        )
+    if d.same:
+        return wrap(f"= {kind} {d.number}: {d.sent.start_line} (the same at both ends)", width, 2)
+    lines = wrap(f"~ {kind} {d.number}: {d.sent.start_line}, changed on the way:", width, 2)
+    if d.start_line is not None:
+        lines += wrap(f"~   start line: {d.start_line[0]}  ->  {d.start_line[1]}", width, 2, 6)
+    for name, value in d.added:
+        lines += wrap(f"+   {name}: {value}  (added)", width, 2, 6)
+    for name, value in d.removed:
+        lines += wrap(f"-   {name}: {value}  (removed)", width, 2, 6)
+    for name, before, after in d.changed:
+        lines += wrap(f"~   {name}: {before}  ->  {after}", width, 2, 6)
+    if d.body_differs_at is not None:
+        lines += wrap(f"~   body differs from byte {d.body_differs_at:,}", width, 2, 6)
+    return lines
