@@ -471,3 +471,24 @@ def test_edge_and_origin_side_by_side_show_what_a_proxy_changed(tmp_path: Path) 
     assert "~   Host: www.example.com  ->  origin.internal" in text
     assert "= response 1: HTTP/1.1 200 OK (the same at both ends)" in text
     assert "1 paired connection shown, 1 changed on the way" in text
+
+
+def test_compare_says_a_request_was_modified_in_transit(tmp_path: Path) -> None:
+    """The same pair through compare: a finding of its own, with the origin's frame."""
+    from pcapdiff import compare
+
+    sent = b"GET /a.jpg HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+    got = b"GET /cache/a.jpg HTTP/1.1\r\nHost: origin.internal\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    edge = crafted(tmp_path / "edge.pcap", [(0, sent)], [(0, answer)])
+    origin = crafted(tmp_path / "origin.pcap", [(0, got)], [(0, answer)])
+    [verdict] = compare(edge, origin).verdicts
+    changed = "Host 'www.example.com' -> 'origin.internal', path '/a.jpg' -> '/cache/a.jpg'"
+    assert any(
+        ev.capture.value == "origin" and ev.frame == 4 and changed in ev.what
+        for ev in verdict.evidence
+    ), verdict.evidence
+    assert any("rewritten between the edge and the origin" in h for h in verdict.hints)
+    unchanged = crafted(tmp_path / "same.pcap", [(0, sent)], [(0, answer)])
+    [plain] = compare(edge, unchanged).verdicts
+    assert not any("rewritten" in h for h in plain.hints)

@@ -156,13 +156,18 @@ class Case:
             for same in list(alike.values())[:MAX_ICMP_CITED]:
                 if (side, same[0].frame) not in cited:
                     evidence.append(_icmp(same[0], side, len(same)))
+        hints = injection_hints(self.edge, self.edge_cite)
+        rewrite = rewritten_request(self.edge, self.origin)
+        if rewrite is not None:
+            evidence.append(rewrite[0])
+            hints += (rewrite[1],)
         return Verdict(
             self.pair,
             spec.outcome,
             spec.culprit,
             tuple(evidence),
             text,
-            injection_hints(self.edge, self.edge_cite),
+            hints,
             reason,
             assumes,
         )
@@ -374,6 +379,39 @@ def _request_fate(case: Case) -> tuple[str, list[Evidence]]:
 
 
 # --- hints ---------------------------------------------------------------------------
+
+
+def rewritten_request(edge: Connection, origin: Connection | None) -> tuple[Evidence, str] | None:
+    """The request the origin received is not the one the edge sent (method, Host or
+    path changed on the way): a transparent proxy or load balancer in the path. An
+    evidence line for the origin's request and a hint; `pcapdiff flows EDGE ORIGIN`
+    shows every header."""
+    if origin is None or edge.request is None or origin.request is None:
+        return None
+    sent, got = edge.request, origin.request
+    if sent.kind != "http" or got.kind != "http":
+        return None
+    changed = [
+        f"{name} {a!r} -> {b!r}"
+        for name, a, b in (
+            ("method", sent.method, got.method),
+            ("Host", sent.host, got.host),
+            ("path", sent.target, got.target),
+        )
+        if a != b
+    ]
+    if not changed:
+        return None
+    what = (
+        f"origin received the request modified in transit ({', '.join(changed)}): "
+        f"{got.method} {got.host}{got.target}"
+    )
+    hint = (
+        f"the request was rewritten between the edge and the origin ({', '.join(changed)}): "
+        "a transparent proxy or load balancer in the path; `pcapdiff flows EDGE ORIGIN` "
+        "shows every header"
+    )
+    return Evidence(ORIGIN, got.frame, got.ts_ns, what), hint
 
 
 def injection_hints(conn: Connection, cite: Callable[[int], int | str] = int) -> tuple[str, ...]:
