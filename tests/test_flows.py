@@ -116,6 +116,18 @@ def tcpflow_files(capture: Path, out: Path) -> tuple[set[str], str]:
     return names, done.stderr
 
 
+def flows_text(*args: str) -> str:
+    """`pcapdiff flows ARGS` at 120 columns: what it printed."""
+    return subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "flows", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "COLUMNS": "120"},
+    ).stdout
+
+
 def tcpflow_cannot_read(stderr: str) -> bool:
     """tcpflow refuses link types and containers libpcap's reader lacks."""
     return any(
@@ -362,14 +374,7 @@ def test_tls_is_shown_as_its_records() -> None:
     assert server[:2] == [("handshake", "ServerHello"), ("change cipher spec", "")]
     assert server[2][0] == "application data"  # the encrypted rest of the handshake
     assert sum(r.payload_bytes + 5 * r.records for r in flow.server_tls) == flow.server.length
-    text = subprocess.run(
-        [sys.executable, "-m", "pcapdiff", "flows", str(capture)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, "COLUMNS": "120"},
-    ).stdout
+    text = flows_text(str(capture))
     assert "> TLS handshake: ClientHello, 1 record" in text
     assert "> TLS alert: fatal unknown_ca, 1 record, 2 bytes" in text
     assert "(server name www.example.com)" in text
@@ -457,14 +462,7 @@ def test_edge_and_origin_side_by_side_show_what_a_proxy_changed(tmp_path: Path) 
     assert request.removed == (("X-Trace", "7"),)
     assert request.start_line is None
     assert [r.same for r in pair.responses] == [True]
-    text = subprocess.run(
-        [sys.executable, "-m", "pcapdiff", "flows", str(edge), str(origin)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, "COLUMNS": "120"},
-    ).stdout
+    text = flows_text(str(edge), str(origin))
     assert "~ request 1: GET /a.jpg HTTP/1.1, changed on the way:" in text
     assert "+   X-Forwarded-For: 198.51.100.7  (added)" in text
     assert "-   X-Trace: 7  (removed)" in text

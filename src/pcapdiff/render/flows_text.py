@@ -31,8 +31,7 @@ def render_flow(
         f"started {times.stamp(conn.first_ts_ns)}; client sent {_size(flow.client)}, "
         f"server {_size(flow.server)}"
     )
-    for i, line in enumerate(wrap(head, width, 0)):
-        out.print(Text(line, style="bold" if i == 0 else ""))
+    _heading(head, out)
     lines: list[str] = []
     if flow.requests or flow.responses:
         answers = iter(flow.responses)
@@ -73,6 +72,12 @@ def _tls(run: TlsRun, cite: Callable[[int], int | str]) -> str:
     what = f": {run.what}" if run.what else ""
     records = f"{run.records:,} record{'' if run.records == 1 else 's'}"
     return f"TLS {run.kind}{what}, {records}, {run.payload_bytes:,} bytes ({frames})"
+
+
+def _heading(text: str, out: Console) -> None:
+    """A connection's first line, bold, wrapped at words."""
+    for i, line in enumerate(wrap(text, out.width, 0)):
+        out.print(Text(line, style="bold" if i == 0 else ""))
 
 
 def _size(stream: Stream) -> str:
@@ -164,8 +169,7 @@ def render_paired(p: PairedFlow, out: Console, times: TimeFormat) -> None:
         f"{times.stamp(e.first_ts_ns)}) = origin {o.client} -> {o.server} (conn {o.id}); "
         f"{p.verdict.outcome.value}"
     )
-    for i, line in enumerate(wrap(head, width, 0)):
-        out.print(Text(line, style="bold" if i == 0 else ""))
+    _heading(head, out)
     lines: list[str] = []
     for kind, diffs, sender, receiver in (
         ("request", p.requests, "edge", "origin"),
