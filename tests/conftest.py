@@ -1,6 +1,7 @@
 """Shared test setup: paths, golden files, and capability markers.
 
-A test marked ``requires_tcpdump`` / ``requires_tshark`` / ``requires_root`` is
+A test marked ``requires_tcpdump`` / ``requires_tshark`` / ``requires_tcpflow`` /
+``requires_root`` is
 skipped, with the reason printed, where the machine lacks that capability; under CI
 (CI=true) a missing capability fails instead, since CI must run everything.
 """
@@ -61,6 +62,8 @@ def _missing(marker: str) -> str:
         return "tcpdump is not installed"
     if marker == "requires_tshark" and not shutil.which("tshark"):
         return "tshark is not installed"
+    if marker == "requires_tcpflow" and not shutil.which("tcpflow"):
+        return "tcpflow is not installed"
     if marker == "requires_root":
         if os.geteuid() != 0:
             return "needs root (network namespaces)"
@@ -70,7 +73,7 @@ def _missing(marker: str) -> str:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("requires_tcpdump", "requires_tshark", "requires_root"):
+    for marker in ("requires_tcpdump", "requires_tshark", "requires_tcpflow", "requires_root"):
         if item.get_closest_marker(marker) is None:
             continue
         reason = _missing(marker)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import filecmp
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -136,7 +135,7 @@ def tcpflow_cannot_read(stderr: str) -> bool:
     )
 
 
-@pytest.mark.skipif(shutil.which("tcpflow") is None, reason="tcpflow is not installed")
+@pytest.mark.requires_tcpflow
 @pytest.mark.parametrize(
     "capture", CAPTURES, ids=lambda p: str(p.relative_to(ROOT / "fixtures" / "pcaps"))
 )
@@ -153,7 +152,7 @@ def test_out_dir_is_tcpflows_files_byte_for_byte(capture: Path, tmp_path: Path) 
     assert same != (key in DELIBERATE), (key, sorted(ours ^ theirs), stderr[-200:])
 
 
-@pytest.mark.skipif(shutil.which("tcpflow") is None, reason="tcpflow is not installed")
+@pytest.mark.requires_tcpflow
 def test_corpus_streams_are_tcpflows_but_for_the_listed_reasons(tmp_path: Path) -> None:
     """Every public corpus capture under 3 MB: the same files with the same bytes as
     tcpflow -r writes, or a difference listed with its reason (and each listed file
