@@ -219,12 +219,21 @@ class ConnectionFilter:
     states: tuple[str, ...] = ()
 
     def matches(self, conn: Connection) -> bool:
-        if self.ports and conn.client.port not in self.ports and conn.server.port not in self.ports:
-            return False
         if self.states and conn.conn_state not in self.states:
             return False
+        return self.matches_ends(
+            conn.client.addr, conn.client.port, conn.server.addr, conn.server.port
+        )
+
+    def matches_ends(
+        self, addr_a: str | bytes, port_a: int, addr_b: str | bytes, port_b: int
+    ) -> bool:
+        """--host and --port on the two ends (text or packed addresses): what a segment
+        can already tell, before its connection's state is known."""
+        if self.ports and port_a not in self.ports and port_b not in self.ports:
+            return False
         if self.hosts:
-            addrs = [ipaddress.ip_address(e.addr) for e in (conn.client, conn.server)]
+            addrs = [ipaddress.ip_address(a) for a in (addr_a, addr_b)]
             return any(a in net for net in self.hosts for a in addrs if a.version == net.version)
         return True
 

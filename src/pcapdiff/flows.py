@@ -121,27 +121,13 @@ class FlowScan:
                 return
             size = self.options.max_bytes
             pair = self.streams[conn_id] = (Stream(max_bytes=size), Stream(max_bytes=size))
-        stream = pair[0] if from_client else pair[1]
-        frame, _ts, _src, _sp, _dst, _dp, flags, seq, _ack, _win, wire_len = seg[:11]
-        data, payload_at, end = seg[13], seg[15], seg[16]
-        if flags & SYN:
-            stream.syn(seq)
-        captured = bytes(data[payload_at : min(end, payload_at + wire_len)])
-        stream.add((seq + 1) % M32 if flags & SYN else seq, captured, frame, wire_len)
+        feed(pair[0] if from_client else pair[1], seg)
 
     def _may_want(self, conn_id: int, seg: SegmentRow) -> bool:
         """The filters that can be decided from a segment (the rest at the end)."""
         if self.options.conn_ids and conn_id not in self.options.conn_ids:
             return False
-        wanted = self.options.wanted
-        ports = (seg[3], seg[5])
-        if wanted.ports and not set(ports) & set(wanted.ports):
-            return False
-        if wanted.hosts:
-            addrs = [ipaddress.ip_address(bytes(seg[2])), ipaddress.ip_address(bytes(seg[4]))]
-            nets = wanted.hosts
-            return any(a in n for n in nets for a in addrs if a.version == n.version)
-        return True
+        return self.options.wanted.matches_ends(bytes(seg[2]), seg[3], bytes(seg[4]), seg[5])
 
     def __iter__(self) -> Iterator[Flow]:
         for conn in self.scan:
@@ -163,6 +149,17 @@ class FlowScan:
             return False
         text = self.options.request.lower()
         return not text or text in request_text(conn).lower()
+
+
+def feed(stream: Stream, seg: SegmentRow) -> None:
+    """One segment into its direction's stream: a SYN sets where the stream starts
+    (its data, if any, begins at ISN+1); bytes the snap length cut become a gap."""
+    frame, flags, seq, wire_len = seg[0], seg[6], seg[7], seg[10]
+    data, payload_at, end = seg[13], seg[15], seg[16]
+    if flags & SYN:
+        stream.syn(seq)
+    captured = bytes(data[payload_at : min(end, payload_at + wire_len)])
+    stream.add((seq + 1) % M32 if flags & SYN else seq, captured, frame, wire_len)
 
 
 def scan_flows(

@@ -22,9 +22,9 @@ from typing import IO, NamedTuple
 from .capture.spec import CaptureSpec, capture_argv
 from .conns import ConnectionScan, ScanOptions
 from .errors import CaptureError
-from .flows import HttpMessage, parse_messages
-from .model import SYN, Endpoint, SegmentRow, format_address
-from .reassembly import M32, Stream
+from .flows import HttpMessage, feed, parse_messages
+from .model import Endpoint, SegmentRow, format_address
+from .reassembly import Stream
 
 
 class LiveMessage(NamedTuple):
@@ -71,8 +71,8 @@ class _Side:
 class _Conn:
     client: _Side
     server: _Side
+    endpoints: tuple[Endpoint, Endpoint]  # client, server
     methods: deque[str] = field(default_factory=deque)
-    endpoints: tuple[Endpoint, Endpoint] | None = None
 
 
 def live_flows(
@@ -111,19 +111,13 @@ def live_flows(
         seen[1] += 1
         conn = conns.get(conn_id)
         if conn is None:
-            conn = conns[conn_id] = _Conn(_Side(Stream()), _Side(Stream()))
-            seen[0] += 1
-        if conn.endpoints is None:
             here = Endpoint(format_address(bytes(seg[2])), seg[3])
             there = Endpoint(format_address(bytes(seg[4])), seg[5])
-            conn.endpoints = (here, there) if from_client else (there, here)
+            ends = (here, there) if from_client else (there, here)
+            conn = conns[conn_id] = _Conn(_Side(Stream()), _Side(Stream()), ends)
+            seen[0] += 1
         side = conn.client if from_client else conn.server
-        frame, ts, flags, seq, wire_len = seg[0], seg[1], seg[6], seg[7], seg[10]
-        data, payload_at, end = seg[13], seg[15], seg[16]
-        if flags & SYN:
-            side.stream.syn(seq)
-        captured = bytes(data[payload_at : min(end, payload_at + wire_len)])
-        side.stream.add((seq + 1) % M32 if flags & SYN else seq, captured, frame, wire_len)
+        feed(side.stream, seg)
         if side.stream.gap_total:
             return  # framing lost at the hole: nothing more to report for this side
         found, side.parsed = parse_messages(
@@ -132,7 +126,7 @@ def live_flows(
         client, server = conn.endpoints
         for message in found:
             (requests if from_client else responses)[client.addr] += 1
-            on_message(LiveMessage(conn_id, client, server, from_client, ts, message))
+            on_message(LiveMessage(conn_id, client, server, from_client, seg[1], message))
 
     stream = _Tee(proc.stdout, open(keep, "wb") if keep is not None else None)  # noqa: SIM115
     scan = ConnectionScan(stream, ScanOptions(), tap=tap)  # type: ignore[arg-type]

@@ -245,3 +245,12 @@ def endpoint_options(command: Command) -> Command:
         type=NetworkType(),
         help="Only connections with this address (or network) at either end. Repeatable.",
     )(command)
+
+
+def request_option(command: Command) -> Command:
+    return click.option(
+        "--request",
+        metavar="TEXT",
+        default="",
+        help="Only connections whose request (method, host, path; TLS SNI) contains TEXT.",
+    )(command)

@@ -24,6 +24,7 @@ from ..params import (
     max_ratio_option,
     port_option,
     progress_option,
+    request_option,
     strict_option,
 )
 from ..render.console import out_console, output_width
@@ -66,12 +67,7 @@ from .common import bars, capture_arg, capture_label, per_side, show_progress, z
     type=ClientType(),
     help="Show only connections from this edge address, ADDR:PORT or network. Repeatable.",
 )
-@click.option(
-    "--request",
-    metavar="TEXT",
-    default="",
-    help="Show only connections whose request (method, host, path; TLS SNI) contains TEXT.",
-)
+@request_option
 @click.option(
     "--since",
     type=WhenType(),

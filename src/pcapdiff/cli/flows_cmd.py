@@ -19,6 +19,7 @@ from ..params import (
     local_time_option,
     max_ratio_option,
     progress_option,
+    request_option,
     strict_option,
 )
 from ..reassembly import DEFAULT_MAX_BYTES
@@ -59,12 +60,7 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
     metavar="ID",
     help="Only this connection (the # that conns and compare print). Repeatable.",
 )
-@click.option(
-    "--request",
-    metavar="TEXT",
-    default="",
-    help="Only connections whose request (method, host, path; TLS SNI) contains TEXT.",
-)
+@request_option
 @click.option(
     "--max-bytes",
     type=click.IntRange(min=0),
