@@ -81,6 +81,31 @@ SCENARIOS = (
     ),
     Scenario("port_closed", 81, (), "521", "rst_on_connect", "origin"),
     Scenario(
+        "synack_dropped_on_way_back",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-A",
+                    "FORWARD",
+                    "-p",
+                    "tcp",
+                    "-s",
+                    ORIGIN_ADDR,
+                    "--tcp-flags",
+                    "SYN,ACK",
+                    "SYN,ACK",
+                    "-j",
+                    "DROP",
+                ),
+            ),
+        ),
+        "522",
+        "synack_not_received",
+        "path",
+    ),
+    Scenario(
         "in_path_reject",
         80,
         (
