@@ -4,7 +4,8 @@ One module per command (``*_cmd.py``), their shared helpers in ``common``; the v
 types and shared options are ``pcapdiff.params``. Exit codes are
 ``exitcodes.ExitCode`` (DESIGN.md, README "Exit codes"): 0 done and every connection
 ok, 1 a connection is not ok, 2 trouble (bad options, an unreadable or damaged file)
-with a one-line message on stderr and no traceback, 3 (compare) nothing was judged.
+with a one-line message on stderr and no traceback, 3 (compare) nothing was judged,
+(syncheck) no SYN was seen.
 """
 
 from __future__ import annotations
@@ -24,12 +25,14 @@ from .compare_cmd import compare
 from .conns_cmd import conns
 from .flows_cmd import flows
 from .probe_cmd import probe
+from .syncheck_cmd import syncheck
 
 SHORT_USAGE = """usage: pcapdiff COMMAND [OPTIONS] [ARGS]...
 
   compare EDGE [ORIGIN]   judge every origin-pull connection: whose fault a 52x was
   conns CAPTURE           list every TCP connection of one capture
   flows CAPTURE           show each connection's reassembled HTTP (tcpflow's job)
+  syncheck ORIGIN         do the CDN's SYNs reach the origin, and are they answered?
   capture --role ...      capture the origin pull on this host, correctly
   probe URL --origin-ip   reproduce the origin pull, as a CDN node would
 
@@ -47,7 +50,8 @@ def cli(ctx: click.Context) -> None:
 
     \b
     Exit status: 0 done (compare, probe: every connection ok), 1 a connection is not
-    ok, 2 trouble (bad options, unreadable file), 3 compare judged nothing.
+    ok, 2 trouble (bad options, unreadable file), 3 compare judged nothing (syncheck:
+    saw no SYN).
     Shell completion (bash): eval "$(_PCAPDIFF_COMPLETE=bash_source pcapdiff)"
     """
     if ctx.invoked_subcommand is None:
@@ -55,7 +59,7 @@ def cli(ctx: click.Context) -> None:
         ctx.exit(ExitCode.TROUBLE)
 
 
-for command in (compare, conns, flows, capture, probe):
+for command in (compare, conns, flows, syncheck, capture, probe):
     cli.add_command(command)
 
 
