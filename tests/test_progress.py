@@ -67,6 +67,15 @@ def test_conns_bar_names_its_file(pair: tuple[Path, Path]) -> None:
     assert "[progress.description]" not in terminal
 
 
+@pytest.mark.parametrize("command", [["syncheck", "--json"], ["flows", "--json"]])
+def test_every_reading_command_has_a_bar(pair: tuple[Path, Path], command: list[str]) -> None:
+    code, out, terminal = run_on_a_terminal(*command, str(pair[1]))
+    assert code in (0, 1)
+    json.loads(out)
+    assert "origin-side.pcap" in terminal
+    assert "MB" in terminal
+
+
 def test_no_bar_when_stderr_is_not_a_terminal(pair: tuple[Path, Path]) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pcapdiff", "compare", "--json", str(pair[0]), str(pair[1])],
