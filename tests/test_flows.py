@@ -381,8 +381,10 @@ def test_tls_is_shown_as_its_records() -> None:
 
 @pytest.mark.requires_root
 @pytest.mark.requires_tcpdump
-def test_live_flows_print_each_message_and_a_summary(tmp_path: Path) -> None:
-    """tcpflow -cp port 80 on an origin, replaced: live in a namespace of its own."""
+@pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
+def test_live_flows_print_each_message_and_a_summary(tmp_path: Path, sniffer: str) -> None:
+    """tcpflow -cp port 80 on an origin, replaced: live in a namespace of its own; with
+    tcpdump hidden from PATH, through scapy's sniffer (the capture fallback)."""
     from pcapdiff.lab import origin_servers_argv, self_signed_certificate
 
     from .conftest import loopback_namespace
@@ -397,9 +399,13 @@ def test_live_flows_print_each_message_and_a_summary(tmp_path: Path) -> None:
         )
         assert server.stdout is not None
         assert server.stdout.readline().strip() == "ready"
+        no_tcpdump = tmp_path / "bin"  # a PATH without tcpdump
+        no_tcpdump.mkdir()
+        hide = ["env", f"PATH={no_tcpdump}"] if sniffer == "scapy" else []
         live = subprocess.Popen(
             [
                 *inside,
+                *hide,
                 sys.executable,
                 "-m",
                 "pcapdiff",
@@ -420,7 +426,9 @@ def test_live_flows_print_each_message_and_a_summary(tmp_path: Path) -> None:
         watchdog = threading.Timer(60, live.kill)  # bounded: a hung read ends the test
         watchdog.start()
         assert live.stderr is not None
-        assert live.stderr.readline().startswith("capturing: tcpdump -i lo")
+        heading = live.stderr.readline()
+        expected = "capturing: tcpdump -i lo" if sniffer == "tcpdump" else "capturing: scapy"
+        assert heading.startswith(expected), heading + live.stderr.read()
         probe = [*inside, sys.executable, "-m", "pcapdiff", "probe", "--json", "--count", "2"]
         done = subprocess.run(
             [*probe, "http://origin.example/a.jpg", "--origin-ip", addr],
@@ -442,6 +450,11 @@ def test_live_flows_print_each_message_and_a_summary(tmp_path: Path) -> None:
     assert "1 client: 192.0.2.1 2 requests (2 answered)" in err
     [first, *_] = list(scan_flows(kept))  # -w kept a capture pcapdiff reads
     assert first.requests[0].start_line == "GET /a.jpg HTTP/1.1"
+    sidecar = json.loads(kept.with_name(kept.name + ".json").read_text())  # and its sidecar
+    assert sidecar["sniffer"] == sniffer
+    assert sidecar["role"] == "origin"
+    assert sidecar["start"] < sidecar["stop"]
+    assert "port 80" in sidecar["filter"]
 
 
 def test_edge_and_origin_side_by_side_show_what_a_proxy_changed(tmp_path: Path) -> None:

@@ -31,7 +31,8 @@ class CaptureResult:
     stderr: str
 
 
-def _version(tool: str) -> str:
+def tool_version(tool: str) -> str:
+    """The first line `TOOL --version` prints ("" when it cannot be run)."""
     try:
         out = subprocess.run(
             [tool, "--version"], capture_output=True, text=True, timeout=5, check=False
@@ -86,7 +87,7 @@ def run_capture(
         interface=spec.interface,
         filter=bpf_filter(spec.peers, spec.ports),
         argv=argv,
-        tool_version=_version(tool),
+        tool_version=tool_version(tool),
         start=time.time(),
         clock=clock_state(),
         interfaces=host_interfaces(),
