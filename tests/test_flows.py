@@ -502,3 +502,25 @@ def test_compare_says_a_request_was_modified_in_transit(tmp_path: Path) -> None:
     unchanged = crafted(tmp_path / "same.pcap", [(0, sent)], [(0, answer)])
     [plain] = compare(edge, unchanged).verdicts
     assert not any("rewritten" in h for h in plain.hints)
+
+
+def test_live_reports_a_response_framed_by_the_close(tmp_path: Path) -> None:
+    """HTTP/1.0 without Content-Length ends when the server closes: the live feed
+    reports it at the server's FIN, not never."""
+    from pcapdiff.live import LiveMessage, _follow, _Tee
+
+    from .craft import exchange, write_pcap
+
+    request = b"GET /old HTTP/1.0\r\nHost: origin.example\r\n\r\n"
+    response = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\n" + b"x" * 300
+    path = write_pcap(tmp_path / "close.pcap", exchange(request, response))
+    seen: list[LiveMessage] = []
+    with path.open("rb") as raw:
+        summary = _follow(_Tee(raw, None), seen.append)
+    assert [(m.is_request, m.message.start_line) for m in seen] == [
+        (True, "GET /old HTTP/1.0"),
+        (False, "HTTP/1.0 200 OK"),
+    ]
+    answer = seen[1].message
+    assert (answer.framing, answer.body_bytes, answer.complete) == ("until close", 300, True)
+    assert summary.responses["198.51.100.7"] == 1

@@ -220,10 +220,12 @@ def parse_messages(
     is_request: bool,
     methods: deque[str],
     frames: list[tuple[int, int]],
+    final: bool = False,
 ) -> tuple[list[HttpMessage], int]:
     """The messages complete in ``data`` from offset ``at`` on, and where the next
-    begins: for a stream still arriving (live), so a message is reported once."""
-    found, at, _problem = _parse(data, at, is_request, methods, frames, final=False)
+    begins: for a stream still arriving (live), so a message is reported once.
+    ``final``: the sender closed; a body framed by the close ends here."""
+    found, at, _problem = _parse(data, at, is_request, methods, frames, final=final)
     return found, at
 
 

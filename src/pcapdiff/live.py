@@ -36,7 +36,7 @@ from .conns import ConnectionScan, ScanOptions
 from .errors import CaptureError
 from .flows import HttpMessage, feed, parse_messages
 from .meta import CaptureMeta
-from .model import Endpoint, SegmentRow, format_address
+from .model import FIN, RST, Endpoint, SegmentRow, format_address
 from .reassembly import Stream
 
 
@@ -247,8 +247,14 @@ def _follow(stream: _Tee, on_message: Callable[[LiveMessage], None]) -> LiveSumm
         feed(side.stream, seg)
         if side.stream.gap_total:
             return  # framing lost at the hole: nothing more to report for this side
+        closed = bool(seg[6] & (FIN | RST))  # a response framed by the close ends here
         found, side.parsed = parse_messages(
-            side.stream.data, side.parsed, from_client, conn.methods, side.stream.taken_frames()
+            side.stream.data,
+            side.parsed,
+            from_client,
+            conn.methods,
+            side.stream.taken_frames(),
+            final=closed,
         )
         client, server = conn.endpoints
         for message in found:

@@ -237,9 +237,10 @@ def track(
 ) -> Iterator[Connection]:
     """Follow every TCP connection in ``segments``; yield each when it ends.
 
-    ``tap``, when given, sees every segment that carries a SYN or payload, with the
-    id of the connection it belongs to and its direction (``flows`` reassembles the
-    streams so, under the same ids as ``conns`` and ``compare`` print).
+    ``tap``, when given, sees every segment that carries payload, a SYN, a FIN or a
+    RST, with the id of the connection it belongs to and its direction (``flows``
+    reassembles the streams so, under the same ids as ``conns`` and ``compare``
+    print; live ``flows`` ends a body framed by the close at the FIN).
 
     ``released[0]``, when given, is kept at the capture time up to which every record
     that ends by then has been yielded (the last sweep's clock): a reader of the stream
@@ -335,7 +336,7 @@ def track(
             flows[(key[2], key[3], key[0], key[1])] = (conn, False, s, c)
             entry = flows_get((src, sport, dst, dport))
             assert entry is not None
-        if tap is not None and (seg.payload_len or seg.flags & SYN):
+        if tap is not None and (seg.payload_len or seg.flags & (SYN | FIN | RST)):
             tap(entry[0].id, entry[1], seg)
         _slow_packet(entry, seg)
         if flags & (FIN | RST) and entry[0].closed():
