@@ -524,3 +524,25 @@ def test_live_reports_a_response_framed_by_the_close(tmp_path: Path) -> None:
     answer = seen[1].message
     assert (answer.framing, answer.body_bytes, answer.complete) == ("until close", 300, True)
     assert summary.responses["198.51.100.7"] == 1
+
+
+def test_compare_says_a_response_was_modified_in_transit(tmp_path: Path) -> None:
+    """The origin sent 200, the edge received 403 on the same connection: a rewrite in
+    the path, cited at the edge's frame; the same answer at both ends says nothing."""
+    from pcapdiff import compare
+
+    request = b"GET /a.jpg HTTP/1.1\r\nHost: www.example.com\r\n\r\n"
+    sent = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc"
+    got = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 3\r\n\r\nabc"
+    origin = crafted(tmp_path / "origin.pcap", [(0, request)], [(0, sent)])
+    edge = crafted(tmp_path / "edge.pcap", [(0, request)], [(0, got)])
+    [verdict] = compare(edge, origin).verdicts
+    change = "status 200 'OK' -> 403 'Forbidden'"
+    assert any(
+        ev.capture.value == "edge" and ev.frame == 5 and change in ev.what
+        for ev in verdict.evidence
+    ), verdict.evidence
+    assert any("response was rewritten between the origin and the edge" in h for h in verdict.hints)
+    same = crafted(tmp_path / "same.pcap", [(0, request)], [(0, sent)])
+    [plain] = compare(same, origin).verdicts
+    assert not any("rewritten" in h for h in plain.hints)

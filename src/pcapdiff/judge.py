@@ -157,10 +157,13 @@ class Case:
                 if (side, same[0].frame) not in cited:
                     evidence.append(_icmp(same[0], side, len(same)))
         hints = injection_hints(self.edge, self.edge_cite)
-        rewrite = rewritten_request(self.edge, self.origin)
-        if rewrite is not None:
-            evidence.append(rewrite[0])
-            hints += (rewrite[1],)
+        for rewrite in (
+            rewritten_request(self.edge, self.origin),
+            rewritten_response(self.edge, self.origin),
+        ):
+            if rewrite is not None:
+                evidence.append(rewrite[0])
+                hints += (rewrite[1],)
         return Verdict(
             self.pair,
             spec.outcome,
@@ -412,6 +415,27 @@ def rewritten_request(edge: Connection, origin: Connection | None) -> tuple[Evid
         "shows every header"
     )
     return Evidence(ORIGIN, got.frame, got.ts_ns, what), hint
+
+
+def rewritten_response(edge: Connection, origin: Connection | None) -> tuple[Evidence, str] | None:
+    """The answer the edge received is not the one the origin sent (its status line
+    changed on the way): something in the path rewrote it, a hijack that edits rather
+    than replaces. Evidence at the edge's frame and a hint."""
+    if origin is None or edge.response is None or origin.response is None:
+        return None
+    sent, got = origin.response, edge.response
+    if sent.kind != "http" or got.kind != "http":
+        return None
+    if (sent.status, sent.reason) == (got.status, got.reason):
+        return None
+    change = f"status {sent.status} {sent.reason!r} -> {got.status} {got.reason!r}"
+    what = f"edge received the response modified in transit ({change})"
+    hint = (
+        f"the response was rewritten between the origin and the edge ({change}): "
+        "something in the path edits the origin's answers; `pcapdiff flows EDGE ORIGIN` "
+        "shows every header"
+    )
+    return Evidence(EDGE, got.frame, got.ts_ns, what), hint
 
 
 def injection_hints(conn: Connection, cite: Callable[[int], int | str] = int) -> tuple[str, ...]:
