@@ -6,11 +6,15 @@ from __future__ import annotations
 import filecmp
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet import IP, TCP
 from scapy.utils import wrpcap
 
@@ -546,3 +550,88 @@ def test_compare_says_a_response_was_modified_in_transit(tmp_path: Path) -> None
     same = crafted(tmp_path / "same.pcap", [(0, request)], [(0, sent)])
     [plain] = compare(same, origin).verdicts
     assert not any("rewritten" in h for h in plain.hints)
+
+
+@given(st.binary(max_size=300), st.binary(max_size=300), st.integers(1, 5))
+@settings(max_examples=300, deadline=None)
+def test_differing_spans_are_exactly_the_differing_bytes(a: bytes, b: bytes, limit: int) -> None:
+    """Held to the byte-by-byte definition: every span's bytes differ (or exist on
+    one side only), every byte outside the spans is the same, spans are ordered and
+    apart, and the list stops at the limit saying so."""
+    from pcapdiff import pairdiff
+
+    spans, more = pairdiff.differing_spans(a, b, limit)
+    differs = [i >= len(a) or i >= len(b) or a[i] != b[i] for i in range(max(len(a), len(b)))]
+    expected: list[tuple[int, int]] = []
+    for i, d in enumerate(differs):
+        if d and expected and expected[-1][1] == i:
+            expected[-1] = (expected[-1][0], i + 1)
+        elif d:
+            expected.append((i, i + 1))
+    assert list(spans) == expected[:limit]
+    assert more == (len(expected) > limit)
+
+
+def test_differing_spans_skip_equal_blocks_fast() -> None:
+    from pcapdiff.pairdiff import differing_spans
+
+    a = bytes(8 << 20)
+    b = bytearray(a)
+    b[5_000_000] = 1
+    assert differing_spans(a, bytes(b)) == (((5_000_000, 5_000_001),), False)
+    assert differing_spans(a, a[:-10]) == (((len(a) - 10, len(a)),), False)
+
+
+def test_pair_json_is_the_documented_schema(tmp_path: Path) -> None:
+    sent = b"GET /a.jpg HTTP/1.1\r\nHost: www.example.com\r\nX-Trace: 7\r\n\r\n"
+    got = b"GET /b.jpg HTTP/1.1\r\nHost: origin.internal\r\nX-Forwarded-For: 198.51.100.7\r\n\r\n"
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nabcdefgh"
+    altered = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabXdefghij"
+    edge = crafted(tmp_path / "edge.pcap", [(0, sent)], [(0, altered)])
+    origin = crafted(tmp_path / "origin.pcap", [(0, got)], [(0, answer)])
+    done = subprocess.run(
+        [sys.executable, "-m", "pcapdiff", "flows", "--json", str(edge), str(origin)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["schema"] == "pcapdiff/flowdiff/1"
+    assert doc["summary"] == {"pairs": 1, "changed": 1}
+    [pair] = doc["pairs"]
+    [request] = pair["requests"]
+    assert request["start_line"] == {
+        "sent": "GET /a.jpg HTTP/1.1",
+        "received": "GET /b.jpg HTTP/1.1",
+    }
+    assert request["added"] == [["X-Forwarded-For", "198.51.100.7"]]
+    assert request["removed"] == [["X-Trace", "7"]]
+    assert request["changed"] == [["Host", "www.example.com", "origin.internal"]]
+    [response] = pair["responses"]
+    assert response["changed"] == [["Content-Length", "8", "10"]]
+    assert response["body_spans"] == [[2, 3], [8, 10]]  # a changed byte; two added
+    assert (response["sent"]["first_frame"], response["received"]["first_frame"]) == (5, 5)
+
+    def fields(value: Any, prefix: str = "") -> set[str]:
+        out: set[str] = set()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{prefix}.{key}" if prefix else key
+                out.add(name)
+                if key not in ("sent", "received", "summary", "start_line"):  # leaves
+                    out |= fields(item, name)
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            for item in value:
+                out |= fields(item, prefix + "[]")
+        return out
+
+    emitted = {f.replace("pairs[].responses[]", "pairs[].requests[]") for f in fields(doc)}
+    emitted = (emitted | {"pairs[].responses"}) - {"pairs"}
+    text = (ROOT / "docs" / "json.md").read_text()
+    section = next(
+        s for s in re.split(r"^## ", text, flags=re.M) if "`pcapdiff/flowdiff/1`" in s[:200]
+    )
+    documented = set(re.findall(r"^\| `([a-z_.\[\]]+)` \|", section, flags=re.M))
+    assert emitted == documented

@@ -79,7 +79,13 @@ from .common import bars, capture_arg, capture_label, show_progress, zone
     is_flag=True,
     help="Write the streams' exact bytes to stdout (a file or a pipe, never a terminal).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Write JSON (schema pcapdiff/flows/1).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Write JSON (schema pcapdiff/flows/1; with EDGE ORIGIN pcapdiff/flowdiff/1; "
+    "see docs/json.md).",
+)
 @strict_option
 @max_ratio_option
 @local_time_option
@@ -118,10 +124,12 @@ def flows(
       pcapdiff flows origin.pcap --conn 12 --raw > conn12.bin
       pcapdiff flows -i eth0 --port 80 --peer 198.51.100.0/24   # live, as tcpflow -c
       pcapdiff flows edge.pcap origin.pcap     # as sent beside as received, per pair
+      pcapdiff flows edge.pcap origin.pcap --json | jq '.pairs[] | select(.changed)'
 
     With two captures (EDGE ORIGIN, as for compare), each pair compare makes is shown
     message by message as sent and as received: headers added, removed or changed on
-    the way (Host, X-Forwarded-For, Via), a changed path, a body that differs.
+    the way (Host, X-Forwarded-For, Via), a changed path, the byte ranges where a body
+    differs.
     """
     from ..flows import FlowOptions, scan_flows, stream_bytes, write_tcpflow_files
     from ..render.conns_table import render_warnings
@@ -138,7 +146,7 @@ def flows(
     if peers or keep is not None:
         raise click.UsageError("--peer and -w are for a live capture (-i IFACE)")
     if origin is not None:
-        _paired(capture, origin, local_time)
+        _paired(capture, origin, local_time, as_json)
         return
     if raw and sys.stdout.isatty():
         raise click.UsageError(
@@ -226,18 +234,23 @@ def _live(
     sys.exit(ExitCode.OK)
 
 
-def _paired(edge: list[Path], origin: list[Path], local_time: bool) -> None:
+def _paired(edge: list[Path], origin: list[Path], local_time: bool, as_json: bool) -> None:
     from ..pairdiff import paired_flows
+    from ..render.flows_json import write_flowdiff_json
     from ..render.flows_text import render_paired
 
+    pairs = paired_flows(capture_arg(edge), capture_arg(origin))
+    if as_json:
+        write_flowdiff_json(pairs, sys.stdout)
+        sys.exit(ExitCode.OK)
     out = out_console(sys.stdout)
     times: TimeFormat | None = None
     shown = changed = 0
-    for pair in paired_flows(capture_arg(edge), capture_arg(origin)):
+    for pair in pairs:
         times = times or TimeFormat(zone(local_time), pair.edge.connection.first_ts_ns)
         render_paired(pair, out, times)
         shown += 1
         changed += any(not d.same for d in (*pair.requests, *pair.responses))
-    pairs = f"{shown:,} paired connection{'' if shown == 1 else 's'}"
-    out.print(f"{pairs} shown, {changed:,} changed on the way")
+    pairs_text = f"{shown:,} paired connection{'' if shown == 1 else 's'}"
+    out.print(f"{pairs_text} shown, {changed:,} changed on the way")
     sys.exit(ExitCode.OK)

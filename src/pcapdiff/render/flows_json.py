@@ -1,5 +1,6 @@
 """JSON for `pcapdiff flows` (schema ``pcapdiff/flows/1``, docs/json.md), streamed:
-one flow at a time."""
+one flow at a time; and for `pcapdiff flows EDGE ORIGIN` (``pcapdiff/flowdiff/1``),
+one pair at a time."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ import orjson
 
 from ..flows import Flow, HttpMessage, TlsRun
 from ..model import CaptureSummary
+from ..pairdiff import MessageDiff, PairedFlow
 from ..reassembly import Stream
 
 SCHEMA = "pcapdiff/flows/1"
+DIFF_SCHEMA = "pcapdiff/flowdiff/1"
 Cite = Callable[[int], int | str]
 
 
@@ -89,3 +92,53 @@ def write_flows_json(flows: Iterable[Flow], summary: CaptureSummary, out: TextIO
     tail = {"path": summary.path, "packets": summary.packets, "flows": n}
     out.write(f' "capture": {orjson.dumps(tail).decode()}\n}}\n')
     return n
+
+
+def _diff(d: MessageDiff, sent_cite: Cite, received_cite: Cite) -> dict[str, Any]:
+    return {
+        "number": d.number,
+        "same": d.same,
+        "sent": None if d.sent is None else _message(d.sent, sent_cite),
+        "received": None if d.received is None else _message(d.received, received_cite),
+        "start_line": None
+        if d.start_line is None
+        else {"sent": d.start_line[0], "received": d.start_line[1]},
+        "added": [[name, value] for name, value in d.added],
+        "removed": [[name, value] for name, value in d.removed],
+        "changed": [[name, before, after] for name, before, after in d.changed],
+        "body_spans": [[start, end] for start, end in d.body_spans],
+        "more_body_spans": d.more_spans,
+    }
+
+
+def _end(flow: Flow) -> dict[str, Any]:
+    conn = flow.connection
+    return {"id": conn.id, "client": str(conn.client), "server": str(conn.server)}
+
+
+def pair_to_json(pair: PairedFlow) -> dict[str, Any]:
+    edge, origin = pair.edge_cite, pair.origin_cite
+    return {
+        "number": pair.number,
+        "outcome": pair.verdict.outcome.value,
+        "edge": _end(pair.edge),
+        "origin": _end(pair.origin),
+        "changed": not all(d.same for d in (*pair.requests, *pair.responses)),
+        "requests": [_diff(d, edge, origin) for d in pair.requests],
+        "responses": [_diff(d, origin, edge) for d in pair.responses],
+    }
+
+
+def write_flowdiff_json(pairs: Iterable[PairedFlow], out: TextIO) -> tuple[int, int]:
+    """The document, a pair at a time; returns (pairs written, pairs changed)."""
+    out.write(f'{{"schema": "{DIFF_SCHEMA}",\n "pairs": [')
+    n = changed = 0
+    for pair in pairs:
+        doc = pair_to_json(pair)
+        out.write(",\n  " if n else "\n  ")
+        out.write(orjson.dumps(doc).decode())
+        n += 1
+        changed += doc["changed"]
+    out.write("\n ],\n")
+    out.write(f' "summary": {orjson.dumps({"pairs": n, "changed": changed}).decode()}\n}}\n')
+    return n, changed

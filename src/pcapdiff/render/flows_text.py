@@ -210,6 +210,16 @@ def _message_diff(kind: str, d: MessageDiff, sender: str, receiver: str, width: 
         lines += wrap(f"-   {name}: {value}  (removed)", width, 2, 6)
     for name, before, after in d.changed:
         lines += wrap(f"~   {name}: {before}  ->  {after}", width, 2, 6)
-    if d.body_differs_at is not None:
-        lines += wrap(f"~   body differs from byte {d.body_differs_at:,}", width, 2, 6)
+    if d.body_spans:
+        lines += wrap(f"~   body differs: {body_spans_text(d)}", width, 2, 6)
     return lines
+
+
+def body_spans_text(d: MessageDiff) -> str:
+    """'bytes 10, 400-1,023, 1,024-2,047 (2,048 bytes sent, 1,024 received)'."""
+    sent = d.sent.body_bytes if d.sent is not None else 0
+    got = d.received.body_bytes if d.received is not None else 0
+    ranges = ", ".join(f"{a:,}" if b == a + 1 else f"{a:,}-{b - 1:,}" for a, b in d.body_spans)
+    more = " and more" if d.more_spans else ""
+    sizes = f" ({sent:,} bytes sent, {got:,} received)" if sent != got else ""
+    return f"bytes {ranges}{more}{sizes}"
