@@ -635,3 +635,32 @@ def test_pair_json_is_the_documented_schema(tmp_path: Path) -> None:
     )
     documented = set(re.findall(r"^\| `([a-z_.\[\]]+)` \|", section, flags=re.M))
     assert emitted == documented
+
+
+def test_a_rewriting_proxy_in_the_lab_shows_exactly_its_two_headers() -> None:
+    """Recorded in the lab: mid's load balancer sets Host and X-Forwarded-For and
+    passes the request on; the ok scenario, with nothing in the path, shows nothing."""
+    from pcapdiff.pairdiff import paired_flows
+
+    folder = RECORDED / "rewriting_proxy"
+    [pair] = list(paired_flows(folder / "edge.pcap", folder / "origin.pcap"))
+    assert pair.verdict.outcome.value == "ok"
+    assert pair.verdict.pair.confidence == "weak"  # the proxy kept no TCP identity
+    [request] = pair.requests
+    edge_client = pair.edge.connection.client.addr
+    assert request.changed == (
+        ("Host", "www.example.com", "origin.internal"),
+        ("X-Forwarded-For", "192.0.2.99", edge_client),
+    )
+    assert (request.added, request.removed, request.start_line, request.body_spans) == (
+        (),
+        (),
+        None,
+        (),
+    )
+    assert [r.same for r in pair.responses] == [True]
+    assert any("rewritten between the edge and the origin" in h for h in pair.verdict.hints)
+    plain = RECORDED / "ok"
+    pairs = list(paired_flows(plain / "edge.pcap", plain / "origin.pcap"))
+    assert pairs
+    assert all(d.same for p in pairs for d in (*p.requests, *p.responses))

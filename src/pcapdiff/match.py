@@ -24,7 +24,13 @@ from .model import ClockOffset, Connection, IcmpError, PacketRef, Pair
 
 NS = 1_000_000_000
 WINDOW_NS = 30 * NS  # how far apart (after the offset) twin SYNs may be
-IDENTITY = ("same 4-tuple", "same client ISN", "same SYN TSval", "same request")
+IDENTITY = (
+    "same 4-tuple",
+    "same client ISN",
+    "same SYN TSval",
+    "same request",
+    "same request line",
+)
 STRONG = ("same 4-tuple", "same client ISN", "same SYN TSval")
 # A pair that rests on the request alone is probable only when the clock offset was
 # estimated (or given) and the two SYNs are this close after it; otherwise it is weak.
@@ -80,6 +86,15 @@ def _request_key(conn: Connection) -> tuple[str, ...] | None:
     if r.kind == "other":
         return (r.kind, r.first_bytes) if len(r.first_bytes) >= 16 else None
     return (r.kind, r.method, r.target, r.host)
+
+
+def _request_line_key(conn: Connection) -> tuple[str, str] | None:
+    """An HTTP request's method and target without its Host: what pairs a request
+    that a proxy in the path passed on with Host rewritten (a weak pair on its own)."""
+    r = conn.request
+    if r is None or r.kind != "http":
+        return None
+    return (r.method, r.target)
 
 
 def same_transmission(edge: Sequence[PacketRef], origin: Sequence[PacketRef]) -> bool:
@@ -162,6 +177,9 @@ def _score(
     if key is not None and key == _request_key(origin):
         score += 4
         reasons.append("same request")
+    elif (line := _request_line_key(edge)) is not None and line == _request_line_key(origin):
+        score += 2
+        reasons += ["same request line", "Host differs"]
     if edge.client.port == origin.client.port:
         score += 2
         reasons.append("same client port")
@@ -249,6 +267,7 @@ def match(
     delta = isn_delta or 0
     attempts = [c for c in edge_conns if c.syns]
     by_isn, by_tsval, by_tuple, by_request = TimeIndex(), TimeIndex(), TimeIndex(), TimeIndex()
+    by_line = TimeIndex()
     for i, o in enumerate(origin_conns):
         if o.client_isn is not None:
             by_isn.add(o.client_isn, i, o)
@@ -257,7 +276,9 @@ def match(
         by_tuple.add((o.client.addr, o.client.port, o.server.addr, o.server.port), i, o)
         if (k := _request_key(o)) is not None:
             by_request.add(k, i, o)
-    for index in (by_isn, by_tsval, by_tuple, by_request):
+        if (line := _request_line_key(o)) is not None:
+            by_line.add(line, i, o)
+    for index in (by_isn, by_tsval, by_tuple, by_request, by_line):
         index.freeze()
 
     confident = _certain_pairs(attempts, by_isn, by_tsval, by_tuple, delta)
@@ -288,6 +309,9 @@ def match(
         ]
         if not any(pools) and (key := _request_key(e)) is not None:
             pools.append(by_request.near(key, at, request_window, MAX_CANDIDATES))
+        if not any(pools) and (line := _request_line_key(e)) is not None:
+            # the last resort: the same request line, Host rewritten on the way
+            pools.append(by_line.near(line, at, request_window, MAX_CANDIDATES))
         seen: set[int] = set()
         for pool in pools:
             for o in pool:

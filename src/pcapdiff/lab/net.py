@@ -48,6 +48,19 @@ RST_INJECTOR = (
 )
 HIJACK_PORT = 3129
 HIJACK_PROXY = ("pcapdiff.lab.hijack_proxy", "--listen", MID_EDGE_ADDR, "--port", str(HIJACK_PORT))
+REWRITE_PORT = 3130
+BACKEND_HOST = "origin.internal"  # the Host the rewriting proxy sends the origin
+REWRITE_PROXY = (
+    "pcapdiff.lab.rewrite_proxy",
+    "--listen",
+    MID_EDGE_ADDR,
+    "--port",
+    str(REWRITE_PORT),
+    "--origin",
+    ORIGIN_ADDR,
+    "--host",
+    BACKEND_HOST,
+)
 
 
 def self_signed_certificate(folder: Path, name: str = "www.example.com") -> tuple[Path, Path]:

@@ -18,6 +18,8 @@ from .net import (
     HIJACK_PROXY,
     ORIGIN_ADDR,
     ORIGIN_ADDR6,
+    REWRITE_PORT,
+    REWRITE_PROXY,
     RST_INJECTOR,
     SLOW_PORT,
     Lab,
@@ -303,6 +305,41 @@ SCENARIOS = (
         "request_not_seen",
         "path",
         mid_service=HIJACK_PROXY,
+    ),
+    # A load balancer in the path passes the request on with Host set to its back
+    # end's name and X-Forwarded-For to the edge's address: the pull works, and
+    # `flows EDGE ORIGIN` must show exactly those two headers changed.
+    Scenario(
+        "rewriting_proxy",
+        80,
+        (
+            (
+                "mid",
+                (
+                    "-t",
+                    "nat",
+                    "-A",
+                    "PREROUTING",
+                    "-i",
+                    "mid0",
+                    "-p",
+                    "tcp",
+                    "-d",
+                    ORIGIN_ADDR,
+                    "--dport",
+                    "80",
+                    "-j",
+                    "REDIRECT",
+                    "--to-ports",
+                    str(REWRITE_PORT),
+                ),
+            ),
+        ),
+        "ok",
+        "ok",
+        "none",
+        mid_service=REWRITE_PROXY,
+        probe_args=("--header", "X-Forwarded-For: 192.0.2.99"),
     ),
     Scenario("ipv6_ok", 80, (), "ok", "ok", "none", probe_ip=ORIGIN_ADDR6, ipv6=True),
     # --- what the framing of the answer says ---
