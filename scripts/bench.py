@@ -1,4 +1,5 @@
-"""Benchmark `pcapdiff conns` against tcpdump and tshark on the same files, in one run.
+"""Benchmark `pcapdiff conns` against tcpdump and tshark on the same files, in one run
+(and `flows` against tcpflow, `syncheck`, `compare`).
 
     python scripts/bench.py                    # 1M packets, then pcapdiff on 5M
     python scripts/bench.py --packets 200000 --big 0
@@ -12,6 +13,9 @@ it prints numbers and asserts nothing.
 Next to them runs the issue's own yardstick, dpkt decoding plus a dict of
 connections (scripts/dpkt_reference.py), so the report shows how fast the machine
 is at that moment: on this VM the same command varies by +-40% from hour to hour.
+
+On the keep-alive mix, `flows --out-dir` runs beside `tcpflow -r -o` (the same
+files), then `flows --json` and `syncheck --json`.
 
 Files: the keep-alive mix (1 to 6 requests per connection), the worst case for
 per-connection cost (one request per connection), the keep-alive mix over IPv6, an
@@ -195,6 +199,27 @@ def main() -> None:
                 capture,
                 n,
             )
+    if not args.pairs_only:
+        # flows and syncheck on the keep-alive mix, beside tcpflow doing flows' job
+        own = [sys.executable, "-m", "pcapdiff"]
+        ours_dir, theirs_dir = args.dir / "flows-pcapdiff", args.dir / "flows-tcpflow"
+        jobs = [
+            (
+                "pcapdiff flows --out-dir",
+                [*own, "flows", "--no-progress", "--out-dir", str(ours_dir), str(mixed)],
+            ),
+            ("pcapdiff flows --json", [*own, "flows", "--no-progress", "--json", str(mixed)]),
+            ("pcapdiff syncheck --json", [*own, "syncheck", "--no-progress", "--json", str(mixed)]),
+        ]
+        if shutil.which("tcpflow"):
+            jobs.insert(1, ("tcpflow -r -o", ["tcpflow", "-r", str(mixed), "-o", str(theirs_dir)]))
+        for tool, argv in jobs:
+            for folder in (ours_dir, theirs_dir):
+                shutil.rmtree(folder, ignore_errors=True)
+            theirs_dir.mkdir(parents=True)
+            best(tool, argv, mixed, n)
+        for folder in (ours_dir, theirs_dir):
+            shutil.rmtree(folder, ignore_errors=True)
     compare_old = [sys.executable, "-m", "pcapdiff", "compare", "--json"]
     if not args.pairs_only:
         # compare: the keep-alive edge capture and its origin twin behind source NAT.
