@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -108,6 +108,13 @@ NEXT_STEPS: dict[Fate, tuple[str, ...]] = {
 NOT_SEEN = "not_seen"  # a network given with --from that sent no SYN during the capture
 
 
+def _either(pick: Callable[[int, int], int], a: int | None, b: int | None) -> int | None:
+    """``pick`` of the two times that are known."""
+    if a is None or b is None:
+        return b if a is None else a
+    return pick(a, b)
+
+
 class Tally:
     """The attempts of one source (or network): counts by fate and a few frames."""
 
@@ -134,9 +141,8 @@ class Tally:
         self.fates[attempt.fate] += 1
         self.syns += attempt.syns
         self.synacks += attempt.synacks
-        first, last = attempt.first_ns, attempt.last_ns
-        self.first_ns = first if self.first_ns is None else min(self.first_ns, first)
-        self.last_ns = last if self.last_ns is None else max(self.last_ns, last)
+        self.first_ns = _either(min, self.first_ns, attempt.first_ns)
+        self.last_ns = _either(max, self.last_ns, attempt.last_ns)
         if attempt.fate is not Fate.ANSWERED and len(self.ports) < 64:
             self.ports[attempt.port] += 1
         frames = self.examples.setdefault(attempt.fate, [])
@@ -158,14 +164,8 @@ class Tally:
         self.fates += other.fates
         self.syns += other.syns
         self.synacks += other.synacks
-        for name in ("first_ns", "last_ns"):
-            mine, theirs = getattr(self, name), getattr(other, name)
-            pick = min if name == "first_ns" else max
-            setattr(
-                self,
-                name,
-                theirs if mine is None else mine if theirs is None else pick(mine, theirs),
-            )
+        self.first_ns = _either(min, self.first_ns, other.first_ns)
+        self.last_ns = _either(max, self.last_ns, other.last_ns)
         for fate, frames in other.examples.items():
             mine_frames = self.examples.setdefault(fate, [])
             mine_frames.extend(frames[: MAX_EXAMPLES - len(mine_frames)])
