@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import lzma
-import re
 import struct
 import sys
 import zlib
@@ -31,6 +31,7 @@ from typing import BinaryIO, cast
 
 import numpy as np
 
+from ._core import walk_pcap, walk_pcapng
 from .errors import PcapdiffError, PcapFormatError
 from .model import Anomaly, CaptureSummary, Frame, FrameBatch, InterfaceStats
 
@@ -43,7 +44,6 @@ READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
 # of zeros took 4.5 minutes, a zero-length record at a time). Reading stops there.
 ZERO_RUN_BYTES = 64 * 1024
 EMPTY_RECORDS_RUN = 4096  # zero-length records in a row: no capture tool writes those
-_NONZERO = re.compile(rb"[^\x00]")
 # Compressed input that expands to more than this many times its size, past
 # RATIO_FLOOR_BYTES, is stopped (--max-ratio lifts it): real captures compress 2-20x.
 DEFAULT_MAX_RATIO = 1000
@@ -54,6 +54,10 @@ CHUNK_BYTES = 1 << 20
 DEFAULT_MAX_CAPLEN = 262_144
 ABSOLUTE_MAX_CAPLEN = 16 << 20
 PROGRESS_EVERY = 1 << 15  # frames between progress callbacks
+FAST_RUN_RECORDS = 1 << 16  # EPBs the core takes per call, at most
+# The core's EPB walk; tests/test_core.py turns it off to hold it to the Python path,
+# which still reads every block the core does not take.
+CORE_EPB_WALK = True
 
 ProgressFn = Callable[[int, int], None]  # (bytes done, bytes total or 0 when unknown)
 
@@ -301,9 +305,7 @@ def _read_pcap(
     summary.linktypes.add(linktype)
     max_caplen = min(max(DEFAULT_MAX_CAPLEN, snaplen), ABSOLUTE_MAX_CAPLEN)
     caplen_at = struct.Struct(endian + "I").unpack_from
-    header_words = np.dtype(endian + "u4")
     hdr_len = 24 if modified else 16
-    frac_ns = 1 if nsec else 1000
     tail, base = bytes(buf[24:]), 24  # base: file offset of tail[0]
     frame = 0
     empty_run = 0  # zero-length records in a row
@@ -315,41 +317,36 @@ def _read_pcap(
             chunk[: len(tail)] = tail
             got = _fill(stream, chunk, len(tail))
             end = len(tail) + got
-            # The walk is the one per-record Python loop: where does each record start?
-            starts: list[int] = []
-            add = starts.append
-            pos = 0
-            want = 0
-            while pos + hdr_len <= end:
-                caplen = caplen_at(chunk, pos + 8)[0]
-                if not caplen:
-                    empty_run += 1
-                    if empty_run >= EMPTY_RECORDS_RUN or _zero_run(chunk, pos, end, hdr_len):
-                        _zeros(summary, strict, name, frame + len(starts) + 1, base + pos)
-                        end = pos  # nothing from here on is a record
-                        got = 0
-                        break
-                else:
-                    empty_run = 0
-                if caplen > max_caplen:
-                    raise PcapFormatError(
-                        name,
-                        frame=frame + len(starts) + 1,
-                        offset=base + pos,
-                        reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
-                        "the file is corrupt from here on",
-                    )
-                nxt = pos + hdr_len + caplen
-                if nxt > end:
-                    want = nxt - pos
-                    break
-                add(pos)
-                pos = nxt
-            if starts:
-                batch = _pcap_batch(
-                    chunk, end, starts, hdr_len, header_words, frac_ns, linktype, frame
+            # Where each record starts, and its header's words: the Rust core's walk.
+            walked = walk_pcap(
+                chunk,
+                end,
+                hdr_len,
+                endian == ">",
+                bool(nsec),
+                max_caplen,
+                EMPTY_RECORDS_RUN,
+                ZERO_RUN_BYTES,
+                CHUNK_BYTES,
+                empty_run,
+            )
+            starts, caplens, stamps, wires, pos, want, empty_run, stop, at, caplen = walked
+            count = len(starts) // 8
+            if stop == "zeros":
+                _zeros(summary, strict, name, frame + count + 1, base + at)
+                end = at  # nothing from here on is a record
+                got = 0
+            elif stop == "too_big":
+                raise PcapFormatError(
+                    name,
+                    frame=frame + count + 1,
+                    offset=base + at,
+                    reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
+                    "the file is corrupt from here on",
                 )
-                frame += len(starts)
+            if count:
+                batch = _column_batch(chunk, linktype, frame, starts, caplens, stamps, wires)
+                frame += count
                 _note_batch(summary, batch)
                 yield batch
                 if progress is not None:
@@ -375,32 +372,25 @@ def _read_pcap(
         summary.bytes_read = base
 
 
-_HEADER_BYTES = np.arange(16, dtype=np.int64)
-
-
-def _pcap_batch(
+def _column_batch(
     chunk: bytearray,
-    end: int,
-    starts: list[int],
-    hdr_len: int,
-    header_words: np.dtype,
-    frac_ns: int,
     linktype: int,
     frame: int,
+    starts: bytes,
+    caplens: bytes,
+    stamps: bytes,
+    wires: bytes,
 ) -> FrameBatch:
-    """Record headers for a whole chunk at once: gather each 16-byte header into an
-    aligned row and read its four words."""
-    at = np.array(starts, dtype=np.int64)
-    data = np.frombuffer(chunk, dtype=np.uint8, count=end)
-    words = data[at[:, None] + _HEADER_BYTES].view(header_words).astype(np.int64)
+    """A batch from the core's columns (little-endian int64 byte strings, no copy)."""
+    at = np.frombuffer(starts, dtype="<i8")
     return FrameBatch(
         linktype=linktype,
         buf=chunk,
-        frames=np.arange(frame + 1, frame + 1 + len(starts), dtype=np.int64),
-        starts=at + hdr_len,
-        caplens=words[:, 2],
-        ts_ns=words[:, 0] * 1_000_000_000 + words[:, 1] * frac_ns,
-        wire_lens=words[:, 3],
+        frames=np.arange(frame + 1, frame + 1 + len(at), dtype=np.int64),
+        starts=at,
+        caplens=np.frombuffer(caplens, dtype="<i8"),
+        ts_ns=np.frombuffer(stamps, dtype="<i8"),
+        wire_lens=np.frombuffer(wires, dtype="<i8"),
     )
 
 
@@ -431,16 +421,6 @@ def _fill(stream: BinaryIO, chunk: bytearray, at: int) -> int:
         got += n
     view.release()
     return got
-
-
-def _zero_run(chunk: bytearray, pos: int, end: int, hdr_len: int) -> bool:
-    """At least ZERO_RUN_BYTES of zeros from ``pos`` (or zeros to the end of the file,
-    when that is what is left): no record header is all zeros, let alone thousands."""
-    if any(chunk[pos : pos + hdr_len]):
-        return False
-    found = _NONZERO.search(chunk, pos, end)
-    run = (found.start() if found is not None else end) - pos
-    return run >= ZERO_RUN_BYTES or (found is None and end - pos < CHUNK_BYTES and run > hdr_len)
 
 
 def _zeros(summary: CaptureSummary, strict: bool, name: str, frame: int, offset: int) -> None:
@@ -613,6 +593,32 @@ def _read_pcapng(
                     check_ratio(src, name, frame + 1, base + len(buf), max_ratio)
                 continue
             block_type = struct.unpack_from(endian + "I", buf, pos)[0]
+            if block_type == 6 and interfaces and not skipping and CORE_EPB_WALK:
+                # The Rust core takes the run of whole, well-formed EPBs from here; the
+                # first block it does not take is read below, as every block was.
+                *columns, after = walk_pcapng(
+                    buf,
+                    pos,
+                    end,
+                    endian == ">",
+                    [(i.linktype, i.num, i.den, i.offset_ns) for i in interfaces],
+                    ABSOLUTE_MAX_CAPLEN + 64,
+                    FAST_RUN_RECORDS,
+                )
+                if after > pos:
+                    last = batcher.flush()  # the order of frames is kept
+                    if last is not None:
+                        yield last
+                    for batch in _run_batches(buf, frame, *columns):
+                        frame += len(batch.frames)
+                        sliced += int(np.count_nonzero(batch.caplens < batch.wire_lens))
+                        first_ts, last_ts = _span(batch.ts_ns, first_ts, last_ts)
+                        yield batch
+                    pos = after
+                    if progress is not None and frame >= next_progress:
+                        next_progress = frame + PROGRESS_EVERY
+                        progress(src.position(), src.total)
+                    continue
             if block_type == _PCAPNG_SHB:
                 bom = struct.unpack_from("<I", buf, pos + 8)[0]
                 if bom == _PCAPNG_BOM:
@@ -774,6 +780,32 @@ def _read_pcapng(
         summary.bytes_read = base + pos
         summary.interface_stats.extend(stats.values())
         _widen_window(summary, first_ts, last_ts)
+
+
+def _run_batches(
+    buf: bytes,
+    frame: int,
+    starts: bytes,
+    caplens: bytes,
+    stamps: bytes,
+    wires: bytes,
+    linktypes: bytes,
+) -> Iterator[FrameBatch]:
+    """The core's run of EPBs as batches of one link type each, numbered on from
+    ``frame``."""
+    kinds = np.frombuffer(linktypes, dtype="<i8")
+    columns = [np.frombuffer(c, dtype="<i8") for c in (starts, caplens, stamps, wires)]
+    cuts = [0, *(np.flatnonzero(np.diff(kinds)) + 1).tolist(), len(kinds)]
+    for a, b in itertools.pairwise(cuts):
+        at, caplen, ts, wire = (c[a:b] for c in columns)
+        numbers = np.arange(frame + a + 1, frame + b + 1, dtype=np.int64)
+        yield FrameBatch(int(kinds[a]), buf, numbers, at, caplen, ts, wire)
+
+
+def _span(ts: np.ndarray, first: int | None, last: int | None) -> tuple[int | None, int | None]:
+    """The earliest and latest timestamp so far, with a batch's."""
+    low, high = int(ts.min()), int(ts.max())
+    return (low if first is None else min(first, low), high if last is None else max(last, high))
 
 
 def _bad_block(

@@ -1,0 +1,13 @@
+//! pcapdiff's per-packet core. The first stage here is the classic pcap record walk:
+//! where each record of a chunk starts, and its header's four words, for a whole
+//! chunk at once (`pcap`). The bindings (`python`) hand those columns to the Python
+//! reader as little-endian byte strings numpy reads without a copy.
+//!
+//! No input may panic: every index is checked, every length is bounded by the
+//! caller's limit, and the bindings catch a panic as the last guard.
+
+pub mod pcap;
+pub mod pcapng;
+
+#[cfg(feature = "python")]
+mod python;
