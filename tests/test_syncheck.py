@@ -5,10 +5,8 @@ its JSON held to docs/json.md and its exit codes."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ from pcapdiff.syncheck import (
 )
 
 from .conftest import ROOT
+from .test_desk import pcapdiff as run_pcapdiff
 
 RECORDED = ROOT / "fixtures" / "pcaps" / "recorded"
 ORIGIN = "203.0.113.10"
@@ -35,18 +34,8 @@ T0 = 1_764_000_000.0
 
 
 def pcapdiff(*args: str, columns: int | None = None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    if columns is not None:
-        env["COLUMNS"] = str(columns)
-    return subprocess.run(
-        [sys.executable, "-m", "pcapdiff", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env=env,
-        cwd=ROOT,
-    )
+    """The CLI as a child process, laid out for ``columns`` (else piped: 160)."""
+    return run_pcapdiff(*args, env={"COLUMNS": str(columns)} if columns else None)
 
 
 def _at(packet: Packet, t: float) -> Packet:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import socket
-import threading
+
+from .listener import serve_forever
 
 BLOCK_PAGE = (
     b"HTTP/1.1 302 Found\r\nLocation: http://192.0.2.80/blocked.html\r\n"
@@ -31,14 +32,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", required=True, help="the address to listen on")
     parser.add_argument("--port", type=int, required=True, help="the port to listen on")
     args = parser.parse_args(argv)
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((args.listen, args.port))
-    server.listen(64)
-    print("ready", flush=True)
-    while True:
-        conn, _ = server.accept()
-        threading.Thread(target=answer, args=(conn,), daemon=True).start()
+    serve_forever(args.listen, args.port, lambda conn, _peer: answer(conn))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import argparse
 import socket
-import threading
+
+from .listener import serve_forever
 
 MAX_HEAD = 65536
 TIMEOUT_S = 10.0
@@ -68,18 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--origin-port", type=int, default=80, help="the origin's port")
     parser.add_argument("--host", required=True, help="the Host the origin is sent")
     args = parser.parse_args(argv)
-    server = socket.socket()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    server.bind((args.listen, args.port))
-    server.listen(64)
-    print("ready", flush=True)
-    while True:
-        conn, peer = server.accept()
-        threading.Thread(
-            target=relay,
-            args=(conn, peer[0], args.origin, args.origin_port, args.host),
-            daemon=True,
-        ).start()
+    serve_forever(
+        args.listen,
+        args.port,
+        lambda conn, peer: relay(conn, peer, args.origin, args.origin_port, args.host),
+    )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,14 @@ DROP_SYNS_TO_ORIGIN = (
     ("mid", ("-A", "FORWARD", "-p", "tcp", "--syn", "-d", ORIGIN_ADDR, "-j", "DROP")),
 )
 
+
+def redirect_to_mid(port: int) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """mid takes the edge's connections to the origin's port 80 to its own ``port``
+    (iptables REDIRECT): where a transparent proxy listens."""
+    rule = ("-t", "nat", "-A", "PREROUTING", "-i", "mid0", "-p", "tcp", "-d", ORIGIN_ADDR)
+    return (("mid", (*rule, "--dport", "80", "-j", "REDIRECT", "--to-ports", str(port))),)
+
+
 SCENARIOS = (
     Scenario("ok", 80, (), "ok", "ok", "none"),
     Scenario(
@@ -278,29 +286,7 @@ SCENARIOS = (
     Scenario(
         "transparent_proxy_hijack",
         80,
-        (
-            (
-                "mid",
-                (
-                    "-t",
-                    "nat",
-                    "-A",
-                    "PREROUTING",
-                    "-i",
-                    "mid0",
-                    "-p",
-                    "tcp",
-                    "-d",
-                    ORIGIN_ADDR,
-                    "--dport",
-                    "80",
-                    "-j",
-                    "REDIRECT",
-                    "--to-ports",
-                    str(HIJACK_PORT),
-                ),
-            ),
-        ),
+        redirect_to_mid(HIJACK_PORT),
         "ok",
         "request_not_seen",
         "path",
@@ -312,29 +298,7 @@ SCENARIOS = (
     Scenario(
         "rewriting_proxy",
         80,
-        (
-            (
-                "mid",
-                (
-                    "-t",
-                    "nat",
-                    "-A",
-                    "PREROUTING",
-                    "-i",
-                    "mid0",
-                    "-p",
-                    "tcp",
-                    "-d",
-                    ORIGIN_ADDR,
-                    "--dport",
-                    "80",
-                    "-j",
-                    "REDIRECT",
-                    "--to-ports",
-                    str(REWRITE_PORT),
-                ),
-            ),
-        ),
+        redirect_to_mid(REWRITE_PORT),
         "ok",
         "ok",
         "none",
