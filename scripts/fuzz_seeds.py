@@ -1,0 +1,88 @@
+"""Write the fuzz targets' seed corpora from the fixtures and the public corpus.
+
+    python scripts/fuzz_seeds.py core/fuzz/corpus     # then: cd core && cargo fuzz run ...
+
+Each seed is one flags byte (the layout the target reads the rest with) and the first
+64 KiB of a capture: for walk_pcap the records after the 24-byte file header, with
+the flags its magic calls for; for walk_pcapng the file from its first EPB on. Compressed files are
+read decompressed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bz2
+import gzip
+import lzma
+import os
+import struct
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_BYTES = 64 * 1024
+# pcap magic -> the walk_pcap flags: 1 modified header, 2 big-endian, 4 nanoseconds
+PCAP_FLAGS = {
+    b"\xd4\xc3\xb2\xa1": 0,
+    b"\xa1\xb2\xc3\xd4": 2,
+    b"\x4d\x3c\xb2\xa1": 4,
+    b"\xa1\xb2\x3c\x4d": 6,
+    b"\x34\xcd\xb2\xa1": 1,
+    b"\xa1\xb2\xcd\x34": 3,
+}
+OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
+
+
+def head(path: Path) -> bytes:
+    opener = OPENERS.get(path.suffix, open)
+    try:
+        with opener(path, "rb") as f:
+            return bytes(f.read(SEED_BYTES))
+    except (OSError, EOFError, lzma.LZMAError):
+        return b""
+
+
+def first_epb(data: bytes, endian: str) -> int:
+    """Where the first Enhanced Packet Block starts (the walk begins at one), or 0."""
+    at = 0
+    while at + 8 <= len(data):
+        kind, length = struct.unpack_from(endian + "II", data, at)
+        if kind == 6:
+            return at
+        if length < 12:
+            break
+        at += length
+    return 0
+
+
+def seeds(folders: list[Path]) -> dict[str, dict[str, bytes]]:
+    out: dict[str, dict[str, bytes]] = {"walk_pcap": {}, "walk_pcapng": {}}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or path.suffix in (".json", ".tsv", ".md"):
+                continue
+            data = head(path)
+            name = str(path.relative_to(folder)).replace(os.sep, "_")
+            if data[:4] in PCAP_FLAGS:
+                out["walk_pcap"][name] = bytes([PCAP_FLAGS[data[:4]]]) + data[24:]
+            elif data[:4] == b"\x0a\x0d\x0d\x0a":
+                big = data[8:12] == b"\x1a\x2b\x3c\x4d"
+                at = first_epb(data, ">" if big else "<")
+                out["walk_pcapng"][name] = bytes([0x10 if big else 0]) + data[at:]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="the corpus folder (one subfolder per target)")
+    args = parser.parse_args()
+    corpus = Path(os.environ.get("PCAPDIFF_CORPUS") or ROOT.parent / "shared" / "corpus" / "public")
+    for target, files in seeds([ROOT / "fixtures", corpus]).items():
+        folder = args.out / target
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+        print(f"{target}: {len(files)} seeds in {folder}")
+
+
+if __name__ == "__main__":
+    main()
