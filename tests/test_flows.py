@@ -31,6 +31,8 @@ CAPTURES = sorted(
     if p.is_file() and ".pcap" in p.name and not p.name.endswith(".json")
 )
 
+AS_OUT_DIR = FlowOptions(messages=False)  # what --out-dir reads with: bytes only
+
 # Where our files differ from tcpflow's on purpose (each must differ, or the entry goes).
 DELIBERATE = {
     "conns/damaged_packet.pcap": "a packet whose TCP header is damaged is counted as "
@@ -145,7 +147,10 @@ def tcpflow_cannot_read(stderr: str) -> bool:
 )
 def test_out_dir_is_tcpflows_files_byte_for_byte(capture: Path, tmp_path: Path) -> None:
     key = str(capture.relative_to(ROOT / "fixtures" / "pcaps"))
-    ours = {p.name for p in write_tcpflow_files(iter(scan_flows(capture)), tmp_path / "ours")}
+    ours = {
+        p.name
+        for p in write_tcpflow_files(iter(scan_flows(capture, AS_OUT_DIR)), tmp_path / "ours")
+    }
     theirs, stderr = tcpflow_files(capture, tmp_path / "theirs")
     if not theirs and tcpflow_cannot_read(stderr):
         assert key not in DELIBERATE
@@ -172,7 +177,10 @@ def test_corpus_streams_are_tcpflows_but_for_the_listed_reasons(tmp_path: Path) 
         key = str(capture.relative_to(CORPUS))
         folder = tmp_path / str(n)
         try:
-            ours = {p.name for p in write_tcpflow_files(iter(scan_flows(capture)), folder / "o")}
+            ours = {
+                p.name
+                for p in write_tcpflow_files(iter(scan_flows(capture, AS_OUT_DIR)), folder / "o")
+            }
         except PcapdiffError:
             ours = None
         theirs, stderr = tcpflow_files(capture, folder / "t")

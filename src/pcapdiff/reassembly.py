@@ -147,7 +147,7 @@ class Stream:
         self.truncated += max(0, len(payload) - max(room, 0))
         last = self.spans[-1] if self.spans else None
         if last is not None and not last.gap and last.end == start:
-            self.spans[-1] = last._replace(end=end, last_frame=frame)
+            self.spans[-1] = Span(last.start, end, False, last.first_frame, frame)
         else:
             self.spans.append(Span(start, end, False, frame, frame))
         self.next = end

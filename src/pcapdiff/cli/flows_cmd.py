@@ -158,6 +158,7 @@ def flows(
         conn_ids=frozenset(conn_ids),
         request=request,
         max_bytes=max_bytes,
+        messages=out_dir is None and not raw,
     )
     label = capture_label(capture)
     out = out_console(sys.stdout)
