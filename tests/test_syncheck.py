@@ -91,6 +91,7 @@ def every_fate(path: Path) -> Path:
             6.001,
         ),
         syn(late, 40007, 29.8),  # answer due at 30.8 s, after the capture's end
+        ack(ok, 40999, 10.0),  # a connection under way when the capture began
         ack(ok, 40001, 30.0),
     ]
     wrpcap(str(path), packets)
@@ -125,6 +126,7 @@ def test_every_fate_on_its_source(crafted: Path) -> None:
     lost = check.sources["198.51.100.5"]
     assert (lost.syns, lost.synacks) == (2, 2)
     assert check.total.attempts == 7
+    assert check.without_syn == 1  # said, not counted
     assert check.verdict == "unanswered"  # the worst fate names the whole
     assert check.end_source == "last packet"
     assert any("no recorded end" in w for w in check.warnings)
@@ -155,6 +157,7 @@ def test_text_report_cites_frames_and_next_steps(crafted: Path) -> None:
     assert "verdict: unanswered: the SYN reached this host and nothing was sent back" in out
     assert "7 attempts (11 SYNs)" in out
     assert "1 unanswered (frame 4)" in out
+    assert "1 connection without a SYN in the capture (under way when it began) not counted" in out
     assert "backing off (intervals doubling) (1.0 s, 2.0 s, 4.0 s)" in out
     assert "1 refused by ICMP (frame 8)" in out
     assert "ICMP errors sent back: 1 communication administratively prohibited (frame 9)" in out

@@ -274,7 +274,8 @@ class SynCheck:
     end_ns: int | None
     end_source: str  # "sidecar", "pcapng statistics" or "last packet"
     other_sources: int = 0  # attempts from sources past MAX_SOURCES, counted in total only
-    not_selected: int = 0  # attempts from other sources or to other ports
+    not_selected: int = 0  # attempts from sources outside ``networks``
+    without_syn: int = 0  # connections whose SYN the capture does not hold (begun before)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -351,10 +352,13 @@ def check_syns(
         tally.add(attempt)
 
     for conn in scan:
-        if not conn.syns or (port_set and conn.server.port not in port_set):
+        if port_set and conn.server.port not in port_set:
             continue
         if wanted and not _within(conn.client.addr, wanted):
-            counts["not_selected"] += 1
+            counts["not_selected"] += conn.syns != ()
+            continue
+        if not conn.syns:  # under way when the capture began: no attempt to account for
+            counts["without_syn"] += 1
             continue
         server_addresses.add(conn.server.addr)
         if conn.server_sent.packets:
@@ -395,6 +399,7 @@ def check_syns(
         end_source=end_source,
         other_sources=counts["other_sources"],
         not_selected=counts["not_selected"],
+        without_syn=counts["without_syn"],
     )
     result.warnings.extend(_warnings(result, counts["server_sent"] > 0, meta))
     return result

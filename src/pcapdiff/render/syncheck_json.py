@@ -66,6 +66,7 @@ def syncheck_to_json(check: SynCheck) -> dict[str, Any]:
         ],
         "other_sources": check.other_sources,
         "not_selected": check.not_selected,
+        "without_syn": check.without_syn,
         "next_steps": next_steps(check),
         "warnings": check.warnings,
         "capture": summary_to_json(check.summary),

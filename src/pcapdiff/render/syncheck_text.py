@@ -171,7 +171,12 @@ def render_syncheck(check: SynCheck, console: Console, cite: Cite, times: TimeFo
                 if extra:
                     say(extra, 2)
     if check.not_selected:
-        say(f"{check.not_selected} attempts from other sources not counted (--from)")
+        say(f"{plural(check.not_selected, 'attempt')} from other sources not counted (--from)")
+    if check.without_syn:
+        say(
+            f"{plural(check.without_syn, 'connection')} without a SYN in the capture (under "
+            "way when it began) not counted"
+        )
     for line in verdict_lines(check, cite):
         say(line, 0)
     steps = next_steps(check)
