@@ -333,3 +333,25 @@ def test_readme_example_is_real() -> None:
     assert block, "the README shows a syncheck run"
     done = pcapdiff(*block.group(1).split()[1:], columns=100)
     assert done.stdout == block.group(2)
+
+
+def test_a_missing_file_of_a_ring_leaves_its_time_undetermined(tmp_path: Path) -> None:
+    """ring.pcap0 ends with a SYN, ring.pcap1 (its answer's time) is missing,
+    ring.pcap2 goes on: nobody is blamed for what the missing file held. The same SYN
+    in one file with that much time after it is unanswered."""
+    source, later = "198.51.100.9", "198.51.100.10"
+    first = [syn(source, 40009, 0.0)]
+    rest = [
+        syn(later, 40010, 5.0),
+        from_origin(later, 40010, "SA", 5.001),
+        ack(later, 40010, 5.002),
+    ]
+    wrpcap(str(tmp_path / "ring.pcap0"), first)
+    wrpcap(str(tmp_path / "ring.pcap2"), rest)
+    ring = check_syns([str(tmp_path / "ring.pcap0"), str(tmp_path / "ring.pcap2")])
+    assert len(ring.summary.unseen) == 1
+    assert ring.sources[source].verdict == "undetermined"
+    assert ring.sources[later].verdict == "answered"
+    whole = tmp_path / "whole.pcap"
+    wrpcap(str(whole), first + rest)
+    assert check_syns(whole).sources[source].verdict == "unanswered"

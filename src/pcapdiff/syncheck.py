@@ -8,10 +8,11 @@ network given, each connection attempt's fate, the SYN retransmission pattern, t
 ICMP errors sent back, and a verdict with its next steps.
 
 The capture streams through ``ConnectionScan``; what is kept grows with the number of
-sources, not of packets or attempts. No fate rests on a packet the capture could not
-have seen: an attempt whose answer was due after the capture ended is
-"undetermined", and warnings say when the capture lost packets or may have seen one
-direction only.
+sources, not of packets or attempts (a ring's attempts that rest on an absence wait
+for its end, when its missing files are known). No fate rests on a packet the capture
+could not have seen: an attempt whose answer was due after the capture ended, or
+while a file of a rotated ring is missing, is "undetermined", and warnings say when
+the capture lost packets or may have seen one direction only.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ class Fate(str, Enum):
     REFUSED = "refused"  # this host's RST to the SYN
     REFUSED_ICMP = "refused_icmp"  # an ICMP error back instead of a SYN-ACK
     UNANSWERED = "unanswered"  # nothing sent back
-    UNDETERMINED = "undetermined"  # the answer was due after the capture ended
+    UNDETERMINED = "undetermined"  # the answer was due when the capture was not running
 
 
 # How each fate reads, whether it makes the exit status 1, and the next steps.
@@ -70,7 +71,8 @@ FATES: dict[Fate, tuple[str, bool]] = {
         False,
     ),
     Fate.UNDETERMINED: (
-        "undetermined: the answer was due after the capture had ended",
+        "undetermined: the answer was due after the capture had ended (or while a file of "
+        "its ring is missing)",
         False,
     ),
     Fate.ANSWERED: ("answered: SYN-ACK sent and the handshake completed", False),
@@ -214,24 +216,36 @@ def retransmission_pattern(intervals: Sequence[float]) -> str:
     return "irregular"
 
 
-def attempt_fate(conn: Connection, icmp: bool, end_ns: int | None) -> Fate:
+def attempt_fate(
+    conn: Connection,
+    icmp: bool,
+    end_ns: int | None,
+    holes: Sequence[tuple[int, int]] = (),
+) -> Fate:
     """One attempt's fate (the decision table of FATES), never past ``end_ns``, the
-    end of what the capture covered."""
+    end of what the capture covered, nor across ``holes`` (the time of a rotated
+    ring's missing file): an absence there was not seen."""
     first_syn = conn.syns[0].ts_ns
     server_rst = any(r.sender == "server" for r in conn.resets)
     if conn.synacks:
         if conn.handshake_frame is not None:
             return Fate.ANSWERED
-        if end_ns is None or end_ns < conn.synacks[0].ts_ns + ACK_DUE_NS:
+        due = conn.synacks[0].ts_ns + ACK_DUE_NS
+        if end_ns is None or end_ns < due or _in_hole(conn.synacks[0].ts_ns, due, holes):
             return Fate.UNDETERMINED
         return Fate.INCOMPLETE
     if server_rst:
         return Fate.REFUSED
     if icmp:
         return Fate.REFUSED_ICMP
-    if end_ns is None or end_ns < first_syn + ANSWER_DUE_NS:
+    due = first_syn + ANSWER_DUE_NS
+    if end_ns is None or end_ns < due or _in_hole(first_syn, due, holes):
         return Fate.UNDETERMINED
     return Fate.UNANSWERED
+
+
+def _in_hole(start_ns: int, end_ns: int, holes: Sequence[tuple[int, int]]) -> bool:
+    return any(a < end_ns and start_ns < b for a, b in holes)
 
 
 def parse_sources(texts: Iterable[str]) -> tuple[Network, ...]:
@@ -339,9 +353,15 @@ def check_syns(
     # An attempt whose answer was due past the capture time reached so far waits for
     # the capture's end; only attempts near the end (or still live at it) wait.
     waiting: list[tuple[Connection, IcmpError | None]] = []
+    several = len(as_files(source)) > 1
 
-    def account(conn: Connection, icmp: IcmpError | None, end_ns: int | None) -> None:
-        attempt = _attempt(conn, icmp is not None, end_ns)
+    def account(
+        conn: Connection,
+        icmp: IcmpError | None,
+        end_ns: int | None,
+        holes: Sequence[tuple[int, int]] = (),
+    ) -> None:
+        attempt = _attempt(conn, icmp is not None, end_ns, holes)
         total.add(attempt)
         tally = sources.get(conn.client.addr)
         if tally is None:
@@ -365,14 +385,17 @@ def check_syns(
             counts["server_sent"] += 1
         icmp = icmp_index.find(conn)
         reached = scan.released_until_ns
-        if reached is not None and _due(conn) <= reached:
+        # A rotated ring's missing files are known only at the end: an attempt that
+        # rests on an absence waits for them.
+        absence = not conn.resets and icmp is None and conn.handshake_frame is None
+        if reached is not None and _due(conn) <= reached and not (several and absence):
             account(conn, icmp, reached)
         else:
             waiting.append((conn, icmp))
     meta = _sidecar(source)
     start_ns, end_ns, end_source = _covered(summary, meta)
     for conn, icmp in sorted(waiting, key=lambda ci: ci[0].first_ts_ns):
-        account(conn, icmp or icmp_index.find(conn), end_ns)
+        account(conn, icmp or icmp_index.find(conn), end_ns, summary.unseen)
     for error in summary.icmp_errors:
         if error.quoted_dst in server_addresses and (
             not port_set or error.quoted_dport in port_set
@@ -420,7 +443,9 @@ def _due(conn: Connection) -> int:
     return conn.syns[0].ts_ns + ANSWER_DUE_NS
 
 
-def _attempt(conn: Connection, icmp: bool, end_ns: int | None) -> Attempt:
+def _attempt(
+    conn: Connection, icmp: bool, end_ns: int | None, holes: Sequence[tuple[int, int]] = ()
+) -> Attempt:
     times = [ref.ts_ns for ref in conn.syns]
     intervals = tuple(round((b - a) / NS, 3) for a, b in itertools.pairwise(times))
     return Attempt(
@@ -430,7 +455,7 @@ def _attempt(conn: Connection, icmp: bool, end_ns: int | None) -> Attempt:
         last_ns=conn.last_ts_ns,
         syns=conn.count("syns"),
         synacks=conn.count("synacks"),
-        fate=attempt_fate(conn, icmp, end_ns),
+        fate=attempt_fate(conn, icmp, end_ns, holes),
         intervals=intervals,
     )
 
