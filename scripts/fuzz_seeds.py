@@ -4,7 +4,8 @@
 
 Each seed is one flags byte (the layout the target reads the rest with) and the first
 64 KiB of a capture: for walk_pcap the records after the 24-byte file header, with
-the flags its magic calls for; for walk_pcapng the file from its first EPB on. Compressed files are
+the flags its magic calls for; for walk_pcapng the file from its first EPB on. The
+framing target gets the reassembled streams of the fixtures' connections. Compressed files are
 read decompressed.
 """
 
@@ -71,12 +72,34 @@ def seeds(folders: list[Path]) -> dict[str, dict[str, bytes]]:
     return out
 
 
+def stream_seeds(folder: Path, limit: int = 200) -> dict[str, bytes]:
+    """The framing target's seeds: the reassembled streams of the fixtures' flows
+    (flags: 0x40 for a client's, so it is framed as requests; a cut of 16 bytes)."""
+    from pcapdiff.errors import PcapdiffError
+    from pcapdiff.flows import scan_flows, stream_bytes
+
+    out: dict[str, bytes] = {}
+    for path in sorted(folder.rglob("*.pcap")):
+        try:
+            for flow in scan_flows(path):
+                for flags, stream in ((0x4F, flow.client), (0x0F, flow.server)):
+                    data = stream_bytes(stream)[:SEED_BYTES]
+                    if data and len(out) < limit:
+                        name = f"{path.stem}_{flow.connection.id}_{flags:02x}"
+                        out[name] = bytes([flags]) + data
+        except PcapdiffError:
+            continue
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the corpus folder (one subfolder per target)")
     args = parser.parse_args()
     corpus = Path(os.environ.get("PCAPDIFF_CORPUS") or ROOT.parent / "shared" / "corpus" / "public")
-    for target, files in seeds([ROOT / "fixtures", corpus]).items():
+    targets = seeds([ROOT / "fixtures", corpus])
+    targets["framing"] = stream_seeds(ROOT / "fixtures" / "pcaps")
+    for target, files in targets.items():
         folder = args.out / target
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in files.items():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -167,3 +168,127 @@ def test_the_core_epb_walk_reads_every_pcapng_as_the_python_path(
         without = _everything(path)
         monkeypatch.setattr(reader, "CORE_EPB_WALK", True)
         assert with_core == without, path
+
+
+# --- the framers: the core's against the Python they replaced ----------------------
+
+PIECES = [
+    b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"HEAD /a HTTP/1.1\r\n\r\n",
+    b"POST /p HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n1234567",
+    b"HTTP/1.1 100 Continue\r\n\r\n",
+    b"HTTP/1.1 204 No Content\r\n\r\n",
+    b"HTTP/1.1 101 Switching\r\n\r\n",
+    b"HTTP/1.0 200 OK\r\n\r\nuntil close",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n",
+    b"0x1_a;ext\r\n",
+    b"+5\r\n",
+    b"-1\r\n",
+    b"1__0\r\n",
+    b"0\r\n",
+    b"X-T: 1\r\n",
+    b"\r\n",
+    b"HTTP/1.1 2x0 Bad\r\n\r\n",
+    b"HTTP/1.1 200\r\n\r\n",
+    b"HTTP/1.1 3000\r\n\r\n",
+    b"Content-Length: 3, 3\r\n",
+    b"Content-Length: 99999999999999999999\r\n",
+    b"SSH-2.0-x\r\n",
+    b"\x16\x03\x01\x00\x02ab",
+    b"\x17\x03\x03\x00\x00",
+    b"\x15\x03",
+    b"x" * 40,
+    b"\r\n\r\n",
+    b"HTTP/1.",
+    b"\xff\xfe",
+]
+
+
+# Whole messages, so that most streams get past their first head.
+MESSAGES = [
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1a;x=1\r\n"
+    + b"c" * 26
+    + b"\r\n0X3\r\nabc\r\n0\r\nX-Trailer: 1\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n" + b"b" * 12,
+    b"HTTP/1.1 304 Not Modified\r\n\r\n",
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+    b"GET /x HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /y HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nwxyz\r\n0\r\n\r\n",
+]
+
+
+def _observe_http(f: Any) -> tuple[object, ...]:
+    """Everything a framer shows: its fields, its exchange part, the shared methods."""
+    fields = ("state", "remaining", "messages", "message_bytes", "expected", "problem")
+    return (*(getattr(f, name) for name in fields), f.exchange_part(), f.allowance(), [*f.methods])
+
+
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(MESSAGES), st.sampled_from(PIECES)), min_size=1, max_size=10
+    ),
+    st.lists(st.integers(1, 40), min_size=1, max_size=8),
+    st.booleans(),
+    st.lists(st.sampled_from(["GET", "HEAD", "POST"]), max_size=3),
+    st.booleans(),
+)
+@settings(max_examples=500, deadline=None)
+def test_the_core_http_framer_frames_as_the_python_one(
+    pieces: list[bytes], cuts: list[int], is_request: bool, methods: list[str], skip: bool
+) -> None:
+    """Any stream of HTTP-ish pieces, cut anywhere, with the fast path skipping what it
+    is allowed (or not), and closed at the end: the same state after every step."""
+    from collections import deque
+
+    from pcapdiff.framing import HttpFramer
+
+    from .framing_reference import HttpFramer as Reference
+
+    stream = b"".join(pieces)
+    ours, theirs = HttpFramer(is_request, deque(methods)), Reference(is_request, deque(methods))
+    at, allowed, i = 0, 0, 0
+    while at < len(stream):
+        size = cuts[i % len(cuts)]
+        i += 1
+        piece = stream[at : at + size]
+        at += size
+        if skip and 0 < len(piece) <= allowed:
+            ours.skipped(len(piece))
+            theirs.skipped(len(piece))
+            allowed -= len(piece)
+        else:
+            allowed = ours.feed(piece)
+            assert allowed == theirs.feed(piece)
+        assert _observe_http(ours) == _observe_http(theirs), (stream, at)
+    ours.close()
+    theirs.close()
+    assert _observe_http(ours) == _observe_http(theirs)
+
+
+@given(
+    st.lists(st.sampled_from(PIECES), max_size=14),
+    st.lists(st.integers(1, 40), min_size=1, max_size=8),
+    st.booleans(),
+)
+@settings(max_examples=300, deadline=None)
+def test_the_core_tls_framer_frames_as_the_python_one(
+    pieces: list[bytes], cuts: list[int], lose: bool
+) -> None:
+    from pcapdiff.framing import TlsFramer
+
+    from .framing_reference import TlsFramer as Reference
+
+    stream = b"".join(pieces)
+    ours, theirs = TlsFramer(), Reference()
+    at, frame = 0, 0
+    while at < len(stream):
+        piece = stream[at : at + cuts[frame % len(cuts)]]
+        at += len(piece)
+        frame += 1
+        assert ours.feed(piece, frame, frame * 10) == theirs.feed(piece, frame, frame * 10)
+        if lose and frame == 3:
+            ours.lose()
+            theirs.lose()
+        for name in ("state", "remaining", "app_count", "app_records", "problem"):
+            assert getattr(ours, name) == getattr(theirs, name), name

@@ -4,8 +4,9 @@
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes};
+use pyo3::types::{PyByteArray, PyBytes, PyTuple};
 
+use crate::framing::{self, Methods};
 use crate::pcap::{self, Layout, Stop};
 use crate::pcapng::{self, Interface};
 
@@ -138,8 +139,158 @@ fn walk_pcapng<'py>(
     ))
 }
 
+/// The Python deque of a connection's request methods, shared by its two framers.
+struct DequeMethods<'a, 'py>(&'a Bound<'py, PyAny>);
+
+impl Methods for DequeMethods<'_, '_> {
+    fn len(&self) -> usize {
+        self.0.len().unwrap_or(0)
+    }
+    fn push(&mut self, method: String) {
+        let _ = self.0.call_method1("append", (method,));
+    }
+    fn pop_front(&mut self) -> Option<String> {
+        if self.is_empty() {
+            return None;
+        }
+        self.0.call_method0("popleft").ok()?.extract().ok()
+    }
+}
+
+/// HTTP/1.x message boundaries of one direction (see core/src/framing.rs).
+#[pyclass(module = "pcapdiff._core", name = "HttpFramer")]
+struct PyHttpFramer {
+    inner: framing::HttpFramer,
+    methods: Py<PyAny>,
+}
+
+#[pymethods]
+impl PyHttpFramer {
+    #[new]
+    fn new(is_request: bool, methods: Py<PyAny>) -> Self {
+        PyHttpFramer {
+            inner: framing::HttpFramer::new(is_request),
+            methods,
+        }
+    }
+
+    /// The next in-order bytes; returns how many after them may pass unseen.
+    fn feed(&mut self, py: Python<'_>, data: &[u8]) -> i128 {
+        let deque = self.methods.bind(py);
+        self.inner.feed(data, &mut DequeMethods(deque))
+    }
+
+    fn skipped(&mut self, n: i128) {
+        self.inner.skipped(n);
+    }
+
+    fn allowance(&self) -> i128 {
+        self.inner.allowance()
+    }
+
+    fn lose(&mut self) {
+        self.inner.lose();
+    }
+
+    fn close(&mut self) {
+        self.inner.close();
+    }
+
+    fn exchange_part(&self) -> (i64, i128, Option<i128>, String) {
+        self.inner.exchange_part()
+    }
+
+    #[getter]
+    fn is_request(&self) -> bool {
+        self.inner.is_request
+    }
+    #[getter]
+    fn state(&self) -> u8 {
+        self.inner.state
+    }
+    #[getter]
+    fn remaining(&self) -> i128 {
+        self.inner.remaining
+    }
+    #[getter]
+    fn messages(&self) -> i64 {
+        self.inner.messages
+    }
+    #[getter]
+    fn message_bytes(&self) -> i128 {
+        self.inner.message_bytes
+    }
+    #[getter]
+    fn expected(&self) -> Option<i128> {
+        self.inner.expected
+    }
+    #[getter]
+    fn problem(&self) -> String {
+        self.inner.problem.clone()
+    }
+    #[getter]
+    fn methods(&self, py: Python<'_>) -> Py<PyAny> {
+        self.methods.clone_ref(py)
+    }
+}
+
+/// TLS record boundaries of one direction (see core/src/framing.rs).
+#[pyclass(module = "pcapdiff._core", name = "TlsFramer")]
+#[derive(Default)]
+struct PyTlsFramer {
+    inner: framing::TlsFramer,
+}
+
+#[pymethods]
+impl PyTlsFramer {
+    #[new]
+    fn new() -> Self {
+        PyTlsFramer::default()
+    }
+
+    fn feed(&mut self, data: &[u8], frame: i64, ts_ns: i64) -> i128 {
+        self.inner.feed(data, frame, ts_ns)
+    }
+
+    fn skipped(&mut self, n: i128) {
+        self.inner.skipped(n);
+    }
+
+    fn lose(&mut self) {
+        self.inner.lose();
+    }
+
+    #[getter]
+    fn state(&self) -> u8 {
+        self.inner.state
+    }
+    #[getter]
+    fn remaining(&self) -> i128 {
+        self.inner.remaining
+    }
+    #[getter]
+    fn app_count(&self) -> i64 {
+        self.inner.app_count
+    }
+    /// (frame, ts_ns, length) of the first application data records.
+    #[getter]
+    fn app_records<'py>(&self, py: Python<'py>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        self.inner
+            .app_records
+            .iter()
+            .map(|&(frame, ts, length)| PyTuple::new(py, [frame, ts, length]))
+            .collect()
+    }
+    #[getter]
+    fn problem(&self) -> String {
+        self.inner.problem.clone()
+    }
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyHttpFramer>()?;
+    m.add_class::<PyTlsFramer>()?;
     m.add_function(wrap_pyfunction!(walk_pcap, m)?)?;
     m.add_function(wrap_pyfunction!(walk_pcapng, m)?)?;
     Ok(())

@@ -638,7 +638,7 @@ def _frame(half: _Half, seg: Segment, rel: int, next_rel: int) -> None:
         half.skip = half.granted = UNBOUNDED
         return
     _sync(half)
-    new = memoryview(payload)[next_rel - rel :]
+    new = payload[next_rel - rel :]
     if isinstance(framer, HttpFramer):
         allowed = framer.feed(new)
     else:
