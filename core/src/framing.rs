@@ -572,16 +572,9 @@ mod tests {
 
     #[test]
     fn garbage_never_panics() {
-        let mut seed = 0x1234_5678_9abc_def0u64;
+        let mut noise = crate::noise::Noise::new(0x1234_5678_9abc_def0);
         for len in 0..300usize {
-            let data: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    ALPHABET[(seed % ALPHABET.len() as u64) as usize]
-                })
-                .collect();
+            let data = noise.bytes(len, ALPHABET);
             for cut in [1, 5, 64] {
                 frame_all(&data, cut, len % 2 == 0, &["GET", "HEAD"]);
                 let mut t = TlsFramer::default();

@@ -10,5 +10,8 @@ pub mod framing;
 pub mod pcap;
 pub mod pcapng;
 
+#[cfg(test)]
+mod noise;
+
 #[cfg(feature = "python")]
 mod python;

@@ -205,16 +205,10 @@ mod tests {
     #[test]
     fn any_bytes_any_end_never_panic() {
         // a cheap sweep; the fuzz target does this coverage-guided
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut noise = crate::noise::Noise::new(0x2545_f491_4f6c_dd1d);
+        let small: Vec<u8> = (0..16).collect();
         for len in 0..400usize {
-            let chunk: Vec<u8> = (0..len)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 7;
-                    seed ^= seed << 17;
-                    (seed & 0x0f) as u8
-                })
-                .collect();
+            let chunk = noise.bytes(len, &small);
             for end in [0, len / 2, len, len + 10] {
                 let w = walk(&chunk, end, LE, 0);
                 assert!(w.pos <= len);
