@@ -5,8 +5,8 @@
 Each seed is one flags byte (the layout the target reads the rest with) and the first
 64 KiB of a capture: for walk_pcap the records after the 24-byte file header, with
 the flags its magic calls for; for walk_pcapng the file from its first EPB on. The
-framing target gets the reassembled streams of the fixtures' connections. Compressed files are
-read decompressed.
+framing and payload targets get the reassembled streams of the fixtures' connections.
+Compressed files are read decompressed.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ def main() -> None:
     corpus = Path(os.environ.get("PCAPDIFF_CORPUS") or ROOT.parent / "shared" / "corpus" / "public")
     targets = seeds([ROOT / "fixtures", corpus])
     targets["framing"] = stream_seeds(ROOT / "fixtures" / "pcaps")
+    targets["payload"] = {name: data[1:] for name, data in targets["framing"].items()}
     for target, files in targets.items():
         folder = args.out / target
         folder.mkdir(parents=True, exist_ok=True)

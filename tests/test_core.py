@@ -292,3 +292,108 @@ def test_the_core_tls_framer_frames_as_the_python_one(
             theirs.lose()
         for name in ("state", "remaining", "app_count", "app_records", "problem"):
             assert getattr(ours, name) == getattr(theirs, name), name
+
+
+# --- the first-message parsers: the core's against the Python they replaced --------
+
+HELLO_PARTS = [
+    b"\x16\x03\x01",
+    b"\x00\x05",
+    b"\x01\x00\x00\x01",
+    b"\x02\x00\x00\x26",
+    b"\x03\x03",
+    b"\x11" * 32,
+    b"\x00",
+    b"\x20" + b"\x22" * 32,
+    b"\x00\x02\x13\x01",
+    b"\x01\x00",
+    b"\x00\x0c",
+    b"\x00\x00\x00\x08\x00\x06\x00\x00\x03a\x1bb",
+    b"\x00\x2b\x00\x05\x04\x03\x04\x03\x03",
+    b"\x00\x2b\x00\x02\x03\x04",
+    b"\x15\x03\x03\x00\x02\x02\x28",
+    b"\x17\x03\x03",
+]
+TEXT_PARTS = [
+    b"GET ",
+    b"HEAD ",
+    b"PROPFIND ",
+    b"get ",
+    b"/a\x1b[2J ",
+    b"/\xff\xfe ",
+    b"HTTP/1.1",
+    b"\r\n",
+    b"Host: ",
+    b"HOST :",
+    b"host",
+    " www.\u202e".encode(),
+    b"HTTP/1.1 ",
+    b"HTTP/1.0 200 OK",
+    b"404",
+    b" Not Found",
+    b"2x0",
+    b"\r\n\r\n",
+    b"\x00",
+    b"\xc3\xa9",
+    b"\xed\xa0\x80",
+    b"\xc2\x85",
+    b"\xef\xbb\xbf",
+    b"x" * 30,
+]
+
+
+WHOLE = [
+    b"HTTP/1.1 404 Not Found\r\n",
+    b"HTTP/1.1 200\r\n",
+    b"GET /a\x9b1m HTTP/1.1\r\nHost: www.example.com\r\n\r\n",
+    b"\x15\x03\x03\x00\x02\x01\x00",
+]
+
+
+@given(
+    st.lists(
+        st.one_of(st.sampled_from(WHOLE), st.sampled_from(HELLO_PARTS + TEXT_PARTS)),
+        max_size=16,
+    ),
+    st.booleans(),
+)
+@settings(max_examples=1500, deadline=None)
+def test_the_core_parses_first_messages_as_the_python_did(parts: list[bytes], final: bool) -> None:
+    """Any bytes made of request, status-line and TLS hello pieces: the same
+    Request, Response, alert and escaped text."""
+    from pcapdiff import _core, payload
+    from pcapdiff.text import wire_text
+
+    from . import payload_reference as reference
+
+    data = b"".join(parts)
+    assert payload.parse_request(data, 7, final, 70) == reference.parse_request(data, 7, final, 70)
+    assert payload.parse_response(data, 7, final, 70) == reference.parse_response(
+        data, 7, final, 70
+    )
+    assert payload.tls_alert(data) == reference.tls_alert(data)
+    assert _core.wire_text(data) == wire_text(data)
+
+
+@given(st.binary(max_size=200), st.booleans())
+@settings(max_examples=1000, deadline=None)
+def test_the_core_parses_any_bytes_as_the_python_did(data: bytes, final: bool) -> None:
+    from pcapdiff import _core, payload
+    from pcapdiff.text import wire_text
+
+    from . import payload_reference as reference
+
+    assert payload.parse_request(data, 1, final) == reference.parse_request(data, 1, final)
+    assert payload.parse_response(data, 1, final) == reference.parse_response(data, 1, final)
+    assert _core.wire_text(data) == wire_text(data)
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=1000, deadline=None)
+def test_the_core_escapes_any_text_as_text_py(text: str) -> None:
+    """Every character, controls, C1, bidi marks and all, escaped alike."""
+    from pcapdiff import _core
+    from pcapdiff.text import wire_text
+
+    raw = text.encode("utf-8", errors="surrogatepass")
+    assert _core.wire_text(raw) == wire_text(raw)

@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyTuple};
 
 use crate::framing::{self, Methods};
+use crate::payload;
 use crate::pcap::{self, Layout, Stop};
 use crate::pcapng::{self, Interface};
 
@@ -287,8 +288,40 @@ impl PyTlsFramer {
     }
 }
 
+/// The client's first message: None while more bytes could complete it, else
+/// (kind, method, target, version, host, first_bytes).
+#[pyfunction]
+#[pyo3(signature = (data, r#final))]
+fn parse_request(data: &[u8], r#final: bool) -> Option<payload::RequestFields> {
+    payload::parse_request(data, r#final)
+}
+
+/// The server's first message: None while more bytes could complete it, else
+/// (kind, status, reason, tls_version, alert, first_bytes).
+#[pyfunction]
+#[pyo3(signature = (data, r#final))]
+fn parse_response(data: &[u8], r#final: bool) -> Option<payload::ResponseFields> {
+    payload::parse_response(data, r#final)
+}
+
+/// 'fatal handshake_failure' if `data` starts with a cleartext TLS alert, else ''.
+#[pyfunction]
+fn tls_alert(data: &[u8]) -> String {
+    payload::tls_alert(data)
+}
+
+/// Bytes from a packet as text that is safe to show anywhere (text.wire_text).
+#[pyfunction]
+fn wire_text(data: &[u8]) -> String {
+    payload::wire_text(data)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(parse_request, m)?)?;
+    m.add_function(wrap_pyfunction!(parse_response, m)?)?;
+    m.add_function(wrap_pyfunction!(tls_alert, m)?)?;
+    m.add_function(wrap_pyfunction!(wire_text, m)?)?;
     m.add_class::<PyHttpFramer>()?;
     m.add_class::<PyTlsFramer>()?;
     m.add_function(wrap_pyfunction!(walk_pcap, m)?)?;

@@ -84,3 +84,17 @@ class TlsFramer:
     def app_records(self) -> list[tuple[int, int, int]]: ...
     @property
     def problem(self) -> str: ...
+
+def parse_request(data: bytes, final: bool) -> tuple[str, str, str, str, str, str] | None:
+    """The client's first message, None while more bytes could complete it: (kind,
+    method, target, version, host, first_bytes); text escaped as text.wire_text does."""
+
+def parse_response(data: bytes, final: bool) -> tuple[str, int, str, str, str, str] | None:
+    """The server's first message, None while more bytes could complete it: (kind,
+    status, reason, tls_version, alert, first_bytes)."""
+
+def tls_alert(data: bytes) -> str:
+    """'fatal handshake_failure' if ``data`` starts with a cleartext TLS alert, else ''."""
+
+def wire_text(data: bytes) -> str:
+    """Bytes from a packet as text that is safe to show anywhere (text.wire_text)."""
