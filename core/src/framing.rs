@@ -6,6 +6,8 @@
 
 use std::collections::VecDeque;
 
+use crate::bytes::{find, strip};
+
 pub const UNBOUNDED: i128 = 1 << 62;
 pub const MAX_HTTP_HEAD_BYTES: usize = 65536;
 pub const MAX_LINE_BYTES: usize = 4096;
@@ -53,27 +55,6 @@ pub struct HttpFramer {
     pub message_bytes: i128,
     pub expected: Option<i128>,
     pub problem: String,
-}
-
-fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let tail = haystack.get(from..)?;
-    tail.windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| i + from)
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
-
-/// bytes.strip(): ASCII whitespace off both ends.
-fn strip(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| !is_space(b)).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|&b| !is_space(b))
-        .map_or(start, |i| i + 1);
-    &s[start..end.max(start)]
 }
 
 fn is_digits(s: &[u8]) -> bool {

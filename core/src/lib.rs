@@ -6,6 +6,7 @@
 //! No input may panic: every index is checked, every length is bounded by the
 //! caller's limit, and the bindings catch a panic as the last guard.
 
+pub mod bytes;
 pub mod framing;
 pub mod payload;
 pub mod pcap;

@@ -3,6 +3,8 @@
 //! the Python parsers it replaced (kept as tests/payload_reference.py). Every parser
 //! is total: a record, or None while more bytes could complete it; never a panic.
 
+use crate::bytes::strip;
+
 pub const MAX_HEAD_BYTES: usize = 8192;
 
 const HTTP_METHODS: [&[u8]; 14] = [
@@ -115,20 +117,7 @@ fn hex(data: &[u8]) -> String {
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
-
-fn strip(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| !is_space(b)).unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|&b| !is_space(b))
-        .map_or(start, |i| i + 1);
-    &s[start..end.max(start)]
+    crate::bytes::find(haystack, needle, 0)
 }
 
 /// int.from_bytes(s, "big") of a short slice.

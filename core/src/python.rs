@@ -318,6 +318,7 @@ fn wire_text(data: &[u8]) -> String {
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("MAX_HEAD_BYTES", payload::MAX_HEAD_BYTES)?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
     m.add_function(wrap_pyfunction!(parse_response, m)?)?;
     m.add_function(wrap_pyfunction!(tls_alert, m)?)?;

@@ -85,6 +85,8 @@ class TlsFramer:
     @property
     def problem(self) -> str: ...
 
+MAX_HEAD_BYTES: int  # how much of a stream's start the parsers look at
+
 def parse_request(data: bytes, final: bool) -> tuple[str, str, str, str, str, str] | None:
     """The client's first message, None while more bytes could complete it: (kind,
     method, target, version, host, first_bytes); text escaped as text.wire_text does."""
