@@ -6,25 +6,24 @@ from __future__ import annotations
 from collections import deque
 
 from pcapdiff.framing import (
-    ALERT,
-    APPLICATION_DATA,
     BODY,
-    CHANGE_CIPHER_SPEC,
     CHUNK_DATA,
     CHUNK_SIZE,
     DONE,
-    HANDSHAKE,
     HEAD,
     MAX_HTTP_HEAD_BYTES,
     MAX_LINE_BYTES,
     MAX_METHODS,
     MAX_RECORDS_KEPT,
-    RECORD_HEADER,
-    STATUS_PREFIX,
     TRAILER,
     UNBOUNDED,
     UNTIL_CLOSE,
 )
+
+STATUS_PREFIX = b"HTTP/1."  # every HTTP/1.x response starts so (RFC 9112 section 4)
+# TLS record content types (RFC 8446 section 5.1).
+CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
+RECORD_HEADER = 5
 
 
 class HttpFramer:

@@ -1,5 +1,6 @@
-//! Byte-string helpers with Python's bytes semantics, which the parsers replaced in
-//! the core must keep exactly (`bytes.find`, `bytes.strip`).
+//! Byte-string helpers: Python's bytes semantics, which the parsers replaced in the
+//! core must keep exactly (`bytes.find`, `bytes.strip`), and the capture formats'
+//! 32-bit words in either byte order.
 
 /// `haystack.find(needle, from)`.
 pub fn find(haystack: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -22,4 +23,14 @@ pub fn strip(s: &[u8]) -> &[u8] {
         .rposition(|&b| !is_space(b))
         .map_or(start, |i| i + 1);
     &s[start..end.max(start)]
+}
+
+/// The 32-bit word at `at`, in the file's byte order; None past the end.
+pub fn word(buf: &[u8], at: usize, big_endian: bool) -> Option<u32> {
+    let bytes: [u8; 4] = buf.get(at..at.checked_add(4)?)?.try_into().ok()?;
+    Some(if big_endian {
+        u32::from_be_bytes(bytes)
+    } else {
+        u32::from_le_bytes(bytes)
+    })
 }

@@ -3,6 +3,8 @@
 //! seconds, the fraction (microseconds, or nanoseconds), the captured length and the
 //! length on the wire, then the captured bytes.
 
+use crate::bytes::word;
+
 /// Why a walk stopped before the end of the chunk's whole records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -40,15 +42,6 @@ pub struct Walk {
     pub want: usize, // bytes the record cut by the chunk's end needs (0: none cut)
     pub empty_run: u32,
     pub stop: Option<Stop>,
-}
-
-fn word(chunk: &[u8], at: usize, big_endian: bool) -> Option<u32> {
-    let bytes: [u8; 4] = chunk.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(if big_endian {
-        u32::from_be_bytes(bytes)
-    } else {
-        u32::from_le_bytes(bytes)
-    })
 }
 
 /// Is an unwritten (zero-filled) tail starting at `pos`? At least

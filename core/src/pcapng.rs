@@ -5,6 +5,8 @@
 //! (section headers, interface descriptions, statistics, damaged blocks, a cut) as
 //! before, then calls the walk again.
 
+use crate::bytes::word;
+
 /// What an Interface Description Block said: ns = ticks * num / den + offset_ns.
 #[derive(Debug, Clone, Copy)]
 pub struct Interface {
@@ -27,15 +29,6 @@ pub struct Run {
 
 const EPB: u32 = 6;
 const EPB_FIXED: usize = 32; // block header, five words, block trailer
-
-fn word(buf: &[u8], at: usize, big_endian: bool) -> Option<u32> {
-    let bytes: [u8; 4] = buf.get(at..at.checked_add(4)?)?.try_into().ok()?;
-    Some(if big_endian {
-        u32::from_be_bytes(bytes)
-    } else {
-        u32::from_le_bytes(bytes)
-    })
-}
 
 /// The EPB at `pos`, if it is one the fast path takes: (start, caplen, ts, wire,
 /// linktype, next block).

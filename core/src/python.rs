@@ -323,6 +323,23 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(parse_response, m)?)?;
     m.add_function(wrap_pyfunction!(tls_alert, m)?)?;
     m.add_function(wrap_pyfunction!(wire_text, m)?)?;
+    // The framers' states and limits, for framing.py (one definition, here).
+    for (name, value) in [
+        ("HEAD", framing::HEAD),
+        ("BODY", framing::BODY),
+        ("CHUNK_SIZE", framing::CHUNK_SIZE),
+        ("CHUNK_DATA", framing::CHUNK_DATA),
+        ("TRAILER", framing::TRAILER),
+        ("UNTIL_CLOSE", framing::UNTIL_CLOSE),
+        ("DONE", framing::DONE),
+    ] {
+        m.add(name, value)?;
+    }
+    m.add("UNBOUNDED", framing::UNBOUNDED)?;
+    m.add("MAX_HTTP_HEAD_BYTES", framing::MAX_HTTP_HEAD_BYTES)?;
+    m.add("MAX_LINE_BYTES", framing::MAX_LINE_BYTES)?;
+    m.add("MAX_METHODS", framing::MAX_METHODS)?;
+    m.add("MAX_RECORDS_KEPT", framing::MAX_RECORDS_KEPT)?;
     m.add_class::<PyHttpFramer>()?;
     m.add_class::<PyTlsFramer>()?;
     m.add_function(wrap_pyfunction!(walk_pcap, m)?)?;

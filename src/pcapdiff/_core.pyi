@@ -34,6 +34,19 @@ def walk_pcapng(
     bytes, captured lengths, timestamps in ns, wire lengths, link types; then the
     offset of the first block not taken (``pos`` when none was)."""
 
+HEAD: int
+BODY: int
+CHUNK_SIZE: int
+CHUNK_DATA: int
+TRAILER: int
+UNTIL_CLOSE: int
+DONE: int
+UNBOUNDED: int
+MAX_HTTP_HEAD_BYTES: int
+MAX_LINE_BYTES: int
+MAX_METHODS: int
+MAX_RECORDS_KEPT: int
+
 class HttpFramer:
     """HTTP/1.x message boundaries of one direction of a connection; ``methods`` is
     the connection's deque of request methods, shared by its two framers."""

@@ -23,26 +23,20 @@ the constants below are theirs, and ``tls_exchange`` reads their records.
 
 from __future__ import annotations
 
+from . import _core
 from ._core import HttpFramer, TlsFramer
 from .model import Exchange
 
 __all__ = ["HttpFramer", "TlsFramer", "tls_exchange"]
 
-UNBOUNDED = 1 << 62  # "skip everything from here on"
-MAX_HTTP_HEAD_BYTES = 65536  # an HTTP head longer than this is not one a server would take
-MAX_LINE_BYTES = 4096  # a chunk-size or trailer line
-MAX_METHODS = 64  # requests kept waiting for their responses (pipelining)
-
-STATUS_PREFIX = b"HTTP/1."  # every HTTP/1.x response starts so (RFC 9112 section 4)
-
-# HTTP framer states.
-HEAD, BODY, CHUNK_SIZE, CHUNK_DATA, TRAILER, UNTIL_CLOSE, DONE = range(7)
-
-
-# TLS record content types (RFC 8446 section 5.1).
-CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA = 20, 21, 22, 23
-RECORD_HEADER = 5
-MAX_RECORDS_KEPT = 16  # a TLS 1.3 server's first flight, tickets and answer fit
+# The framers' states and limits, as the core defines them.
+HEAD, BODY, CHUNK_SIZE, CHUNK_DATA = _core.HEAD, _core.BODY, _core.CHUNK_SIZE, _core.CHUNK_DATA
+TRAILER, UNTIL_CLOSE, DONE = _core.TRAILER, _core.UNTIL_CLOSE, _core.DONE
+UNBOUNDED = _core.UNBOUNDED  # "skip everything from here on"
+MAX_HTTP_HEAD_BYTES = _core.MAX_HTTP_HEAD_BYTES  # a longer head is not one a server takes
+MAX_LINE_BYTES = _core.MAX_LINE_BYTES  # a chunk-size or trailer line
+MAX_METHODS = _core.MAX_METHODS  # requests kept waiting for their responses (pipelining)
+MAX_RECORDS_KEPT = _core.MAX_RECORDS_KEPT  # TLS application data records remembered
 
 
 def tls_exchange(client: TlsFramer, server: TlsFramer, tls13: bool) -> Exchange:
