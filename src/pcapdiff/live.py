@@ -16,7 +16,6 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import IO, NamedTuple
 
 from .capture.run import tool_version
-from .capture.sidecar import clock_state, host_interfaces, write_sidecar
+from .capture.sidecar import begun, write_sidecar
 from .capture.sniff import scapy_version, sniff_capture
 from .capture.spec import CaptureSpec, bpf_filter, capture_argv
 from .conns import ConnectionScan, ScanOptions
@@ -141,7 +140,8 @@ def _tcpdump_pipe(
     cleanup.callback(stop)
     if started is not None:
         started(" ".join(argv))
-    meta = _meta(spec, argv, tool_version("tcpdump"), "tcpdump")
+    flt = bpf_filter(spec.peers, spec.ports)
+    meta = begun(spec.role, spec.interface, flt, argv, tool_version("tcpdump"), "tcpdump")
     return proc.stdout, meta
 
 
@@ -179,7 +179,8 @@ def _scapy_pipe(
         finally:
             ready.set()
 
-    meta = _meta(spec, [], f"scapy {scapy_version()}", "scapy")
+    flt = bpf_filter(spec.peers, spec.ports)
+    meta = begun(spec.role, spec.interface, flt, [], f"scapy {scapy_version()}", "scapy")
     thread = threading.Thread(target=run, name="pcapdiff-live-sniffer", daemon=True)
     thread.start()
 
@@ -209,22 +210,6 @@ def _scapy_pipe(
     if started is not None:
         started(description[0])
     return raw, meta
-
-
-def _meta(spec: CaptureSpec, argv: list[str], version: str, sniffer: str) -> CaptureMeta:
-    """The sidecar of a capture kept with -w, as `pcapdiff capture` writes one."""
-    return CaptureMeta(
-        role=spec.role,
-        host=socket.gethostname(),
-        interface=spec.interface,
-        filter=bpf_filter(spec.peers, spec.ports),
-        argv=argv,
-        tool_version=version,
-        start=time.time(),
-        clock=clock_state(),
-        interfaces=host_interfaces(),
-        sniffer=sniffer,
-    )
 
 
 def _follow(stream: _Tee, on_message: Callable[[LiveMessage], None]) -> LiveSummary:

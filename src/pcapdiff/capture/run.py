@@ -7,7 +7,6 @@ import re
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import CaptureError, PcapdiffError
-from .sidecar import CaptureMeta, clock_state, host_interfaces, write_sidecar
+from .sidecar import CaptureMeta, begun, write_sidecar
 from .spec import CaptureSpec, bpf_filter, capture_argv
 
 READY = ("listening on", "Capturing on")
@@ -81,18 +80,8 @@ def run_capture(
             fallback(f"{tool} is not installed: capturing with scapy's sniffer instead")
         return sniff_capture(spec, started=started, stop=stop)
     argv = capture_argv(spec, tool)
-    meta = CaptureMeta(
-        role=spec.role,
-        host=socket.gethostname(),
-        interface=spec.interface,
-        filter=bpf_filter(spec.peers, spec.ports),
-        argv=argv,
-        tool_version=tool_version(tool),
-        start=time.time(),
-        clock=clock_state(),
-        interfaces=host_interfaces(),
-        sniffer=tool,
-    )
+    flt = bpf_filter(spec.peers, spec.ports)
+    meta = begun(spec.role, spec.interface, flt, argv, tool_version(tool), tool)
     try:
         proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     except OSError as exc:

@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -16,12 +17,31 @@ from ..meta import CaptureMeta, read_sidecar, sidecar_path
 
 __all__ = [
     "CaptureMeta",
+    "begun",
     "clock_state",
     "host_interfaces",
     "read_sidecar",
     "sidecar_path",
     "write_sidecar",
 ]
+
+
+def begun(
+    role: str, interface: str, capture_filter: str, argv: list[str], version: str, sniffer: str
+) -> CaptureMeta:
+    """The sidecar of a capture starting now: who captures what, where, and the clock."""
+    return CaptureMeta(
+        role=role,
+        host=socket.gethostname(),
+        interface=interface,
+        filter=capture_filter,
+        argv=argv,
+        tool_version=version,
+        start=time.time(),
+        clock=clock_state(),
+        interfaces=host_interfaces(),
+        sniffer=sniffer,
+    )
 
 
 def write_sidecar(capture: Path, meta: CaptureMeta) -> Path:

@@ -24,7 +24,7 @@ from typing import Any
 from ..errors import CaptureError
 from .ring import LINKTYPE_LINUX_SLL2, RingWriter
 from .run import CaptureResult
-from .sidecar import CaptureMeta, clock_state, host_interfaces, write_sidecar
+from .sidecar import begun, write_sidecar
 from .spec import BUFFER_MB, CaptureSpec, PacketMatcher, bpf_filter
 
 ETH_P_ALL = 0x0003
@@ -211,18 +211,7 @@ def sniff_capture(
         f"scapy {version} sniffer on {spec.interface}, {framing}, snaplen {snaplen}, "
         f"filter {flt!r} ({how}) -> {spec.output}"
     )
-    meta = CaptureMeta(
-        role=spec.role,
-        host=socket.gethostname(),
-        interface=spec.interface,
-        filter=flt,
-        argv=[],
-        tool_version=f"scapy {version}",
-        start=time.time(),
-        clock=clock_state(),
-        interfaces=host_interfaces(),
-        sniffer="scapy",
-    )
+    meta = begun(spec.role, spec.interface, flt, [], f"scapy {version}", "scapy")
     try:
         writer = RingWriter(
             spec.output,
