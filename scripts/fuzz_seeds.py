@@ -5,7 +5,8 @@
 Each seed is one flags byte (the layout the target reads the rest with) and the first
 64 KiB of a capture: for walk_pcap the records after the 24-byte file header, with
 the flags its magic calls for; for walk_pcapng the file from its first EPB on. The
-framing and payload targets get the reassembled streams of the fixtures' connections.
+framing and payload targets get the reassembled streams of the fixtures' connections,
+the decode target the first frames of every capture.
 Compressed files are read decompressed.
 """
 
@@ -92,6 +93,39 @@ def stream_seeds(folder: Path, limit: int = 200) -> dict[str, bytes]:
     return out
 
 
+def frame_seeds(folders: list[Path], frames_each: int = 64) -> dict[str, bytes]:
+    """The decode target's seeds: the first frames of each capture, one seed per link
+    type (flags: the link type's index in the core's table, 0x80 for pcapng), each
+    frame a two-byte little-endian length and its bytes."""
+    from pcapdiff._core import LINKTYPES
+    from pcapdiff.errors import PcapdiffError
+    from pcapdiff.model import CaptureSummary
+    from pcapdiff.read import read
+
+    index = {number: i for i, (number, _name, _decoded) in enumerate(LINKTYPES)}
+    out: dict[str, bytes] = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if not path.is_file() or path.suffix in (".json", ".tsv", ".md"):
+                continue
+            summary = CaptureSummary(path=str(path))
+            by_link: dict[int, bytearray] = {}
+            try:
+                for number, fr in enumerate(read(path, summary)):
+                    if number >= frames_each:
+                        break
+                    seed = by_link.setdefault(fr.linktype, bytearray())
+                    seed += len(fr.data[:0xFFFF]).to_bytes(2, "little") + fr.data[:0xFFFF]
+            except PcapdiffError:
+                pass
+            pcapng = 0x80 if summary.format == "pcapng" else 0
+            name = str(path.relative_to(folder)).replace(os.sep, "_")
+            for linktype, frames in by_link.items():
+                if linktype in index:
+                    out[f"{name}_{linktype}"] = bytes([index[linktype] | pcapng]) + frames
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the corpus folder (one subfolder per target)")
@@ -100,6 +134,7 @@ def main() -> None:
     targets = seeds([ROOT / "fixtures", corpus])
     targets["framing"] = stream_seeds(ROOT / "fixtures" / "pcaps")
     targets["payload"] = {name: data[1:] for name, data in targets["framing"].items()}
+    targets["decode"] = frame_seeds([ROOT / "fixtures", corpus])
     for target, files in targets.items():
         folder = args.out / target
         folder.mkdir(parents=True, exist_ok=True)

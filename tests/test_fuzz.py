@@ -15,7 +15,7 @@ from pcapdiff.read import read
 from pcapdiff.track import track
 
 from .conftest import FIXTURES
-from .test_decode_batches import both_ways
+from .test_decode_batches import three_ways
 
 SEEDS = [
     (FIXTURES / n).read_bytes()
@@ -43,8 +43,9 @@ def analyse(data: bytes) -> None:
     except PcapdiffError as exc:
         message = str(exc)
     assert "\n" not in message
-    per_frame, batched = both_ways(data)
-    assert batched == per_frame
+    reference, frames, batches = three_ways(data)
+    assert frames == reference
+    assert batches == reference
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,8 +4,13 @@
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyList, PyTuple};
 
+use std::collections::HashMap;
+
+use pyo3::buffer::PyBuffer;
+
+use crate::decode::{self, Addr, Tally};
 use crate::framing::{self, Methods};
 use crate::payload;
 use crate::pcap::{self, Layout, Stop};
@@ -316,6 +321,224 @@ fn wire_text(data: &[u8]) -> String {
     payload::wire_text(data)
 }
 
+/// The decoder of one capture (core/src/decode.rs) and the address objects it has
+/// handed out: one Python bytes object per address, so the tracker's dict keys hash
+/// each address once.
+#[pyclass(module = "pcapdiff._core", name = "Decoder")]
+struct PyDecoder {
+    inner: decode::Decoder,
+    addresses: HashMap<Addr, Py<PyBytes>>,
+}
+
+const MAX_ADDRESS_OBJECTS: usize = 1 << 16;
+
+/// A batch's segments before any Python object is made: the segment and where its
+/// frame starts in the batch's buffer.
+type Found = Vec<(decode::Segment, usize)>;
+
+fn int64_column(py: Python<'_>, column: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
+    PyBuffer::<i64>::get(column)?.to_vec(py)
+}
+
+/// Timestamps: an int64 column, or Python ints when one does not fit (a bogus pcapng
+/// timestamp past 2262).
+fn stamp_column(py: Python<'_>, column: &Bound<'_, PyAny>) -> PyResult<Vec<i128>> {
+    match PyBuffer::<i64>::get(column) {
+        Ok(buffer) => Ok(buffer.to_vec(py)?.into_iter().map(i128::from).collect()),
+        Err(_) => column
+            .try_iter()?
+            .map(|v| v.and_then(|v| v.extract::<i128>()))
+            .collect(),
+    }
+}
+
+impl PyDecoder {
+    fn address<'py>(&mut self, py: Python<'py>, addr: Addr) -> Bound<'py, PyAny> {
+        if self.addresses.len() >= MAX_ADDRESS_OBJECTS {
+            self.addresses.clear();
+        }
+        self.addresses
+            .entry(addr)
+            .or_insert_with(|| PyBytes::new(py, addr.as_slice()).unbind())
+            .bind(py)
+            .clone()
+            .into_any()
+    }
+
+    /// (rows, tcp packets, non-TCP packets, fragments held, anomalies, ICMP errors,
+    /// the unsupported link type or None).
+    fn outcome<'py>(
+        &mut self,
+        py: Python<'py>,
+        buf: &Bound<'py, PyAny>,
+        found: Found,
+        tally: Tally,
+        unsupported: Option<i64>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let rows = PyList::empty(py);
+        for (seg, start) in found {
+            let (data, base) = match &seg.bytes {
+                decode::Bytes::Frame => (buf.clone(), start),
+                decode::Bytes::Reassembled(whole) => (PyBytes::new(py, whole).into_any(), 0),
+            };
+            let src = self.address(py, seg.src);
+            let dst = self.address(py, seg.dst);
+            let row = PyTuple::new(
+                py,
+                [
+                    seg.frame.into_pyobject(py)?.into_any(),
+                    seg.ts_ns.into_pyobject(py)?.into_any(),
+                    src,
+                    seg.sport.into_pyobject(py)?.into_any(),
+                    dst,
+                    seg.dport.into_pyobject(py)?.into_any(),
+                    seg.flags.into_pyobject(py)?.into_any(),
+                    seg.seq.into_pyobject(py)?.into_any(),
+                    seg.ack.into_pyobject(py)?.into_any(),
+                    seg.win.into_pyobject(py)?.into_any(),
+                    seg.payload_len.into_pyobject(py)?.into_any(),
+                    seg.ttl.into_pyobject(py)?.into_any(),
+                    seg.ip_id.into_pyobject(py)?.into_any(),
+                    data,
+                    (base + seg.tcp_at).into_pyobject(py)?.into_any(),
+                    (base + seg.payload_at).into_pyobject(py)?.into_any(),
+                    (base + seg.captured_end).into_pyobject(py)?.into_any(),
+                ],
+            )?;
+            rows.append(row)?;
+        }
+        let anomalies = PyList::empty(py);
+        for a in tally.anomalies {
+            anomalies.append((a.frame, a.code, a.detail))?;
+        }
+        let icmp = PyList::empty(py);
+        for e in tally.icmp_errors {
+            let addresses = (
+                PyBytes::new(py, e.sender.as_slice()),
+                PyBytes::new(py, e.src.as_slice()),
+                PyBytes::new(py, e.dst.as_slice()),
+            );
+            icmp.append((
+                (e.frame, e.ts_ns, addresses.0, e.kind, e.mtu),
+                (addresses.1, e.sport, addresses.2, e.dport, e.seq),
+            ))?;
+        }
+        (
+            rows,
+            tally.tcp_packets,
+            tally.non_tcp_packets,
+            tally.ip_fragments,
+            anomalies,
+            icmp,
+            unsupported,
+        )
+            .into_pyobject(py)
+    }
+}
+
+/// The bytes of a bytes or bytearray object, for as long as no Python code runs.
+fn read_only<'a>(buf: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
+    if let Ok(bytes) = buf.cast::<PyBytes>() {
+        return Ok(bytes.as_bytes());
+    }
+    let array = buf.cast::<PyByteArray>()?;
+    // SAFETY: the caller decodes from the slice and makes no Python object (nor calls
+    // any Python code) until it is done with it, so the bytearray cannot be resized.
+    Ok(unsafe { array.as_bytes() })
+}
+
+#[pymethods]
+impl PyDecoder {
+    #[new]
+    fn new() -> Self {
+        PyDecoder {
+            inner: decode::Decoder::new(),
+            addresses: HashMap::new(),
+        }
+    }
+
+    /// The TCP segments of one batch of frames (``read.FrameBatch`` columns) as
+    /// Segment rows in frame order, and what else decoding found.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (linktype, buf, frames, starts, caplens, ts_ns, pcapng))]
+    fn decode_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        linktype: i64,
+        buf: &Bound<'py, PyAny>,
+        frames: &Bound<'py, PyAny>,
+        starts: &Bound<'py, PyAny>,
+        caplens: &Bound<'py, PyAny>,
+        ts_ns: &Bound<'py, PyAny>,
+        pcapng: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let frames = int64_column(py, frames)?;
+        let starts = int64_column(py, starts)?;
+        let caplens = int64_column(py, caplens)?;
+        let stamps = stamp_column(py, ts_ns)?;
+        let n = frames.len();
+        if starts.len() != n || caplens.len() != n || stamps.len() != n {
+            return Err(PyRuntimeError::new_err("batch columns of unequal length"));
+        }
+        let data = read_only(buf)?;
+        let mut tally = Tally::default();
+        let mut found: Found = Vec::with_capacity(n);
+        let mut unsupported = None;
+        let decoder = &mut self.inner;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for i in 0..n {
+                let start = usize::try_from(starts[i]).unwrap_or(usize::MAX);
+                let len = usize::try_from(caplens[i]).unwrap_or(0);
+                let bytes = data
+                    .get(start..start.saturating_add(len))
+                    .unwrap_or_default();
+                match decoder.decode(frames[i], stamps[i], linktype, bytes, pcapng, &mut tally) {
+                    Ok(Some(segment)) => found.push((segment, start)),
+                    Ok(None) => {}
+                    Err(decode::UnsupportedLinkType(lt)) => {
+                        unsupported = Some(lt);
+                        break;
+                    }
+                }
+            }
+        }))
+        .map_err(|_| PyRuntimeError::new_err("decoding failed (a bug: please report it)"))?;
+        self.outcome(py, buf, found, tally, unsupported)
+    }
+
+    /// One frame, as ``decode_batch`` does a batch of one.
+    #[pyo3(signature = (frame, ts_ns, linktype, data, pcapng))]
+    fn decode_frame<'py>(
+        &mut self,
+        py: Python<'py>,
+        frame: i64,
+        ts_ns: i128,
+        linktype: i64,
+        data: &Bound<'py, PyAny>,
+        pcapng: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let bytes = read_only(data)?;
+        let mut tally = Tally::default();
+        let decoder = &mut self.inner;
+        let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            decoder.decode(frame, ts_ns, linktype, bytes, pcapng, &mut tally)
+        }))
+        .map_err(|_| PyRuntimeError::new_err("decoding failed (a bug: please report it)"))?;
+        let (found, unsupported) = match decoded {
+            Ok(Some(segment)) => (vec![(segment, 0)], None),
+            Ok(None) => (Vec::new(), None),
+            Err(decode::UnsupportedLinkType(lt)) => (Vec::new(), Some(lt)),
+        };
+        self.outcome(py, data, found, tally, unsupported)
+    }
+}
+
+/// The name of a link type ("unknown" for one the table does not have).
+#[pyfunction]
+fn linktype_name(linktype: i64) -> &'static str {
+    decode::linktype_name(linktype)
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_HEAD_BYTES", payload::MAX_HEAD_BYTES)?;
@@ -343,6 +566,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyHttpFramer>()?;
     m.add_class::<PyTlsFramer>()?;
     m.add_function(wrap_pyfunction!(walk_pcap, m)?)?;
+    m.add_class::<PyDecoder>()?;
+    m.add_function(wrap_pyfunction!(linktype_name, m)?)?;
+    m.add("LINKTYPES", decode::LINKTYPES.to_vec())?;
     m.add_function(wrap_pyfunction!(walk_pcapng, m)?)?;
     Ok(())
 }

@@ -2,6 +2,11 @@
 
 from collections import deque
 
+import numpy as np
+import numpy.typing as npt
+
+from .model import SegmentRow
+
 def walk_pcap(
     chunk: bytearray,
     end: int,
@@ -113,3 +118,37 @@ def tls_alert(data: bytes) -> str:
 
 def wire_text(data: bytes) -> str:
     """Bytes from a packet as text that is safe to show anywhere (text.wire_text)."""
+
+# (frame, ts_ns, sender, kind, mtu), (src, sport, dst, dport, seq)
+IcmpFound = tuple[tuple[int, int, bytes, str, int | None], tuple[bytes, int, bytes, int, int]]
+# rows, tcp packets, non-TCP packets, fragments held, anomalies, ICMP errors, the
+# unsupported link type of a classic pcap (decoding stopped there) or None
+Decoded = tuple[
+    list[SegmentRow], int, int, int, list[tuple[int, str, str]], list[IcmpFound], int | None
+]
+
+class Decoder:
+    """The decoder of one capture (core/src/decode.rs): its state is the IP datagrams
+    being put together from fragments."""
+
+    def __init__(self) -> None: ...
+    def decode_batch(
+        self,
+        linktype: int,
+        buf: bytes | bytearray,
+        frames: npt.NDArray[np.int64],
+        starts: npt.NDArray[np.int64],
+        caplens: npt.NDArray[np.int64],
+        ts_ns: npt.NDArray[np.int64],
+        pcapng: bool,
+    ) -> Decoded:
+        """The TCP segments of one batch as Segment rows, and what else it found."""
+    def decode_frame(
+        self, frame: int, ts_ns: int, linktype: int, data: bytes | bytearray, pcapng: bool
+    ) -> Decoded:
+        """One frame, as ``decode_batch`` decodes a batch of one."""
+
+LINKTYPES: list[tuple[int, str, bool]]  # (number, name, decoded) of every link type named
+
+def linktype_name(linktype: int) -> str:
+    """The link type's name, "unknown" when the table does not have it."""
