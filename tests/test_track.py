@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
+from itertools import islice
 
-from pcapdiff import read_connections
+from pcapdiff import _core, read_connections
 from pcapdiff.model import ACK, FIN, PSH, SYN, Segment
 from pcapdiff.track import track
 
@@ -185,7 +185,7 @@ def test_idle_connections_are_released_before_the_end() -> None:
     assert first.conn_state == "S2"
 
 
-def test_memory_follows_live_connections_not_packets(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_follows_live_connections_not_packets() -> None:
     """180,000 packets of short connections: only the recent ones stay alive."""
     from pcapdiff import track as track_module
 
@@ -225,16 +225,14 @@ def test_memory_follows_live_connections_not_packets(monkeypatch: pytest.MonkeyP
                     0,
                 )
 
-    # Count live connections at the end of each sweep by watching the module's dict size.
-    sizes = []
-    original = track_module._sweep
-
-    def spy(live, closing, *rest):  # type: ignore[no-untyped-def]
-        sizes.append(len(live))
-        return original(live, closing, *rest)
-
-    monkeypatch.setattr(track_module, "_sweep", spy)
-    n = sum(1 for _ in track(stream(30_000)))
+    # Count the core's live connections after every 1000 packets.
+    tracker = _core.Tracker(track_module.IDLE_TIMEOUT_NS, track_module.CLOSE_DELAY_NS, False)
+    sizes, n = [], 0
+    rows = stream(30_000)
+    while chunk := list(islice(rows, 1000)):
+        n += sum(1 for event in tracker.feed_rows(chunk) if event[0] == 0)
+        sizes.append(tracker.live)
+    n += sum(1 for event in tracker.finish() if event[0] == 0)
     assert n == 30_000
     assert len(sizes) > 100
     # 100 connections start per second and close at once; 5 s close delay + 1 s sweep.

@@ -104,6 +104,10 @@ pub struct Addr {
 }
 
 impl Addr {
+    pub fn from_slice(slice: &[u8]) -> Addr {
+        Addr::from(slice)
+    }
+
     fn from(slice: &[u8]) -> Addr {
         let mut bytes = [0u8; 16];
         let len = slice.len().min(16);

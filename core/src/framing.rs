@@ -405,7 +405,7 @@ pub struct TlsFramer {
     pub buf: Vec<u8>,
     pub remaining: i128,
     pub state: u8,
-    pub app_records: Vec<(i64, i64, i64)>, // (frame, ts_ns, length) of the first few
+    pub app_records: Vec<(i64, i128, i64)>, // (frame, ts_ns, length) of the first few
     pub app_count: i64,
     pub problem: String,
 }
@@ -420,7 +420,7 @@ impl TlsFramer {
         }
     }
 
-    pub fn feed(&mut self, data: &[u8], frame: i64, ts_ns: i64) -> i128 {
+    pub fn feed(&mut self, data: &[u8], frame: i64, ts_ns: i128) -> i128 {
         let mut view = data;
         while !view.is_empty() && self.state != DONE {
             if self.state == BODY {

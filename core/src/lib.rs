@@ -12,6 +12,7 @@ pub mod framing;
 pub mod payload;
 pub mod pcap;
 pub mod pcapng;
+pub mod track;
 
 #[cfg(test)]
 mod noise;

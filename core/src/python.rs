@@ -5,6 +5,7 @@
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyList, PyTuple};
+use pyo3::BoundObject;
 
 use std::collections::HashMap;
 
@@ -15,6 +16,7 @@ use crate::framing::{self, Methods};
 use crate::payload;
 use crate::pcap::{self, Layout, Stop};
 use crate::pcapng::{self, Interface};
+use crate::track::{self, Event, Record, Seg};
 
 fn column<'py>(py: Python<'py>, values: &[i64]) -> Bound<'py, PyBytes> {
     let mut bytes = Vec::with_capacity(values.len() * 8);
@@ -254,7 +256,7 @@ impl PyTlsFramer {
         PyTlsFramer::default()
     }
 
-    fn feed(&mut self, data: &[u8], frame: i64, ts_ns: i64) -> i128 {
+    fn feed(&mut self, data: &[u8], frame: i64, ts_ns: i128) -> i128 {
         self.inner.feed(data, frame, ts_ns)
     }
 
@@ -284,7 +286,7 @@ impl PyTlsFramer {
         self.inner
             .app_records
             .iter()
-            .map(|&(frame, ts, length)| PyTuple::new(py, [frame, ts, length]))
+            .map(|&(frame, ts, length)| (frame, ts, length).into_pyobject(py))
             .collect()
     }
     #[getter]
@@ -533,10 +535,347 @@ impl PyDecoder {
     }
 }
 
+/// Raw TCP options: (mss, wscale, sack_permitted, sack_blocks, tsval, tsecr, layout).
+#[pyfunction]
+fn parse_tcp_options<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    options_tuple(py, Some(track::parse_tcp_options(raw)))
+}
+
 /// The name of a link type ("unknown" for one the table does not have).
 #[pyfunction]
 fn linktype_name(linktype: i64) -> &'static str {
     decode::linktype_name(linktype)
+}
+
+fn any<'py, T>(py: Python<'py>, value: T) -> PyResult<Bound<'py, PyAny>>
+where
+    T: IntoPyObject<'py>,
+    PyErr: From<T::Error>,
+{
+    Ok(value.into_pyobject(py)?.into_any().into_bound())
+}
+
+fn exchange_tuple<'py>(
+    py: Python<'py>,
+    e: Option<track::ExchangeRec>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match e {
+        None => any(py, py.None()),
+        Some(e) => any(
+            py,
+            (
+                e.requests,
+                e.responses,
+                e.response_bytes,
+                e.response_expected,
+                e.problem,
+                e.answer_frame,
+                e.answer_ts_ns,
+            ),
+        ),
+    }
+}
+
+fn options_tuple<'py>(
+    py: Python<'py>,
+    o: Option<track::TcpOptionsRec>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match o {
+        None => any(py, py.None()),
+        Some(o) => any(
+            py,
+            (
+                o.mss,
+                o.wscale,
+                o.sack_permitted,
+                PyTuple::new(py, o.sack_blocks)?,
+                o.tsval,
+                o.tsecr,
+                o.layout,
+            ),
+        ),
+    }
+}
+
+fn direction_tuple<'py>(py: Python<'py>, d: track::DirectionRec) -> PyResult<Bound<'py, PyAny>> {
+    any(
+        py,
+        (
+            d.packets,
+            d.payload_bytes,
+            d.retransmitted_bytes,
+            PyTuple::new(py, d.fin_frames)?,
+            d.last_ts_ns,
+            d.fin_ts_ns,
+        ),
+    )
+}
+
+/// A connection record as nested tuples in `model.Connection`'s field order
+/// (addresses as packed bytes; track.py makes the records).
+fn record_tuple<'py>(py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyTuple>> {
+    let refs = |v: Vec<track::PacketRef>| {
+        PyTuple::new(
+            py,
+            v.into_iter()
+                .map(|p| (p.frame, p.ts_ns, p.ttl, p.ip_id, p.seq)),
+        )
+    };
+    let resets = PyTuple::new(
+        py,
+        r.resets
+            .into_iter()
+            .map(|x| (x.frame, x.ts_ns, x.sender, x.phase, x.ttl, x.ip_id, x.seq)),
+    )?;
+    let request = match r.request {
+        None => any(py, py.None())?,
+        Some(m) => {
+            let (kind, method, target, version, host, first_bytes) = m.fields;
+            any(
+                py,
+                (
+                    kind,
+                    m.frame,
+                    method,
+                    target,
+                    version,
+                    host,
+                    first_bytes,
+                    m.ts_ns,
+                ),
+            )?
+        }
+    };
+    let response = match r.response {
+        None => any(py, py.None())?,
+        Some(m) => {
+            let (kind, status, reason, tls_version, alert, first_bytes) = m.fields;
+            any(
+                py,
+                (
+                    kind,
+                    m.frame,
+                    status,
+                    reason,
+                    tls_version,
+                    alert,
+                    first_bytes,
+                    m.ts_ns,
+                ),
+            )?
+        }
+    };
+    let alerts = PyTuple::new(
+        py,
+        r.tls_alerts
+            .into_iter()
+            .map(|a| (a.frame, a.ts_ns, a.sender, a.alert)),
+    )?;
+    PyTuple::new(
+        py,
+        [
+            any(py, r.id)?,
+            any(py, (PyBytes::new(py, r.client.0.as_slice()), r.client.1))?,
+            any(py, (PyBytes::new(py, r.server.0.as_slice()), r.server.1))?,
+            any(py, r.client_isn)?,
+            any(py, r.server_isn)?,
+            any(py, r.first_frame)?,
+            any(py, r.last_frame)?,
+            any(py, r.first_ts_ns)?,
+            any(py, r.last_ts_ns)?,
+            any(py, r.conn_state)?,
+            any(py, r.history)?,
+            refs(r.syns)?.into_any(),
+            refs(r.synacks)?.into_any(),
+            any(py, r.handshake_frame)?,
+            resets.into_any(),
+            options_tuple(py, r.syn_options)?,
+            options_tuple(py, r.synack_options)?,
+            direction_tuple(py, r.client_sent)?,
+            direction_tuple(py, r.server_sent)?,
+            request,
+            response,
+            alerts.into_any(),
+            any(py, r.gaps)?,
+            any(py, r.ended_by)?,
+            exchange_tuple(py, r.exchange)?,
+            exchange_tuple(py, r.exchange_at_rst)?,
+            PyTuple::new(py, r.omitted)?.into_any(),
+        ],
+    )
+}
+
+/// The tracker of one capture (core/src/track.rs), with the decoder it reads batches
+/// through.
+#[pyclass(module = "pcapdiff._core", name = "Tracker")]
+struct PyTracker {
+    inner: track::Tracker,
+    decoder: PyDecoder,
+}
+
+impl PyTracker {
+    /// Events as Python values: (0, record), (1, id, from_client, row), (2, clock).
+    fn events<'py>(
+        &self,
+        py: Python<'py>,
+        events: Vec<Event>,
+        rows: &dyn Fn(usize) -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for event in events {
+            match event {
+                Event::Finished(record) => out.append((0, record_tuple(py, *record)?))?,
+                Event::Tapped {
+                    id,
+                    from_client,
+                    index,
+                } => out.append((1, id, from_client, rows(index)?))?,
+                Event::Released(clock) => out.append((2, clock))?,
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[pymethods]
+impl PyTracker {
+    #[new]
+    #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap))]
+    fn new(idle_timeout_ns: i128, close_delay_ns: i128, tap: bool) -> Self {
+        PyTracker {
+            inner: track::Tracker::new(idle_timeout_ns, close_delay_ns, tap),
+            decoder: PyDecoder::new(),
+        }
+    }
+
+    /// Decode and track one batch of frames (``read.FrameBatch`` columns): (what
+    /// decoding found, as ``Decoder.decode_batch`` says it with no rows, the events).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (linktype, buf, frames, starts, caplens, ts_ns, pcapng))]
+    fn feed_batch<'py>(
+        &mut self,
+        py: Python<'py>,
+        linktype: i64,
+        buf: &Bound<'py, PyAny>,
+        frames: &Bound<'py, PyAny>,
+        starts: &Bound<'py, PyAny>,
+        caplens: &Bound<'py, PyAny>,
+        ts_ns: &Bound<'py, PyAny>,
+        pcapng: bool,
+    ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyList>)> {
+        let frames = int64_column(py, frames)?;
+        let starts = int64_column(py, starts)?;
+        let caplens = int64_column(py, caplens)?;
+        let stamps = stamp_column(py, ts_ns)?;
+        let n = frames.len();
+        if starts.len() != n || caplens.len() != n || stamps.len() != n {
+            return Err(PyRuntimeError::new_err("batch columns of unequal length"));
+        }
+        let data = read_only(buf)?;
+        let mut tally = Tally::default();
+        let mut tapped: Found = Vec::new();
+        let mut events = Vec::new();
+        let mut unsupported = None;
+        let decoder = &mut self.decoder.inner;
+        let tracker = &mut self.inner;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for i in 0..n {
+                let start = usize::try_from(starts[i]).unwrap_or(usize::MAX);
+                let len = usize::try_from(caplens[i]).unwrap_or(0);
+                let bytes = data
+                    .get(start..start.saturating_add(len))
+                    .unwrap_or_default();
+                match decoder.decode(frames[i], stamps[i], linktype, bytes, pcapng, &mut tally) {
+                    Ok(Some(segment)) => {
+                        let seen = match &segment.bytes {
+                            decode::Bytes::Frame => Seg::of(&segment, bytes),
+                            decode::Bytes::Reassembled(whole) => Seg::of(&segment, whole),
+                        };
+                        let before = events.len();
+                        tracker.segment(&seen, tapped.len(), &mut events);
+                        let was_tapped = events[before..]
+                            .iter()
+                            .any(|e| matches!(e, Event::Tapped { .. }));
+                        if was_tapped {
+                            tapped.push((segment, start));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(decode::UnsupportedLinkType(lt)) => {
+                        unsupported = Some(lt);
+                        break;
+                    }
+                }
+            }
+        }))
+        .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
+        let found = self.decoder.outcome(py, buf, tapped, tally, unsupported)?;
+        let rows = found.get_item(0)?;
+        let row = |index: usize| rows.get_item(index);
+        let out = self.events(py, events, &row)?;
+        Ok((found, out))
+    }
+
+    /// Track Segment rows (the rows ``Decoder`` makes, or their merge over several
+    /// files); the events, a tapped row being the row given.
+    fn feed_rows<'py>(
+        &mut self,
+        py: Python<'py>,
+        rows: &Bound<'py, PyList>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut events = Vec::new();
+        for (index, row) in rows.iter().enumerate() {
+            let row = row.cast::<PyTuple>()?;
+            if row.len() != 17 {
+                return Err(PyRuntimeError::new_err("a Segment row has 17 fields"));
+            }
+            let field = |i: usize| row.get_item(i);
+            let seg = decode::Segment {
+                frame: field(0)?.extract()?,
+                ts_ns: field(1)?.extract()?,
+                src: Addr::from_slice(field(2)?.cast::<PyBytes>()?.as_bytes()),
+                sport: field(3)?.extract()?,
+                dst: Addr::from_slice(field(4)?.cast::<PyBytes>()?.as_bytes()),
+                dport: field(5)?.extract()?,
+                flags: field(6)?.extract()?,
+                seq: field(7)?.extract()?,
+                ack: field(8)?.extract()?,
+                win: field(9)?.extract()?,
+                payload_len: field(10)?.extract()?,
+                ttl: field(11)?.extract()?,
+                ip_id: field(12)?.extract()?,
+                bytes: decode::Bytes::Frame,
+                tcp_at: field(14)?.extract()?,
+                payload_at: field(15)?.extract()?,
+                captured_end: field(16)?.extract()?,
+            };
+            let data = field(13)?;
+            let bytes = read_only(&data)?;
+            let tracker = &mut self.inner;
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                tracker.segment(&Seg::of(&seg, bytes), index, &mut events);
+            }))
+            .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
+        }
+        let row = |index: usize| rows.get_item(index);
+        self.events(py, events, &row)
+    }
+
+    /// The end of the capture: every connection still live, then the clock's end.
+    fn finish<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let mut events = Vec::new();
+        let tracker = &mut self.inner;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tracker.finish(&mut events)))
+            .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
+        let none = |_: usize| any(py, py.None());
+        self.events(py, events, &none)
+    }
+
+    /// Connections alive now.
+    #[getter]
+    fn live(&self) -> usize {
+        self.inner.live_count()
+    }
 }
 
 #[pymodule]
@@ -567,6 +906,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyTlsFramer>()?;
     m.add_function(wrap_pyfunction!(walk_pcap, m)?)?;
     m.add_class::<PyDecoder>()?;
+    m.add_class::<PyTracker>()?;
+    m.add_function(wrap_pyfunction!(parse_tcp_options, m)?)?;
+    m.add("IDLE_TIMEOUT_NS", track::IDLE_TIMEOUT_NS)?;
+    m.add("CLOSE_DELAY_NS", track::CLOSE_DELAY_NS)?;
+    m.add("IDLE_SWEEP_INTERVAL_NS", track::IDLE_SWEEP_INTERVAL_NS)?;
     m.add_function(wrap_pyfunction!(linktype_name, m)?)?;
     m.add("LINKTYPES", decode::LINKTYPES.to_vec())?;
     m.add_function(wrap_pyfunction!(walk_pcapng, m)?)?;

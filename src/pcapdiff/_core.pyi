@@ -1,6 +1,7 @@
 """Types of the Rust core (core/src/python.rs), for mypy and readers."""
 
 from collections import deque
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -152,3 +153,40 @@ LINKTYPES: list[tuple[int, str, bool]]  # (number, name, decoded) of every link 
 
 def linktype_name(linktype: int) -> str:
     """The link type's name, "unknown" when the table does not have it."""
+
+IDLE_TIMEOUT_NS: int
+CLOSE_DELAY_NS: int
+IDLE_SWEEP_INTERVAL_NS: int
+
+# (0, record) a connection ended; (1, id, from_client, row) a segment tapped;
+# (2, clock) every record that ends by then has been released
+Event = tuple[Any, ...]
+
+class Tracker:
+    """The tracker of one capture (core/src/track.rs) and its decoder."""
+
+    def __init__(self, idle_timeout_ns: int, close_delay_ns: int, tap: bool) -> None: ...
+    def feed_batch(
+        self,
+        linktype: int,
+        buf: bytes | bytearray,
+        frames: npt.NDArray[np.int64],
+        starts: npt.NDArray[np.int64],
+        caplens: npt.NDArray[np.int64],
+        ts_ns: npt.NDArray[np.int64],
+        pcapng: bool,
+    ) -> tuple[Decoded, list[Event]]:
+        """Decode and track one batch: what decoding found (its rows: the tapped
+        segments), and the events."""
+    def feed_rows(self, rows: list[SegmentRow]) -> list[Event]:
+        """Track Segment rows; a tapped row is the row given."""
+    def finish(self) -> list[Event]:
+        """The end of the capture: every connection still live, then the clock's end."""
+    @property
+    def live(self) -> int:
+        """Connections alive now."""
+
+def parse_tcp_options(
+    raw: bytes,
+) -> tuple[int | None, int | None, bool, tuple[tuple[int, int], ...], int | None, int | None, str]:
+    """(mss, wscale, sack_permitted, sack_blocks, tsval, tsecr, layout)."""

@@ -12,7 +12,7 @@ import gc
 import heapq
 import itertools
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain
@@ -24,7 +24,7 @@ from .decode import decode_batches
 from .files import describe
 from .model import FILE_BITS, Anomaly, CaptureSummary, Connection, FrameBatch, SegmentRow
 from .read import DEFAULT_MAX_RATIO, ProgressFn, read_batches
-from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, Tap, track
+from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, Tap, track, track_batches
 
 Source = Path | str | BinaryIO
 # One capture: a file (or stream), or several files read as one, merged by time.
@@ -70,7 +70,6 @@ class ConnectionScan:
                 progress=progress,
                 max_ratio=options.max_ratio,
             )
-            rows: Iterable[SegmentRow] = chain.from_iterable(decode_batches(batches, self.summary))
         else:
             paths = [Path(str(f)) for f in files]
             self.summary = CaptureSummary(path=describe(paths), files=[str(p) for p in paths])
@@ -79,13 +78,23 @@ class ConnectionScan:
                 *self._file_rows(paths, options, progress), key=itemgetter(1)
             )  # by timestamp; a tie keeps the files' order
         self._released = [-(1 << 62)]
-        self._connections = track(
-            rows,
-            idle_timeout_ns=options.idle_timeout_ns,
-            close_delay_ns=options.close_delay_ns,
-            released=self._released,
-            tap=tap,
-        )
+        if len(files) == 1:  # decoded and tracked in one pass inside the core
+            self._connections = track_batches(
+                batches,
+                self.summary,
+                idle_timeout_ns=options.idle_timeout_ns,
+                close_delay_ns=options.close_delay_ns,
+                released=self._released,
+                tap=tap,
+            )
+        else:
+            self._connections = track(
+                rows,
+                idle_timeout_ns=options.idle_timeout_ns,
+                close_delay_ns=options.close_delay_ns,
+                released=self._released,
+                tap=tap,
+            )
 
     @property
     def released_until_ns(self) -> int | None:

@@ -17,7 +17,6 @@ checksum the NIC has not filled in yet (DESIGN.md, "Checksum offload").
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Iterable, Iterator
 
 from . import _core
@@ -44,7 +43,7 @@ def decode(frames: Iterable[Frame], summary: CaptureSummary) -> Iterator[Segment
         found = decoder.decode_frame(
             fr.frame, fr.ts_ns, fr.linktype, fr.data, summary.format == "pcapng"
         )
-        for row in _account(found, summary):
+        for row in account(found, summary):
             yield Segment._make(row)
 
 
@@ -65,10 +64,10 @@ def decode_batches(
             batch.ts_ns,
             summary.format == "pcapng",
         )
-        yield _account(found, summary)
+        yield account(found, summary)
 
 
-def _account(found: _core.Decoded, summary: CaptureSummary) -> list[SegmentRow]:
+def account(found: _core.Decoded, summary: CaptureSummary) -> list[SegmentRow]:
     """Put what the core found besides segments into ``summary``; the segments."""
     rows, tcp, non_tcp, fragments, anomalies, icmp_errors, unsupported = found
     summary.tcp_packets += tcp
@@ -98,51 +97,4 @@ def _account(found: _core.Decoded, summary: CaptureSummary) -> list[SegmentRow]:
 
 def parse_tcp_options(raw: bytes) -> TcpOptions:
     """Parse raw TCP options (RFC 9293 3.1, RFC 7323, RFC 2018); never raises."""
-    mss = wscale = tsval = tsecr = None
-    sack_ok = False
-    blocks: list[tuple[int, int]] = []
-    layout: list[str] = []
-    pos, end = 0, len(raw)
-    while pos < end:
-        kind = raw[pos]
-        if kind == 0:
-            layout.append("E")
-            break
-        if kind == 1:
-            layout.append("N")
-            pos += 1
-            continue
-        if pos + 1 >= end:
-            break
-        length = raw[pos + 1]
-        if length < 2 or pos + length > end:
-            layout.append("?")
-            break
-        value = raw[pos + 2 : pos + length]
-        if kind == 2 and length == 4:
-            mss = struct.unpack("!H", value)[0]
-            layout.append("M")
-        elif kind == 3 and length == 3:
-            wscale = value[0]
-            layout.append("W")
-        elif kind == 4 and length == 2:
-            sack_ok = True
-            layout.append("S")
-        elif kind == 5 and (length - 2) % 8 == 0:
-            blocks.extend(struct.unpack("!II", value[i : i + 8]) for i in range(0, len(value), 8))
-            layout.append("K")
-        elif kind == 8 and length == 10:
-            tsval, tsecr = struct.unpack("!II", value)
-            layout.append("T")
-        else:
-            layout.append(str(kind))
-        pos += length
-    return TcpOptions(
-        mss=mss,
-        wscale=wscale,
-        sack_permitted=sack_ok,
-        sack_blocks=tuple(blocks),
-        tsval=tsval,
-        tsecr=tsecr,
-        layout=",".join(layout),
-    )
+    return TcpOptions._make(_core.parse_tcp_options(raw))
