@@ -537,8 +537,8 @@ impl PyDecoder {
 
 /// Raw TCP options: (mss, wscale, sack_permitted, sack_blocks, tsval, tsecr, layout).
 #[pyfunction]
-fn parse_tcp_options<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyAny>> {
-    options_tuple(py, Some(track::parse_tcp_options(raw)))
+fn parse_tcp_options<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, PyTuple>> {
+    PyTuple::new(py, options_fields(py, track::parse_tcp_options(raw))?)
 }
 
 /// The name of a link type ("unknown" for one the table does not have).
@@ -555,128 +555,240 @@ where
     Ok(value.into_pyobject(py)?.into_any().into_bound())
 }
 
-fn exchange_tuple<'py>(
-    py: Python<'py>,
-    e: Option<track::ExchangeRec>,
-) -> PyResult<Bound<'py, PyAny>> {
-    match e {
-        None => any(py, py.None()),
-        Some(e) => any(
-            py,
-            (
-                e.requests,
-                e.responses,
-                e.response_bytes,
-                e.response_expected,
-                e.problem,
-                e.answer_frame,
-                e.answer_ts_ns,
-            ),
-        ),
+/// The record classes of `pcapdiff.model`, fetched once: the core makes the
+/// `Connection` records itself (a NamedTuple is a tuple of its class: `tuple.__new__`).
+struct Model {
+    tuple_new: Py<PyAny>,
+    connection: Py<PyAny>,
+    endpoint: Py<PyAny>,
+    packet_ref: Py<PyAny>,
+    reset: Py<PyAny>,
+    tcp_options: Py<PyAny>,
+    direction: Py<PyAny>,
+    request: Py<PyAny>,
+    response: Py<PyAny>,
+    tls_alert: Py<PyAny>,
+    exchange: Py<PyAny>,
+    format_address: Py<PyAny>,
+    addresses: HashMap<Addr, Py<PyAny>>, // the text of each address seen
+}
+
+impl Model {
+    fn new(py: Python<'_>) -> PyResult<Model> {
+        let model = py.import("pcapdiff.model")?;
+        let class = |name: &str| -> PyResult<Py<PyAny>> { Ok(model.getattr(name)?.unbind()) };
+        Ok(Model {
+            tuple_new: py
+                .import("builtins")?
+                .getattr("tuple")?
+                .getattr("__new__")?
+                .unbind(),
+            connection: class("Connection")?,
+            endpoint: class("Endpoint")?,
+            packet_ref: class("PacketRef")?,
+            reset: class("Reset")?,
+            tcp_options: class("TcpOptions")?,
+            direction: class("Direction")?,
+            request: class("Request")?,
+            response: class("Response")?,
+            tls_alert: class("TlsAlert")?,
+            exchange: class("Exchange")?,
+            format_address: class("format_address")?,
+            addresses: HashMap::new(),
+        })
     }
-}
 
-fn options_tuple<'py>(
-    py: Python<'py>,
-    o: Option<track::TcpOptionsRec>,
-) -> PyResult<Bound<'py, PyAny>> {
-    match o {
-        None => any(py, py.None()),
-        Some(o) => any(
-            py,
-            (
-                o.mss,
-                o.wscale,
-                o.sack_permitted,
-                PyTuple::new(py, o.sack_blocks)?,
-                o.tsval,
-                o.tsecr,
-                o.layout,
-            ),
-        ),
+    fn make<'py>(
+        &self,
+        py: Python<'py>,
+        class: &Py<PyAny>,
+        fields: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.tuple_new
+            .bind(py)
+            .call1((class.bind(py), PyTuple::new(py, fields)?))
     }
-}
 
-fn direction_tuple<'py>(py: Python<'py>, d: track::DirectionRec) -> PyResult<Bound<'py, PyAny>> {
-    any(
-        py,
-        (
-            d.packets,
-            d.payload_bytes,
-            d.retransmitted_bytes,
-            PyTuple::new(py, d.fin_frames)?,
-            d.last_ts_ns,
-            d.fin_ts_ns,
-        ),
-    )
-}
+    fn endpoint<'py>(
+        &mut self,
+        py: Python<'py>,
+        (addr, port): (Addr, u16),
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if self.addresses.len() >= MAX_ADDRESS_OBJECTS {
+            self.addresses.clear();
+        }
+        let text = match self.addresses.get(&addr) {
+            Some(text) => text.bind(py).clone(),
+            None => {
+                let text = self
+                    .format_address
+                    .bind(py)
+                    .call1((PyBytes::new(py, addr.as_slice()),))?;
+                self.addresses.insert(addr, text.clone().unbind());
+                text
+            }
+        };
+        self.make(py, &self.endpoint, vec![text, any(py, port)?])
+    }
 
-/// A connection record as nested tuples in `model.Connection`'s field order
-/// (addresses as packed bytes; track.py makes the records).
-fn record_tuple<'py>(py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyTuple>> {
-    let refs = |v: Vec<track::PacketRef>| {
-        PyTuple::new(
+    fn refs<'py>(
+        &self,
+        py: Python<'py>,
+        refs: Vec<track::PacketRef>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let items = refs
+            .into_iter()
+            .map(|p| {
+                self.make(
+                    py,
+                    &self.packet_ref,
+                    vec![
+                        any(py, p.frame)?,
+                        any(py, p.ts_ns)?,
+                        any(py, p.ttl)?,
+                        any(py, p.ip_id)?,
+                        any(py, p.seq)?,
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        any(py, PyTuple::new(py, items)?)
+    }
+
+    fn options<'py>(
+        &self,
+        py: Python<'py>,
+        o: Option<track::TcpOptionsRec>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match o {
+            None => any(py, py.None()),
+            Some(o) => self.make(py, &self.tcp_options, options_fields(py, o)?),
+        }
+    }
+
+    fn direction<'py>(
+        &self,
+        py: Python<'py>,
+        d: track::DirectionRec,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self.make(
             py,
-            v.into_iter()
-                .map(|p| (p.frame, p.ts_ns, p.ttl, p.ip_id, p.seq)),
+            &self.direction,
+            vec![
+                any(py, d.packets)?,
+                any(py, d.payload_bytes)?,
+                any(py, d.retransmitted_bytes)?,
+                any(py, PyTuple::new(py, d.fin_frames)?)?,
+                any(py, d.last_ts_ns)?,
+                any(py, d.fin_ts_ns)?,
+            ],
         )
-    };
-    let resets = PyTuple::new(
-        py,
-        r.resets
-            .into_iter()
-            .map(|x| (x.frame, x.ts_ns, x.sender, x.phase, x.ttl, x.ip_id, x.seq)),
-    )?;
-    let request = match r.request {
-        None => any(py, py.None())?,
-        Some(m) => {
-            let (kind, method, target, version, host, first_bytes) = m.fields;
-            any(
+    }
+
+    fn exchange<'py>(
+        &self,
+        py: Python<'py>,
+        e: Option<track::ExchangeRec>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match e {
+            None => any(py, py.None()),
+            Some(e) => self.make(
                 py,
-                (
-                    kind,
-                    m.frame,
-                    method,
-                    target,
-                    version,
-                    host,
-                    first_bytes,
-                    m.ts_ns,
-                ),
-            )?
+                &self.exchange,
+                vec![
+                    any(py, e.requests)?,
+                    any(py, e.responses)?,
+                    any(py, e.response_bytes)?,
+                    any(py, e.response_expected)?,
+                    any(py, e.problem)?,
+                    any(py, e.answer_frame)?,
+                    any(py, e.answer_ts_ns)?,
+                ],
+            ),
         }
-    };
-    let response = match r.response {
-        None => any(py, py.None())?,
-        Some(m) => {
-            let (kind, status, reason, tls_version, alert, first_bytes) = m.fields;
-            any(
-                py,
-                (
-                    kind,
-                    m.frame,
-                    status,
-                    reason,
-                    tls_version,
-                    alert,
-                    first_bytes,
-                    m.ts_ns,
-                ),
-            )?
-        }
-    };
-    let alerts = PyTuple::new(
-        py,
-        r.tls_alerts
+    }
+
+    /// A `model.Connection` from the core's record.
+    fn connection<'py>(&mut self, py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyAny>> {
+        let resets = r
+            .resets
             .into_iter()
-            .map(|a| (a.frame, a.ts_ns, a.sender, a.alert)),
-    )?;
-    PyTuple::new(
-        py,
-        [
+            .map(|x| {
+                self.make(
+                    py,
+                    &self.reset,
+                    vec![
+                        any(py, x.frame)?,
+                        any(py, x.ts_ns)?,
+                        any(py, x.sender)?,
+                        any(py, x.phase)?,
+                        any(py, x.ttl)?,
+                        any(py, x.ip_id)?,
+                        any(py, x.seq)?,
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let request = match r.request {
+            None => any(py, py.None())?,
+            Some(m) => {
+                let (kind, method, target, version, host, first_bytes) = m.fields;
+                self.make(
+                    py,
+                    &self.request,
+                    vec![
+                        any(py, kind)?,
+                        any(py, m.frame)?,
+                        any(py, method)?,
+                        any(py, target)?,
+                        any(py, version)?,
+                        any(py, host)?,
+                        any(py, first_bytes)?,
+                        any(py, m.ts_ns)?,
+                    ],
+                )?
+            }
+        };
+        let response = match r.response {
+            None => any(py, py.None())?,
+            Some(m) => {
+                let (kind, status, reason, tls_version, alert, first_bytes) = m.fields;
+                self.make(
+                    py,
+                    &self.response,
+                    vec![
+                        any(py, kind)?,
+                        any(py, m.frame)?,
+                        any(py, status)?,
+                        any(py, reason)?,
+                        any(py, tls_version)?,
+                        any(py, alert)?,
+                        any(py, first_bytes)?,
+                        any(py, m.ts_ns)?,
+                    ],
+                )?
+            }
+        };
+        let alerts = r
+            .tls_alerts
+            .into_iter()
+            .map(|a| {
+                self.make(
+                    py,
+                    &self.tls_alert,
+                    vec![
+                        any(py, a.frame)?,
+                        any(py, a.ts_ns)?,
+                        any(py, a.sender)?,
+                        any(py, a.alert)?,
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let fields = vec![
             any(py, r.id)?,
-            any(py, (PyBytes::new(py, r.client.0.as_slice()), r.client.1))?,
-            any(py, (PyBytes::new(py, r.server.0.as_slice()), r.server.1))?,
+            self.endpoint(py, r.client)?,
+            self.endpoint(py, r.server)?,
             any(py, r.client_isn)?,
             any(py, r.server_isn)?,
             any(py, r.first_frame)?,
@@ -685,24 +797,40 @@ fn record_tuple<'py>(py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyTuple>
             any(py, r.last_ts_ns)?,
             any(py, r.conn_state)?,
             any(py, r.history)?,
-            refs(r.syns)?.into_any(),
-            refs(r.synacks)?.into_any(),
+            self.refs(py, r.syns)?,
+            self.refs(py, r.synacks)?,
             any(py, r.handshake_frame)?,
-            resets.into_any(),
-            options_tuple(py, r.syn_options)?,
-            options_tuple(py, r.synack_options)?,
-            direction_tuple(py, r.client_sent)?,
-            direction_tuple(py, r.server_sent)?,
+            any(py, PyTuple::new(py, resets)?)?,
+            self.options(py, r.syn_options)?,
+            self.options(py, r.synack_options)?,
+            self.direction(py, r.client_sent)?,
+            self.direction(py, r.server_sent)?,
             request,
             response,
-            alerts.into_any(),
+            any(py, PyTuple::new(py, alerts)?)?,
             any(py, r.gaps)?,
             any(py, r.ended_by)?,
-            exchange_tuple(py, r.exchange)?,
-            exchange_tuple(py, r.exchange_at_rst)?,
-            PyTuple::new(py, r.omitted)?.into_any(),
-        ],
-    )
+            self.exchange(py, r.exchange)?,
+            self.exchange(py, r.exchange_at_rst)?,
+            any(py, PyTuple::new(py, r.omitted)?)?,
+        ];
+        self.make(py, &self.connection, fields)
+    }
+}
+
+fn options_fields<'py>(
+    py: Python<'py>,
+    o: track::TcpOptionsRec,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    Ok(vec![
+        any(py, o.mss)?,
+        any(py, o.wscale)?,
+        any(py, o.sack_permitted)?,
+        any(py, PyTuple::new(py, o.sack_blocks)?)?,
+        any(py, o.tsval)?,
+        any(py, o.tsecr)?,
+        any(py, o.layout)?,
+    ])
 }
 
 /// The tracker of one capture (core/src/track.rs), with the decoder it reads batches
@@ -711,12 +839,13 @@ fn record_tuple<'py>(py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyTuple>
 struct PyTracker {
     inner: track::Tracker,
     decoder: PyDecoder,
+    model: Model,
 }
 
 impl PyTracker {
     /// Events as Python values: (0, record), (1, id, from_client, row), (2, clock).
     fn events<'py>(
-        &self,
+        model: &mut Model,
         py: Python<'py>,
         events: Vec<Event>,
         rows: &dyn Fn(usize) -> PyResult<Bound<'py, PyAny>>,
@@ -724,7 +853,7 @@ impl PyTracker {
         let out = PyList::empty(py);
         for event in events {
             match event {
-                Event::Finished(record) => out.append((0, record_tuple(py, *record)?))?,
+                Event::Finished(record) => out.append((0, model.connection(py, *record)?))?,
                 Event::Tapped {
                     id,
                     from_client,
@@ -741,11 +870,17 @@ impl PyTracker {
 impl PyTracker {
     #[new]
     #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap))]
-    fn new(idle_timeout_ns: i128, close_delay_ns: i128, tap: bool) -> Self {
-        PyTracker {
+    fn new(
+        py: Python<'_>,
+        idle_timeout_ns: i128,
+        close_delay_ns: i128,
+        tap: bool,
+    ) -> PyResult<Self> {
+        Ok(PyTracker {
             inner: track::Tracker::new(idle_timeout_ns, close_delay_ns, tap),
             decoder: PyDecoder::new(),
-        }
+            model: Model::new(py)?,
+        })
     }
 
     /// Decode and track one batch of frames (``read.FrameBatch`` columns): (what
@@ -812,7 +947,7 @@ impl PyTracker {
         let found = self.decoder.outcome(py, buf, tapped, tally, unsupported)?;
         let rows = found.get_item(0)?;
         let row = |index: usize| rows.get_item(index);
-        let out = self.events(py, events, &row)?;
+        let out = Self::events(&mut self.model, py, events, &row)?;
         Ok((found, out))
     }
 
@@ -858,7 +993,7 @@ impl PyTracker {
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
         }
         let row = |index: usize| rows.get_item(index);
-        self.events(py, events, &row)
+        Self::events(&mut self.model, py, events, &row)
     }
 
     /// The end of the capture: every connection still live, then the clock's end.
@@ -868,7 +1003,7 @@ impl PyTracker {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tracker.finish(&mut events)))
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
         let none = |_: usize| any(py, py.None());
-        self.events(py, events, &none)
+        Self::events(&mut self.model, py, events, &none)
     }
 
     /// Connections alive now.

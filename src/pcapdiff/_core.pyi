@@ -158,7 +158,7 @@ IDLE_TIMEOUT_NS: int
 CLOSE_DELAY_NS: int
 IDLE_SWEEP_INTERVAL_NS: int
 
-# (0, record) a connection ended; (1, id, from_client, row) a segment tapped;
+# (0, Connection) a connection ended; (1, id, from_client, row) a segment tapped;
 # (2, clock) every record that ends by then has been released
 Event = tuple[Any, ...]
 

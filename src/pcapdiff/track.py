@@ -27,22 +27,7 @@ from typing import Any
 
 from . import _core
 from .decode import account
-from .model import (
-    CaptureSummary,
-    Connection,
-    Direction,
-    Endpoint,
-    Exchange,
-    FrameBatch,
-    PacketRef,
-    Request,
-    Reset,
-    Response,
-    SegmentRow,
-    TcpOptions,
-    TlsAlert,
-    format_address,
-)
+from .model import CaptureSummary, Connection, FrameBatch, SegmentRow
 
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
 IDLE_TIMEOUT_NS: int = _core.IDLE_TIMEOUT_NS
@@ -112,75 +97,14 @@ def track_batches(
 def _events(
     events: list[tuple[Any, ...]], released: list[int] | None, tap: Tap | None
 ) -> Iterator[Connection]:
-    """The core's events in order: a record ended, a segment tapped, the clock."""
+    """The core's events in order: a record ended (a ``Connection`` the core made), a
+    segment tapped, the clock."""
     for event in events:
         kind = event[0]
         if kind == 0:
-            yield _connection(event[1])
+            yield event[1]
         elif kind == 1:
             if tap is not None:
                 tap(event[1], event[2], event[3])
         elif released is not None:
             released[0] = event[1]
-
-
-def _connection(r: tuple[Any, ...]) -> Connection:
-    """A record from the core's tuples (model.Connection's fields, in order)."""
-    (
-        conn_id,
-        client,
-        server,
-        client_isn,
-        server_isn,
-        first_frame,
-        last_frame,
-        first_ts,
-        last_ts,
-        state,
-        history,
-        syns,
-        synacks,
-        handshake_frame,
-        resets,
-        syn_options,
-        synack_options,
-        client_sent,
-        server_sent,
-        request,
-        response,
-        alerts,
-        gaps,
-        ended_by,
-        exchange,
-        exchange_at_rst,
-        omitted,
-    ) = r
-    return Connection(
-        id=conn_id,
-        client=Endpoint(format_address(client[0]), client[1]),
-        server=Endpoint(format_address(server[0]), server[1]),
-        client_isn=client_isn,
-        server_isn=server_isn,
-        first_frame=first_frame,
-        last_frame=last_frame,
-        first_ts_ns=first_ts,
-        last_ts_ns=last_ts,
-        conn_state=state,
-        history=history,
-        syns=tuple(map(PacketRef._make, syns)),
-        synacks=tuple(map(PacketRef._make, synacks)),
-        handshake_frame=handshake_frame,
-        resets=tuple(map(Reset._make, resets)),
-        syn_options=TcpOptions._make(syn_options) if syn_options is not None else None,
-        synack_options=TcpOptions._make(synack_options) if synack_options is not None else None,
-        client_sent=Direction._make(client_sent),
-        server_sent=Direction._make(server_sent),
-        request=Request._make(request) if request is not None else None,
-        response=Response._make(response) if response is not None else None,
-        tls_alerts=tuple(map(TlsAlert._make, alerts)),
-        gaps=gaps,
-        ended_by=ended_by,
-        exchange=Exchange._make(exchange) if exchange is not None else None,
-        exchange_at_rst=Exchange._make(exchange_at_rst) if exchange_at_rst is not None else None,
-        omitted=omitted,
-    )
