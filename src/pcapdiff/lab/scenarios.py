@@ -47,7 +47,7 @@ class Scenario(NamedTuple):
     # ``rules`` are set and the scenario's own attempt is made.
     first_probe_port: int | None = None
     keep_origin_sidecar: bool = True  # False: as tcpdump alone writes it, no end recorded
-    edge_stops_after_s: float | None = None  # stop the edge capture while the probe runs
+    edge_stops_after_s: float | None = None  # stop the edge capture this long after its SYN
     mid_mtu: int | None = None  # the MTU of mid's interface towards the edge
     peers: bool = False  # capture with --peer (the other end) as well as --port
 
@@ -407,7 +407,7 @@ SCENARIOS = (
         "ok",
         "inconclusive",
         "unknown",
-        edge_stops_after_s=0.25,
+        edge_stops_after_s=0.05,  # after the SYN: the answer comes 0.5 s after it
     ),
     Scenario(
         "ipv6_syn_dropped_in_path",
@@ -429,6 +429,22 @@ class Run(NamedTuple):
     origin: Path
     attempts: list[dict[str, object]]  # pcapdiff probe --json, one per attempt
     probe_stderr: str
+
+
+def _wait_for_syn(capture: Path, timeout_s: float) -> None:
+    """Until the capture being written (tcpdump -U: each packet at once) holds a SYN;
+    bounded, and silent at the bound (the test's verdict then says what is missing)."""
+    from ..conns import read_connections
+    from ..errors import PcapdiffError
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if any(c.syns for c in read_connections(capture)[0]):
+                return
+        except PcapdiffError:
+            pass  # not even a file header yet
+        time.sleep(0.02)
 
 
 def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
@@ -471,6 +487,9 @@ def run_scenario(lab: Lab, scenario: Scenario, folder: Path) -> Run:
             text=True,
         )
         if scenario.edge_stops_after_s is not None:
+            # From the SYN on, not from the probe's start: a loaded machine starts the
+            # probe's interpreter slower than the answer takes.
+            _wait_for_syn(edge, timeout_s=20.0)
             time.sleep(scenario.edge_stops_after_s)
             stop_capture(edge_cap)  # while the answer is still on its way
         out, stderr = probe.communicate(timeout=60)
