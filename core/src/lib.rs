@@ -7,6 +7,7 @@
 //! caller's limit, and the bindings catch a panic as the last guard.
 
 pub mod bytes;
+pub mod conns_json;
 pub mod decode;
 pub mod framing;
 pub mod payload;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 
 use pyo3::buffer::PyBuffer;
 
+use crate::conns_json;
 use crate::decode::{self, Addr, Tally};
 use crate::framing::{self, Methods};
 use crate::payload;
@@ -541,6 +542,13 @@ fn parse_tcp_options<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, Py
     PyTuple::new(py, options_fields(py, track::parse_tcp_options(raw))?)
 }
 
+/// `ns / 1_000_000_000` as `conns --json` writes it (orjson's text of Python's
+/// division), or None when the core leaves it to Python.
+#[pyfunction]
+fn seconds_json(ns: i128) -> Option<String> {
+    conns_json::seconds(ns).map(conns_json::float_repr)
+}
+
 /// The name of a link type ("unknown" for one the table does not have).
 #[pyfunction]
 fn linktype_name(linktype: i64) -> &'static str {
@@ -570,7 +578,7 @@ struct Model {
     tls_alert: Py<PyAny>,
     exchange: Py<PyAny>,
     format_address: Py<PyAny>,
-    addresses: HashMap<Addr, Py<PyAny>>, // the text of each address seen
+    addresses: HashMap<Addr, (Py<PyAny>, String)>, // the text of each address seen
 }
 
 impl Model {
@@ -609,26 +617,42 @@ impl Model {
             .call1((class.bind(py), PyTuple::new(py, fields)?))
     }
 
+    /// An address's text (format_address's), as a Python str and as Rust's.
+    fn address<'py>(
+        &mut self,
+        py: Python<'py>,
+        addr: Addr,
+    ) -> PyResult<(Bound<'py, PyAny>, String)> {
+        if self.addresses.len() >= MAX_ADDRESS_OBJECTS {
+            self.addresses.clear();
+        }
+        if let Some((text, rust)) = self.addresses.get(&addr) {
+            return Ok((text.bind(py).clone(), rust.clone()));
+        }
+        let text = self
+            .format_address
+            .bind(py)
+            .call1((PyBytes::new(py, addr.as_slice()),))?;
+        let rust: String = text.extract()?;
+        self.addresses
+            .insert(addr, (text.clone().unbind(), rust.clone()));
+        Ok((text, rust))
+    }
+
     fn endpoint<'py>(
         &mut self,
         py: Python<'py>,
         (addr, port): (Addr, u16),
     ) -> PyResult<Bound<'py, PyAny>> {
-        if self.addresses.len() >= MAX_ADDRESS_OBJECTS {
-            self.addresses.clear();
-        }
-        let text = match self.addresses.get(&addr) {
-            Some(text) => text.bind(py).clone(),
-            None => {
-                let text = self
-                    .format_address
-                    .bind(py)
-                    .call1((PyBytes::new(py, addr.as_slice()),))?;
-                self.addresses.insert(addr, text.clone().unbind());
-                text
-            }
-        };
+        let (text, _) = self.address(py, addr)?;
         self.make(py, &self.endpoint, vec![text, any(py, port)?])
+    }
+
+    /// The record's `conns --json` text (None: the Python renderer writes it).
+    fn json(&mut self, py: Python<'_>, r: &Record) -> PyResult<Option<String>> {
+        let (_, client) = self.address(py, r.client.0)?;
+        let (_, server) = self.address(py, r.server.0)?;
+        Ok(conns_json::record(r, &client, &server))
     }
 
     fn refs<'py>(
@@ -840,12 +864,14 @@ struct PyTracker {
     inner: track::Tracker,
     decoder: PyDecoder,
     model: Model,
+    json: bool, // each record also as its `conns --json` text
 }
 
 impl PyTracker {
     /// Events as Python values: (0, record), (1, id, from_client, row), (2, clock).
     fn events<'py>(
         model: &mut Model,
+        json: bool,
         py: Python<'py>,
         events: Vec<Event>,
         rows: &dyn Fn(usize) -> PyResult<Bound<'py, PyAny>>,
@@ -853,7 +879,10 @@ impl PyTracker {
         let out = PyList::empty(py);
         for event in events {
             match event {
-                Event::Finished(record) => out.append((0, model.connection(py, *record)?))?,
+                Event::Finished(record) => {
+                    let text = if json { model.json(py, &record)? } else { None };
+                    out.append((0, model.connection(py, *record)?, text))?
+                }
                 Event::Tapped {
                     id,
                     from_client,
@@ -869,17 +898,19 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap))]
+    #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap, json = false))]
     fn new(
         py: Python<'_>,
         idle_timeout_ns: i128,
         close_delay_ns: i128,
         tap: bool,
+        json: bool,
     ) -> PyResult<Self> {
         Ok(PyTracker {
             inner: track::Tracker::new(idle_timeout_ns, close_delay_ns, tap),
             decoder: PyDecoder::new(),
             model: Model::new(py)?,
+            json,
         })
     }
 
@@ -947,7 +978,7 @@ impl PyTracker {
         let found = self.decoder.outcome(py, buf, tapped, tally, unsupported)?;
         let rows = found.get_item(0)?;
         let row = |index: usize| rows.get_item(index);
-        let out = Self::events(&mut self.model, py, events, &row)?;
+        let out = Self::events(&mut self.model, self.json, py, events, &row)?;
         Ok((found, out))
     }
 
@@ -993,7 +1024,7 @@ impl PyTracker {
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
         }
         let row = |index: usize| rows.get_item(index);
-        Self::events(&mut self.model, py, events, &row)
+        Self::events(&mut self.model, self.json, py, events, &row)
     }
 
     /// The end of the capture: every connection still live, then the clock's end.
@@ -1003,7 +1034,7 @@ impl PyTracker {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tracker.finish(&mut events)))
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
         let none = |_: usize| any(py, py.None());
-        Self::events(&mut self.model, py, events, &none)
+        Self::events(&mut self.model, self.json, py, events, &none)
     }
 
     /// Connections alive now.
@@ -1043,6 +1074,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyDecoder>()?;
     m.add_class::<PyTracker>()?;
     m.add_function(wrap_pyfunction!(parse_tcp_options, m)?)?;
+    m.add_function(wrap_pyfunction!(seconds_json, m)?)?;
     m.add("IDLE_TIMEOUT_NS", track::IDLE_TIMEOUT_NS)?;
     m.add("CLOSE_DELAY_NS", track::CLOSE_DELAY_NS)?;
     m.add("IDLE_SWEEP_INTERVAL_NS", track::IDLE_SWEEP_INTERVAL_NS)?;

@@ -158,14 +158,19 @@ IDLE_TIMEOUT_NS: int
 CLOSE_DELAY_NS: int
 IDLE_SWEEP_INTERVAL_NS: int
 
-# (0, Connection) a connection ended; (1, id, from_client, row) a segment tapped;
+# (0, Connection, its conns --json text or None) a connection ended;
+# (1, id, from_client, row) a segment tapped;
 # (2, clock) every record that ends by then has been released
 Event = tuple[Any, ...]
 
 class Tracker:
     """The tracker of one capture (core/src/track.rs) and its decoder."""
 
-    def __init__(self, idle_timeout_ns: int, close_delay_ns: int, tap: bool) -> None: ...
+    def __init__(
+        self, idle_timeout_ns: int, close_delay_ns: int, tap: bool, json: bool = False
+    ) -> None:
+        """``json``: each record also as its ``conns --json`` text (None where the
+        core does not write it exactly)."""
     def feed_batch(
         self,
         linktype: int,
@@ -190,3 +195,7 @@ def parse_tcp_options(
     raw: bytes,
 ) -> tuple[int | None, int | None, bool, tuple[tuple[int, int], ...], int | None, int | None, str]:
     """(mss, wscale, sack_permitted, sack_blocks, tsval, tsecr, layout)."""
+
+def seconds_json(ns: int) -> str | None:
+    """``ns / 1_000_000_000`` as ``conns --json`` writes it, or None when the core
+    leaves it to Python."""

@@ -56,7 +56,10 @@ class ConnectionScan:
         options: ScanOptions = DEFAULT_SCAN,
         progress: ProgressFn | None = None,
         tap: Tap | None = None,
+        json: bool = False,
     ) -> None:
+        """``json``: have the core write each record's ``conns --json`` text too
+        (``json_of``), for a capture of one file."""
         files = as_files(source)
         self.parts: list[CaptureSummary] = []  # one per file when there are several
         if len(files) == 1:
@@ -78,6 +81,7 @@ class ConnectionScan:
                 *self._file_rows(paths, options, progress), key=itemgetter(1)
             )  # by timestamp; a tie keeps the files' order
         self._released = [-(1 << 62)]
+        self._json: list[tuple[int, str | None]] | None = [(0, None)] if json else None
         if len(files) == 1:  # decoded and tracked in one pass inside the core
             self._connections = track_batches(
                 batches,
@@ -86,6 +90,7 @@ class ConnectionScan:
                 close_delay_ns=options.close_delay_ns,
                 released=self._released,
                 tap=tap,
+                json=self._json,
             )
         else:
             self._connections = track(
@@ -101,6 +106,13 @@ class ConnectionScan:
         """Capture time up to which every connection that ended by then has been
         yielded (the tracker's last sweep); None before the first."""
         return self._released[0] if self._released[0] > -(1 << 62) else None
+
+    def json_of(self, conn: Connection) -> str | None:
+        """The core's ``conns --json`` text of the record last yielded, if it is
+        ``conn`` (None: render it in Python)."""
+        if self._json is None or self._json[0][0] != conn.id:
+            return None
+        return self._json[0][1]
 
     def __iter__(self) -> Iterator[Connection]:
         with few_collections():
@@ -237,10 +249,12 @@ def scan_connections(
     source: Sources,
     options: ScanOptions = DEFAULT_SCAN,
     progress: ProgressFn | None = None,
+    json: bool = False,
 ) -> ConnectionScan:
     """Stream the TCP connections of a capture, each yielded when it ends. A list of
-    files is one capture (``files.capture_files`` expands a ring or a glob)."""
-    return ConnectionScan(source, options, progress)
+    files is one capture (``files.capture_files`` expands a ring or a glob). ``json``:
+    see ``ConnectionScan``."""
+    return ConnectionScan(source, options, progress, json=json)
 
 
 def read_connections(

@@ -114,8 +114,8 @@ class Segment(NamedTuple):
         return bytes(self.data[self.tcp_at + 20 : min(self.payload_at, self.captured_end)])
 
 
-# A Segment's fields as a plain tuple: what the batch decoder hands to track(), which
-# saves building a NamedTuple per packet. Every Segment is also a SegmentRow.
+# A Segment's fields as a plain tuple: what ``decode_batches`` yields and ``track``
+# takes, which saves building a NamedTuple per packet. Every Segment is a SegmentRow.
 SegmentRow = tuple[
     int,
     int,

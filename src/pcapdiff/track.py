@@ -72,10 +72,13 @@ def track_batches(
     close_delay_ns: int = CLOSE_DELAY_NS,
     released: list[int] | None = None,
     tap: Tap | None = None,
+    json: list[tuple[int, str | None]] | None = None,
 ) -> Iterator[Connection]:
     """``track`` over ``decode_batches`` of ``batches``, in one pass inside the core:
-    no segment becomes a Python object (but those ``tap`` is shown)."""
-    tracker = _core.Tracker(idle_timeout_ns, close_delay_ns, tap is not None)
+    no segment becomes a Python object (but those ``tap`` is shown). With ``json``,
+    ``json[0]`` holds (id, its ``conns --json`` text, or None) of each record as it is
+    yielded: the core writes the text (render/conns_json.py writes it otherwise)."""
+    tracker = _core.Tracker(idle_timeout_ns, close_delay_ns, tap is not None, json is not None)
     pcapng = None
     for batch in batches:
         if pcapng is None:
@@ -90,18 +93,23 @@ def track_batches(
             pcapng,
         )
         account(found, summary)
-        yield from _events(events, released, tap)
-    yield from _events(tracker.finish(), released, tap)
+        yield from _events(events, released, tap, json)
+    yield from _events(tracker.finish(), released, tap, json)
 
 
 def _events(
-    events: list[tuple[Any, ...]], released: list[int] | None, tap: Tap | None
+    events: list[tuple[Any, ...]],
+    released: list[int] | None,
+    tap: Tap | None,
+    json: list[tuple[int, str | None]] | None = None,
 ) -> Iterator[Connection]:
     """The core's events in order: a record ended (a ``Connection`` the core made), a
     segment tapped, the clock."""
     for event in events:
         kind = event[0]
         if kind == 0:
+            if json is not None:
+                json[0] = (event[1].id, event[2])
             yield event[1]
         elif kind == 1:
             if tap is not None:

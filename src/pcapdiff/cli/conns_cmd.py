@@ -85,11 +85,13 @@ def conns(
     wanted = ConnectionFilter(tuple(hosts), ports, states)
     label = capture_label(capture)
     with bars(show_progress(progress) and label != "-", [label]) as updates:
-        scan = scan_connections(capture_arg(capture), options, updates[0] if updates else None)
+        scan = scan_connections(
+            capture_arg(capture), options, updates[0] if updates else None, json=as_json
+        )
         selected = wanted.select(scan)
         if as_json:
             filters = {"host": [str(h) for h in hosts], "port": list(ports), "state": list(states)}
-            write_conns_json(selected, scan.summary, sys.stdout, filters)
+            write_conns_json(selected, scan.summary, sys.stdout, filters, scan.json_of)
         else:
             several = bool(scan.summary.files)  # frames are per file: order by time
             rows = sorted(selected, key=lambda c: (c.first_ts_ns if several else 0, c.first_frame))

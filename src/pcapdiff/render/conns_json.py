@@ -188,8 +188,11 @@ def write_conns_json(
     summary: CaptureSummary,
     out: TextIO,
     filters: dict[str, Any] | None = None,
+    json_of: Callable[[Connection], str | None] | None = None,
 ) -> int:
     """Stream the whole document to ``out``; return how many connections were written.
+    ``json_of``: a record's text as the core wrote it (``ConnectionScan.json_of``),
+    None where it did not.
 
     The document is always complete: when reading fails part-way, it holds the
     connections up to the failure and an ``error`` member, and the error is raised
@@ -201,7 +204,8 @@ def write_conns_json(
     try:
         for conn in connections:
             out.write(",\n  " if n else "\n  ")
-            out.write(_encode(connection_to_json(conn, summary.cite)))
+            text = json_of(conn) if json_of is not None else None
+            out.write(text if text is not None else _encode(connection_to_json(conn, summary.cite)))
             states[conn.conn_state] += 1
             n += 1
     except PcapdiffError as exc:

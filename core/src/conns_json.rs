@@ -1,0 +1,429 @@
+//! `conns --json`'s record of one connection, written by the core: the very bytes
+//! `orjson.dumps(render.conns_json.connection_to_json(conn))` gives for a capture
+//! read from one file (held to it by tests/test_conns_json_core.py). Times are Python's
+//! `ns / 1_000_000_000`: the double nearest the exact quotient, written as orjson
+//! writes it (`0.000057`, `1e-6`, `1e+16`).
+
+use std::fmt::Write;
+
+use crate::track::{
+    DirectionRec, ExchangeRec, Message, PacketRef, Record, ResetRec, TcpOptionsRec,
+};
+
+/// The double nearest `ns / 10^9` (ties to even), as Python's int / int gives it;
+/// None when the exact comparison would not fit in i128.
+pub fn seconds(ns: i128) -> Option<f64> {
+    const BILLION: i128 = 1_000_000_000;
+    let a = i128::try_from(ns.unsigned_abs()).ok()?;
+    if a < 1 << 53 {
+        // both operands exact: IEEE division rounds correctly
+        return Some(ns as f64 / 1e9);
+    }
+    // Within an ulp of the quotient: the nearest is it or a neighbour, which the
+    // exact errors |c * 10^9 - a| decide, all scaled by one power of two.
+    let approx = (a / BILLION) as f64 + (a % BILLION) as f64 / 1e9;
+    let bits = approx.to_bits();
+    let candidates = [bits - 1, bits, bits + 1].map(f64::from_bits);
+    let parts = candidates.map(decompose);
+    let emin = parts.iter().map(|p| p.map_or(0, |(_, e)| e)).min()?;
+    let scale = u32::try_from((-emin).max(0)).ok()?;
+    let target = a.checked_mul(1i128.checked_shl(scale)?)?;
+    let mut best: Option<(i128, f64)> = None;
+    for (candidate, part) in candidates.into_iter().zip(parts) {
+        let (m, e) = part?;
+        let up = u32::try_from(e + scale as i32).ok()?;
+        let value = m
+            .checked_mul(BILLION)?
+            .checked_mul(1i128.checked_shl(up)?)?;
+        let error = (value - target).abs();
+        let better = match best {
+            None => true,
+            Some((least, _)) => error < least || (error == least && m % 2 == 0),
+        };
+        if better {
+            best = Some((error, candidate));
+        }
+    }
+    let (_, value) = best?;
+    Some(if ns < 0 { -value } else { value })
+}
+
+/// A normal double as m * 2^e (m with its implicit bit); None for the rest.
+fn decompose(x: f64) -> Option<(i128, i32)> {
+    let bits = x.to_bits();
+    let exponent = ((bits >> 52) & 0x7FF) as i32;
+    if exponent == 0 || exponent == 0x7FF {
+        return None;
+    }
+    Some((
+        i128::from((bits & ((1 << 52) - 1)) | (1 << 52)),
+        exponent - 1075,
+    ))
+}
+
+/// A double as orjson writes it: the shortest digits that round-trip (as repr), in
+/// fixed notation from 1e-5 up to 1e16, else as d.ddde-6 / d.ddde+16.
+pub fn float_repr(x: f64) -> String {
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
+    }
+    let sci = format!("{x:e}"); // the shortest digits that round-trip: d.ddde±x
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", mantissa),
+    };
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if (-5..16).contains(&exp) {
+        if exp >= 0 {
+            let whole = exp as usize + 1;
+            let (int_part, frac) = if digits.len() > whole {
+                (digits[..whole].to_string(), digits[whole..].to_string())
+            } else {
+                (
+                    format!("{digits}{}", "0".repeat(whole - digits.len())),
+                    String::new(),
+                )
+            };
+            let frac = if frac.is_empty() {
+                "0".to_string()
+            } else {
+                frac
+            };
+            format!("{sign}{int_part}.{frac}")
+        } else {
+            format!("{sign}0.{}{digits}", "0".repeat((-exp - 1) as usize))
+        }
+    } else {
+        let mantissa = if digits.len() > 1 {
+            format!("{}.{}", &digits[..1], &digits[1..])
+        } else {
+            digits
+        };
+        let exp_sign = if exp < 0 { "-" } else { "+" };
+        format!("{sign}{mantissa}e{exp_sign}{}", exp.abs())
+    }
+}
+
+/// A JSON string as orjson escapes it: quote, backslash and control characters.
+fn string(out: &mut String, s: &str) {
+    out.push('"');
+    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        out.push_str(s); // nearly every string: nothing to escape
+        out.push('"');
+        return;
+    }
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// One JSON object, written member by member.
+struct Object<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> Object<'a> {
+    fn new(out: &'a mut String) -> Object<'a> {
+        out.push('{');
+        Object { out, first: true }
+    }
+
+    fn key(&mut self, name: &str) -> &mut String {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        string(self.out, name);
+        self.out.push(':');
+        self.out
+    }
+
+    fn int(&mut self, name: &str, value: impl std::fmt::Display) {
+        let out = self.key(name);
+        let _ = write!(out, "{value}");
+    }
+
+    fn opt_int<T: std::fmt::Display>(&mut self, name: &str, value: Option<T>) {
+        match value {
+            Some(v) => self.int(name, v),
+            None => self.key(name).push_str("null"),
+        }
+    }
+
+    fn text(&mut self, name: &str, value: &str) {
+        let out = self.key(name);
+        string(out, value);
+    }
+
+    fn time(&mut self, name: &str, ns: Option<i128>) -> Option<()> {
+        match ns {
+            None => self.key(name).push_str("null"),
+            Some(ns) => {
+                let value = float_repr(seconds(ns)?);
+                self.key(name).push_str(&value);
+            }
+        }
+        Some(())
+    }
+
+    fn end(self) {
+        self.out.push('}');
+    }
+}
+
+fn list<T>(
+    out: &mut String,
+    items: &[T],
+    mut each: impl FnMut(&mut String, &T) -> Option<()>,
+) -> Option<()> {
+    out.push('[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        each(out, item)?;
+    }
+    out.push(']');
+    Some(())
+}
+
+fn packet(out: &mut String, p: &PacketRef) -> Option<()> {
+    let mut o = Object::new(out);
+    o.int("frame", p.frame);
+    o.time("time", Some(p.ts_ns))?;
+    o.int("ttl", p.ttl);
+    o.opt_int("ip_id", (p.ip_id >= 0).then_some(p.ip_id));
+    o.end();
+    Some(())
+}
+
+fn reset(out: &mut String, r: &ResetRec) -> Option<()> {
+    let mut o = Object::new(out);
+    o.int("frame", r.frame);
+    o.time("time", Some(r.ts_ns))?;
+    o.text("sender", r.sender);
+    o.text("phase", r.phase);
+    o.int("ttl", r.ttl);
+    o.opt_int("ip_id", (r.ip_id >= 0).then_some(r.ip_id));
+    o.int("seq", r.seq);
+    o.end();
+    Some(())
+}
+
+fn options(out: &mut String, opts: &Option<TcpOptionsRec>) {
+    let Some(t) = opts else {
+        out.push_str("null");
+        return;
+    };
+    let mut o = Object::new(out);
+    o.opt_int("mss", t.mss);
+    o.opt_int("wscale", t.wscale);
+    o.key("sack_permitted")
+        .push_str(if t.sack_permitted { "true" } else { "false" });
+    o.opt_int("tsval", t.tsval);
+    o.opt_int("tsecr", t.tsecr);
+    o.text("layout", &t.layout);
+    o.end();
+}
+
+fn direction(out: &mut String, d: &DirectionRec) -> Option<()> {
+    let mut o = Object::new(out);
+    o.int("packets", d.packets);
+    o.int("payload_bytes", d.payload_bytes);
+    o.int("retransmitted_bytes", d.retransmitted_bytes);
+    list(o.key("fin_frames"), &d.fin_frames, |out, f| {
+        let _ = write!(out, "{f}");
+        Some(())
+    })?;
+    o.time("last_time", d.last_ts_ns)?;
+    o.time("first_fin_time", d.fin_ts_ns)?;
+    o.end();
+    Some(())
+}
+
+fn exchange(out: &mut String, x: &Option<ExchangeRec>) -> Option<()> {
+    let Some(x) = x else {
+        out.push_str("null");
+        return Some(());
+    };
+    let mut o = Object::new(out);
+    o.int("requests", x.requests);
+    o.int("responses", x.responses);
+    o.int("response_bytes", x.response_bytes);
+    o.opt_int("response_expected", x.response_expected);
+    if x.problem.is_empty() {
+        o.key("problem").push_str("null");
+    } else {
+        o.text("problem", &x.problem);
+    }
+    o.opt_int("answer_frame", x.answer_frame);
+    o.time("answer_time", x.answer_ts_ns)?;
+    o.end();
+    Some(())
+}
+
+type RequestMessage = Message<crate::payload::RequestFields>;
+type ResponseMessage = Message<crate::payload::ResponseFields>;
+
+fn request(out: &mut String, m: &Option<RequestMessage>) -> Option<()> {
+    let Some(m) = m else {
+        out.push_str("null");
+        return Some(());
+    };
+    let (kind, method, target, version, host, first_bytes) = &m.fields;
+    let mut o = Object::new(out);
+    o.text("kind", kind);
+    o.int("frame", m.frame);
+    o.text("method", method);
+    o.text("target", target);
+    o.text("version", version);
+    o.text("host", host);
+    o.text("first_bytes", first_bytes);
+    o.time("time", Some(m.ts_ns))?;
+    o.end();
+    Some(())
+}
+
+fn response(out: &mut String, m: &Option<ResponseMessage>) -> Option<()> {
+    let Some(m) = m else {
+        out.push_str("null");
+        return Some(());
+    };
+    let (kind, status, reason, tls_version, alert, first_bytes) = &m.fields;
+    let mut o = Object::new(out);
+    o.text("kind", kind);
+    o.int("frame", m.frame);
+    o.int("status", status);
+    o.text("reason", reason);
+    o.text("tls_version", tls_version);
+    o.text("alert", alert);
+    o.text("first_bytes", first_bytes);
+    o.time("time", Some(m.ts_ns))?;
+    o.end();
+    Some(())
+}
+
+/// An endpoint as `str(model.Endpoint)` writes it.
+fn endpoint(address: &str, port: u16) -> String {
+    if address.contains(':') {
+        format!("[{address}]:{port}")
+    } else {
+        format!("{address}:{port}")
+    }
+}
+
+/// The record's JSON; `client` and `server` are the addresses' text. None when a
+/// value is beyond what the core writes exactly (the caller writes it in Python).
+pub fn record(r: &Record, client: &str, server: &str) -> Option<String> {
+    let mut out = String::with_capacity(1024);
+    let mut o = Object::new(&mut out);
+    o.int("id", r.id);
+    o.text("client", &endpoint(client, r.client.1));
+    o.text("server", &endpoint(server, r.server.1));
+    o.text("conn_state", r.conn_state);
+    o.text("history", &r.history);
+    o.opt_int("client_isn", r.client_isn);
+    o.opt_int("server_isn", r.server_isn);
+    o.int("first_frame", r.first_frame);
+    o.int("last_frame", r.last_frame);
+    o.time("start", Some(r.first_ts_ns))?;
+    o.time("end", Some(r.last_ts_ns))?;
+    o.time("duration", Some(r.last_ts_ns.checked_sub(r.first_ts_ns)?))?;
+    list(o.key("syns"), &r.syns, packet)?;
+    list(o.key("synacks"), &r.synacks, packet)?;
+    o.opt_int("handshake_frame", r.handshake_frame);
+    list(o.key("resets"), &r.resets, reset)?;
+    options(o.key("syn_options"), &r.syn_options);
+    options(o.key("synack_options"), &r.synack_options);
+    direction(o.key("client_sent"), &r.client_sent)?;
+    direction(o.key("server_sent"), &r.server_sent)?;
+    request(o.key("request"), &r.request)?;
+    response(o.key("response"), &r.response)?;
+    list(o.key("tls_alerts"), &r.tls_alerts, |out, a| {
+        let mut o = Object::new(out);
+        o.int("frame", a.frame);
+        o.time("time", Some(a.ts_ns))?;
+        o.text("sender", a.sender);
+        o.text("alert", &a.alert);
+        o.end();
+        Some(())
+    })?;
+    o.int("gaps", r.gaps);
+    o.text("ended_by", r.ended_by);
+    {
+        let omitted = o.key("omitted");
+        let mut inner = Object::new(omitted);
+        for (name, count) in &r.omitted {
+            inner.int(name, count);
+        }
+        inner.end();
+    }
+    exchange(o.key("exchange"), &r.exchange)?;
+    exchange(o.key("exchange_at_rst"), &r.exchange_at_rst)?;
+    o.end();
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_are_written_as_python_and_orjson_write_them() {
+        for (x, text) in [
+            (1e-6, "1e-6"),
+            (1.5e-7, "1.5e-7"),
+            (0.0001, "0.0001"),
+            (5.7e-5, "0.000057"),
+            (9.9e-6, "9.9e-6"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1.2345678901234568e17, "1.2345678901234568e+17"),
+            (1700000000.123456, "1700000000.123456"),
+            (0.0, "0.0"),
+            (2.5, "2.5"),
+            (100.0, "100.0"),
+            (-0.25, "-0.25"),
+        ] {
+            assert_eq!(float_repr(x), text);
+        }
+    }
+
+    #[test]
+    fn seconds_round_the_exact_quotient() {
+        // 1700000000123456789 ns: the nearest double to 1700000000.123456789
+        let s = seconds(1_700_000_000_123_456_789).unwrap();
+        assert_eq!(float_repr(s), "1700000000.1234567");
+        assert_eq!(seconds(1_500_000_000), Some(1.5));
+        assert_eq!(seconds(-1_500_000_000), Some(-1.5));
+    }
+
+    #[test]
+    fn strings_are_escaped_as_orjson_escapes_them() {
+        let mut out = String::new();
+        string(
+            &mut out,
+            "a\"b\\c\u{1}\u{1f}\u{7f}é\u{202e}\n\t\r\u{8}\u{c}",
+        );
+        assert_eq!(
+            out,
+            "\"a\\\"b\\\\c\\u0001\\u001f\u{7f}é\u{202e}\\n\\t\\r\\b\\f\""
+        );
+    }
+}

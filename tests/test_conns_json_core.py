@@ -1,0 +1,66 @@
+"""The core's `conns --json` records (core/src/conns_json.rs) are the bytes the
+Python renderer writes (render/conns_json.py: orjson over connection_to_json), on
+every capture of the fixtures and the corpus; its times are Python's int division
+written as orjson writes a float, for any integer."""
+
+from __future__ import annotations
+
+from itertools import chain
+from pathlib import Path
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pcapdiff import _core
+from pcapdiff.conns import ConnectionScan
+from pcapdiff.errors import PcapdiffError
+from pcapdiff.render.conns_json import connection_to_json
+
+from .conftest import CORPUS, ROOT
+
+CAPTURES = sorted(
+    p
+    for p in chain((ROOT / "fixtures" / "pcaps").rglob("*"), CORPUS.rglob("*"))
+    if p.is_file() and p.suffix not in (".tsv", ".md", ".json", ".txt", ".toml")
+)
+
+
+@pytest.mark.parametrize("path", CAPTURES, ids=lambda p: str(p.relative_to(p.parents[1])))
+def test_the_core_writes_each_record_as_the_python_renderer(path: Path) -> None:
+    written = 0
+    try:
+        scan = ConnectionScan(path, json=True)
+        for conn in scan:
+            text = scan.json_of(conn)
+            assert text is not None, f"connection {conn.id} left to Python"
+            assert text == orjson.dumps(connection_to_json(conn)).decode()
+            written += 1
+    except PcapdiffError:
+        return  # a broken file: the records before the error were compared
+    assert written or not scan.summary.tcp_packets
+
+
+NS = 1_000_000_000
+
+
+@given(
+    st.integers(-(2**64), 2**64)
+    | st.integers(1_600_000_000 * NS, 1_900_000_000 * NS)
+    | st.integers(-(10**6), 10**6)
+    | st.integers(-(2**100), 2**100)
+)
+@settings(max_examples=5000, deadline=None)
+def test_times_are_pythons_division_as_orjson_writes_it(ns: int) -> None:
+    text = _core.seconds_json(ns)
+    if text is None:  # beyond what the core compares exactly: Python writes it
+        assert abs(ns) > 2**100 // 2**10
+        return
+    assert text == orjson.dumps(ns / NS).decode()
+
+
+def test_halfway_quotients_round_to_even() -> None:
+    # 2**53 + 1 seconds and a half-ulp: the exact quotient between two doubles
+    for ns in (9_007_199_254_740_993 * NS, 9_007_199_254_740_995 * NS, 2**62 + 1, 2**63 - 1):
+        assert _core.seconds_json(ns) == orjson.dumps(ns / NS).decode()
