@@ -67,14 +67,8 @@ pub fn float_repr(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
     }
-    let sci = format!("{x:e}"); // the shortest digits that round-trip: d.ddde±x
-    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exp: i32 = exp.parse().unwrap_or(0);
-    let (sign, mantissa) = match mantissa.strip_prefix('-') {
-        Some(rest) => ("-", rest),
-        None => ("", mantissa),
-    };
-    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if x < 0.0 { "-" } else { "" };
+    let (digits, exp) = shortest_digits(x.abs());
     if (-5..16).contains(&exp) {
         if exp >= 0 {
             let whole = exp as usize + 1;
@@ -104,6 +98,44 @@ pub fn float_repr(x: f64) -> String {
         let exp_sign = if exp < 0 { "-" } else { "+" };
         format!("{sign}{mantissa}e{exp_sign}{}", exp.abs())
     }
+}
+
+/// The digits of `{:e}` (d.ddde±x) and the exponent.
+fn scientific(x: f64, precision: Option<usize>) -> (String, i32) {
+    let text = match precision {
+        Some(p) => format!("{x:.p$e}"),
+        None => format!("{x:e}"),
+    };
+    let (mantissa, exp) = text.split_once('e').unwrap_or((&text, "0"));
+    let digits = mantissa.chars().filter(char::is_ascii_digit).collect();
+    (digits, exp.parse().unwrap_or(0))
+}
+
+/// The shortest digits that round-trip, as Python's repr picks them: of the strings of
+/// that length, the one nearest the double's exact value, a tie to the even digit.
+/// Rust's shortest digits agree but for that tie (`…0312|5` it writes `…313`).
+fn shortest_digits(x: f64) -> (String, i32) {
+    let (digits, exp) = scientific(x, None);
+    let n = digits.len();
+    // A tie needs the exact expansion to stop at digit n + 1, with a 5 there.
+    let (long, _) = scientific(x, Some(40));
+    let tie = long.as_bytes().get(n) == Some(&b'5') && long[n + 1..].bytes().all(|b| b == b'0');
+    if !tie {
+        return (digits, exp);
+    }
+    let (exact, exact_exp) = scientific(x, Some(800)); // every double's expansion fits
+    if exact[n + 1..].bytes().any(|b| b != b'0') {
+        return (digits, exp); // above the half: Rust's rounding up is right
+    }
+    let down = &exact[..n];
+    let last = down.as_bytes()[n - 1] - b'0';
+    if last % 2 == 0 {
+        let candidate = format!("{}.{}e{exact_exp}", &down[..1], &down[1..]);
+        if candidate.parse::<f64>() == Ok(x) {
+            return (down.to_string(), exact_exp);
+        }
+    }
+    (digits, exp)
 }
 
 /// A JSON string as orjson escapes it: quote, backslash and control characters.
@@ -400,6 +432,7 @@ mod tests {
             (2.5, "2.5"),
             (100.0, "100.0"),
             (-0.25, "-0.25"),
+            (1_899_867_431.457_031_3, "1899867431.4570312"), // exactly …0312|5: a tie
         ] {
             assert_eq!(float_repr(x), text);
         }

@@ -439,6 +439,69 @@ impl PyDecoder {
     }
 }
 
+/// A FrameBatch's columns, checked to be of one length.
+struct Columns {
+    frames: Vec<i64>,
+    starts: Vec<i64>,
+    caplens: Vec<i64>,
+    stamps: Vec<i128>,
+}
+
+impl Columns {
+    fn of(
+        py: Python<'_>,
+        frames: &Bound<'_, PyAny>,
+        starts: &Bound<'_, PyAny>,
+        caplens: &Bound<'_, PyAny>,
+        ts_ns: &Bound<'_, PyAny>,
+    ) -> PyResult<Columns> {
+        let columns = Columns {
+            frames: int64_column(py, frames)?,
+            starts: int64_column(py, starts)?,
+            caplens: int64_column(py, caplens)?,
+            stamps: stamp_column(py, ts_ns)?,
+        };
+        let n = columns.frames.len();
+        if columns.starts.len() != n || columns.caplens.len() != n || columns.stamps.len() != n {
+            return Err(PyRuntimeError::new_err("batch columns of unequal length"));
+        }
+        Ok(columns)
+    }
+
+    /// Decode each frame of `data`; `segment` gets each TCP segment, the frame's bytes
+    /// and where they start. The unsupported link type that stopped it, if one did.
+    /// A panic (a bug) is an error, not an abort.
+    fn decode_each(
+        &self,
+        decoder: &mut decode::Decoder,
+        data: &[u8],
+        linktype: i64,
+        pcapng: bool,
+        tally: &mut Tally,
+        mut segment: impl FnMut(decode::Segment, &[u8], usize),
+    ) -> PyResult<Option<i64>> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for i in 0..self.frames.len() {
+                let start = usize::try_from(self.starts[i]).unwrap_or(usize::MAX);
+                let len = usize::try_from(self.caplens[i]).unwrap_or(0);
+                let bytes = data
+                    .get(start..start.saturating_add(len))
+                    .unwrap_or_default();
+                let (frame, ts_ns) = (self.frames[i], self.stamps[i]);
+                match decoder.decode(frame, ts_ns, linktype, bytes, pcapng, tally) {
+                    Ok(Some(found)) => segment(found, bytes, start),
+                    Ok(None) => {}
+                    Err(decode::UnsupportedLinkType(lt)) => return Some(lt),
+                }
+            }
+            None
+        }))
+        .map_err(|_| {
+            PyRuntimeError::new_err("the core failed on a frame (a bug: please report it)")
+        })
+    }
+}
+
 /// The bytes of a bytes or bytearray object, for as long as no Python code runs.
 fn read_only<'a>(buf: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
     if let Ok(bytes) = buf.cast::<PyBytes>() {
@@ -475,37 +538,18 @@ impl PyDecoder {
         ts_ns: &Bound<'py, PyAny>,
         pcapng: bool,
     ) -> PyResult<Bound<'py, PyTuple>> {
-        let frames = int64_column(py, frames)?;
-        let starts = int64_column(py, starts)?;
-        let caplens = int64_column(py, caplens)?;
-        let stamps = stamp_column(py, ts_ns)?;
-        let n = frames.len();
-        if starts.len() != n || caplens.len() != n || stamps.len() != n {
-            return Err(PyRuntimeError::new_err("batch columns of unequal length"));
-        }
+        let columns = Columns::of(py, frames, starts, caplens, ts_ns)?;
         let data = read_only(buf)?;
         let mut tally = Tally::default();
-        let mut found: Found = Vec::with_capacity(n);
-        let mut unsupported = None;
-        let decoder = &mut self.inner;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            for i in 0..n {
-                let start = usize::try_from(starts[i]).unwrap_or(usize::MAX);
-                let len = usize::try_from(caplens[i]).unwrap_or(0);
-                let bytes = data
-                    .get(start..start.saturating_add(len))
-                    .unwrap_or_default();
-                match decoder.decode(frames[i], stamps[i], linktype, bytes, pcapng, &mut tally) {
-                    Ok(Some(segment)) => found.push((segment, start)),
-                    Ok(None) => {}
-                    Err(decode::UnsupportedLinkType(lt)) => {
-                        unsupported = Some(lt);
-                        break;
-                    }
-                }
-            }
-        }))
-        .map_err(|_| PyRuntimeError::new_err("decoding failed (a bug: please report it)"))?;
+        let mut found: Found = Vec::with_capacity(columns.frames.len());
+        let unsupported = columns.decode_each(
+            &mut self.inner,
+            data,
+            linktype,
+            pcapng,
+            &mut tally,
+            |s, _, at| found.push((s, at)),
+        )?;
         self.outcome(py, buf, found, tally, unsupported)
     }
 
@@ -929,52 +973,33 @@ impl PyTracker {
         ts_ns: &Bound<'py, PyAny>,
         pcapng: bool,
     ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyList>)> {
-        let frames = int64_column(py, frames)?;
-        let starts = int64_column(py, starts)?;
-        let caplens = int64_column(py, caplens)?;
-        let stamps = stamp_column(py, ts_ns)?;
-        let n = frames.len();
-        if starts.len() != n || caplens.len() != n || stamps.len() != n {
-            return Err(PyRuntimeError::new_err("batch columns of unequal length"));
-        }
+        let columns = Columns::of(py, frames, starts, caplens, ts_ns)?;
         let data = read_only(buf)?;
         let mut tally = Tally::default();
         let mut tapped: Found = Vec::new();
         let mut events = Vec::new();
-        let mut unsupported = None;
-        let decoder = &mut self.decoder.inner;
         let tracker = &mut self.inner;
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            for i in 0..n {
-                let start = usize::try_from(starts[i]).unwrap_or(usize::MAX);
-                let len = usize::try_from(caplens[i]).unwrap_or(0);
-                let bytes = data
-                    .get(start..start.saturating_add(len))
-                    .unwrap_or_default();
-                match decoder.decode(frames[i], stamps[i], linktype, bytes, pcapng, &mut tally) {
-                    Ok(Some(segment)) => {
-                        let seen = match &segment.bytes {
-                            decode::Bytes::Frame => Seg::of(&segment, bytes),
-                            decode::Bytes::Reassembled(whole) => Seg::of(&segment, whole),
-                        };
-                        let before = events.len();
-                        tracker.segment(&seen, tapped.len(), &mut events);
-                        let was_tapped = events[before..]
-                            .iter()
-                            .any(|e| matches!(e, Event::Tapped { .. }));
-                        if was_tapped {
-                            tapped.push((segment, start));
-                        }
-                    }
-                    Ok(None) => {}
-                    Err(decode::UnsupportedLinkType(lt)) => {
-                        unsupported = Some(lt);
-                        break;
-                    }
+        let unsupported = columns.decode_each(
+            &mut self.decoder.inner,
+            data,
+            linktype,
+            pcapng,
+            &mut tally,
+            |segment, bytes, start| {
+                let seen = match &segment.bytes {
+                    decode::Bytes::Frame => Seg::of(&segment, bytes),
+                    decode::Bytes::Reassembled(whole) => Seg::of(&segment, whole),
+                };
+                let before = events.len();
+                tracker.segment(&seen, tapped.len(), &mut events);
+                if events[before..]
+                    .iter()
+                    .any(|e| matches!(e, Event::Tapped { .. }))
+                {
+                    tapped.push((segment, start));
                 }
-            }
-        }))
-        .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
+            },
+        )?;
         let found = self.decoder.outcome(py, buf, tapped, tally, unsupported)?;
         let rows = found.get_item(0)?;
         let row = |index: usize| rows.get_item(index);
