@@ -990,12 +990,7 @@ impl PyTracker {
                     decode::Bytes::Frame => Seg::of(&segment, bytes),
                     decode::Bytes::Reassembled(whole) => Seg::of(&segment, whole),
                 };
-                let before = events.len();
-                tracker.segment(&seen, tapped.len(), &mut events);
-                if events[before..]
-                    .iter()
-                    .any(|e| matches!(e, Event::Tapped { .. }))
-                {
+                if tracker.segment(&seen, tapped.len(), &mut events) {
                     tapped.push((segment, start));
                 }
             },

@@ -64,47 +64,30 @@ const H_RST: u8 = 32;
 const H_MULTI: u8 = 64;
 const H_FINRST: u8 = 128;
 
-/// One TCP segment as the tracker reads it; `payload` is its captured part and
-/// `options` its TCP options as captured.
+/// One decoded TCP segment as the tracker reads it: the decoder's fields (through
+/// `Deref`), its captured payload and its TCP options as captured.
 pub struct Seg<'a> {
-    pub frame: i64,
-    pub ts_ns: i128,
-    pub src: Addr,
-    pub sport: u16,
-    pub dst: Addr,
-    pub dport: u16,
-    pub flags: u8,
-    pub seq: u32,
-    pub ack: u32,
-    pub win: u16,
-    pub payload_len: usize,
-    pub ttl: u8,
-    pub ip_id: i32,
+    segment: &'a Segment,
     pub payload: &'a [u8],
     pub options: &'a [u8],
 }
 
+impl std::ops::Deref for Seg<'_> {
+    type Target = Segment;
+    fn deref(&self) -> &Segment {
+        self.segment
+    }
+}
+
 impl<'a> Seg<'a> {
-    /// A decoded segment as the tracker reads it; `bytes` holds it (the frame's bytes,
-    /// or the datagram reassembled from fragments).
-    pub fn of(segment: &Segment, bytes: &'a [u8]) -> Seg<'a> {
+    /// `bytes` holds the segment: the frame's bytes, or the datagram reassembled from
+    /// fragments.
+    pub fn of(segment: &'a Segment, bytes: &'a [u8]) -> Seg<'a> {
         let end = segment.captured_end.min(bytes.len());
         let payload_end = (segment.payload_at + segment.payload_len).min(end);
         let options_at = (segment.tcp_at + 20).min(end);
         Seg {
-            frame: segment.frame,
-            ts_ns: segment.ts_ns,
-            src: segment.src,
-            sport: segment.sport,
-            dst: segment.dst,
-            dport: segment.dport,
-            flags: segment.flags,
-            seq: segment.seq,
-            ack: segment.ack,
-            win: segment.win,
-            payload_len: segment.payload_len,
-            ttl: segment.ttl,
-            ip_id: segment.ip_id,
+            segment,
             payload: &bytes[segment.payload_at.min(payload_end)..payload_end],
             options: &bytes[options_at..segment.payload_at.clamp(options_at, end)],
         }
@@ -457,8 +440,8 @@ impl Tracker {
         self.live.len()
     }
 
-    /// Follow one segment; `index` names it in `Tapped` events.
-    pub fn segment(&mut self, seg: &Seg<'_>, index: usize, out: &mut Vec<Event>) {
+    /// Follow one segment; `index` names it in `Tapped` events. True if it was tapped.
+    pub fn segment(&mut self, seg: &Seg<'_>, index: usize, out: &mut Vec<Event>) -> bool {
         let ts = seg.ts_ns;
         self.countdown -= 1;
         if ts >= self.next_sweep || self.countdown == 0 {
@@ -472,14 +455,15 @@ impl Tracker {
                     let (conn, half, peer) = live.sides(from_client);
                     if half.state == ESTABLISHED {
                         fast_packet(conn, half, peer, from_client, seg);
-                        if self.tap && seg.payload_len != 0 {
+                        let tapped = self.tap && seg.payload_len != 0;
+                        if tapped {
                             out.push(Event::Tapped {
                                 id,
                                 from_client,
                                 index,
                             });
                         }
-                        return;
+                        return tapped;
                     }
                 }
             }
@@ -525,11 +509,12 @@ impl Tracker {
                 );
                 match self.flows.get(&key) {
                     Some(found) => *found,
-                    None => return, // unreachable: just inserted
+                    None => return false, // unreachable: just inserted
                 }
             }
         };
-        if self.tap && (seg.payload_len != 0 || seg.flags & (SYN | FIN | RST) != 0) {
+        let tapped = self.tap && (seg.payload_len != 0 || seg.flags & (SYN | FIN | RST) != 0);
+        if tapped {
             out.push(Event::Tapped {
                 id,
                 from_client,
@@ -537,7 +522,7 @@ impl Tracker {
             });
         }
         let Some(live) = self.live.get_mut(&id) else {
-            return;
+            return tapped;
         };
         {
             let (conn, half, peer) = live.sides(from_client);
@@ -547,6 +532,7 @@ impl Tracker {
             live.conn.closing = true;
             self.closing.push(id);
         }
+        tapped
     }
 
     /// The sweep clock, and the sweep it is time for.
