@@ -22,7 +22,7 @@ from pcapdiff.read import read_batches
 from pcapdiff.track import track
 
 from . import track_reference
-from .conftest import CORPUS, ROOT
+from .conftest import CORPUS, IN_CI, ROOT
 
 CAPTURES = sorted(
     p
@@ -87,8 +87,11 @@ def test_the_core_tracks_every_capture_as_the_python_tracker(path: Path) -> None
 
 
 def test_the_capture_list_covers_fixtures_and_corpus() -> None:
-    assert len(CAPTURES) > 100
-    assert any("corpus" in str(p) for p in CAPTURES)
+    assert sum(1 for p in CAPTURES if ROOT in p.parents) > 50
+    if not any(CORPUS in p.parents for p in CAPTURES):
+        if IN_CI:
+            raise AssertionError(f"CI must hold the tracker to the corpus, but {CORPUS} is empty")
+        pytest.skip(f"public corpus not found at {CORPUS} (set PCAPDIFF_CORPUS)")
 
 
 A, B, C = bytes([198, 51, 100, 7]), bytes([203, 0, 113, 10]), bytes([192, 0, 2, 3])

@@ -1,26 +1,22 @@
 //! Any frames under any link type: the decoder never panics, every segment's header
 //! lies inside the bytes it names, and the fragment buffers stay bounded.
 //!
-//! Input: one byte (the link type's index in the table, and 0x80 for pcapng), then
-//! frames, each a two-byte little-endian length and that many bytes.
+//! Input: frames.rs.
 #![no_main]
 
-use _core::decode::{Bytes, Decoder, Tally, LINKTYPES, MAX_DATAGRAM_BYTES};
+mod frames;
+
+use _core::decode::{Bytes, Decoder, Tally, MAX_DATAGRAM_BYTES};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, mut rest)) = data.split_first() else {
+    let Some((linktype, pcapng, frames)) = frames::frames(data) else {
         return;
     };
-    let linktype = LINKTYPES[usize::from(flags & 0x7f) % LINKTYPES.len()].0;
-    let pcapng = flags & 0x80 != 0;
     let mut decoder = Decoder::new();
     let mut tally = Tally::default();
     let mut frame = 0;
-    while rest.len() >= 2 {
-        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
-        let bytes = &rest[2..2 + len];
-        rest = &rest[2 + len..];
+    for bytes in frames {
         frame += 1;
         let Ok(Some(segment)) = decoder.decode(frame, 0, linktype, bytes, pcapng, &mut tally)
         else {

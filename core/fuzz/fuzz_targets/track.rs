@@ -1,32 +1,28 @@
 //! Any frames, decoded and tracked as `conns` does it: the tracker never panics, every
 //! connection it starts is released exactly once, and its records stay bounded.
 //!
-//! Input: the decode target's (one byte for the link type and pcapng, then frames,
-//! each a two-byte little-endian length and its bytes); each frame is stamped a
-//! little after the one before, by its first byte, so sweeps and idle timeouts happen.
+//! Input: frames.rs; each frame is stamped a little after the one before, by its
+//! first byte, so sweeps and idle timeouts happen.
 #![no_main]
+
+mod frames;
 
 use std::collections::HashSet;
 
-use _core::decode::{Bytes, Decoder, Tally, LINKTYPES};
+use _core::decode::{Bytes, Decoder, Tally};
 use _core::track::{Event, Seg, Tracker, MAX_HISTORY, MAX_KEPT};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, mut rest)) = data.split_first() else {
+    let Some((linktype, pcapng, frames)) = frames::frames(data) else {
         return;
     };
-    let linktype = LINKTYPES[usize::from(flags & 0x7f) % LINKTYPES.len()].0;
-    let pcapng = flags & 0x80 != 0;
     let mut decoder = Decoder::new();
     let mut tracker = Tracker::new(2_000_000_000, 100_000_000, true);
     let mut tally = Tally::default();
     let mut events = Vec::new();
     let (mut frame, mut ts) = (0i64, 1_700_000_000_000_000_000i128);
-    while rest.len() >= 2 {
-        let len = usize::from(u16::from_le_bytes([rest[0], rest[1]])).min(rest.len() - 2);
-        let bytes = &rest[2..2 + len];
-        rest = &rest[2 + len..];
+    for bytes in frames {
         frame += 1;
         ts += i128::from(bytes.first().copied().unwrap_or(0)) * 50_000_000;
         let Ok(Some(segment)) = decoder.decode(frame, ts, linktype, bytes, pcapng, &mut tally)
