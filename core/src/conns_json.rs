@@ -116,6 +116,14 @@ fn scientific(x: f64, precision: Option<usize>) -> (String, i32) {
 /// Rust's shortest digits agree but for that tie (`…0312|5` it writes `…313`).
 fn shortest_digits(x: f64) -> (String, i32) {
     let (digits, exp) = scientific(x, None);
+    if !may_tie(x, digits.len()) {
+        return (digits, exp);
+    }
+    settle_tie(x, digits, exp)
+}
+
+/// `shortest_digits` by the exact expansion (slow: up to 800 digits).
+fn settle_tie(x: f64, digits: String, exp: i32) -> (String, i32) {
     let n = digits.len();
     // A tie needs the exact expansion to stop at digit n + 1, with a 5 there.
     let (long, _) = scientific(x, Some(40));
@@ -136,6 +144,38 @@ fn shortest_digits(x: f64) -> (String, i32) {
         }
     }
     (digits, exp)
+}
+
+/// Could the exact expansion of `x` (> 0) stop at significant digit n + 1 with a 5, a
+/// tie between two n-digit strings? Decided in integers, without the slow exact
+/// formatting, for nearly every double: x = m * 2^e with m odd is m * 5^-e / 10^-e
+/// when e < 0, whose significant digits are those of m * 5^-e (odd: no trailing zero).
+fn may_tie(x: f64, n: usize) -> bool {
+    let Some((m, e)) = decompose(x) else {
+        return true; // subnormal: the exact path decides
+    };
+    let zeros = m.trailing_zeros();
+    let (m, e) = ((m >> zeros) as u128, e + zeros as i32);
+    let exact = if e < 0 {
+        // 5^28 alone has 20 digits: more than any tie of a 17-digit string needs
+        match 5u128
+            .checked_pow(e.unsigned_abs())
+            .and_then(|p| m.checked_mul(p))
+        {
+            Some(v) if e >= -27 => v,
+            _ => return false,
+        }
+    } else {
+        match 1u128.checked_shl(e as u32).and_then(|p| m.checked_mul(p)) {
+            Some(v) => v,
+            None => return true, // past 2^128: the exact path decides
+        }
+    };
+    let mut v = exact;
+    while v % 10 == 0 {
+        v /= 10;
+    }
+    v % 10 == 5 && v.ilog10() as usize + 1 == n + 1
 }
 
 /// A JSON string as orjson escapes it: quote, backslash and control characters.
@@ -435,6 +475,34 @@ mod tests {
             (1_899_867_431.457_031_3, "1899867431.4570312"), // exactly …0312|5: a tie
         ] {
             assert_eq!(float_repr(x), text);
+        }
+    }
+
+    #[test]
+    fn the_integer_tie_test_agrees_with_the_exact_expansion() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for i in 0..200_000u64 {
+            let x = match i % 4 {
+                0 => f64::from_bits(next() >> 2), // any positive double
+                1 => (next() >> 11) as f64 / (1u64 << (next() % 40)) as f64, // k / 2^j
+                2 => 1.7e9 + (next() % 1_000_000_000) as f64 / 1e9, // a time
+                _ => (next() % 100_000_000) as f64 / 2f64.powi((next() % 30) as i32),
+            };
+            if !(x.is_finite() && x > 0.0) {
+                continue;
+            }
+            let (digits, exp) = scientific(x, None);
+            assert_eq!(
+                shortest_digits(x),
+                settle_tie(x, digits.clone(), exp),
+                "{x:e}"
+            );
         }
     }
 
