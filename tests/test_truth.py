@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -122,30 +123,30 @@ def test_twenty_thousand_connections_sending_one_request_pair_at_linear_cost(
     assert per_connection[20_000] <= 1.25 * per_connection[5_000] + 0.05, per_connection
 
 
-def test_reading_the_origin_in_a_second_process_changes_nothing(
+def test_reading_the_origin_on_a_second_thread_changes_nothing(
     pair: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    """compare reads a big origin capture in a child process (two cores): the same
-    document as reading both in this process, progress from the child, and the
-    child's errors as this process's own."""
+    """compare reads a big origin capture on a thread of its own (two cores): the same
+    document as reading one after the other, progress from the thread, and the
+    thread's errors as the caller's own."""
     import pcapdiff.workers as workers
     from pcapdiff.errors import PcapdiffError
     from pcapdiff.render.compare_json import comparison_to_json
 
-    monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 1 << 60)
-    assert workers.worth_a_child(pair / "origin.pcap") is False
+    monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 1 << 60)
+    assert workers.worth_a_thread(pair / "origin.pcap") is False
     alone = comparison_to_json(compare(pair / "edge.pcap", pair / "origin.pcap"))
-    monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 0)
-    assert workers.worth_a_child(pair / "origin.pcap")
-    assert not workers.worth_a_child("-")
+    monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)
+    assert workers.worth_a_thread(pair / "origin.pcap")
+    assert not workers.worth_a_thread("-")
     started = []
-    real_init = workers.ChildScan.__init__
+    real_init = workers.ThreadScan.__init__
 
-    def spy(self: workers.ChildScan, *args: object, **kwargs: object) -> None:
+    def spy(self: workers.ThreadScan, *args: object, **kwargs: object) -> None:
         started.append(args[0])
         real_init(self, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(workers.ChildScan, "__init__", spy)
+    monkeypatch.setattr(workers.ThreadScan, "__init__", spy)
     seen: list[tuple[str, int, int]] = []
     result = compare(
         pair / "edge.pcap",
@@ -155,16 +156,21 @@ def test_reading_the_origin_in_a_second_process_changes_nothing(
     assert started == [pair / "origin.pcap"]
     assert same_verdicts(comparison_to_json(result), alone)
     size = (pair / "origin.pcap").stat().st_size
-    assert ("origin", size, size) in seen  # the child's progress reached the caller
+    assert ("origin", size, size) in seen  # the thread's progress reached the caller
     bad = tmp_path / "origin.pcap"
     bad.write_bytes(b"this is not a capture" * 100)
-    with pytest.raises(PcapdiffError) as from_child:
+    with pytest.raises(PcapdiffError) as from_thread:
         compare(pair / "edge.pcap", bad)
-    monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 1 << 60)
+    monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 1 << 60)
     with pytest.raises(PcapdiffError) as in_process:
         compare(pair / "edge.pcap", bad)
-    assert str(from_child.value) == str(in_process.value)
-    assert str(bad) in str(from_child.value)
+    assert str(from_thread.value) == str(in_process.value)
+    assert str(bad) in str(from_thread.value)
+    # The edge fails while the origin's thread reads: the thread is stopped, not left.
+    monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)
+    with pytest.raises(PcapdiffError, match="not a pcap"):
+        compare(bad, pair / "origin.pcap")
+    assert not [t for t in threading.enumerate() if t.name == "pcapdiff-reader"]
 
 
 def same_verdicts(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -218,7 +224,7 @@ MEASURE_COMPARE = """
 import json, re, sys
 import pcapdiff.workers as workers
 from pcapdiff.compare import compare_streaming
-workers.CHILD_MIN_BYTES = 0  # the origin read by a second process, alongside the edge
+workers.THREAD_MIN_BYTES = 0  # the origin read on a second thread, alongside the edge
 judged = []
 compare_streaming(sys.argv[1], sys.argv[2], lambda v, a, b: judged.append(v.outcome.value),
                   release=sys.argv[3] == "stream")
@@ -229,8 +235,8 @@ print(json.dumps({"judged": len(judged),
 
 
 def test_a_streamed_compare_holds_far_less_than_every_connection(tmp_path: Path) -> None:
-    """20,000 connections over two minutes: the streamed compare's peak memory (this
-    process; the origin's reader is another) is far below that of the run that holds
+    """20,000 connections over two minutes: the streamed compare's peak memory (both
+    captures' readers, on two threads) is far below that of the run that holds
     every pair to the end."""
     make_pair(tmp_path, 20_000, seed=5, span_s=120.0, bodies=(300,))
     peaks = {}
@@ -284,13 +290,13 @@ class StreamedAndHeld(NamedTuple):
 
 def streamed_and_held(folder: Path, monkeypatch: pytest.MonkeyPatch) -> StreamedAndHeld:
     """compare --json on FOLDER's pair as released, and as the run that holds every
-    verdict to the end, the origin read alongside by its own process."""
+    verdict to the end, the origin read alongside on its own thread."""
     import pcapdiff.stream as stream
     import pcapdiff.workers as workers
     from pcapdiff.compare import compare_streaming
     from pcapdiff.render.compare_json import ComparisonJsonStream
 
-    monkeypatch.setattr(workers, "CHILD_MIN_BYTES", 0)
+    monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)
     at_end: list[tuple[int, int]] = []
     real_finish = stream.StreamingCompare.finish
 

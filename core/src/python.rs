@@ -509,7 +509,8 @@ fn read_only<'a>(buf: &'a Bound<'_, PyAny>) -> PyResult<&'a [u8]> {
     }
     let array = buf.cast::<PyByteArray>()?;
     // SAFETY: the caller decodes from the slice and makes no Python object (nor calls
-    // any Python code) until it is done with it, so the bytearray cannot be resized.
+    // any Python code) until it is done with it, so the bytearray cannot be resized;
+    // where it releases the GIL meanwhile, it holds a buffer export, which forbids it.
     Ok(unsafe { array.as_bytes() })
 }
 
@@ -974,27 +975,36 @@ impl PyTracker {
         pcapng: bool,
     ) -> PyResult<(Bound<'py, PyTuple>, Bound<'py, PyList>)> {
         let columns = Columns::of(py, frames, starts, caplens, ts_ns)?;
+        // An export of the buffer while the GIL is released: a bytearray with one
+        // cannot be resized (BufferError), so the slice stays valid; and read.py hands
+        // each chunk to this call only, nobody writes to it.
+        let _export = PyBuffer::<u8>::get(buf)?;
         let data = read_only(buf)?;
         let mut tally = Tally::default();
         let mut tapped: Found = Vec::new();
         let mut events = Vec::new();
         let tracker = &mut self.inner;
-        let unsupported = columns.decode_each(
-            &mut self.decoder.inner,
-            data,
-            linktype,
-            pcapng,
-            &mut tally,
-            |segment, bytes, start| {
-                let seen = match &segment.bytes {
-                    decode::Bytes::Frame => Seg::of(&segment, bytes),
-                    decode::Bytes::Reassembled(whole) => Seg::of(&segment, whole),
-                };
-                if tracker.segment(&seen, tapped.len(), &mut events) {
-                    tapped.push((segment, start));
-                }
-            },
-        )?;
+        let decoder = &mut self.decoder.inner;
+        // Decoding and tracking make no Python object: the other capture's thread
+        // (compare) runs meanwhile.
+        let unsupported = py.detach(|| {
+            columns.decode_each(
+                decoder,
+                data,
+                linktype,
+                pcapng,
+                &mut tally,
+                |segment, bytes, start| {
+                    let seen = match &segment.bytes {
+                        decode::Bytes::Frame => Seg::of(&segment, bytes),
+                        decode::Bytes::Reassembled(whole) => Seg::of(&segment, whole),
+                    };
+                    if tracker.segment(&seen, tapped.len(), &mut events) {
+                        tapped.push((segment, start));
+                    }
+                },
+            )
+        })?;
         let found = self.decoder.outcome(py, buf, tapped, tally, unsupported)?;
         let rows = found.get_item(0)?;
         let row = |index: usize| rows.get_item(index);

@@ -36,7 +36,7 @@ from .model import (
 from .quality import capture_warnings, sidecar_warnings
 from .read import DEFAULT_MAX_RATIO
 from .stream import StreamingCompare
-from .workers import Batch, ChildScan, worth_a_child
+from .workers import Batch, ThreadScan, worth_a_thread
 
 NS = 1_000_000_000
 Cite = Callable[[int], int | str]
@@ -131,7 +131,7 @@ def compare_streaming(
         )
 
 
-# How many edge records between looks at what the origin's reading process has sent.
+# How many edge records between looks at what the origin's reading thread has made.
 DRAIN_EVERY = 256
 # How far (capture time) the edge's reading may run ahead of the origin's.
 MAX_LEAD_NS = 10 * NS
@@ -177,10 +177,10 @@ def _compare(
         several_files=several,
         idle_timeout_ns=options.idle_timeout_ns,
     )
-    # Two cores: a big origin capture is read by a child process meanwhile.
-    child = (
-        ChildScan(origin, options, _side(progress, Side.ORIGIN))
-        if origin is not None and worth_a_child(origin)
+    # Two cores: a big origin capture is read on a thread of its own meanwhile.
+    reader = (
+        ThreadScan(origin, options, _side(progress, Side.ORIGIN))
+        if origin is not None and worth_a_thread(origin)
         else None
     )
     try:
@@ -189,29 +189,29 @@ def _compare(
         edge_timing = _timing(edge_meta, edge_scan.summary)
         origin_timing = _timing(origin_meta, CaptureSummary(path=str(origin)))
         for n in _read_into(engine, edge_scan, Side.EDGE, edge_timing, edge_window):
-            if child is not None and n % DRAIN_EVERY == 0:
+            if reader is not None and n % DRAIN_EVERY == 0:
                 # Records of the capture read further wait for their twins in the other:
                 # keep the two readers within MAX_LEAD_NS of each other (the origin's
-                # waits on its pipe), so memory follows that lead, not the files.
-                while engine.lead_ns() >= -MAX_LEAD_NS and (batches := child.ready(1)):
+                # reader waits on its queue), so memory follows that lead, not the files.
+                while engine.lead_ns() >= -MAX_LEAD_NS and (batches := reader.ready(1)):
                     for batch in batches:
                         _origin_batch(engine, batch, origin_timing, origin_window)
-                while engine.lead_ns() > MAX_LEAD_NS and (waited := child.wait()) is not None:
+                while engine.lead_ns() > MAX_LEAD_NS and (waited := reader.wait()) is not None:
                     for batch in waited:
                         _origin_batch(engine, batch, origin_timing, origin_window)
         origin_summary: CaptureSummary | None = None
-        if child is not None:
-            for batch in child.rest():
+        if reader is not None:
+            for batch in reader.rest():
                 _origin_batch(engine, batch, origin_timing, origin_window)
-            origin_summary = child.summary()
+            origin_summary = reader.summary()
         elif origin is not None:
             origin_scan = scan_connections(origin, options, _side(progress, Side.ORIGIN))
             for _ in _read_into(engine, origin_scan, Side.ORIGIN, origin_timing, origin_window):
                 pass
             origin_summary = origin_scan.summary
     except BaseException:
-        if child is not None:
-            child.cancel()
+        if reader is not None:
+            reader.cancel()
         raise
     edge_summary = edge_scan.summary
     swap = (
