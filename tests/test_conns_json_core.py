@@ -5,6 +5,7 @@ written as orjson writes a float, for any integer."""
 
 from __future__ import annotations
 
+import json
 from itertools import chain
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from pcapdiff import _core
 from pcapdiff.conns import ConnectionScan
 from pcapdiff.errors import PcapdiffError
+from pcapdiff.model import RecordText
 from pcapdiff.render.conns_json import connection_to_json
 
 from .conftest import CORPUS, ROOT
@@ -71,3 +73,46 @@ def test_halfway_quotients_round_to_even() -> None:
         1_899_867_431_457_031_131,
     ):
         assert _core.seconds_json(ns) == orjson.dumps(ns / NS).decode()
+
+
+def text_only_documents(path: Path) -> tuple[str, str]:
+    """`conns --json` of PATH as the CLI writes it without a filter (records as text
+    only) and with filters that every connection passes (every record a Connection)."""
+    import subprocess
+    import sys
+
+    from pcapdiff.filters import CONN_STATES
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pcapdiff", "conns", "--json", str(path), *args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    every_state = [arg for state in sorted(CONN_STATES) for arg in ("--state", state)]
+    return run(), run(*every_state)
+
+
+def test_a_text_only_scan_gives_each_record_as_its_text() -> None:
+    """Without a filter, `conns --json` asks the core for the text alone: the same
+    records as the Connection path writes, in the same order, the same counts."""
+    path = ROOT / "fixtures" / "pcaps" / "conns" / "every_state.pcap"
+    scan = ConnectionScan(path, json=True, text_only=True)
+    with pytest.raises(TypeError, match="items"):
+        iter(scan)
+    texts = [item.text for item in scan.items() if isinstance(item, RecordText)]
+    full = ConnectionScan(path, json=True)
+    expected = [orjson.dumps(connection_to_json(conn)).decode() for conn in full]
+    assert texts
+    assert texts == expected
+    plain, filtered = text_only_documents(path)
+    assert without_filters(plain) == without_filters(filtered)
+    assert json.loads(plain)["summary"]["connections"] == len(texts)
+
+
+def without_filters(document: str) -> dict[str, object]:
+    return {k: v for k, v in json.loads(document).items() if k != "filters"}

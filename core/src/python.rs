@@ -909,24 +909,36 @@ struct PyTracker {
     inner: track::Tracker,
     decoder: PyDecoder,
     model: Model,
-    json: bool, // each record also as its `conns --json` text
+    json: bool,    // each record also as its `conns --json` text
+    records: bool, // a `Connection` even for a record whose text is written
 }
 
 impl PyTracker {
-    /// Events as Python values: (0, record), (1, id, from_client, row), (2, clock).
+    /// Events as Python values: (0, record, its text or None), or without records
+    /// (0, None, text, id, conn_state) where the text is written; (1, id, from_client,
+    /// row); (2, clock).
     fn events<'py>(
-        model: &mut Model,
-        json: bool,
+        &mut self,
         py: Python<'py>,
         events: Vec<Event>,
         rows: &dyn Fn(usize) -> PyResult<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
+        let model = &mut self.model;
         for event in events {
             match event {
                 Event::Finished(record) => {
-                    let text = if json { model.json(py, &record)? } else { None };
-                    out.append((0, model.connection(py, *record)?, text))?
+                    let text = if self.json {
+                        model.json(py, &record)?
+                    } else {
+                        None
+                    };
+                    match text {
+                        Some(text) if !self.records => {
+                            out.append((0, py.None(), text, record.id, record.conn_state))?
+                        }
+                        text => out.append((0, model.connection(py, *record)?, text))?,
+                    }
                 }
                 Event::Tapped {
                     id,
@@ -943,19 +955,21 @@ impl PyTracker {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap, json = false))]
+    #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap, json = false, records = true))]
     fn new(
         py: Python<'_>,
         idle_timeout_ns: i128,
         close_delay_ns: i128,
         tap: bool,
         json: bool,
+        records: bool,
     ) -> PyResult<Self> {
         Ok(PyTracker {
             inner: track::Tracker::new(idle_timeout_ns, close_delay_ns, tap),
             decoder: PyDecoder::new(),
             model: Model::new(py)?,
             json,
+            records,
         })
     }
 
@@ -1008,7 +1022,7 @@ impl PyTracker {
         let found = self.decoder.outcome(py, buf, tapped, tally, unsupported)?;
         let rows = found.get_item(0)?;
         let row = |index: usize| rows.get_item(index);
-        let out = Self::events(&mut self.model, self.json, py, events, &row)?;
+        let out = self.events(py, events, &row)?;
         Ok((found, out))
     }
 
@@ -1054,7 +1068,7 @@ impl PyTracker {
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
         }
         let row = |index: usize| rows.get_item(index);
-        Self::events(&mut self.model, self.json, py, events, &row)
+        self.events(py, events, &row)
     }
 
     /// The end of the capture: every connection still live, then the clock's end.
@@ -1064,7 +1078,7 @@ impl PyTracker {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tracker.finish(&mut events)))
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
         let none = |_: usize| any(py, py.None());
-        Self::events(&mut self.model, self.json, py, events, &none)
+        self.events(py, events, &none)
     }
 
     /// Connections alive now.

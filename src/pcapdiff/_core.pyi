@@ -167,10 +167,16 @@ class Tracker:
     """The tracker of one capture (core/src/track.rs) and its decoder."""
 
     def __init__(
-        self, idle_timeout_ns: int, close_delay_ns: int, tap: bool, json: bool = False
+        self,
+        idle_timeout_ns: int,
+        close_delay_ns: int,
+        tap: bool,
+        json: bool = False,
+        records: bool = True,
     ) -> None:
         """``json``: each record also as its ``conns --json`` text (None where the
-        core does not write it exactly)."""
+        core does not write it exactly); without ``records``, only the text where
+        it is written, no ``Connection``."""
     def feed_batch(
         self,
         linktype: int,

@@ -18,11 +18,19 @@ from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .decode import decode_batches
 from .files import describe
-from .model import FILE_BITS, Anomaly, CaptureSummary, Connection, FrameBatch, SegmentRow
+from .model import (
+    FILE_BITS,
+    Anomaly,
+    CaptureSummary,
+    Connection,
+    FrameBatch,
+    RecordText,
+    SegmentRow,
+)
 from .read import DEFAULT_MAX_RATIO, ProgressFn, read_batches
 from .track import CLOSE_DELAY_NS, IDLE_TIMEOUT_NS, Tap, track, track_batches
 
@@ -57,9 +65,13 @@ class ConnectionScan:
         progress: ProgressFn | None = None,
         tap: Tap | None = None,
         json: bool = False,
+        text_only: bool = False,
     ) -> None:
         """``json``: have the core write each record's ``conns --json`` text too
-        (``json_of``), for a capture of one file."""
+        (``json_of``), for a capture of one file. ``text_only`` (with ``json``): no
+        ``Connection`` where the core wrote the text; ``items()`` then gives a
+        ``RecordText`` for it, and the scan cannot be iterated for connections."""
+        self._text_only = text_only and json
         files = as_files(source)
         self.parts: list[CaptureSummary] = []  # one per file when there are several
         if len(files) == 1:
@@ -91,6 +103,7 @@ class ConnectionScan:
                 released=self._released,
                 tap=tap,
                 json=self._json,
+                text_only=self._text_only,
             )
         else:
             self._connections = track(
@@ -114,11 +127,18 @@ class ConnectionScan:
             return None
         return self._json[0][1]
 
-    def __iter__(self) -> Iterator[Connection]:
+    def items(self) -> Iterator[Connection | RecordText]:
+        """Every record as it ends: a ``RecordText`` where the scan is ``text_only``
+        and the core wrote the text, else the ``Connection``."""
         with few_collections():
             yield from self._connections
         if self.parts:
             _merge_summaries(self.summary, self.parts)
+
+    def __iter__(self) -> Iterator[Connection]:
+        if self._text_only:
+            raise TypeError("a text-only scan has no Connection for every record: use items()")
+        return cast(Iterator[Connection], self.items())
 
     def _file_rows(
         self, paths: list[Path], options: ScanOptions, progress: ProgressFn | None
@@ -250,11 +270,12 @@ def scan_connections(
     options: ScanOptions = DEFAULT_SCAN,
     progress: ProgressFn | None = None,
     json: bool = False,
+    text_only: bool = False,
 ) -> ConnectionScan:
     """Stream the TCP connections of a capture, each yielded when it ends. A list of
-    files is one capture (``files.capture_files`` expands a ring or a glob). ``json``:
-    see ``ConnectionScan``."""
-    return ConnectionScan(source, options, progress, json=json)
+    files is one capture (``files.capture_files`` expands a ring or a glob). ``json``,
+    ``text_only``: see ``ConnectionScan``."""
+    return ConnectionScan(source, options, progress, json=json, text_only=text_only)
 
 
 def read_connections(

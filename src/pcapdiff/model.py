@@ -302,6 +302,15 @@ class Connection(NamedTuple):
         return self.last_ts_ns - self.first_ts_ns
 
 
+class RecordText(NamedTuple):
+    """A connection as its ``conns --json`` record only, the text the core wrote:
+    ``conns --json`` without a filter needs no ``Connection`` object."""
+
+    id: int
+    conn_state: str
+    text: str
+
+
 class IcmpError(NamedTuple):
     """An ICMP or ICMPv6 error that quotes a TCP packet: evidence of where it died."""
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from . import _core
 from .decode import account
-from .model import CaptureSummary, Connection, FrameBatch, SegmentRow
+from .model import CaptureSummary, Connection, FrameBatch, RecordText, SegmentRow
 
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
 IDLE_TIMEOUT_NS: int = _core.IDLE_TIMEOUT_NS
@@ -60,8 +60,8 @@ def track(
     tracker = _core.Tracker(idle_timeout_ns, close_delay_ns, tap is not None)
     rows = iter(segments)
     while chunk := list(islice(rows, ROWS_PER_CALL)):
-        yield from _events(tracker.feed_rows(chunk), released, tap)
-    yield from _events(tracker.finish(), released, tap)
+        yield from cast(Iterator[Connection], _events(tracker.feed_rows(chunk), released, tap))
+    yield from cast(Iterator[Connection], _events(tracker.finish(), released, tap))
 
 
 def track_batches(
@@ -73,12 +73,17 @@ def track_batches(
     released: list[int] | None = None,
     tap: Tap | None = None,
     json: list[tuple[int, str | None]] | None = None,
-) -> Iterator[Connection]:
+    text_only: bool = False,
+) -> Iterator[Connection | RecordText]:
     """``track`` over ``decode_batches`` of ``batches``, in one pass inside the core:
     no segment becomes a Python object (but those ``tap`` is shown). With ``json``,
     ``json[0]`` holds (id, its ``conns --json`` text, or None) of each record as it is
-    yielded: the core writes the text (render/conns_json.py writes it otherwise)."""
-    tracker = _core.Tracker(idle_timeout_ns, close_delay_ns, tap is not None, json is not None)
+    yielded: the core writes the text (render/conns_json.py writes it otherwise).
+    ``text_only`` (with ``json``): a ``RecordText`` instead of each ``Connection``
+    whose text the core wrote."""
+    tracker = _core.Tracker(
+        idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only
+    )
     pcapng = None
     for batch in batches:
         if pcapng is None:
@@ -102,12 +107,15 @@ def _events(
     released: list[int] | None,
     tap: Tap | None,
     json: list[tuple[int, str | None]] | None = None,
-) -> Iterator[Connection]:
-    """The core's events in order: a record ended (a ``Connection`` the core made), a
-    segment tapped, the clock."""
+) -> Iterator[Connection | RecordText]:
+    """The core's events in order: a record ended (a ``Connection`` the core made, or
+    only its text), a segment tapped, the clock."""
     for event in events:
         kind = event[0]
         if kind == 0:
+            if event[1] is None:
+                yield RecordText(event[3], event[4], event[2])
+                continue
             if json is not None:
                 json[0] = (event[1].id, event[2])
             yield event[1]

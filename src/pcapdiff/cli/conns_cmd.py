@@ -85,14 +85,21 @@ def conns(
     wanted = ConnectionFilter(tuple(hosts), ports, states)
     label = capture_label(capture)
     with bars(show_progress(progress) and label != "-", [label]) as updates:
+        # Every record, as text: no Connection object for what the core writes.
+        everything = as_json and not (hosts or ports or states)
         scan = scan_connections(
-            capture_arg(capture), options, updates[0] if updates else None, json=as_json
+            capture_arg(capture),
+            options,
+            updates[0] if updates else None,
+            json=as_json,
+            text_only=everything,
         )
-        selected = wanted.select(scan)
         if as_json:
             filters = {"host": [str(h) for h in hosts], "port": list(ports), "state": list(states)}
-            write_conns_json(selected, scan.summary, sys.stdout, filters, scan.json_of)
+            records = scan.items() if everything else wanted.select(scan)
+            write_conns_json(records, scan.summary, sys.stdout, filters, scan.json_of)
         else:
+            selected = wanted.select(scan)
             several = bool(scan.summary.files)  # frames are per file: order by time
             rows = sorted(selected, key=lambda c: (c.first_ts_ns if several else 0, c.first_frame))
     render_warnings(scan.summary, out_console(sys.stderr, stderr=True))

@@ -14,7 +14,15 @@ from typing import Any, TextIO
 import orjson
 
 from ..errors import PcapdiffError
-from ..model import CaptureSummary, Connection, Direction, Exchange, PacketRef, TcpOptions
+from ..model import (
+    CaptureSummary,
+    Connection,
+    Direction,
+    Exchange,
+    PacketRef,
+    RecordText,
+    TcpOptions,
+)
 
 SCHEMA = "pcapdiff/conns/1"
 
@@ -184,7 +192,7 @@ def _encode(doc: dict[str, Any]) -> str:
 
 
 def write_conns_json(
-    connections: Iterable[Connection],
+    connections: Iterable[Connection | RecordText],
     summary: CaptureSummary,
     out: TextIO,
     filters: dict[str, Any] | None = None,
@@ -192,7 +200,7 @@ def write_conns_json(
 ) -> int:
     """Stream the whole document to ``out``; return how many connections were written.
     ``json_of``: a record's text as the core wrote it (``ConnectionScan.json_of``),
-    None where it did not.
+    None where it did not; a ``RecordText`` is that text alone.
 
     The document is always complete: when reading fails part-way, it holds the
     connections up to the failure and an ``error`` member, and the error is raised
@@ -204,8 +212,11 @@ def write_conns_json(
     try:
         for conn in connections:
             out.write(",\n  " if n else "\n  ")
-            text = json_of(conn) if json_of is not None else None
-            out.write(text if text is not None else _encode(connection_to_json(conn, summary.cite)))
+            if isinstance(conn, RecordText):
+                out.write(conn.text)
+            else:
+                text = json_of(conn) if json_of is not None else None
+                out.write(text or _encode(connection_to_json(conn, summary.cite)))
             states[conn.conn_state] += 1
             n += 1
     except PcapdiffError as exc:
