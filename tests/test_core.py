@@ -9,7 +9,6 @@ import struct
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -104,7 +103,7 @@ def test_the_core_walks_as_the_python_loop_did(
         chunk, end, hdr_len, endian == ">", nsec, LIMIT, EMPTY_LIMIT, ZERO_RUN, CHUNK, empty_run
     )
     starts, caplens, stamps, wires, *rest = got
-    columns = [np.frombuffer(c, dtype="<i8").tolist() for c in (starts, caplens, stamps, wires)]
+    columns = [memoryview(c).cast("q").tolist() for c in (starts, caplens, stamps, wires)]
     assert list(zip(*columns, strict=True)) == expected[0]
     assert tuple(rest) == expected[1:]
 

@@ -22,9 +22,44 @@ use crate::track::{self, Event, Record, Seg};
 fn column<'py>(py: Python<'py>, values: &[i64]) -> Bound<'py, PyBytes> {
     let mut bytes = Vec::with_capacity(values.len() * 8);
     for v in values {
-        bytes.extend_from_slice(&v.to_le_bytes());
+        bytes.extend_from_slice(&v.to_ne_bytes());
     }
     PyBytes::new(py, &bytes)
+}
+
+/// A column as the walks give it (native-endian int64 bytes) back as numbers.
+fn numbers(column: &[u8]) -> impl Iterator<Item = i64> + '_ {
+    column
+        .chunks_exact(8)
+        .map(|b| i64::from_ne_bytes(b.try_into().unwrap_or_default()))
+}
+
+/// What the reader's summary takes from a batch's columns: how many records were cut
+/// by the snap length, and the earliest and latest timestamp (None: no record).
+#[pyfunction]
+fn column_facts(
+    caplens: &[u8],
+    wire_lens: &[u8],
+    ts_ns: &[u8],
+) -> (usize, Option<i64>, Option<i64>) {
+    let sliced = numbers(caplens)
+        .zip(numbers(wire_lens))
+        .filter(|(cap, wire)| cap < wire)
+        .count();
+    (sliced, numbers(ts_ns).min(), numbers(ts_ns).max())
+}
+
+/// A link-type column cut into runs of one type: (first index, end index, type).
+#[pyfunction]
+fn linktype_runs(linktypes: &[u8]) -> Vec<(usize, usize, i64)> {
+    let mut runs: Vec<(usize, usize, i64)> = Vec::new();
+    for (i, kind) in numbers(linktypes).enumerate() {
+        match runs.last_mut() {
+            Some(run) if run.2 == kind => run.1 = i + 1,
+            _ => runs.push((i, i + 1, kind)),
+        }
+    }
+    runs
 }
 
 /// The columns of one chunk's pcap records, where the walk stopped and why:
@@ -1125,5 +1160,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(linktype_name, m)?)?;
     m.add("LINKTYPES", decode::LINKTYPES.to_vec())?;
     m.add_function(wrap_pyfunction!(walk_pcapng, m)?)?;
+    m.add_function(wrap_pyfunction!(column_facts, m)?)?;
+    m.add_function(wrap_pyfunction!(linktype_runs, m)?)?;
     Ok(())
 }

@@ -3,10 +3,7 @@
 from collections import deque
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
-from .model import SegmentRow
+from .model import Column, SegmentRow
 
 def walk_pcap(
     chunk: bytearray,
@@ -20,7 +17,7 @@ def walk_pcap(
     chunk_bytes: int,
     empty_run: int,
 ) -> tuple[bytes, bytes, bytes, bytes, int, int, int, str, int, int]:
-    """One chunk's pcap records as little-endian int64 columns (starts of the
+    """One chunk's pcap records as native-endian int64 columns (starts of the
     captured bytes, captured lengths, timestamps in ns, wire lengths), then where the
     walk stopped (pos), the bytes a cut record needs (want), the run of zero-length
     records so far, and why it stopped ("end", "zeros", "too_big") with the offset and,
@@ -36,9 +33,18 @@ def walk_pcapng(
     limit: int,
 ) -> tuple[bytes, bytes, bytes, bytes, bytes, int]:
     """The consecutive whole, well-formed Enhanced Packet Blocks of ``buf`` from
-    ``pos`` (at most ``limit``) as little-endian int64 columns: starts of the captured
+    ``pos`` (at most ``limit``) as native-endian int64 columns: starts of the captured
     bytes, captured lengths, timestamps in ns, wire lengths, link types; then the
     offset of the first block not taken (``pos`` when none was)."""
+
+def column_facts(
+    caplens: bytes, wire_lens: bytes, ts_ns: bytes
+) -> tuple[int, int | None, int | None]:
+    """Of a walk's columns: records cut by the snap length, earliest and latest
+    timestamp."""
+
+def linktype_runs(linktypes: bytes) -> list[tuple[int, int, int]]:
+    """A walk's link-type column as runs of one type: (first index, end index, type)."""
 
 HEAD: int
 BODY: int
@@ -137,10 +143,10 @@ class Decoder:
         self,
         linktype: int,
         buf: bytes | bytearray,
-        frames: npt.NDArray[np.int64],
-        starts: npt.NDArray[np.int64],
-        caplens: npt.NDArray[np.int64],
-        ts_ns: npt.NDArray[np.int64],
+        frames: Column,
+        starts: Column,
+        caplens: Column,
+        ts_ns: Column,
         pcapng: bool,
     ) -> Decoded:
         """The TCP segments of one batch as Segment rows, and what else it found."""
@@ -181,10 +187,10 @@ class Tracker:
         self,
         linktype: int,
         buf: bytes | bytearray,
-        frames: npt.NDArray[np.int64],
-        starts: npt.NDArray[np.int64],
-        caplens: npt.NDArray[np.int64],
-        ts_ns: npt.NDArray[np.int64],
+        frames: Column,
+        starts: Column,
+        caplens: Column,
+        ts_ns: Column,
         pcapng: bool,
     ) -> tuple[Decoded, list[Event]]:
         """Decode and track one batch: what decoding found (its rows: the tapped

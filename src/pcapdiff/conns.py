@@ -12,6 +12,7 @@ import gc
 import heapq
 import itertools
 import re
+from array import array
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -198,7 +199,7 @@ def _numbered(batches: Iterator[FrameBatch], base: int) -> Iterator[FrameBatch]:
     """Frame N of file i becomes i << FILE_BITS | N (``CaptureSummary.cite`` reads it)."""
     for batch in batches:
         if base:
-            batch.frames[:] += base
+            batch = batch._replace(frames=array("q", (f + base for f in batch.frames)))
         yield batch
 
 

@@ -11,13 +11,12 @@ Wireshark shows them.
 from __future__ import annotations
 
 import socket
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple
-
-import numpy as np
+from typing import NamedTuple, TypeAlias
 
 # A side read from several files numbers frame N of file i as i << FILE_BITS | N: the
 # frame stays one int, and files beyond 2**40 frames do not exist.
@@ -45,31 +44,30 @@ class Frame(NamedTuple):
     wire_len: int  # the packet's length on the wire
 
 
+# An int64 column of a FrameBatch: the core's column bytes seen as int64
+# (``memoryview.cast("q")``), an ``array("q")``, or Python ints where one does not fit
+# (a bogus pcapng timestamp past 2262).
+Column: TypeAlias = "memoryview | array[int] | list[int]"
+
+
 class FrameBatch(NamedTuple):
     """Consecutive records of one link type whose bytes share one buffer, as columns.
 
     ``read`` fills these; per-record Python work is only finding where records start,
-    the rest is computed for the whole chunk at once (numpy int64 columns).
+    the rest is done for the whole chunk at once by the core (int64 columns).
     """
 
     linktype: int
     buf: bytes | bytearray
-    frames: np.ndarray  # 1-based frame numbers
-    starts: np.ndarray  # offset of each record's captured bytes in buf
-    caplens: np.ndarray
-    ts_ns: np.ndarray
-    wire_lens: np.ndarray
+    frames: Column  # 1-based frame numbers
+    starts: Column  # offset of each record's captured bytes in buf
+    caplens: Column
+    ts_ns: Column
+    wire_lens: Column
 
     def records(self) -> Iterator[tuple[int, int, int, int, int]]:
         """(frame, start, caplen, ts_ns, wire_len) of each record, as Python ints."""
-        return zip(
-            self.frames.tolist(),
-            self.starts.tolist(),
-            self.caplens.tolist(),
-            self.ts_ns.tolist(),
-            self.wire_lens.tolist(),
-            strict=True,
-        )
+        return zip(self.frames, self.starts, self.caplens, self.ts_ns, self.wire_lens, strict=True)
 
     def frame(self, record: tuple[int, int, int, int, int]) -> Frame:
         """One record as a Frame, its bytes copied out of the shared buffer."""

@@ -20,20 +20,18 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import itertools
 import lzma
 import struct
 import sys
 import zlib
+from array import array
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
-import numpy as np
-
-from ._core import walk_pcap, walk_pcapng
+from ._core import column_facts, linktype_runs, walk_pcap, walk_pcapng
 from .errors import PcapdiffError, PcapFormatError
-from .model import Anomaly, CaptureSummary, Frame, FrameBatch, InterfaceStats
+from .model import Anomaly, CaptureSummary, Column, Frame, FrameBatch, InterfaceStats
 
 # What a damaged or compressed stream raises while it is read: bad deflate data
 # (zlib.error), corrupt xz (LZMAError), a gzip or bzip2 stream cut short (EOFError),
@@ -347,7 +345,7 @@ def _read_pcap(
             if count:
                 batch = _column_batch(chunk, linktype, frame, starts, caplens, stamps, wires)
                 frame += count
-                _note_batch(summary, batch)
+                _note_batch(summary, count, *column_facts(caplens, wires, stamps))
                 yield batch
                 if progress is not None:
                     progress(src.position(), src.total)
@@ -381,24 +379,36 @@ def _column_batch(
     stamps: bytes,
     wires: bytes,
 ) -> FrameBatch:
-    """A batch from the core's columns (little-endian int64 byte strings, no copy)."""
-    at = np.frombuffer(starts, dtype="<i8")
+    """A batch from the core's columns (native-endian int64 byte strings, no copy)."""
+    at = int64s(starts)
     return FrameBatch(
         linktype=linktype,
         buf=chunk,
-        frames=np.arange(frame + 1, frame + 1 + len(at), dtype=np.int64),
+        frames=numbered(frame + 1, len(at)),
         starts=at,
-        caplens=np.frombuffer(caplens, dtype="<i8"),
-        ts_ns=np.frombuffer(stamps, dtype="<i8"),
-        wire_lens=np.frombuffer(wires, dtype="<i8"),
+        caplens=int64s(caplens),
+        ts_ns=int64s(stamps),
+        wire_lens=int64s(wires),
     )
 
 
-def _note_batch(summary: CaptureSummary, batch: FrameBatch) -> None:
+def int64s(column: bytes) -> memoryview:
+    """The core's column bytes as int64 numbers, without a copy."""
+    return memoryview(column).cast("q")
+
+
+def numbered(first: int, count: int) -> array[int]:
+    """The frame numbers first, first + 1, ... as a column."""
+    return array("q", range(first, first + count))
+
+
+def _note_batch(
+    summary: CaptureSummary, count: int, sliced: int, first: int | None, last: int | None
+) -> None:
     """Counts and the capture window, per batch (timestamps need not be in order)."""
-    summary.packets += len(batch.frames)
-    summary.sliced_packets += int(np.count_nonzero(batch.caplens < batch.wire_lens))
-    _widen_window(summary, int(batch.ts_ns.min()), int(batch.ts_ns.max()))
+    summary.packets += count
+    summary.sliced_packets += sliced
+    _widen_window(summary, first, last)
 
 
 def _fill(stream: BinaryIO, chunk: bytearray, at: int) -> int:
@@ -538,12 +548,12 @@ class _Batcher:
         return FrameBatch(self.linktype, self.buf, frames, starts, caplens, ts, wire)
 
 
-def _int_column(values: tuple[int, ...]) -> np.ndarray:
+def _int_column(values: tuple[int, ...]) -> Column:
     """int64, unless a value does not fit (a bogus pcapng timestamp past 2262)."""
     try:
-        return np.array(values, dtype=np.int64)
+        return array("q", values)
     except OverflowError:
-        return np.array(values, dtype=object)
+        return list(values)
 
 
 def _read_pcapng(
@@ -609,10 +619,12 @@ def _read_pcapng(
                     last = batcher.flush()  # the order of frames is kept
                     if last is not None:
                         yield last
+                    _, caplens, stamps, wires, _ = columns
+                    cut, low, high = column_facts(caplens, wires, stamps)
+                    sliced += cut
+                    first_ts, last_ts = _span(low, high, first_ts, last_ts)
                     for batch in _run_batches(buf, frame, *columns):
                         frame += len(batch.frames)
-                        sliced += int(np.count_nonzero(batch.caplens < batch.wire_lens))
-                        first_ts, last_ts = _span(batch.ts_ns, first_ts, last_ts)
                         yield batch
                     pos = after
                     if progress is not None and frame >= next_progress:
@@ -793,18 +805,18 @@ def _run_batches(
 ) -> Iterator[FrameBatch]:
     """The core's run of EPBs as batches of one link type each, numbered on from
     ``frame``."""
-    kinds = np.frombuffer(linktypes, dtype="<i8")
-    columns = [np.frombuffer(c, dtype="<i8") for c in (starts, caplens, stamps, wires)]
-    cuts = [0, *(np.flatnonzero(np.diff(kinds)) + 1).tolist(), len(kinds)]
-    for a, b in itertools.pairwise(cuts):
+    columns = [int64s(c) for c in (starts, caplens, stamps, wires)]
+    for a, b, linktype in linktype_runs(linktypes):
         at, caplen, ts, wire = (c[a:b] for c in columns)
-        numbers = np.arange(frame + a + 1, frame + b + 1, dtype=np.int64)
-        yield FrameBatch(int(kinds[a]), buf, numbers, at, caplen, ts, wire)
+        yield FrameBatch(linktype, buf, numbered(frame + a + 1, b - a), at, caplen, ts, wire)
 
 
-def _span(ts: np.ndarray, first: int | None, last: int | None) -> tuple[int | None, int | None]:
-    """The earliest and latest timestamp so far, with a batch's."""
-    low, high = int(ts.min()), int(ts.max())
+def _span(
+    low: int | None, high: int | None, first: int | None, last: int | None
+) -> tuple[int | None, int | None]:
+    """The earliest and latest timestamp so far, with a batch's (low, high)."""
+    if low is None or high is None:
+        return first, last
     return (low if first is None else min(first, low), high if last is None else max(last, high))
 
 

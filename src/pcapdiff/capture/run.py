@@ -146,7 +146,7 @@ def run_capture(
 
 def _records_in(path: Path) -> int | None:
     """Whole records in a capture file (about 0.5 s per million); None if unreadable."""
-    from ..read import read_batches  # numpy: only when counting
+    from ..read import read_batches  # only when counting
 
     try:
         return sum(len(batch.frames) for batch in read_batches(path))
