@@ -222,27 +222,58 @@ fn malformed<T>(code: &'static str, detail: String) -> Step<T> {
 }
 
 // Checked big- and little-endian reads; a read past the end is a "malformed" frame
-// (the length checks before them make that unreachable, this keeps it so).
+// (the length checks before them make that unreachable, this keeps it so). The error
+// names the first byte read that is missing, in the order the bytes are read.
+#[inline]
 fn byte(data: &[u8], at: usize) -> Step<u8> {
-    data.get(at)
-        .copied()
-        .ok_or_else(|| Bad::Malformed("malformed", format!("byte {at} of {}", data.len())))
+    match data.get(at) {
+        Some(&b) => Ok(b),
+        None => past_end(at, data.len()),
+    }
 }
 
+/// The error of a read past the end: out of line, so the reads stay small enough to
+/// inline.
+#[cold]
+#[inline(never)]
+fn past_end<T>(at: usize, len: usize) -> Step<T> {
+    Err(Bad::Malformed("malformed", format!("byte {at} of {len}")))
+}
+
+/// The `N` bytes at `at`; else the error of reading them first to last.
+#[inline]
+fn bytes_at<const N: usize>(data: &[u8], at: usize) -> Step<[u8; N]> {
+    match data.get(at..).and_then(|rest| rest.first_chunk::<N>()) {
+        Some(b) => Ok(*b),
+        None => past_end(at.max(data.len()), data.len()),
+    }
+}
+
+#[inline]
 fn be16(data: &[u8], at: usize) -> Step<u16> {
-    Ok(u16::from(byte(data, at)?) << 8 | u16::from(byte(data, at + 1)?))
+    bytes_at::<2>(data, at).map(u16::from_be_bytes)
 }
 
+/// Little-endian reads take the last byte first: a short read names it.
+#[inline]
 fn le16(data: &[u8], at: usize) -> Step<u16> {
-    Ok(u16::from(byte(data, at + 1)?) << 8 | u16::from(byte(data, at)?))
+    match bytes_at::<2>(data, at) {
+        Ok(b) => Ok(u16::from_le_bytes(b)),
+        Err(_) => past_end(at.saturating_add(1), data.len()),
+    }
 }
 
+#[inline]
 fn be32(data: &[u8], at: usize) -> Step<u32> {
-    Ok(u32::from(be16(data, at)?) << 16 | u32::from(be16(data, at + 2)?))
+    bytes_at::<4>(data, at).map(u32::from_be_bytes)
 }
 
+#[inline]
 fn le32(data: &[u8], at: usize) -> Step<u32> {
-    Ok(u32::from(le16(data, at + 2)?) << 16 | u32::from(le16(data, at)?))
+    match bytes_at::<4>(data, at) {
+        Ok(b) => Ok(u32::from_le_bytes(b)),
+        Err(_) => past_end(at.saturating_add(3), data.len()),
+    }
 }
 
 fn addr(data: &[u8], from: usize, to: usize) -> Step<Addr> {
