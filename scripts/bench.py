@@ -33,6 +33,7 @@ process tree's (compare reads the origin in a second process), sampled every 20 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import subprocess
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import pcapdiff as pcapdiff_package
 from synth_capture import write_capture
 from synth_pair import make_pair
 
@@ -166,6 +168,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
+    # An installed pcapdiff starts from bytecode pip compiled; a source tree run with
+    # PYTHONDONTWRITEBYTECODE (as here) would compile every module on every start.
+    compileall.compile_dir(Path(pcapdiff_package.__file__).parent, quiet=1)
     n = args.packets
     mixed = ensure(args.dir / f"keepalive-{n}.pcap", n, max_requests=6)
     short = ensure(args.dir / f"short-{n}.pcap", n, max_requests=1)

@@ -64,6 +64,38 @@ fn decompose(x: f64) -> Option<(i128, i32)> {
 /// A double as orjson writes it: the shortest digits that round-trip (as repr), in
 /// fixed notation from 1e-5 up to 1e16, else as d.ddde-6 / d.ddde+16.
 pub fn float_repr(x: f64) -> String {
+    let mut out = String::new();
+    write_float(&mut out, x);
+    out
+}
+
+/// `float_repr` appended to `out`. In fixed notation's range Rust's `Display` writes
+/// the same shortest digits (but "100" for 100.0, and the other of two tied strings,
+/// which `may_tie` finds): written directly, without the digit string.
+fn write_float(out: &mut String, x: f64) {
+    let magnitude = x.abs();
+    if (1e-5..1e16).contains(&magnitude) {
+        let start = out.len();
+        let _ = write!(out, "{x}");
+        let written = &out.as_bytes()[start..];
+        let digits = written.iter().filter(|b| b.is_ascii_digit());
+        let leading = digits.clone().take_while(|&&b| b == b'0').count();
+        let trailing = written.iter().rev().take_while(|&&b| b == b'0').count();
+        let fraction = written.contains(&b'.');
+        let significant = digits.count() - leading - if fraction { 0 } else { trailing };
+        if !may_tie(magnitude, significant) {
+            if !fraction {
+                out.push_str(".0");
+            }
+            return;
+        }
+        out.truncate(start);
+    }
+    out.push_str(&slow_float_repr(x));
+}
+
+/// `float_repr` from the digit string: any double.
+fn slow_float_repr(x: f64) -> String {
     if x == 0.0 {
         return if x.is_sign_negative() { "-0.0" } else { "0.0" }.to_string();
     }
@@ -229,12 +261,12 @@ impl<'a> Object<'a> {
         self.out
     }
 
-    fn int(&mut self, name: &str, value: impl std::fmt::Display) {
+    fn int(&mut self, name: &str, value: impl itoa::Integer) {
         let out = self.key(name);
-        let _ = write!(out, "{value}");
+        out.push_str(itoa::Buffer::new().format(value));
     }
 
-    fn opt_int<T: std::fmt::Display>(&mut self, name: &str, value: Option<T>) {
+    fn opt_int<T: itoa::Integer>(&mut self, name: &str, value: Option<T>) {
         match value {
             Some(v) => self.int(name, v),
             None => self.key(name).push_str("null"),
@@ -250,8 +282,8 @@ impl<'a> Object<'a> {
         match ns {
             None => self.key(name).push_str("null"),
             Some(ns) => {
-                let value = float_repr(seconds(ns)?);
-                self.key(name).push_str(&value);
+                let value = seconds(ns)?;
+                write_float(self.key(name), value);
             }
         }
         Some(())
@@ -384,7 +416,7 @@ fn response(out: &mut String, m: &Option<ResponseMessage>) -> Option<()> {
     let mut o = Object::new(out);
     o.text("kind", kind);
     o.int("frame", m.frame);
-    o.int("status", status);
+    o.int("status", *status);
     o.text("reason", reason);
     o.text("tls_version", tls_version);
     o.text("alert", alert);
@@ -445,7 +477,7 @@ pub fn record(r: &Record, client: &str, server: &str) -> Option<String> {
         let omitted = o.key("omitted");
         let mut inner = Object::new(omitted);
         for (name, count) in &r.omitted {
-            inner.int(name, count);
+            inner.int(name, *count);
         }
         inner.end();
     }
@@ -506,6 +538,8 @@ mod tests {
                 settle_tie(x, digits.clone(), exp),
                 "{x:e}"
             );
+            assert_eq!(float_repr(x), slow_float_repr(x), "{x:e}");
+            assert_eq!(float_repr(-x), slow_float_repr(-x), "{x:e}");
         }
     }
 
