@@ -49,6 +49,13 @@ fn column_facts(
     (sliced, numbers(ts_ns).min(), numbers(ts_ns).max())
 }
 
+/// The frame numbers `first, first + 1, ...` (`count` of them) as a column.
+#[pyfunction]
+fn frame_numbers(py: Python<'_>, first: i64, count: usize) -> Bound<'_, PyBytes> {
+    let numbers: Vec<i64> = (0..count as i64).map(|i| first.saturating_add(i)).collect();
+    column(py, &numbers)
+}
+
 /// A link-type column cut into runs of one type: (first index, end index, type).
 #[pyfunction]
 fn linktype_runs(linktypes: &[u8]) -> Vec<(usize, usize, i64)> {
@@ -1162,5 +1169,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(walk_pcapng, m)?)?;
     m.add_function(wrap_pyfunction!(column_facts, m)?)?;
     m.add_function(wrap_pyfunction!(linktype_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(frame_numbers, m)?)?;
     Ok(())
 }

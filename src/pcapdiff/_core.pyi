@@ -43,6 +43,9 @@ def column_facts(
     """Of a walk's columns: records cut by the snap length, earliest and latest
     timestamp."""
 
+def frame_numbers(first: int, count: int) -> bytes:
+    """The frame numbers first, first + 1, ... as a native-endian int64 column."""
+
 def linktype_runs(linktypes: bytes) -> list[tuple[int, int, int]]:
     """A walk's link-type column as runs of one type: (first index, end index, type)."""
 

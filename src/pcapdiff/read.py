@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO, cast
 
-from ._core import column_facts, linktype_runs, walk_pcap, walk_pcapng
+from ._core import column_facts, frame_numbers, linktype_runs, walk_pcap, walk_pcapng
 from .errors import PcapdiffError, PcapFormatError
 from .model import Anomaly, CaptureSummary, Column, Frame, FrameBatch, InterfaceStats
 
@@ -397,9 +397,10 @@ def int64s(column: bytes) -> memoryview:
     return memoryview(column).cast("q")
 
 
-def numbered(first: int, count: int) -> array[int]:
-    """The frame numbers first, first + 1, ... as a column."""
-    return array("q", range(first, first + count))
+def numbered(first: int, count: int) -> memoryview:
+    """The frame numbers first, first + 1, ... as a column (made by the core: array()
+    from a range parses every number as an argument, 0.1 s per million)."""
+    return int64s(frame_numbers(first, count))
 
 
 def _note_batch(
