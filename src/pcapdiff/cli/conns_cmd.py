@@ -76,8 +76,8 @@ def conns(
       tcpdump -i any -w - port 80 | pcapdiff conns -
       pcapdiff conns origin.pcap --json | jq '.connections[] | select(.resets != [])'
     """
+    from ..quality import capture_warnings
     from ..render.conns_json import write_conns_json
-    from ..render.conns_table import render_conns_table, render_footer, render_warnings
 
     options = ScanOptions(
         strict=strict, idle_timeout_ns=int(idle_timeout * 1e9), max_ratio=max_ratio
@@ -102,8 +102,13 @@ def conns(
             selected = wanted.select(scan)
             several = bool(scan.summary.files)  # frames are per file: order by time
             rows = sorted(selected, key=lambda c: (c.first_ts_ns if several else 0, c.first_frame))
-    render_warnings(scan.summary, out_console(sys.stderr, stderr=True))
+    if capture_warnings(scan.summary):  # rich (and the table module) only when needed
+        from ..render.conns_table import render_warnings
+
+        render_warnings(scan.summary, out_console(sys.stderr, stderr=True))
     if not as_json:
+        from ..render.conns_table import render_conns_table, render_footer
+
         out = out_console(sys.stdout, width=output_width(sys.stdout, piped=160))
         times = TimeFormat(zone(local_time), scan.summary.first_ts_ns)
         render_conns_table(rows, out, scan.summary.cite, times)
