@@ -113,7 +113,13 @@ pub fn wire_text(raw: &[u8]) -> String {
 }
 
 fn hex(data: &[u8]) -> String {
-    data.iter().take(16).map(|b| format!("{b:02x}")).collect()
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(32);
+    for &b in data.iter().take(16) {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 0xF)]));
+    }
+    out
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
