@@ -5,6 +5,7 @@ mid-traffic)."""
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import subprocess
@@ -139,6 +140,7 @@ def test_reading_the_origin_on_a_second_thread_changes_nothing(
     monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)
     assert workers.worth_a_thread(pair / "origin.pcap")
     assert not workers.worth_a_thread("-")
+    thresholds = gc.get_threshold()
     started = []
     real_init = workers.ThreadScan.__init__
 
@@ -166,6 +168,8 @@ def test_reading_the_origin_on_a_second_thread_changes_nothing(
         compare(pair / "edge.pcap", bad)
     assert str(from_thread.value) == str(in_process.value)
     assert str(bad) in str(from_thread.value)
+    # Both threads' scans ran rarely collecting; the caller's thresholds are back.
+    assert gc.get_threshold() == thresholds
     # The edge fails while the origin's thread reads: the thread is stopped, not left.
     monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)
     with pytest.raises(PcapdiffError, match="not a pcap"):
@@ -322,3 +326,19 @@ def streamed_and_held(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Streamed
         (at_end[0][0], at_end[1][0]),
         (at_end[0][1], at_end[1][1]),
     )
+
+
+def test_interleaved_scans_give_the_caller_back_its_collector_thresholds() -> None:
+    """compare's two scans overlap on two threads (one starts, the other starts, the
+    first ends): the rare collecting holds until the last ends, then the caller's
+    thresholds are back."""
+    from pcapdiff.conns import few_collections
+
+    before = gc.get_threshold()
+    first, second = few_collections(), few_collections()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert gc.get_threshold() == (100_000, 50, 100)  # the second still runs
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
