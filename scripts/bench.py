@@ -231,7 +231,7 @@ def main() -> None:
         tries = [measure(tool, argv, capture, packets, inputs) for _ in range(args.repeat)]
         runs.append(min(tries, key=lambda r: r.seconds))
         r = runs[-1]
-        print(f"  {r.tool:<26} {r.capture:<26} {r.seconds:8.2f} s", flush=True)
+        print(f"  {r.tool:<26} {r.capture:<30} {r.seconds:8.2f} s", flush=True)
 
     reference = [sys.executable, str(Path(__file__).resolve().parent / "dpkt_reference.py")]
     for capture in () if args.pairs_only else (mixed, short, over_ipv6, over_sll2):
@@ -306,13 +306,14 @@ def main() -> None:
         )
 
     print()
+    width = max([len("capture"), *(len(r.capture) for r in runs)])  # names whole
     print(
-        f"{'tool':<26} {'capture':<28} {'packets':>10} {'wall s':>8} {'packets/s':>12} "
+        f"{'tool':<26} {'capture':<{width}} {'packets':>10} {'wall s':>8} {'packets/s':>12} "
         f"{'peak RSS MB':>12} {'exit':>5}"
     )
     for r in runs:
         print(
-            f"{r.tool:<26} {r.capture[-28:]:<28} {r.packets:>10,} {r.seconds:>8.2f} "
+            f"{r.tool:<26} {r.capture:<{width}} {r.packets:>10,} {r.seconds:>8.2f} "
             f"{r.rate:>12,.0f} {r.peak_rss_mb:>12.1f} {r.status:>5}"
         )
 
