@@ -172,9 +172,13 @@ class ConnectionScan:
         return streams
 
 
-_collections = threading.Lock()
-_scans_running = [0]  # scans inside few_collections now, on any thread
-_thresholds_before: list[tuple[int, int, int]] = []
+class _RareCollections:
+    """The scans inside few_collections now, on any thread, and the thresholds the
+    first of them found."""
+
+    lock = threading.Lock()
+    running = 0
+    before = gc.get_threshold()
 
 
 @contextmanager
@@ -185,18 +189,19 @@ def few_collections() -> Iterator[None]:
     are acyclic; what cycles there are wait a little longer. compare's two scans run
     on two threads: the first to start sets the thresholds, the last to end puts the
     caller's back."""
-    with _collections:
-        if not _scans_running[0]:
-            _thresholds_before[:] = [gc.get_threshold()]
+    scans = _RareCollections
+    with scans.lock:
+        if not scans.running:
+            scans.before = gc.get_threshold()
             gc.set_threshold(100_000, 50, 100)
-        _scans_running[0] += 1
+        scans.running += 1
     try:
         yield
     finally:
-        with _collections:
-            _scans_running[0] -= 1
-            if not _scans_running[0]:
-                gc.set_threshold(*_thresholds_before[0])
+        with scans.lock:
+            scans.running -= 1
+            if not scans.running:
+                gc.set_threshold(*scans.before)
 
 
 def as_files(source: Sources) -> list[Source]:

@@ -55,15 +55,7 @@ def decode_batches(
     fragments)."""
     decoder = _core.Decoder()
     for batch in batches:
-        found = decoder.decode_batch(
-            batch.linktype,
-            batch.buf,
-            batch.frames,
-            batch.starts,
-            batch.caplens,
-            batch.ts_ns,
-            summary.format == "pcapng",
-        )
+        found = decoder.decode_batch(*batch.core_columns(), summary.format == "pcapng")
         yield account(found, summary)
 
 

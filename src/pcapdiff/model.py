@@ -65,6 +65,10 @@ class FrameBatch(NamedTuple):
     ts_ns: Column
     wire_lens: Column
 
+    def core_columns(self) -> tuple[int, bytes | bytearray, Column, Column, Column, Column]:
+        """What the core's decoder reads of the batch, in its arguments' order."""
+        return self.linktype, self.buf, self.frames, self.starts, self.caplens, self.ts_ns
+
     def records(self) -> Iterator[tuple[int, int, int, int, int]]:
         """(frame, start, caplen, ts_ns, wire_len) of each record, as Python ints."""
         return zip(self.frames, self.starts, self.caplens, self.ts_ns, self.wire_lens, strict=True)

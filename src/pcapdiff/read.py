@@ -471,12 +471,9 @@ def _cut_tail(
 
 
 def _widen_window(summary: CaptureSummary, first: int | None, last: int | None) -> None:
-    if first is None or last is None:
-        return
-    if summary.first_ts_ns is None or first < summary.first_ts_ns:
-        summary.first_ts_ns = first
-    if summary.last_ts_ns is None or last > summary.last_ts_ns:
-        summary.last_ts_ns = last
+    summary.first_ts_ns, summary.last_ts_ns = _span(
+        first, last, summary.first_ts_ns, summary.last_ts_ns
+    )
 
 
 # --- pcapng (draft-ietf-opsawg-pcapng) --------------------------------------------

@@ -84,19 +84,8 @@ def track_batches(
     tracker = _core.Tracker(
         idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only
     )
-    pcapng = None
     for batch in batches:
-        if pcapng is None:
-            pcapng = summary.format == "pcapng"
-        found, events = tracker.feed_batch(
-            batch.linktype,
-            batch.buf,
-            batch.frames,
-            batch.starts,
-            batch.caplens,
-            batch.ts_ns,
-            pcapng,
-        )
+        found, events = tracker.feed_batch(*batch.core_columns(), summary.format == "pcapng")
         account(found, summary)
         yield from _events(events, released, tap, json)
     yield from _events(tracker.finish(), released, tap, json)
