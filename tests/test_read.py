@@ -135,6 +135,30 @@ def test_memory_is_bounded_by_chunks_not_file(tmp_path: Path) -> None:
     assert peaks[1] < 32 << 20
 
 
+@pytest.mark.parametrize("name", ["http_ok.pcap", "http_ok.pcapng"])
+def test_batches_kept_by_the_consumer_keep_their_bytes(tmp_path: Path, name: str) -> None:
+    """The reader writes a chunk again only when no batch refers to it: batches held
+    all at once (as compare's reading thread queues them) read the same as one at a
+    time."""
+    from pcapdiff.read import read_batches
+
+    one = (FIXTURES / "http_ok.pcap").read_bytes()
+    big = tmp_path / "big.pcap"
+    big.write_bytes(one[:24] + one[24:] * 12000)  # 132,000 frames, several chunks
+    source = big
+    if name.endswith(".pcapng"):
+        import subprocess
+
+        source = tmp_path / "big.pcapng"
+        subprocess.run(["editcap", "-F", "pcapng", str(big), str(source)], check=True)
+    streamed = [f.data for f in read(source)]
+    held = list(read_batches(source))
+    assert len({id(b.buf) for b in held}) > 3  # more chunks than the pool keeps
+    kept = [batch.frame(record).data for batch in held for record in batch.records()]
+    assert kept == streamed
+    assert len(kept) == 132000
+
+
 def test_pcapng_obsolete_blocks_and_a_section_to_skip() -> None:
     reference, _ = frames(FIXTURES / "http_ok.pcap")
     got, summary = frames(FIXTURES / "sections.pcapng")

@@ -148,7 +148,7 @@ fn walk_pcap<'py>(
 #[pyo3(signature = (buf, pos, end, big_endian, interfaces, max_block_len, limit))]
 fn walk_pcapng<'py>(
     py: Python<'py>,
-    buf: &Bound<'py, PyBytes>,
+    buf: &Bound<'py, PyAny>,
     pos: usize,
     end: usize,
     big_endian: bool,
@@ -172,7 +172,10 @@ fn walk_pcapng<'py>(
             offset_ns,
         })
         .collect();
-    let data = buf.as_bytes(); // immutable bytes: safe to read without the GIL
+    // Bytes, or read.py's chunk bytearray with a buffer export held while the GIL is
+    // released (an exported bytearray cannot be resized).
+    let _export = PyBuffer::<u8>::get(buf)?;
+    let data = read_only(buf)?;
     let run = py
         .detach(|| {
             std::panic::catch_unwind(|| {

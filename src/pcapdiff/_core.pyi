@@ -24,7 +24,7 @@ def walk_pcap(
     for "too_big", the claimed length."""
 
 def walk_pcapng(
-    buf: bytes,
+    buf: bytes | bytearray,
     pos: int,
     end: int,
     big_endian: bool,

@@ -48,6 +48,7 @@ DEFAULT_MAX_RATIO = 1000
 RATIO_FLOOR_BYTES = 256 << 20
 
 CHUNK_BYTES = 1 << 20
+CHUNK_SLACK = 64 << 10  # room for the record cut by the previous chunk's end
 # libpcap refuses records larger than this unless the file's snaplen says otherwise.
 DEFAULT_MAX_CAPLEN = 262_144
 ABSOLUTE_MAX_CAPLEN = 16 << 20
@@ -266,7 +267,7 @@ class _Prefixed:
 
 def _read_pcap(
     src: _Source,
-    buf: bytes,
+    buf: bytes | bytearray,
     summary: CaptureSummary,
     strict: bool,
     progress: ProgressFn | None,
@@ -304,17 +305,19 @@ def _read_pcap(
     max_caplen = min(max(DEFAULT_MAX_CAPLEN, snaplen), ABSOLUTE_MAX_CAPLEN)
     caplen_at = struct.Struct(endian + "I").unpack_from
     hdr_len = 24 if modified else 16
-    tail, base = bytes(buf[24:]), 24  # base: file offset of tail[0]
+    chunks = _Chunks()
+    # The bytes before the next chunk's: data[tail_at:tail_end]; base is their offset.
+    data: bytes | bytearray = buf
+    tail_at, tail_end, base = 24, len(buf), 24
     frame = 0
     empty_run = 0  # zero-length records in a row
     want = 0  # bytes the record cut by the chunk's end needs
     try:
         while True:
-            # A fresh buffer per chunk: batches handed out keep referring to theirs.
-            chunk = bytearray(len(tail) + max(CHUNK_BYTES, want))
-            chunk[: len(tail)] = tail
-            got = _fill(stream, chunk, len(tail))
-            end = len(tail) + got
+            chunk = chunks.carry(data, tail_at, tail_end, max(CHUNK_BYTES, want))
+            carried = tail_end - tail_at
+            got = _fill(stream, chunk, carried)
+            end = carried + got
             # Where each record starts, and its header's words: the Rust core's walk.
             walked = walk_pcap(
                 chunk,
@@ -351,15 +354,15 @@ def _read_pcap(
                     progress(src.position(), src.total)
             if summary.compression:
                 check_ratio(src, name, frame + 1, base + end, max_ratio)
-            tail, base = bytes(chunk[pos:end]), base + pos
+            data, tail_at, tail_end, base = chunk, pos, end, base + pos
             if not got:
-                if tail:
-                    have = len(tail)
+                if end > pos:
+                    have = end - pos
                     what = (
                         f"record header cut off ({have} of {hdr_len} bytes)"
                         if have < hdr_len
                         else f"record data cut off ({have - hdr_len} of "
-                        f"{caplen_at(tail, 8)[0]} bytes)"
+                        f"{caplen_at(chunk, pos + 8)[0]} bytes)"
                     )
                     _cut_tail(summary, strict, name, frame + 1, base, what)
                 return
@@ -410,6 +413,39 @@ def _note_batch(
     summary.packets += count
     summary.sliced_packets += sliced
     _widen_window(summary, first, last)
+
+
+class _Chunks:
+    """The reader's chunk buffers, each used again once nothing refers to it.
+
+    A batch handed out refers to its chunk (``FrameBatch.buf``), and a consumer may keep
+    it (compare's reading thread queues batches; a test may list them all), so a chunk
+    is written again only when its reference count says nobody but this pool holds it.
+    Reuse spares a megabyte of zeroing, and fresh pages to fault in, per chunk."""
+
+    KEEP = 4  # chunks held for reuse: the one being read, the queued ones
+
+    def __init__(self) -> None:
+        self.held: list[bytearray] = []
+
+    def carry(self, data: bytes | bytearray, start: int, stop: int, room: int) -> bytearray:
+        """A chunk that starts with data[start:stop] and has room for ``room`` more."""
+        need = stop - start + room
+        chunk = self._free(need)
+        if chunk is None:
+            chunk = bytearray(max(need, CHUNK_BYTES + CHUNK_SLACK))
+            if len(self.held) < self.KEEP:
+                self.held.append(chunk)
+        with memoryview(data) as view:
+            chunk[: stop - start] = view[start:stop]
+        return chunk
+
+    def _free(self, need: int) -> bytearray | None:
+        for i in range(len(self.held)):  # by index: a loop variable would hold a reference
+            # Free when the only references are the pool's list and the call's argument.
+            if len(self.held[i]) >= need and sys.getrefcount(self.held[i]) == 2:
+                return self.held[i]
+        return None
 
 
 def _fill(stream: BinaryIO, chunk: bytearray, at: int) -> int:
@@ -500,7 +536,7 @@ def _resolution(code: int) -> tuple[int, int]:
 
 
 def _options(
-    body: bytes, start: int, end: int, endian: str, name: str, offset: int
+    body: bytes | bytearray, start: int, end: int, endian: str, name: str, offset: int
 ) -> Iterator[tuple[int, bytes]]:
     """Walk a block's options; a length that runs past the block is corruption."""
     pos = start
@@ -516,7 +552,7 @@ def _options(
                 offset=offset + pos,
                 reason=f"pcapng option {code} of length {length} runs past its block",
             )
-        yield code, body[pos + 4 : value_end]
+        yield code, bytes(body[pos + 4 : value_end])
         pos = value_end + (-length % 4)
 
 
@@ -525,11 +561,11 @@ class _Batcher:
 
     def __init__(self) -> None:
         self.linktype = -1
-        self.buf: bytes = b""
+        self.buf: bytes | bytearray = b""
         self.rows: list[tuple[int, int, int, int, int]] = []  # frame, start, caplen, ts, wire
 
     def add(
-        self, buf: bytes, linktype: int, row: tuple[int, int, int, int, int]
+        self, buf: bytes | bytearray, linktype: int, row: tuple[int, int, int, int, int]
     ) -> FrameBatch | None:
         done = None
         if self.rows and (linktype != self.linktype or buf is not self.buf):
@@ -556,7 +592,7 @@ def _int_column(values: tuple[int, ...]) -> Column:
 
 def _read_pcapng(
     src: _Source,
-    buf: bytes,
+    buf: bytes | bytearray,
     summary: CaptureSummary,
     strict: bool,
     progress: ProgressFn | None,
@@ -575,12 +611,13 @@ def _read_pcapng(
     sections = 0
     next_progress = PROGRESS_EVERY
     batcher = _Batcher()
+    chunks = _Chunks()
+    end = len(buf)
     try:
         while True:
-            end = len(buf)
             if pos + 12 > end:
-                more = stream.read(CHUNK_BYTES)
-                if not more:
+                buf, end, got = _refill(stream, chunks, buf, pos, end, CHUNK_BYTES)
+                if not got:
                     if sections == 0:  # as for a pcap: no whole file header, no capture
                         raise PcapFormatError(
                             name, frame=None, offset=0, reason="file header cut off"
@@ -596,9 +633,9 @@ def _read_pcapng(
                         )
                     break
                 base += pos
-                buf, pos = buf[pos:] + more, 0
+                pos = 0
                 if summary.compression:
-                    check_ratio(src, name, frame + 1, base + len(buf), max_ratio)
+                    check_ratio(src, name, frame + 1, base + end, max_ratio)
                 continue
             block_type = struct.unpack_from(endian + "I", buf, pos)[0]
             if block_type == 6 and interfaces and not skipping and CORE_EPB_WALK:
@@ -660,15 +697,15 @@ def _read_pcapng(
                 )
             nxt = pos + block_len
             if nxt > end:
-                more = stream.read(max(CHUNK_BYTES, block_len))
-                if not more:
+                buf, end, got = _refill(stream, chunks, buf, pos, end, max(CHUNK_BYTES, block_len))
+                if not got:
                     what = f"block cut off ({end - pos} of {block_len} bytes)"
                     if sections == 0:
                         raise PcapFormatError(name, frame=None, offset=base + pos, reason=what)
                     _cut_tail(summary, strict, name, frame + 1, base + pos, what)
                     break
                 base += pos
-                buf, pos = buf[pos:] + more, 0
+                pos = 0
                 continue
             offset = base + pos
             body_end = nxt - 4
@@ -792,8 +829,20 @@ def _read_pcapng(
         _widen_window(summary, first_ts, last_ts)
 
 
+def _refill(
+    stream: BinaryIO, chunks: _Chunks, buf: bytes | bytearray, pos: int, end: int, want: int
+) -> tuple[bytes | bytearray, int, int]:
+    """A chunk holding buf[pos:end] and up to ``want`` bytes more; (chunk, its end,
+    bytes read). At the end of the stream the old buffer is kept, unchanged."""
+    chunk = chunks.carry(buf, pos, end, want)
+    got = _fill(stream, chunk, end - pos)
+    if not got:
+        return buf, end, 0
+    return chunk, end - pos + got, got
+
+
 def _run_batches(
-    buf: bytes,
+    buf: bytes | bytearray,
     frame: int,
     starts: bytes,
     caplens: bytes,
@@ -833,7 +882,7 @@ def _bad_block(
 
 
 def _interface(
-    buf: bytes, pos: int, body_end: int, endian: str, name: str, base: int
+    buf: bytes | bytearray, pos: int, body_end: int, endian: str, name: str, base: int
 ) -> _Interface:
     linktype, _reserved, snaplen = struct.unpack_from(endian + "HHI", buf, pos + 8)
     num, den, offset_ns = 1000, 1, 0  # default resolution: microseconds
@@ -846,7 +895,7 @@ def _interface(
 
 
 def _interface_stats(
-    buf: bytes,
+    buf: bytes | bytearray,
     pos: int,
     body_end: int,
     endian: str,
