@@ -91,6 +91,12 @@ fn unsafe_char(c: char) -> bool {
 /// Bytes from a packet as text safe anywhere: UTF-8, every byte that is not as
 /// `\xNN`, every control or bidi character as `\xNN` or `\uNNNN` (text.wire_text).
 pub fn wire_text(raw: &[u8]) -> String {
+    if raw.iter().all(|b| (0x20..0x7f).contains(b)) {
+        // printable ASCII, nearly every method, path and Host: nothing to escape
+        if let Ok(text) = std::str::from_utf8(raw) {
+            return text.to_owned();
+        }
+    }
     let mut out = String::with_capacity(raw.len());
     for chunk in raw.utf8_chunks() {
         for c in chunk.valid().chars() {
