@@ -72,6 +72,17 @@ def _request(n: int, request_no: int, rng: random.Random) -> bytes:
     return (head + "X-Pad: " + "p" * rng.randrange(200) + "\r\n\r\n").encode()
 
 
+def _response(size: int) -> bytes:
+    """A real HTTP response of exactly ``size`` bytes (head and Content-Length body),
+    so response framing and the judge's answered path are exercised."""
+    body = size
+    while True:
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {body}\r\n\r\n"
+        if len(head) + body == size:
+            return head.encode() + b"x" * body
+        body = size - len(head)
+
+
 def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[bytes]:
     """The packets of connection number ``n`` in order (timestamps are added later)."""
     client = bytes([198, 51, 100, 1 + n % 250])
@@ -123,8 +134,12 @@ def _connection(rng: random.Random, n: int, max_requests: int = 6) -> Iterator[b
             request = _request(n, request_no, rng)
             yield c(PSH | ACK, cseq, sseq, request)
             cseq += len(request)
-        for i in range(2 + rng.randrange(12)):
-            yield s(ACK | (PSH if i % 4 == 3 else 0), sseq, cseq, MSS)
+        segments = 2 + rng.randrange(12)
+        response = _response(segments * MSS)
+        for i in range(segments):
+            last = i == segments - 1
+            piece = response[i * MSS : (i + 1) * MSS]
+            yield s(ACK | (PSH if i % 4 == 3 or last else 0), sseq, cseq, piece)
             sseq += MSS
             if i % 2:
                 yield c(ACK, cseq, sseq)
