@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import io
 import os
 import sys
@@ -20,12 +21,17 @@ import click
 
 from ..errors import PcapdiffError
 from ..exitcodes import ExitCode
-from .capture_cmd import capture
-from .compare_cmd import compare
-from .conns_cmd import conns
-from .flows_cmd import flows
-from .probe_cmd import probe
-from .syncheck_cmd import syncheck
+
+# Each command's module, imported when the command runs (or --help lists them all):
+# `pcapdiff conns` does not pay for capture's, probe's and flows' imports.
+COMMANDS = {
+    "compare": "compare_cmd",
+    "conns": "conns_cmd",
+    "flows": "flows_cmd",
+    "syncheck": "syncheck_cmd",
+    "capture": "capture_cmd",
+    "probe": "probe_cmd",
+}
 
 SHORT_USAGE = """usage: pcapdiff COMMAND [OPTIONS] [ARGS]...
 
@@ -39,7 +45,23 @@ SHORT_USAGE = """usage: pcapdiff COMMAND [OPTIONS] [ARGS]...
 'pcapdiff --help' for more, 'pcapdiff COMMAND --help' for one command."""
 
 
+class _LazyGroup(click.Group):
+    """The commands of COMMANDS, each imported on first use, in COMMANDS' order."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is None:
+            return None
+        command = getattr(importlib.import_module(f".{module}", __name__), cmd_name)
+        assert isinstance(command, click.Command)
+        return command
+
+
 @click.group(
+    cls=_LazyGroup,
     invoke_without_command=True,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
@@ -57,10 +79,6 @@ def cli(ctx: click.Context) -> None:
     if ctx.invoked_subcommand is None:
         click.echo(SHORT_USAGE, err=True)
         ctx.exit(ExitCode.TROUBLE)
-
-
-for command in (compare, conns, flows, syncheck, capture, probe):
-    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> int:
