@@ -10,15 +10,43 @@ use crate::track::{
     DirectionRec, ExchangeRec, Message, PacketRef, Record, ResetRec, TcpOptionsRec,
 };
 
+const BILLION: i128 = 1_000_000_000;
+
 /// The double nearest `ns / 10^9` (ties to even), as Python's int / int gives it;
 /// None when the exact comparison would not fit in i128.
 pub fn seconds(ns: i128) -> Option<f64> {
-    const BILLION: i128 = 1_000_000_000;
     let a = i128::try_from(ns.unsigned_abs()).ok()?;
     if a < 1 << 53 {
         // both operands exact: IEEE division rounds correctly
         return Some(ns as f64 / 1e9);
     }
+    if let Some(value) = by_one_division(a) {
+        return Some(if ns < 0 { -value } else { value });
+    }
+    neighbours(ns, a)
+}
+
+/// a / 10^9 for a >= 2^53 (every timestamp since 1970-04-15): the quotient scaled by
+/// 2^k to 53 bits is one integer division, its remainder rounds it (half to even), and
+/// the scaling back is exact. None where the scaled dividend would not fit.
+fn by_one_division(a: i128) -> Option<f64> {
+    let whole = a / BILLION; // >= 2^23
+    let k = 52i32.checked_sub(whole.checked_ilog2()? as i32)?;
+    if !(0..=60).contains(&k) {
+        return None;
+    }
+    let scaled = a.checked_mul(1i128 << k)?;
+    // 2^52 <= mantissa < 2^53: whole * 2^k >= 2^52 and (whole + 1) * 2^k <= 2^53
+    let (mut mantissa, rest) = (scaled / BILLION, scaled % BILLION);
+    if 2 * rest > BILLION || (2 * rest == BILLION && mantissa % 2 == 1) {
+        mantissa += 1; // at most 2^53: still exact
+    }
+    // mantissa < 2^54: through i64, not the slower i128 conversion
+    Some(i64::try_from(mantissa).ok()? as f64 / (1u64 << k) as f64)
+}
+
+/// `seconds` by its candidates' exact errors: any magnitude that fits in i128.
+fn neighbours(ns: i128, a: i128) -> Option<f64> {
     // Within an ulp of the quotient: the nearest is it or a neighbour, which the
     // exact errors |c * 10^9 - a| decide, all scaled by one power of two.
     let approx = (a / BILLION) as f64 + (a % BILLION) as f64 / 1e9;
@@ -541,6 +569,41 @@ mod tests {
             );
             assert_eq!(float_repr(x), slow_float_repr(x), "{x:e}");
             assert_eq!(float_repr(-x), slow_float_repr(-x), "{x:e}");
+        }
+    }
+
+    #[test]
+    fn one_division_agrees_with_the_neighbours_exact_errors() {
+        let mut state = 0x1234_5678_9abc_def1_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let billion = 1_000_000_000i128;
+        for i in 0..300_000u64 {
+            let a: i128 = match i % 4 {
+                // times of day: 2026's seconds and any nanosecond
+                0 => 1_700_000_000 * billion + i128::from(next() % 100_000_000_000_000_000),
+                1 => (1i128 << 53) + i128::from(next() >> (next() % 11)),
+                2 => i128::from(next() | (1 << 53)),
+                // ties: a * 2^k = m * 10^9 + 5 * 10^8 for small k (huge values)
+                _ => {
+                    let k = next() % 8;
+                    let m = i128::from((next() >> 11) | (1 << 52));
+                    let exact = m * billion + billion / 2;
+                    if exact % (1 << k) != 0 {
+                        continue;
+                    }
+                    exact >> k
+                }
+            };
+            for ns in [a, -a] {
+                let fast = by_one_division(a).map(|v| if ns < 0 { -v } else { v });
+                assert_eq!(fast, neighbours(ns, a), "{ns}");
+                assert_eq!(seconds(ns), neighbours(ns, a), "{ns}");
+            }
         }
     }
 
