@@ -199,7 +199,9 @@ class StreamingCompare:
         self.edge_cite = edge_cite
         self.edge, self.origin = _Side(), _Side()
         self.facts = CoverageFacts()
-        self.swapped_facts = CoverageFacts()  # the same, the roles exchanged
+        # the same, the roles exchanged; kept only until the first verdict is released
+        # (finish swaps the roles only before)
+        self.swapped_facts = CoverageFacts()
         self.served: set[tuple[str, int]] = set()
         self.paired_endpoints: set[tuple[str, int]] = set()
         self.certain: list[Pair] = []  # before the offset is known
@@ -319,7 +321,8 @@ class StreamingCompare:
 
     def add_edge(self, conn: Connection) -> None:
         self.facts.add_edge(conn)
-        self.swapped_facts.add_origin(conn)
+        if not self.released:  # once verdicts are out the roles stay: no swap to prepare
+            self.swapped_facts.add_origin(conn)
         self._note(conn, self.edge)
         if not conn.syns:
             return  # not an attempt: only what it shows of ports and hosts counts
@@ -327,7 +330,8 @@ class StreamingCompare:
 
     def add_origin(self, conn: Connection) -> None:
         self.facts.add_origin(conn)
-        self.swapped_facts.add_edge(conn)
+        if not self.released:
+            self.swapped_facts.add_edge(conn)
         self._note(conn, self.origin)
         if conn.syns or conn.synacks:
             self.served.add((conn.server.addr, conn.server.port))
@@ -353,7 +357,8 @@ class StreamingCompare:
         e, o = pair.edge, pair.origin
         assert o is not None
         self.facts.add_trusted(pair)
-        self.swapped_facts.add_trusted(Pair(o, e, 0.0, pair.matched_by, "certain"))
+        if not self.released:
+            self.swapped_facts.add_trusted(Pair(o, e, 0.0, pair.matched_by, "certain"))
         self.paired_endpoints.add((e.server.addr, e.server.port))
         forward, reverse = delay_samples([(e, o)])
         self.forward = _lowest(self.forward + forward)
@@ -419,8 +424,6 @@ class StreamingCompare:
             self.facts.round_trip_bound(),
             offset_ns,
         )
-        if o is not None and pair.confidence == "certain":
-            pair = pair._replace(score=_score(e, o, offset_ns)[0])
         case = Case(
             pair,
             coverage,
@@ -438,6 +441,10 @@ class StreamingCompare:
             else:
                 self.held.append(pair)  # it rests on a capture's start, or its end
             return
+        if o is not None and pair.confidence == "certain":
+            # scored only now, with the offset it is judged with: nothing in judging reads
+            # the score, and a pair that waits is scored again when judged (finish too)
+            verdict = verdict._replace(pair=pair._replace(score=_score(e, o, offset_ns)[0]))
         self._emit(verdict)
 
     def _later(self, at_ns: int, pair: Pair) -> None:
