@@ -217,6 +217,15 @@ fn may_tie(x: f64, n: usize) -> bool {
     };
     let zeros = m.trailing_zeros();
     let (m, e) = ((m >> zeros) as u128, e + zeros as i32);
+    if e < 0 {
+        // m * 5^-e has at least digits(m) + floor(-e * log10 5) digits (0.69897 is just
+        // under log10 5): more than n + 1, it cannot stop at digit n + 1. A timestamp's
+        // (-e about 22) has some 31.
+        let at_least = m.ilog10() as u64 + 1 + u64::from(e.unsigned_abs()) * 69_897 / 100_000;
+        if at_least > n as u64 + 1 {
+            return false;
+        }
+    }
     let exact = if e < 0 {
         // 5^28 alone has 20 digits: more than any tie of a 17-digit string needs
         match 5u128
