@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pcapdiff import _core
 from pcapdiff.conns import ConnectionScan
 from pcapdiff.errors import PcapdiffError
-from pcapdiff.model import RecordText
+from pcapdiff.model import RECORD_SEPARATOR, RecordTexts
 from pcapdiff.render.conns_json import connection_to_json
 
 from .conftest import CORPUS, ROOT
@@ -104,7 +104,10 @@ def test_a_text_only_scan_gives_each_record_as_its_text() -> None:
     scan = ConnectionScan(path, json=True, text_only=True)
     with pytest.raises(TypeError, match="items"):
         iter(scan)
-    texts = [item.text for item in scan.items() if isinstance(item, RecordText)]
+    runs = [item for item in scan.items() if isinstance(item, RecordTexts)]
+    texts = [text for run in runs for text in run.text.split(RECORD_SEPARATOR)]
+    assert sum(run.records for run in runs) == len(texts)
+    assert sum(n for run in runs for n in run.states.values()) == len(texts)
     full = ConnectionScan(path, json=True)
     expected = [orjson.dumps(connection_to_json(conn)).decode() for conn in full]
     assert texts

@@ -12,6 +12,9 @@ use crate::track::{
 
 const BILLION: i128 = 1_000_000_000;
 
+/// Between two records of the document's "connections" list (render/conns_json.py).
+pub const RECORD_SEPARATOR: &str = ",\n  ";
+
 /// The double nearest `ns / 10^9` (ties to even), as Python's int / int gives it;
 /// None when the exact comparison would not fit in i128.
 pub fn seconds(ns: i128) -> Option<f64> {

@@ -4,7 +4,7 @@
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyList, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use pyo3::BoundObject;
 
 use std::collections::HashMap;
@@ -970,6 +970,7 @@ impl PyTracker {
     ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         let model = &mut self.model;
+        let mut run = TextRun::default();
         for event in events {
             match event {
                 Event::Finished(record) => {
@@ -979,21 +980,66 @@ impl PyTracker {
                         None
                     };
                     match text {
-                        Some(text) if !self.records => {
-                            out.append((0, py.None(), text, record.id, record.conn_state))?
+                        Some(text) if !self.records => run.add(&text, record.conn_state),
+                        text => {
+                            run.flush(py, &out)?;
+                            out.append((0, model.connection(py, *record)?, text))?
                         }
-                        text => out.append((0, model.connection(py, *record)?, text))?,
                     }
                 }
                 Event::Tapped {
                     id,
                     from_client,
                     index,
-                } => out.append((1, id, from_client, rows(index)?))?,
-                Event::Released(clock) => out.append((2, clock))?,
+                } => {
+                    run.flush(py, &out)?;
+                    out.append((1, id, from_client, rows(index)?))?
+                }
+                Event::Released(clock) => {
+                    run.flush(py, &out)?;
+                    out.append((2, clock))?
+                }
             }
         }
+        run.flush(py, &out)?;
         Ok(out)
+    }
+}
+
+/// Consecutive records given as their text alone, as one event: (3, the texts joined
+/// by `conns --json`'s separator, how many, {conn_state: count}). One Python string
+/// and one tuple per batch instead of per record.
+#[derive(Default)]
+struct TextRun {
+    text: String,
+    count: usize,
+    states: Vec<(&'static str, usize)>,
+}
+
+impl TextRun {
+    fn add(&mut self, text: &str, state: &'static str) {
+        if self.count > 0 {
+            self.text.push_str(conns_json::RECORD_SEPARATOR);
+        }
+        self.text.push_str(text);
+        self.count += 1;
+        match self.states.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, n)) => *n += 1,
+            None => self.states.push((state, 1)),
+        }
+    }
+
+    fn flush(&mut self, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let states = PyDict::new(py);
+        for (state, n) in self.states.drain(..) {
+            states.set_item(state, n)?;
+        }
+        out.append((3, std::mem::take(&mut self.text), self.count, states))?;
+        self.count = 0;
+        Ok(())
     }
 }
 

@@ -169,7 +169,9 @@ IDLE_SWEEP_INTERVAL_NS: int
 
 # (0, Connection, its conns --json text or None) a connection ended;
 # (1, id, from_client, row) a segment tapped;
-# (2, clock) every record that ends by then has been released
+# (2, clock) every record that ends by then has been released;
+# (3, texts, how many, {conn_state: count}) consecutive connections that ended, as their
+# conns --json texts joined by ",\n  " (json=True, records=False)
 Event = tuple[Any, ...]
 
 class Tracker:

@@ -30,7 +30,7 @@ from .model import (
     CaptureSummary,
     Connection,
     FrameBatch,
-    RecordText,
+    RecordTexts,
     SegmentRow,
 )
 from .read import DEFAULT_MAX_RATIO, ProgressFn, read_batches
@@ -71,8 +71,8 @@ class ConnectionScan:
     ) -> None:
         """``json``: have the core write each record's ``conns --json`` text too
         (``json_of``), for a capture of one file. ``text_only`` (with ``json``): no
-        ``Connection`` where the core wrote the text; ``items()`` then gives a
-        ``RecordText`` for it, and the scan cannot be iterated for connections."""
+        ``Connection`` where the core wrote the text; ``items()`` then gives
+        ``RecordTexts`` for them, and the scan cannot be iterated for connections."""
         self._text_only = text_only and json
         files = as_files(source)
         self.parts: list[CaptureSummary] = []  # one per file when there are several
@@ -129,9 +129,9 @@ class ConnectionScan:
             return None
         return self._json[0][1]
 
-    def items(self) -> Iterator[Connection | RecordText]:
-        """Every record as it ends: a ``RecordText`` where the scan is ``text_only``
-        and the core wrote the text, else the ``Connection``."""
+    def items(self) -> Iterator[Connection | RecordTexts]:
+        """Every record as it ends: runs of them as ``RecordTexts`` where the scan is
+        ``text_only`` and the core wrote the text, else each ``Connection``."""
         with few_collections():
             yield from self._connections
         if self.parts:

@@ -304,13 +304,17 @@ class Connection(NamedTuple):
         return self.last_ts_ns - self.first_ts_ns
 
 
-class RecordText(NamedTuple):
-    """A connection as its ``conns --json`` record only, the text the core wrote:
-    ``conns --json`` without a filter needs no ``Connection`` object."""
+RECORD_SEPARATOR = ",\n  "  # between two records of conns --json's "connections"
 
-    id: int
-    conn_state: str
+
+class RecordTexts(NamedTuple):
+    """Consecutive connections as their ``conns --json`` records only, the text the
+    core wrote (joined by RECORD_SEPARATOR): ``conns --json`` without a filter needs no
+    ``Connection`` object, nor a Python object per record."""
+
     text: str
+    records: int  # how many records the text holds
+    states: dict[str, int]  # conn_state -> how many of them
 
 
 class IcmpError(NamedTuple):

@@ -27,7 +27,7 @@ from typing import Any, cast
 
 from . import _core
 from .decode import account
-from .model import CaptureSummary, Connection, FrameBatch, RecordText, SegmentRow
+from .model import CaptureSummary, Connection, FrameBatch, RecordTexts, SegmentRow
 
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
 IDLE_TIMEOUT_NS: int = _core.IDLE_TIMEOUT_NS
@@ -74,13 +74,13 @@ def track_batches(
     tap: Tap | None = None,
     json: list[tuple[int, str | None]] | None = None,
     text_only: bool = False,
-) -> Iterator[Connection | RecordText]:
+) -> Iterator[Connection | RecordTexts]:
     """``track`` over ``decode_batches`` of ``batches``, in one pass inside the core:
     no segment becomes a Python object (but those ``tap`` is shown). With ``json``,
     ``json[0]`` holds (id, its ``conns --json`` text, or None) of each record as it is
     yielded: the core writes the text (render/conns_json.py writes it otherwise).
-    ``text_only`` (with ``json``): a ``RecordText`` instead of each ``Connection``
-    whose text the core wrote."""
+    ``text_only`` (with ``json``): ``RecordTexts`` instead of the ``Connection``s
+    whose text the core wrote, a run of them at a time."""
     tracker = _core.Tracker(
         idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only
     )
@@ -96,15 +96,14 @@ def _events(
     released: list[int] | None,
     tap: Tap | None,
     json: list[tuple[int, str | None]] | None = None,
-) -> Iterator[Connection | RecordText]:
-    """The core's events in order: a record ended (a ``Connection`` the core made, or
-    only its text), a segment tapped, the clock."""
+) -> Iterator[Connection | RecordTexts]:
+    """The core's events in order: a record ended (a ``Connection`` the core made), a
+    run of records as their text only, a segment tapped, the clock."""
     for event in events:
         kind = event[0]
-        if kind == 0:
-            if event[1] is None:
-                yield RecordText(event[3], event[4], event[2])
-                continue
+        if kind == 3:
+            yield RecordTexts(event[1], event[2], event[3])
+        elif kind == 0:
             if json is not None:
                 json[0] = (event[1].id, event[2])
             yield event[1]

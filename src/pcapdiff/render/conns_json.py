@@ -15,12 +15,13 @@ import orjson
 
 from ..errors import PcapdiffError
 from ..model import (
+    RECORD_SEPARATOR,
     CaptureSummary,
     Connection,
     Direction,
     Exchange,
     PacketRef,
-    RecordText,
+    RecordTexts,
     TcpOptions,
 )
 
@@ -192,7 +193,7 @@ def _encode(doc: dict[str, Any]) -> str:
 
 
 def write_conns_json(
-    connections: Iterable[Connection | RecordText],
+    connections: Iterable[Connection | RecordTexts],
     summary: CaptureSummary,
     out: TextIO,
     filters: dict[str, Any] | None = None,
@@ -200,7 +201,7 @@ def write_conns_json(
 ) -> int:
     """Stream the whole document to ``out``; return how many connections were written.
     ``json_of``: a record's text as the core wrote it (``ConnectionScan.json_of``),
-    None where it did not; a ``RecordText`` is that text alone.
+    None where it did not; ``RecordTexts`` are records as that text alone.
 
     The document is always complete: when reading fails part-way, it holds the
     connections up to the failure and an ``error`` member, and the error is raised
@@ -211,12 +212,14 @@ def write_conns_json(
     error: PcapdiffError | None = None
     try:
         for conn in connections:
-            out.write(",\n  " if n else "\n  ")
-            if isinstance(conn, RecordText):
+            out.write(RECORD_SEPARATOR if n else "\n  ")
+            if isinstance(conn, RecordTexts):
                 out.write(conn.text)
-            else:
-                text = json_of(conn) if json_of is not None else None
-                out.write(text or _encode(connection_to_json(conn, summary.cite)))
+                states.update(conn.states)
+                n += conn.records
+                continue
+            text = json_of(conn) if json_of is not None else None
+            out.write(text or _encode(connection_to_json(conn, summary.cite)))
             states[conn.conn_state] += 1
             n += 1
     except PcapdiffError as exc:
