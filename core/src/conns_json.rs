@@ -468,22 +468,51 @@ fn response(out: &mut String, m: &Option<ResponseMessage>) -> Option<()> {
 }
 
 /// An endpoint as `str(model.Endpoint)` writes it.
-fn endpoint(address: &str, port: u16) -> String {
-    if address.contains(':') {
-        format!("[{address}]:{port}")
-    } else {
-        format!("{address}:{port}")
+/// "address:port" ("[v6]:port") as a JSON string, without a String of its own.
+fn endpoint(out: &mut String, address: &str, port: u16) {
+    let v6 = address.contains(':');
+    if !address
+        .bytes()
+        .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+    {
+        // not an address's usual text: escaped as any other string
+        let text = if v6 {
+            format!("[{address}]:{port}")
+        } else {
+            format!("{address}:{port}")
+        };
+        string(out, &text);
+        return;
     }
+    out.push_str(if v6 { "\"[" } else { "\"" });
+    out.push_str(address);
+    out.push_str(if v6 { "]:" } else { ":" });
+    out.push_str(itoa::Buffer::new().format(port));
+    out.push('"');
 }
 
 /// The record's JSON; `client` and `server` are the addresses' text. None when a
 /// value is beyond what the core writes exactly (the caller writes it in Python).
 pub fn record(r: &Record, client: &str, server: &str) -> Option<String> {
     let mut out = String::with_capacity(2048); // a record is 1-2 KB
-    let mut o = Object::new(&mut out);
+    record_into(&mut out, r, client, server).then_some(out)
+}
+
+/// `record` appended to `out` (false, and `out` as it was, where it gives None).
+pub fn record_into(out: &mut String, r: &Record, client: &str, server: &str) -> bool {
+    let start = out.len();
+    if write_record(out, r, client, server).is_none() {
+        out.truncate(start);
+        return false;
+    }
+    true
+}
+
+fn write_record(out: &mut String, r: &Record, client: &str, server: &str) -> Option<()> {
+    let mut o = Object::new(out);
     o.int("id", r.id);
-    o.text("client", &endpoint(client, r.client.1));
-    o.text("server", &endpoint(server, r.server.1));
+    endpoint(o.key("client"), client, r.client.1);
+    endpoint(o.key("server"), server, r.server.1);
     o.text("conn_state", r.conn_state);
     o.text("history", &r.history);
     o.opt_int("client_isn", r.client_isn);
@@ -525,7 +554,7 @@ pub fn record(r: &Record, client: &str, server: &str) -> Option<String> {
     exchange(o.key("exchange"), &r.exchange)?;
     exchange(o.key("exchange_at_rst"), &r.exchange_at_rst)?;
     o.end();
-    Some(out)
+    Some(())
 }
 
 #[cfg(test)]

@@ -745,6 +745,14 @@ impl Model {
         Ok(conns_json::record(r, &client, &server))
     }
 
+    /// The record's `conns --json` text appended to `out`; false (and `out` as it was)
+    /// where the Python renderer must write it.
+    fn json_into(&mut self, py: Python<'_>, r: &Record, out: &mut String) -> PyResult<bool> {
+        let (_, client) = self.address(py, r.client.0)?;
+        let (_, server) = self.address(py, r.server.0)?;
+        Ok(conns_json::record_into(out, r, &client, &server))
+    }
+
     fn refs<'py>(
         &self,
         py: Python<'py>,
@@ -974,18 +982,16 @@ impl PyTracker {
         for event in events {
             match event {
                 Event::Finished(record) => {
+                    if self.json && !self.records && run.add(py, model, &record)? {
+                        continue;
+                    }
                     let text = if self.json {
                         model.json(py, &record)?
                     } else {
                         None
                     };
-                    match text {
-                        Some(text) if !self.records => run.add(&text, record.conn_state),
-                        text => {
-                            run.flush(py, &out)?;
-                            out.append((0, model.connection(py, *record)?, text))?
-                        }
-                    }
+                    run.flush(py, &out)?;
+                    out.append((0, model.connection(py, *record)?, text))?
                 }
                 Event::Tapped {
                     id,
@@ -1017,16 +1023,24 @@ struct TextRun {
 }
 
 impl TextRun {
-    fn add(&mut self, text: &str, state: &'static str) {
+    /// The record's text written on to the run's, without a String of its own; false
+    /// where the core does not write it (the run is left as it was).
+    fn add(&mut self, py: Python<'_>, model: &mut Model, record: &Record) -> PyResult<bool> {
+        let before = self.text.len();
         if self.count > 0 {
             self.text.push_str(conns_json::RECORD_SEPARATOR);
         }
-        self.text.push_str(text);
+        if !model.json_into(py, record, &mut self.text)? {
+            self.text.truncate(before);
+            return Ok(false);
+        }
+        let state = record.conn_state;
         self.count += 1;
         match self.states.iter_mut().find(|(s, _)| *s == state) {
             Some((_, n)) => *n += 1,
             None => self.states.push((state, 1)),
         }
+        Ok(true)
     }
 
     fn flush(&mut self, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
