@@ -66,7 +66,14 @@ pub fn walk(chunk: &[u8], end: usize, layout: Layout, empty_run: u32) -> Walk {
     let end = end.min(chunk.len());
     let hdr = layout.header_len;
     let frac_ns: i64 = if layout.nanoseconds { 1 } else { 1000 };
+    // Room for a chunk of 256-byte records at the start: the columns grow (and copy)
+    // a few times less, and at most a chunk's worth is asked for.
+    let room = end / 256;
     let mut out = Walk {
+        starts: Vec::with_capacity(room),
+        caplens: Vec::with_capacity(room),
+        ts_ns: Vec::with_capacity(room),
+        wire_lens: Vec::with_capacity(room),
         empty_run,
         ..Walk::default()
     };

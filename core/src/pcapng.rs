@@ -80,9 +80,15 @@ pub fn walk(
     limit: usize,
 ) -> Run {
     let view = buf.get(..end.min(buf.len())).unwrap_or(&[]);
+    // as pcap::walk: room for 256-byte blocks at the start
+    let room = (view.len().saturating_sub(pos) / 256).min(limit);
     let mut run = Run {
+        starts: Vec::with_capacity(room),
+        caplens: Vec::with_capacity(room),
+        ts_ns: Vec::with_capacity(room),
+        wire_lens: Vec::with_capacity(room),
+        linktypes: Vec::with_capacity(room),
         pos,
-        ..Run::default()
     };
     while run.starts.len() < limit {
         let Some((start, caplen, ts, wire, linktype, next)) =

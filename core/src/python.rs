@@ -1051,7 +1051,8 @@ impl TextRun {
         for (state, n) in self.states.drain(..) {
             states.set_item(state, n)?;
         }
-        out.append((3, std::mem::take(&mut self.text), self.count, states))?;
+        out.append((3, self.text.as_str(), self.count, states))?;
+        self.text.clear(); // its capacity kept: the next run grows it no more
         self.count = 0;
         Ok(())
     }
