@@ -64,13 +64,8 @@ mod tests {
 
     #[test]
     fn find_agrees_with_bytes_find() {
-        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: u64| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state % n
-        };
+        let mut noise = crate::noise::Noise::new(0x9e37_79b9_7f4a_7c15);
+        let mut next = move |n: u64| noise.next() % n;
         let alphabet = b"\r\nab";
         for _ in 0..20_000 {
             let haystack: Vec<u8> = (0..next(24)).map(|_| alphabet[next(4) as usize]).collect();

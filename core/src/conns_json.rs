@@ -585,13 +585,8 @@ mod tests {
 
     #[test]
     fn the_integer_tie_test_agrees_with_the_exact_expansion() {
-        let mut state = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut noise = crate::noise::Noise::new(0x2545_f491_4f6c_dd1d);
+        let mut next = move || noise.next();
         for i in 0..200_000u64 {
             let x = match i % 4 {
                 0 => f64::from_bits(next() >> 2), // any positive double
@@ -615,13 +610,8 @@ mod tests {
 
     #[test]
     fn one_division_agrees_with_the_neighbours_exact_errors() {
-        let mut state = 0x1234_5678_9abc_def1_u64;
-        let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        };
+        let mut noise = crate::noise::Noise::new(0x1234_5678_9abc_def1);
+        let mut next = move || noise.next();
         let billion = 1_000_000_000i128;
         for i in 0..300_000u64 {
             let a: i128 = match i % 4 {
