@@ -964,12 +964,13 @@ struct PyTracker {
     model: Model,
     json: bool,    // each record also as its `conns --json` text
     records: bool, // a `Connection` even for a record whose text is written
+    run: TextRun,  // kept, with its buffer's capacity, from call to call
 }
 
 impl PyTracker {
-    /// Events as Python values: (0, record, its text or None), or without records
-    /// (0, None, text, id, conn_state) where the text is written; (1, id, from_client,
-    /// row); (2, clock).
+    /// Events as Python values: (0, record, its text or None); without records, where
+    /// the text is written, runs of them as (3, texts, how many, {conn_state: count});
+    /// (1, id, from_client, row); (2, clock).
     fn events<'py>(
         &mut self,
         py: Python<'py>,
@@ -978,7 +979,7 @@ impl PyTracker {
     ) -> PyResult<Bound<'py, PyList>> {
         let out = PyList::empty(py);
         let model = &mut self.model;
-        let mut run = TextRun::default();
+        let run = &mut self.run;
         for event in events {
             match event {
                 Event::Finished(record) => {
@@ -1076,6 +1077,7 @@ impl PyTracker {
             model: Model::new(py)?,
             json,
             records,
+            run: TextRun::default(),
         })
     }
 
