@@ -648,6 +648,20 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_are_written_as_address_and_port() {
+        let written = |address: &str, port: u16| {
+            let mut out = String::from("x");
+            endpoint(&mut out, address, port);
+            out
+        };
+        assert_eq!(written("198.51.100.7", 443), "x\"198.51.100.7:443\"");
+        assert_eq!(written("2001:db8::1", 80), "x\"[2001:db8::1]:80\"");
+        // not an address's usual text: escaped as any string, brackets and all
+        assert_eq!(written("fe80::1%\"eth0", 80), "x\"[fe80::1%\\\"eth0]:80\"");
+        assert_eq!(written("a\u{1}b", 1), "x\"a\\u0001b:1\"");
+    }
+
+    #[test]
     fn strings_are_escaped_as_orjson_escapes_them() {
         let mut out = String::new();
         string(
