@@ -277,6 +277,17 @@ fn string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// A member's name with its comma, quotes and colon (`,"name":`), made at compile
+/// time by `k!`: the only way to make one, so a bare name cannot reach `key`.
+#[derive(Clone, Copy)]
+struct Key(&'static str);
+
+macro_rules! k {
+    ($name:literal) => {
+        Key(concat!(",\"", $name, "\":"))
+    };
+}
+
 /// One JSON object, written member by member.
 struct Object<'a> {
     out: &'a mut String,
@@ -289,7 +300,17 @@ impl<'a> Object<'a> {
         Object { out, first: true }
     }
 
-    fn key(&mut self, name: &str) -> &mut String {
+    /// A member's name as `k!` spells it (`,"name":`): one push, the comma dropped
+    /// before the first member.
+    fn key(&mut self, Key(quoted): Key) -> &mut String {
+        let text = if self.first { &quoted[1..] } else { quoted };
+        self.first = false;
+        self.out.push_str(text);
+        self.out
+    }
+
+    /// A member whose name is known only at run time (`omitted`'s list names).
+    fn dynamic_key(&mut self, name: &str) -> &mut String {
         if !self.first {
             self.out.push(',');
         }
@@ -302,24 +323,24 @@ impl<'a> Object<'a> {
         self.out
     }
 
-    fn int(&mut self, name: &str, value: impl itoa::Integer) {
+    fn int(&mut self, name: Key, value: impl itoa::Integer) {
         let out = self.key(name);
         out.push_str(itoa::Buffer::new().format(value));
     }
 
-    fn opt_int<T: itoa::Integer>(&mut self, name: &str, value: Option<T>) {
+    fn opt_int<T: itoa::Integer>(&mut self, name: Key, value: Option<T>) {
         match value {
             Some(v) => self.int(name, v),
             None => self.key(name).push_str("null"),
         }
     }
 
-    fn text(&mut self, name: &str, value: &str) {
+    fn text(&mut self, name: Key, value: &str) {
         let out = self.key(name);
         string(out, value);
     }
 
-    fn time(&mut self, name: &str, ns: Option<i128>) -> Option<()> {
+    fn time(&mut self, name: Key, ns: Option<i128>) -> Option<()> {
         match ns {
             None => self.key(name).push_str("null"),
             Some(ns) => {
@@ -353,23 +374,23 @@ fn list<T>(
 
 fn packet(out: &mut String, p: &PacketRef) -> Option<()> {
     let mut o = Object::new(out);
-    o.int("frame", p.frame);
-    o.time("time", Some(p.ts_ns))?;
-    o.int("ttl", p.ttl);
-    o.opt_int("ip_id", (p.ip_id >= 0).then_some(p.ip_id));
+    o.int(k!("frame"), p.frame);
+    o.time(k!("time"), Some(p.ts_ns))?;
+    o.int(k!("ttl"), p.ttl);
+    o.opt_int(k!("ip_id"), (p.ip_id >= 0).then_some(p.ip_id));
     o.end();
     Some(())
 }
 
 fn reset(out: &mut String, r: &ResetRec) -> Option<()> {
     let mut o = Object::new(out);
-    o.int("frame", r.frame);
-    o.time("time", Some(r.ts_ns))?;
-    o.text("sender", r.sender);
-    o.text("phase", r.phase);
-    o.int("ttl", r.ttl);
-    o.opt_int("ip_id", (r.ip_id >= 0).then_some(r.ip_id));
-    o.int("seq", r.seq);
+    o.int(k!("frame"), r.frame);
+    o.time(k!("time"), Some(r.ts_ns))?;
+    o.text(k!("sender"), r.sender);
+    o.text(k!("phase"), r.phase);
+    o.int(k!("ttl"), r.ttl);
+    o.opt_int(k!("ip_id"), (r.ip_id >= 0).then_some(r.ip_id));
+    o.int(k!("seq"), r.seq);
     o.end();
     Some(())
 }
@@ -380,27 +401,27 @@ fn options(out: &mut String, opts: &Option<TcpOptionsRec>) {
         return;
     };
     let mut o = Object::new(out);
-    o.opt_int("mss", t.mss);
-    o.opt_int("wscale", t.wscale);
-    o.key("sack_permitted")
+    o.opt_int(k!("mss"), t.mss);
+    o.opt_int(k!("wscale"), t.wscale);
+    o.key(k!("sack_permitted"))
         .push_str(if t.sack_permitted { "true" } else { "false" });
-    o.opt_int("tsval", t.tsval);
-    o.opt_int("tsecr", t.tsecr);
-    o.text("layout", &t.layout);
+    o.opt_int(k!("tsval"), t.tsval);
+    o.opt_int(k!("tsecr"), t.tsecr);
+    o.text(k!("layout"), &t.layout);
     o.end();
 }
 
 fn direction(out: &mut String, d: &DirectionRec) -> Option<()> {
     let mut o = Object::new(out);
-    o.int("packets", d.packets);
-    o.int("payload_bytes", d.payload_bytes);
-    o.int("retransmitted_bytes", d.retransmitted_bytes);
-    list(o.key("fin_frames"), &d.fin_frames, |out, f| {
+    o.int(k!("packets"), d.packets);
+    o.int(k!("payload_bytes"), d.payload_bytes);
+    o.int(k!("retransmitted_bytes"), d.retransmitted_bytes);
+    list(o.key(k!("fin_frames")), &d.fin_frames, |out, f| {
         let _ = write!(out, "{f}");
         Some(())
     })?;
-    o.time("last_time", d.last_ts_ns)?;
-    o.time("first_fin_time", d.fin_ts_ns)?;
+    o.time(k!("last_time"), d.last_ts_ns)?;
+    o.time(k!("first_fin_time"), d.fin_ts_ns)?;
     o.end();
     Some(())
 }
@@ -411,17 +432,17 @@ fn exchange(out: &mut String, x: &Option<ExchangeRec>) -> Option<()> {
         return Some(());
     };
     let mut o = Object::new(out);
-    o.int("requests", x.requests);
-    o.int("responses", x.responses);
-    o.int("response_bytes", x.response_bytes);
-    o.opt_int("response_expected", x.response_expected);
+    o.int(k!("requests"), x.requests);
+    o.int(k!("responses"), x.responses);
+    o.int(k!("response_bytes"), x.response_bytes);
+    o.opt_int(k!("response_expected"), x.response_expected);
     if x.problem.is_empty() {
-        o.key("problem").push_str("null");
+        o.key(k!("problem")).push_str("null");
     } else {
-        o.text("problem", &x.problem);
+        o.text(k!("problem"), &x.problem);
     }
-    o.opt_int("answer_frame", x.answer_frame);
-    o.time("answer_time", x.answer_ts_ns)?;
+    o.opt_int(k!("answer_frame"), x.answer_frame);
+    o.time(k!("answer_time"), x.answer_ts_ns)?;
     o.end();
     Some(())
 }
@@ -436,14 +457,14 @@ fn request(out: &mut String, m: &Option<RequestMessage>) -> Option<()> {
     };
     let (kind, method, target, version, host, first_bytes) = &m.fields;
     let mut o = Object::new(out);
-    o.text("kind", kind);
-    o.int("frame", m.frame);
-    o.text("method", method);
-    o.text("target", target);
-    o.text("version", version);
-    o.text("host", host);
-    o.text("first_bytes", first_bytes);
-    o.time("time", Some(m.ts_ns))?;
+    o.text(k!("kind"), kind);
+    o.int(k!("frame"), m.frame);
+    o.text(k!("method"), method);
+    o.text(k!("target"), target);
+    o.text(k!("version"), version);
+    o.text(k!("host"), host);
+    o.text(k!("first_bytes"), first_bytes);
+    o.time(k!("time"), Some(m.ts_ns))?;
     o.end();
     Some(())
 }
@@ -455,14 +476,14 @@ fn response(out: &mut String, m: &Option<ResponseMessage>) -> Option<()> {
     };
     let (kind, status, reason, tls_version, alert, first_bytes) = &m.fields;
     let mut o = Object::new(out);
-    o.text("kind", kind);
-    o.int("frame", m.frame);
-    o.int("status", *status);
-    o.text("reason", reason);
-    o.text("tls_version", tls_version);
-    o.text("alert", alert);
-    o.text("first_bytes", first_bytes);
-    o.time("time", Some(m.ts_ns))?;
+    o.text(k!("kind"), kind);
+    o.int(k!("frame"), m.frame);
+    o.int(k!("status"), *status);
+    o.text(k!("reason"), reason);
+    o.text(k!("tls_version"), tls_version);
+    o.text(k!("alert"), alert);
+    o.text(k!("first_bytes"), first_bytes);
+    o.time(k!("time"), Some(m.ts_ns))?;
     o.end();
     Some(())
 }
@@ -510,49 +531,54 @@ pub fn record_into(out: &mut String, r: &Record, client: &str, server: &str) -> 
 
 fn write_record(out: &mut String, r: &Record, client: &str, server: &str) -> Option<()> {
     let mut o = Object::new(out);
-    o.int("id", r.id);
-    endpoint(o.key("client"), client, r.client.1);
-    endpoint(o.key("server"), server, r.server.1);
-    o.text("conn_state", r.conn_state);
-    o.text("history", &r.history);
-    o.opt_int("client_isn", r.client_isn);
-    o.opt_int("server_isn", r.server_isn);
-    o.int("first_frame", r.first_frame);
-    o.int("last_frame", r.last_frame);
-    o.time("start", Some(r.first_ts_ns))?;
-    o.time("end", Some(r.last_ts_ns))?;
-    o.time("duration", Some(r.last_ts_ns.checked_sub(r.first_ts_ns)?))?;
-    list(o.key("syns"), &r.syns, packet)?;
-    list(o.key("synacks"), &r.synacks, packet)?;
-    o.opt_int("handshake_frame", r.handshake_frame);
-    list(o.key("resets"), &r.resets, reset)?;
-    options(o.key("syn_options"), &r.syn_options);
-    options(o.key("synack_options"), &r.synack_options);
-    direction(o.key("client_sent"), &r.client_sent)?;
-    direction(o.key("server_sent"), &r.server_sent)?;
-    request(o.key("request"), &r.request)?;
-    response(o.key("response"), &r.response)?;
-    list(o.key("tls_alerts"), &r.tls_alerts, |out, a| {
+    o.int(k!("id"), r.id);
+    endpoint(o.key(k!("client")), client, r.client.1);
+    endpoint(o.key(k!("server")), server, r.server.1);
+    o.text(k!("conn_state"), r.conn_state);
+    o.text(k!("history"), &r.history);
+    o.opt_int(k!("client_isn"), r.client_isn);
+    o.opt_int(k!("server_isn"), r.server_isn);
+    o.int(k!("first_frame"), r.first_frame);
+    o.int(k!("last_frame"), r.last_frame);
+    o.time(k!("start"), Some(r.first_ts_ns))?;
+    o.time(k!("end"), Some(r.last_ts_ns))?;
+    o.time(
+        k!("duration"),
+        Some(r.last_ts_ns.checked_sub(r.first_ts_ns)?),
+    )?;
+    list(o.key(k!("syns")), &r.syns, packet)?;
+    list(o.key(k!("synacks")), &r.synacks, packet)?;
+    o.opt_int(k!("handshake_frame"), r.handshake_frame);
+    list(o.key(k!("resets")), &r.resets, reset)?;
+    options(o.key(k!("syn_options")), &r.syn_options);
+    options(o.key(k!("synack_options")), &r.synack_options);
+    direction(o.key(k!("client_sent")), &r.client_sent)?;
+    direction(o.key(k!("server_sent")), &r.server_sent)?;
+    request(o.key(k!("request")), &r.request)?;
+    response(o.key(k!("response")), &r.response)?;
+    list(o.key(k!("tls_alerts")), &r.tls_alerts, |out, a| {
         let mut o = Object::new(out);
-        o.int("frame", a.frame);
-        o.time("time", Some(a.ts_ns))?;
-        o.text("sender", a.sender);
-        o.text("alert", &a.alert);
+        o.int(k!("frame"), a.frame);
+        o.time(k!("time"), Some(a.ts_ns))?;
+        o.text(k!("sender"), a.sender);
+        o.text(k!("alert"), &a.alert);
         o.end();
         Some(())
     })?;
-    o.int("gaps", r.gaps);
-    o.text("ended_by", r.ended_by);
+    o.int(k!("gaps"), r.gaps);
+    o.text(k!("ended_by"), r.ended_by);
     {
-        let omitted = o.key("omitted");
+        let omitted = o.key(k!("omitted"));
         let mut inner = Object::new(omitted);
         for (name, count) in &r.omitted {
-            inner.int(name, *count);
+            inner
+                .dynamic_key(name)
+                .push_str(itoa::Buffer::new().format(*count));
         }
         inner.end();
     }
-    exchange(o.key("exchange"), &r.exchange)?;
-    exchange(o.key("exchange_at_rst"), &r.exchange_at_rst)?;
+    exchange(o.key(k!("exchange")), &r.exchange)?;
+    exchange(o.key(k!("exchange_at_rst")), &r.exchange_at_rst)?;
     o.end();
     Some(())
 }
