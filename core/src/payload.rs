@@ -147,16 +147,23 @@ fn slice(data: &[u8], a: usize, b: usize) -> &[u8] {
     }
 }
 
-/// bytes.split(sep) (no limit): every piece, empty ones included.
-fn split<'a>(data: &'a [u8], sep: &[u8]) -> Vec<&'a [u8]> {
-    let mut out = Vec::new();
-    let mut rest = data;
-    while let Some(i) = find(rest, sep) {
-        out.push(&rest[..i]);
-        rest = &rest[i + sep.len()..];
-    }
-    out.push(rest);
-    out
+/// bytes.split(sep) (no limit): every piece, empty ones included, as they are found
+/// (no Vec of them).
+fn split<'a>(data: &'a [u8], sep: &'a [u8]) -> impl Iterator<Item = &'a [u8]> {
+    let mut rest = Some(data);
+    std::iter::from_fn(move || {
+        let here = rest?;
+        match find(here, sep) {
+            Some(i) => {
+                rest = Some(&here[i + sep.len()..]);
+                Some(&here[..i])
+            }
+            None => {
+                rest = None;
+                Some(here)
+            }
+        }
+    })
 }
 
 /// The body of the first handshake message, joined across TLS records: None while
@@ -297,9 +304,9 @@ pub fn parse_request(data: &[u8], fin: bool) -> Option<RequestFields> {
         return None;
     }
     let line_end = find(data, b"\r\n").unwrap_or(data.len());
-    let parts = split(&data[..line_end], b" ");
-    let target = parts.get(1).map_or_else(e, |p| wire_text(p));
-    let version = parts.get(2).map_or_else(e, |p| wire_text(p));
+    let mut parts = split(&data[..line_end], b" ").skip(1);
+    let target = parts.next().map_or_else(e, wire_text);
+    let version = parts.next().map_or_else(e, wire_text);
     let mut host = e();
     for line in split(
         slice(data, line_end + 2, head_end.unwrap_or(data.len())),
