@@ -1113,16 +1113,17 @@ fn collect_head(
     let grown = grow_head(half, rel, payload);
     if half.head_bytes >= MAX_HEAD_BYTES && half.head_buf.len() >= MAX_HEAD_BYTES {
         parse_head(conn, half, from_client, true);
-    } else if let Some(new) = grown {
-        if worth_parsing(half, &new) {
+    } else if let Some(new_from) = grown {
+        if worth_parsing(half, new_from) {
             parse_head(conn, half, from_client, false);
         }
     }
 }
 
 /// Extend the contiguous buffer with this segment (and the stored ones it joins up
-/// with); the new bytes, or None when it lies beyond a hole.
-fn grow_head(half: &mut Half, rel: i64, payload: &[u8]) -> Option<Vec<u8>> {
+/// with); where in the buffer the new bytes start (three before, for a line end split
+/// across segments), or None when it lies beyond a hole.
+fn grow_head(half: &mut Half, rel: i64, payload: &[u8]) -> Option<usize> {
     let end = 1 + half.head_buf.len() as i64;
     if !(rel <= end && end < rel + payload.len() as i64) {
         return None;
@@ -1144,12 +1145,12 @@ fn grow_head(half: &mut Half, rel: i64, payload: &[u8]) -> Option<Vec<u8>> {
             None => break,
         }
     }
-    Some(half.head_buf[before.saturating_sub(3)..].to_vec())
+    Some(before.saturating_sub(3))
 }
 
 /// Could the new bytes complete the first message? The first look always; then, for
 /// TLS, once the record they belong to is whole; for anything else, at a line end.
-fn worth_parsing(half: &Half, new: &[u8]) -> bool {
+fn worth_parsing(half: &Half, new_from: usize) -> bool {
     let buf = &half.head_buf;
     if half.head_tries == 0 {
         return true;
@@ -1157,7 +1158,7 @@ fn worth_parsing(half: &Half, new: &[u8]) -> bool {
     if buf.len() > 1 && (buf[0] == 0x15 || buf[0] == 0x16) && buf[1] == 3 {
         return buf.len() >= half.head_try_at;
     }
-    new.contains(&b'\n')
+    buf.get(new_from..).is_some_and(|new| new.contains(&b'\n'))
 }
 
 /// Try to read the stream's first message from its start.
