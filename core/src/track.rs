@@ -1172,8 +1172,9 @@ fn parse_head(conn: &mut Conn, half: &mut Half, from_client: bool, fin: bool) {
     half.head_tries += 1;
     let (blob, start, pos, first_frame, first_ts);
     if !half.head_buf.is_empty() {
-        // the start is here: the contiguous buffer holds it
-        blob = half.head_buf.clone();
+        // the start is here: the contiguous buffer holds it (lent, given back below
+        // when the message is not complete yet)
+        blob = std::mem::take(&mut half.head_buf);
         start = 1;
         pos = 1 + blob.len() as i64;
         (first_frame, first_ts) = half.head_first;
@@ -1234,6 +1235,8 @@ fn parse_head(conn: &mut Conn, half: &mut Half, from_client: bool, fin: bool) {
             first_ts,
         );
     } else {
+        // not fin: the blob is the contiguous buffer (a joined one means fin)
+        half.head_buf = blob;
         half.head_try_at = tls_record_end(&half.head_buf);
     }
 }
