@@ -512,14 +512,9 @@ fn endpoint(out: &mut String, address: &str, port: u16) {
     out.push('"');
 }
 
-/// The record's JSON; `client` and `server` are the addresses' text. None when a
-/// value is beyond what the core writes exactly (the caller writes it in Python).
-pub fn record(r: &Record, client: &str, server: &str) -> Option<String> {
-    let mut out = String::with_capacity(2048); // a record is 1-2 KB
-    record_into(&mut out, r, client, server).then_some(out)
-}
-
-/// `record` appended to `out` (false, and `out` as it was, where it gives None).
+/// The record's JSON appended to `out`; `client` and `server` are the addresses'
+/// text. False, and `out` as it was, when a value is beyond what the core writes
+/// exactly (the caller writes it in Python).
 pub fn record_into(out: &mut String, r: &Record, client: &str, server: &str) -> bool {
     let start = out.len();
     if write_record(out, r, client, server).is_none() {

@@ -740,9 +740,8 @@ impl Model {
 
     /// The record's `conns --json` text (None: the Python renderer writes it).
     fn json(&mut self, py: Python<'_>, r: &Record) -> PyResult<Option<String>> {
-        let (_, client) = self.address(py, r.client.0)?;
-        let (_, server) = self.address(py, r.server.0)?;
-        Ok(conns_json::record(r, &client, &server))
+        let mut out = String::with_capacity(2048); // a record is 1-2 KB
+        Ok(self.json_into(py, r, &mut out)?.then_some(out))
     }
 
     /// The record's `conns --json` text appended to `out`; false (and `out` as it was)
@@ -983,13 +982,14 @@ impl PyTracker {
         for event in events {
             match event {
                 Event::Finished(record) => {
-                    if self.json && !self.records && run.add(py, model, &record)? {
-                        continue;
-                    }
-                    let text = if self.json {
-                        model.json(py, &record)?
-                    } else {
+                    let text = if !self.json {
                         None
+                    } else if self.records {
+                        model.json(py, &record)?
+                    } else if run.add(py, model, &record)? {
+                        continue;
+                    } else {
+                        None // beyond what the core writes: the Connection, rendered in Python
                     };
                     run.flush(py, &out)?;
                     out.append((0, model.connection(py, *record)?, text))?
