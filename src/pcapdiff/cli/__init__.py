@@ -22,16 +22,9 @@ import click
 from ..errors import PcapdiffError
 from ..exitcodes import ExitCode
 
-# Each command's module, imported when the command runs (or --help lists them all):
-# `pcapdiff conns` does not pay for capture's, probe's and flows' imports.
-COMMANDS = {
-    "compare": "compare_cmd",
-    "conns": "conns_cmd",
-    "flows": "flows_cmd",
-    "syncheck": "syncheck_cmd",
-    "capture": "capture_cmd",
-    "probe": "probe_cmd",
-}
+# The commands, each in its module NAME_cmd, imported when the command runs (or --help
+# lists them all): `pcapdiff conns` does not pay for capture's, probe's and flows' imports.
+COMMANDS = ("compare", "conns", "flows", "syncheck", "capture", "probe")
 
 SHORT_USAGE = """usage: pcapdiff COMMAND [OPTIONS] [ARGS]...
 
@@ -52,10 +45,9 @@ class _LazyGroup(click.Group):
         return list(COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        module = COMMANDS.get(cmd_name)
-        if module is None:
+        if cmd_name not in COMMANDS:
             return None
-        command = getattr(importlib.import_module(f".{module}", __name__), cmd_name)
+        command = getattr(importlib.import_module(f".{cmd_name}_cmd", __name__), cmd_name)
         assert isinstance(command, click.Command)
         return command
 
