@@ -79,6 +79,65 @@ fn neighbours(ns: i128, a: i128) -> Option<f64> {
     Some(if ns < 0 { -value } else { value })
 }
 
+/// `write_float(seconds(ns))`: where the nanoseconds' own digits are the shortest that
+/// round-trip, straight from the integer (every time of a capture in microseconds).
+pub fn write_seconds(out: &mut String, ns: i128) -> Option<()> {
+    if !write_own_digits(out, ns) {
+        write_float(out, seconds(ns)?);
+    }
+    Some(())
+}
+
+/// Write NS / 10^9 as its decimal digits if they are what `write_float` would write:
+/// when its last nonzero digit is worth more than the double's spacing there, no other
+/// string of as many digits or fewer lies close enough to round-trip, so the shortest
+/// is these digits themselves. False (nothing written) otherwise.
+fn write_own_digits(out: &mut String, ns: i128) -> bool {
+    // 1 ms up to u64's end (the year 2554): fixed notation, and cheap division
+    let Ok(ns) = u64::try_from(ns) else {
+        return false;
+    };
+    if ns < 1_000_000 {
+        return false;
+    }
+    const BILLION_U64: u64 = BILLION as u64;
+    let (whole, mut fraction) = (ns / BILLION_U64, ns % BILLION_U64);
+    let (mut step, mut width) = (1u64, 9usize);
+    if fraction == 0 {
+        step = BILLION_U64;
+    } else {
+        while fraction % 10 == 0 {
+            fraction /= 10;
+            step *= 10;
+            width -= 1;
+        }
+    }
+    // The double's spacing is at most 2^(log2(value) + 1 - 52) (the +1 for a value
+    // rounded up to the next power of two): 2^-(shift) seconds.
+    let log2 = if whole > 0 {
+        whole.ilog2() as i32
+    } else {
+        ns.ilog2() as i32 - 29 // ns < 2^(log2 + 1) and 10^9 > 2^29
+    };
+    let shift = 51 - log2;
+    if shift < 0 || u128::from(step) << shift <= u128::from(BILLION_U64) {
+        return false;
+    }
+    let mut digits = itoa::Buffer::new();
+    out.push_str(digits.format(whole));
+    out.push('.');
+    if fraction == 0 {
+        out.push('0');
+    } else {
+        let text = digits.format(fraction);
+        for _ in text.len()..width {
+            out.push('0');
+        }
+        out.push_str(text);
+    }
+    true
+}
+
 /// A normal double as m * 2^e (m with its implicit bit); None for the rest.
 fn decompose(x: f64) -> Option<(i128, i32)> {
     let bits = x.to_bits();
@@ -343,10 +402,7 @@ impl<'a> Object<'a> {
     fn time(&mut self, name: Key, ns: Option<i128>) -> Option<()> {
         match ns {
             None => self.key(name).push_str("null"),
-            Some(ns) => {
-                let value = seconds(ns)?;
-                write_float(self.key(name), value);
-            }
+            Some(ns) => write_seconds(self.key(name), ns)?,
         }
         Some(())
     }
@@ -657,6 +713,33 @@ mod tests {
                 assert_eq!(seconds(ns), neighbours(ns, a), "{ns}");
             }
         }
+    }
+
+    #[test]
+    fn seconds_from_their_own_digits_are_the_floats_digits() {
+        let mut noise = crate::noise::Noise::new(7);
+        let billion = 1_000_000_000i128;
+        let mut fast = 0;
+        for i in 0..400_000u64 {
+            let r = i128::from(noise.next() >> 1);
+            let ns = match i % 6 {
+                0 => 1_700_000_000 * billion + r % (100_000 * billion) / 1_000 * 1_000,
+                1 => 1_700_000_000 * billion + r % (100_000 * billion),
+                2 => r % (10 * billion) / 1_000 * 1_000, // durations, microseconds
+                3 => r % (4_000_000_000 * billion) / 1_000_000 * 1_000_000,
+                4 => r % (1i128 << (r % 64)),
+                _ => (1i128 << (r % 64)) + i128::from(i % 3) - 1, // around powers of two
+            };
+            let mut own = String::new();
+            fast += usize::from(write_own_digits(&mut own, ns));
+            let mut expected = String::new();
+            write_float(&mut expected, seconds(ns).unwrap());
+            let mut written = String::new();
+            write_seconds(&mut written, ns).unwrap();
+            assert_eq!(written, expected, "{ns}");
+            assert!(own.is_empty() || own == expected, "{ns}: {own} {expected}");
+        }
+        assert!(fast > 150_000, "the own-digits path took only {fast}");
     }
 
     #[test]
