@@ -1196,8 +1196,21 @@ impl PyTracker {
     }
 }
 
+/// mimalloc.h's `mi_option_purge_delay` (the same in its v2 and v3; the crate names
+/// it in neither): how long freed pages wait before going back to the system.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Freed pages back to the system at once: with mimalloc's 10 ms delay a run of
+/// `conns` held some 30 MB more than glibc's malloc, at no gain in time.
+fn prompt_purge() {
+    // SAFETY: sets one option's value; called once, while the module is imported
+    // under the GIL, before any of its threads exist.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    prompt_purge();
     m.add("MAX_HEAD_BYTES", payload::MAX_HEAD_BYTES)?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
     m.add_function(wrap_pyfunction!(parse_response, m)?)?;
