@@ -6,8 +6,10 @@ written as orjson writes a float, for any integer."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from itertools import chain
 from pathlib import Path
+from typing import TextIO
 
 import orjson
 import pytest
@@ -105,7 +107,7 @@ def test_a_text_only_scan_gives_each_record_as_its_text() -> None:
     with pytest.raises(TypeError, match="items"):
         iter(scan)
     runs = [item for item in scan.items() if isinstance(item, RecordTexts)]
-    texts = [text for run in runs for text in run.text.split(RECORD_SEPARATOR)]
+    texts = [text for run in runs for text in run.text.decode().split(RECORD_SEPARATOR)]
     assert sum(run.records for run in runs) == len(texts)
     assert sum(n for run in runs for n in run.states.values()) == len(texts)
     full = ConnectionScan(path, json=True)
@@ -119,3 +121,33 @@ def test_a_text_only_scan_gives_each_record_as_its_text() -> None:
 
 def without_filters(document: str) -> dict[str, object]:
     return {k: v for k, v in json.loads(document).items() if k != "filters"}
+
+
+def test_record_texts_reach_any_stream_whole_and_in_order() -> None:
+    """The core's UTF-8 text goes straight to a UTF-8 stream's bytes, after what the
+    stream still holds; any other stream gets it as str: the same document each way."""
+    import io
+
+    from pcapdiff.model import CaptureSummary
+    from pcapdiff.render.conns_json import write_conns_json
+
+    run = RecordTexts('{"id": 1, "host": "ex\u00e9mple\u202e"}'.encode(), 1, {"SF": 1})
+    summary = CaptureSummary(path="x.pcap")
+
+    def document(out: TextIO, read: Callable[[], str]) -> str:
+        write_conns_json([run, run], summary, out)
+        out.flush()
+        return read()
+
+    text = io.StringIO()
+    as_str = document(text, text.getvalue)
+    utf8_bytes = io.BytesIO()
+    utf8 = io.TextIOWrapper(utf8_bytes, encoding="utf-8", write_through=False)
+    through_bytes = document(utf8, lambda: utf8_bytes.getvalue().decode())
+    utf16_bytes = io.BytesIO()
+    utf16 = io.TextIOWrapper(utf16_bytes, encoding="utf-16")
+    as_utf16 = document(utf16, lambda: utf16_bytes.getvalue().decode("utf-16"))
+    assert as_str == through_bytes == as_utf16
+    doc = json.loads(as_str)
+    assert [c["host"] for c in doc["connections"]] == ["ex\u00e9mple\u202e"] * 2
+    assert doc["summary"]["connections"] == 2

@@ -1052,7 +1052,8 @@ impl TextRun {
         for (state, n) in self.states.drain(..) {
             states.set_item(state, n)?;
         }
-        out.append((3, self.text.as_str(), self.count, states))?;
+        // bytes: the writer hands UTF-8 on as it is (no decode here, no encode there)
+        out.append((3, PyBytes::new(py, self.text.as_bytes()), self.count, states))?;
         self.text.clear(); // its capacity kept: the next run grows it no more
         self.count = 0;
         Ok(())

@@ -171,7 +171,7 @@ IDLE_SWEEP_INTERVAL_NS: int
 # (1, id, from_client, row) a segment tapped;
 # (2, clock) every record that ends by then has been released;
 # (3, texts, how many, {conn_state: count}) consecutive connections that ended, as their
-# conns --json texts joined by ",\n  " (json=True, records=False)
+# conns --json texts joined by ",\n  ", UTF-8 bytes (json=True, records=False)
 Event = tuple[Any, ...]
 
 class Tracker:

@@ -312,7 +312,7 @@ class RecordTexts(NamedTuple):
     core wrote (joined by RECORD_SEPARATOR): ``conns --json`` without a filter needs no
     ``Connection`` object, nor a Python object per record."""
 
-    text: str
+    text: bytes  # UTF-8
     records: int  # how many records the text holds
     states: dict[str, int]  # conn_state -> how many of them
 

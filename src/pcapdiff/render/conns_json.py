@@ -6,6 +6,7 @@ facts (known only at the end) follow them, so memory never holds the whole list.
 
 from __future__ import annotations
 
+import codecs
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -192,6 +193,17 @@ def _encode(doc: dict[str, Any]) -> str:
     return orjson.dumps(doc).decode()
 
 
+def _write_utf8(out: TextIO, text: bytes) -> None:
+    """UTF-8 text to OUT: to its bytes where it writes UTF-8 (megabytes of records
+    neither decoded here nor encoded again there), else as str."""
+    buffer = getattr(out, "buffer", None)
+    if buffer is not None and codecs.lookup(out.encoding or "ascii").name == "utf-8":
+        out.flush()  # what OUT holds goes first
+        buffer.write(text)
+    else:
+        out.write(text.decode())
+
+
 def write_conns_json(
     connections: Iterable[Connection | RecordTexts],
     summary: CaptureSummary,
@@ -214,7 +226,7 @@ def write_conns_json(
         for conn in connections:
             out.write(RECORD_SEPARATOR if n else "\n  ")
             if isinstance(conn, RecordTexts):
-                out.write(conn.text)
+                _write_utf8(out, conn.text)
                 states.update(conn.states)
                 n += conn.records
                 continue
