@@ -332,13 +332,13 @@ def test_interleaved_scans_give_the_caller_back_its_collector_thresholds() -> No
     """compare's two scans overlap on two threads (one starts, the other starts, the
     first ends): the rare collecting holds until the last ends, then the caller's
     thresholds are back."""
-    from pcapdiff.conns import few_collections
+    from pcapdiff.conns import RARE_COLLECTION_OBJECTS, few_collections
 
     before = gc.get_threshold()
     first, second = few_collections(), few_collections()
     first.__enter__()
     second.__enter__()
     first.__exit__(None, None, None)
-    assert gc.get_threshold() == (100_000, 50, 100)  # the second still runs
+    assert gc.get_threshold() == (RARE_COLLECTION_OBJECTS, 50, 100)  # the second still runs
     second.__exit__(None, None, None)
     assert gc.get_threshold() == before

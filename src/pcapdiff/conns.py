@@ -172,6 +172,9 @@ class ConnectionScan:
         return streams
 
 
+RARE_COLLECTION_OBJECTS = 1_000_000  # tracked objects alive, net, between collections
+
+
 class _RareCollections:
     """The scans inside few_collections now, on any thread, and the thresholds the
     first of them found."""
@@ -183,17 +186,20 @@ class _RareCollections:
 
 @contextmanager
 def few_collections() -> Iterator[None]:
-    """Run the cyclic garbage collector rarely. Its default (a collection every 700 new
-    objects, and full ones that walk every live object) took a third of a compare of
-    two 1M-packet captures: 28.8 s against 18.0 s with these thresholds. The records
-    are acyclic; what cycles there are wait a little longer. compare's two scans run
-    on two threads: the first to start sets the thresholds, the last to end puts the
-    caller's back."""
+    """Run the cyclic garbage collector rarely: once a million more objects it tracks
+    are alive than at its last run. Its default (a collection every 700 new objects,
+    and full ones that walk every live object) took a third of a compare of two
+    1M-packet captures (28.8 s against 18.0 s at 100,000); at 100,000 each collection
+    still walked the records waiting for a twin: 2.0 s of a 5M + 5M compare, against
+    0.001 s at a million. The records are acyclic (a 1M + 1M compare leaves 300
+    objects in cycles, all from start-up); what cycles there are wait a little longer.
+    compare's two scans run on two threads: the first to start sets the thresholds,
+    the last to end puts the caller's back."""
     scans = _RareCollections
     with scans.lock:
         if not scans.running:
             scans.before = gc.get_threshold()
-            gc.set_threshold(100_000, 50, 100)
+            gc.set_threshold(RARE_COLLECTION_OBJECTS, 50, 100)
         scans.running += 1
     try:
         yield

@@ -467,6 +467,8 @@ def add_icmp(index: dict[IcmpKey, list[IcmpError]], errors: Iterable[IcmpError])
 
 def icmp_for(conn: Connection, index: dict[IcmpKey, list[IcmpError]]) -> tuple[IcmpError, ...]:
     """The errors that quote this connection's packets, either way, while it lived."""
+    if not index:
+        return ()  # most captures hold none
     c, s = conn.client, conn.server
     found = index.get((c.addr, c.port, s.addr, s.port), []) + index.get(
         (s.addr, s.port, c.addr, c.port), []

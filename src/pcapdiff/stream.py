@@ -414,7 +414,8 @@ class StreamingCompare:
         # its records' last packets, and ICMP errors about them, must be in
         last = e.last_ts_ns if o is None else max(e.last_ts_ns, o.last_ts_ns - offset_ns)
         ready_at = last + SETTLE_NS
-        if edge_clock is None or origin_clock is None or ready_at > self._shown_ns():
+        shown = self._shown_ns()  # judging moves no clock: one reading serves below
+        if edge_clock is None or origin_clock is None or ready_at > shown:
             self._later(ready_at, pair)
             return
         coverage = Coverage(
@@ -434,9 +435,9 @@ class StreamingCompare:
         )
         verdict = judge(case)
         settled_at = max((c.due_until_ns + SETTLE_NS for c in case.checks), default=ready_at)
-        settled = all(c.covered for c in case.checks) and settled_at <= self._shown_ns()
+        settled = all(c.covered for c in case.checks) and settled_at <= shown
         if verdict.outcome is Outcome.INCONCLUSIVE or verdict.assumes or not settled:
-            if settled_at > self._shown_ns():
+            if settled_at > shown:
                 self._later(settled_at, pair)  # what it rests on is not read yet
             else:
                 self.held.append(pair)  # it rests on a capture's start, or its end
