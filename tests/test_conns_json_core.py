@@ -54,6 +54,10 @@ NS = 1_000_000_000
     | st.integers(1_600_000_000 * NS, 1_900_000_000 * NS)
     | st.integers(-(10**6), 10**6)
     | st.integers(-(2**100), 2**100)
+    # microseconds and milliseconds (a pcap's times), whose digits the core writes as
+    # they are where they are the shortest
+    | st.integers(0, 2**54).map(lambda us: us * 1_000)
+    | st.integers(1_600_000_000_000, 1_900_000_000_000).map(lambda ms: ms * 1_000_000)
 )
 @settings(max_examples=10000, deadline=None)
 def test_times_are_pythons_division_as_orjson_writes_it(ns: int) -> None:

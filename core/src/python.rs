@@ -636,7 +636,8 @@ fn parse_tcp_options<'py>(py: Python<'py>, raw: &[u8]) -> PyResult<Bound<'py, Py
 /// division), or None when the core leaves it to Python.
 #[pyfunction]
 fn seconds_json(ns: i128) -> Option<String> {
-    conns_json::seconds(ns).map(conns_json::float_repr)
+    let mut out = String::new();
+    conns_json::write_seconds(&mut out, ns).map(|()| out)
 }
 
 /// The name of a link type ("unknown" for one the table does not have).
@@ -651,6 +652,22 @@ where
     PyErr: From<T::Error>,
 {
     Ok(value.into_pyobject(py)?.into_any().into_bound())
+}
+
+/// A time or byte count as a Python int: through i64 where it fits (every capture's
+/// times), pyo3's slower 128-bit conversion only past it.
+fn wide(py: Python<'_>, value: i128) -> PyResult<Bound<'_, PyAny>> {
+    match i64::try_from(value) {
+        Ok(small) => any(py, small),
+        Err(_) => any(py, value),
+    }
+}
+
+fn opt_wide(py: Python<'_>, value: Option<i128>) -> PyResult<Bound<'_, PyAny>> {
+    match value {
+        Some(v) => wide(py, v),
+        None => any(py, py.None()),
+    }
 }
 
 /// The record classes of `pcapdiff.model`, fetched once: the core makes the
@@ -765,7 +782,7 @@ impl Model {
                     &self.packet_ref,
                     vec![
                         any(py, p.frame)?,
-                        any(py, p.ts_ns)?,
+                        wide(py, p.ts_ns)?,
                         any(py, p.ttl)?,
                         any(py, p.ip_id)?,
                         any(py, p.seq)?,
@@ -800,8 +817,8 @@ impl Model {
                 any(py, d.payload_bytes)?,
                 any(py, d.retransmitted_bytes)?,
                 any(py, PyTuple::new(py, d.fin_frames)?)?,
-                any(py, d.last_ts_ns)?,
-                any(py, d.fin_ts_ns)?,
+                opt_wide(py, d.last_ts_ns)?,
+                opt_wide(py, d.fin_ts_ns)?,
             ],
         )
     }
@@ -819,11 +836,11 @@ impl Model {
                 vec![
                     any(py, e.requests)?,
                     any(py, e.responses)?,
-                    any(py, e.response_bytes)?,
-                    any(py, e.response_expected)?,
+                    wide(py, e.response_bytes)?,
+                    opt_wide(py, e.response_expected)?,
                     any(py, e.problem)?,
                     any(py, e.answer_frame)?,
-                    any(py, e.answer_ts_ns)?,
+                    opt_wide(py, e.answer_ts_ns)?,
                 ],
             ),
         }
@@ -840,7 +857,7 @@ impl Model {
                     &self.reset,
                     vec![
                         any(py, x.frame)?,
-                        any(py, x.ts_ns)?,
+                        wide(py, x.ts_ns)?,
                         any(py, x.sender)?,
                         any(py, x.phase)?,
                         any(py, x.ttl)?,
@@ -865,7 +882,7 @@ impl Model {
                         any(py, version)?,
                         any(py, host)?,
                         any(py, first_bytes)?,
-                        any(py, m.ts_ns)?,
+                        wide(py, m.ts_ns)?,
                     ],
                 )?
             }
@@ -885,7 +902,7 @@ impl Model {
                         any(py, tls_version)?,
                         any(py, alert)?,
                         any(py, first_bytes)?,
-                        any(py, m.ts_ns)?,
+                        wide(py, m.ts_ns)?,
                     ],
                 )?
             }
@@ -899,7 +916,7 @@ impl Model {
                     &self.tls_alert,
                     vec![
                         any(py, a.frame)?,
-                        any(py, a.ts_ns)?,
+                        wide(py, a.ts_ns)?,
                         any(py, a.sender)?,
                         any(py, a.alert)?,
                     ],
@@ -914,8 +931,8 @@ impl Model {
             any(py, r.server_isn)?,
             any(py, r.first_frame)?,
             any(py, r.last_frame)?,
-            any(py, r.first_ts_ns)?,
-            any(py, r.last_ts_ns)?,
+            wide(py, r.first_ts_ns)?,
+            wide(py, r.last_ts_ns)?,
             any(py, r.conn_state)?,
             any(py, r.history)?,
             self.refs(py, r.syns)?,
@@ -1053,7 +1070,12 @@ impl TextRun {
             states.set_item(state, n)?;
         }
         // bytes: the writer hands UTF-8 on as it is (no decode here, no encode there)
-        out.append((3, PyBytes::new(py, self.text.as_bytes()), self.count, states))?;
+        out.append((
+            3,
+            PyBytes::new(py, self.text.as_bytes()),
+            self.count,
+            states,
+        ))?;
         self.text.clear(); // its capacity kept: the next run grows it no more
         self.count = 0;
         Ok(())
