@@ -264,6 +264,11 @@ impl HttpFramer {
     }
 
     fn head<'a>(&mut self, view: &'a [u8], methods: &mut dyn Methods) -> &'a [u8] {
+        if self.buf.is_empty() {
+            if let Some(rest) = self.whole_head(view, methods) {
+                return rest;
+            }
+        }
         let start = self.buf.len().saturating_sub(3);
         self.buf.extend_from_slice(view);
         if !self.is_request {
@@ -289,6 +294,23 @@ impl HttpFramer {
             return &[];
         }
         rest
+    }
+
+    /// `head` where nothing is held and the segment holds the whole head (nearly
+    /// every message): read where it lies, not copied twice. None: it does not.
+    fn whole_head<'a>(&mut self, view: &'a [u8], methods: &mut dyn Methods) -> Option<&'a [u8]> {
+        if !self.is_request {
+            let n = view.len().min(STATUS_PREFIX.len());
+            if view[..n] != STATUS_PREFIX[..n] {
+                return Some(self.invalid("the answer is not an HTTP/1.x status line"));
+            }
+        }
+        let head_len = find(view, b"\r\n\r\n", 0)? + 4;
+        self.message_bytes += head_len as i128;
+        if !self.begin(&view[..head_len], head_len, methods) {
+            return Some(&[]);
+        }
+        Some(&view[head_len..])
     }
 
     /// A whole head read: decide how its body is framed. False: stop framing.
@@ -550,6 +572,57 @@ mod tests {
     }
 
     const ALPHABET: &[u8] = b"HTTP/1.1 20 \r\n:;0xa_-chunkedContent-Length";
+
+    #[test]
+    fn a_head_read_where_it_lies_frames_as_one_gathered() {
+        // whole segments take `whole_head`; byte by byte, every head is gathered first
+        let mut noise = crate::noise::Noise::new(0x0bad_cafe);
+        let firsts: [&[u8]; 5] = [
+            b"HTTP/1.1 200 OK",
+            b"HTTP/1.0 304 x",
+            b"HTTP/1.1 20x",
+            b"HTXP/1.1 200 OK",
+            b"GET / HTTP/1.1",
+        ];
+        let fields: [&[u8]; 5] = [
+            b"Content-Length: 5",
+            b"Transfer-Encoding: chunked",
+            b"content-length: 0",
+            b"X: y",
+            b"Content-Length: 9999",
+        ];
+        let mut whole_heads = 0;
+        for _ in 0..3000 {
+            let mut data = Vec::new();
+            for _ in 0..1 + noise.next() % 3 {
+                data.extend_from_slice(firsts[(noise.next() % 5) as usize]);
+                for _ in 0..noise.next() % 3 {
+                    data.extend_from_slice(b"\r\n");
+                    data.extend_from_slice(fields[(noise.next() % 5) as usize]);
+                }
+                data.extend_from_slice(b"\r\n\r\n");
+                let body = (noise.next() % 12) as usize;
+                data.extend(noise.bytes(body, ALPHABET));
+            }
+            for is_request in [false, true] {
+                let methods = ["GET", "HEAD", "GET"];
+                let whole = frame_all(&data, data.len(), is_request, &methods);
+                for cut in [1, 7] {
+                    let pieces = frame_all(&data, cut, is_request, &methods);
+                    assert_eq!(whole.exchange_part(), pieces.exchange_part(), "{data:?}");
+                    assert_eq!(
+                        (whole.messages, whole.state),
+                        (pieces.messages, pieces.state)
+                    );
+                }
+                whole_heads += usize::from(whole.messages > 0);
+            }
+        }
+        assert!(
+            whole_heads > 1000,
+            "only {whole_heads} streams framed a message"
+        );
+    }
 
     #[test]
     fn garbage_never_panics() {
