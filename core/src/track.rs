@@ -1103,6 +1103,14 @@ fn collect_head(
     if head.contains_key(&rel) || payload.is_empty() {
         return;
     }
+    let first = rel == 1 && head.is_empty() && half.head_buf.is_empty();
+    if first
+        && payload.len() < MAX_HEAD_BYTES
+        && whole_first_message(conn, half, from_client, frame, ts, payload)
+    {
+        return;
+    }
+    let head = half.head.get_or_insert_with(BTreeMap::new);
     if half.head_bytes >= 2 * MAX_HEAD_BYTES {
         // overlapping junk: read what there is
         parse_head(conn, half, from_client, true);
@@ -1118,6 +1126,49 @@ fn collect_head(
             parse_head(conn, half, from_client, false);
         }
     }
+}
+
+/// The stream's first segment, from its first byte, holding its whole first message
+/// (nearly every request and answer): parsed where it lies, with what storing it and
+/// `parse_head` would leave, nothing stored. False, and nothing changed, otherwise.
+fn whole_first_message(
+    conn: &mut Conn,
+    half: &mut Half,
+    from_client: bool,
+    frame: i64,
+    ts: i128,
+    payload: &[u8],
+) -> bool {
+    if from_client {
+        let Some(fields) = payload::parse_request(payload, false) else {
+            return false;
+        };
+        conn.request = Some(Message {
+            fields,
+            frame,
+            ts_ns: ts,
+        });
+        if payload.first() == Some(&0x16) {
+            conn.tls = true;
+        }
+    } else {
+        let Some(fields) = payload::parse_response(payload, false) else {
+            return false;
+        };
+        conn.response = Some(Message {
+            fields,
+            frame,
+            ts_ns: ts,
+        });
+    }
+    half.head_tries += 1;
+    half.head_bytes += payload.len();
+    half.head_first = (frame, ts);
+    half.head = None;
+    half.head_done = true;
+    let end = 1 + payload.len() as i64;
+    start_framer(conn, half, from_client, payload, 1, end, frame, ts);
+    true
 }
 
 /// Extend the contiguous buffer with this segment (and the stored ones it joins up
