@@ -17,8 +17,8 @@ pub mod track;
 
 // Each connection's records, heads and messages are many small blocks freed in another
 // order than made: glibc's malloc spent 17% of a one-request-per-connection run in
-// consolidating and unlinking them; mimalloc's size-class pages do not. (The module's
-// init returns its free pages at once: `python::prompt_purge`.)
+// consolidating and unlinking them; mimalloc's size-class pages do not. (How long its
+// free pages wait before going back to the system: `python::set_purge_delay`.)
 #[cfg(feature = "python")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
