@@ -1223,12 +1223,12 @@ impl PyTracker {
 /// it in neither): how long freed pages wait before going back to the system.
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Pages freed and unused for a second go back to the system. At once (0) the next
-/// batch faults and zeroes them afresh: 10-13% of a `conns` run's time (the kernel's
-/// clear_page and page faults) for 47 instead of 67 MB; a second's wait keeps that
-/// memory flat (53 MB on 1M packets of keep-alive, 55 MB on 5M) and returns it after a
-/// burst.
-const PURGE_DELAY_MS: std::os::raw::c_long = 1000;
+/// Pages freed and unused for 10 ms go back to the system. At once (0) each batch
+/// faulted and zeroed its pages afresh (the kernel's clear_page and page faults; a
+/// `conns` run 9% slower); after a second, `conns` of the real edge pair's captures
+/// held 120-126 MB, past the 100 MB it must stay under; at 10 ms 78-81 MB, flat from
+/// 1M to 5M packets. (Left unset, v3 held 108-125 MB.)
+const PURGE_DELAY_MS: std::os::raw::c_long = 10;
 
 fn set_purge_delay() {
     // SAFETY: sets one option's value; called once, while the module is imported
