@@ -122,6 +122,17 @@ pub struct Message<F> {
     pub ts_ns: i128,
 }
 
+impl<F> From<(i64, i128, F)> for Message<F> {
+    /// (frame, time, fields): a message where it was read.
+    fn from((frame, ts_ns, fields): (i64, i128, F)) -> Self {
+        Message {
+            fields,
+            frame,
+            ts_ns,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertRec {
     pub frame: i64,
@@ -1140,26 +1151,18 @@ fn whole_first_message(
     payload: &[u8],
 ) -> bool {
     if from_client {
-        let Some(fields) = payload::parse_request(payload, false) else {
+        let Some(request) = payload::parse_request(payload, false) else {
             return false;
         };
-        conn.request = Some(Message {
-            fields,
-            frame,
-            ts_ns: ts,
-        });
+        conn.request = Some(Message::from((frame, ts, request)));
         if payload.first() == Some(&0x16) {
             conn.tls = true;
         }
     } else {
-        let Some(fields) = payload::parse_response(payload, false) else {
+        let Some(response) = payload::parse_response(payload, false) else {
             return false;
         };
-        conn.response = Some(Message {
-            fields,
-            frame,
-            ts_ns: ts,
-        });
+        conn.response = Some(Message::from((frame, ts, response)));
     }
     half.head_tries += 1;
     half.head_bytes += payload.len();
