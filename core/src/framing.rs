@@ -271,11 +271,8 @@ impl HttpFramer {
         }
         let start = self.buf.len().saturating_sub(3);
         self.buf.extend_from_slice(view);
-        if !self.is_request {
-            let n = self.buf.len().min(STATUS_PREFIX.len());
-            if self.buf[..n] != STATUS_PREFIX[..n] {
-                return self.invalid("the answer is not an HTTP/1.x status line");
-            }
+        if !self.may_be_http(&self.buf) {
+            return self.invalid("the answer is not an HTTP/1.x status line");
         }
         let Some(end) = find(&self.buf, b"\r\n\r\n", start) else {
             if self.buf.len() > MAX_HTTP_HEAD_BYTES {
@@ -296,14 +293,17 @@ impl HttpFramer {
         rest
     }
 
+    /// Could an answer starting with these bytes be HTTP/1.x? (A request: any bytes.)
+    fn may_be_http(&self, start: &[u8]) -> bool {
+        let n = start.len().min(STATUS_PREFIX.len());
+        self.is_request || start[..n] == STATUS_PREFIX[..n]
+    }
+
     /// `head` where nothing is held and the segment holds the whole head (nearly
     /// every message): read where it lies, not copied twice. None: it does not.
     fn whole_head<'a>(&mut self, view: &'a [u8], methods: &mut dyn Methods) -> Option<&'a [u8]> {
-        if !self.is_request {
-            let n = view.len().min(STATUS_PREFIX.len());
-            if view[..n] != STATUS_PREFIX[..n] {
-                return Some(self.invalid("the answer is not an HTTP/1.x status line"));
-            }
+        if !self.may_be_http(view) {
+            return Some(self.invalid("the answer is not an HTTP/1.x status line"));
         }
         let head_len = find(view, b"\r\n\r\n", 0)? + 4;
         self.message_bytes += head_len as i128;

@@ -1150,28 +1150,37 @@ fn whole_first_message(
     ts: i128,
     payload: &[u8],
 ) -> bool {
-    if from_client {
-        let Some(request) = payload::parse_request(payload, false) else {
-            return false;
-        };
-        conn.request = Some(Message::from((frame, ts, request)));
-        if payload.first() == Some(&0x16) {
-            conn.tls = true;
-        }
-    } else {
-        let Some(response) = payload::parse_response(payload, false) else {
-            return false;
-        };
-        conn.response = Some(Message::from((frame, ts, response)));
+    // not complete: what it set, the stored path sets again from the same bytes
+    if !read_first(conn, payload, from_client, (frame, ts), false) {
+        return false;
     }
     half.head_tries += 1;
     half.head_bytes += payload.len();
     half.head_first = (frame, ts);
-    half.head = None;
-    half.head_done = true;
     let end = 1 + payload.len() as i64;
     start_framer(conn, half, from_client, payload, 1, end, frame, ts);
     true
+}
+
+/// The stream's first message read from BLOB, its start: the request (a TLS record
+/// type marks the connection TLS) or the answer; true if it is complete.
+fn read_first(
+    conn: &mut Conn,
+    blob: &[u8],
+    from_client: bool,
+    (frame, ts): (i64, i128),
+    fin: bool,
+) -> bool {
+    if from_client {
+        conn.request = payload::parse_request(blob, fin).map(|f| Message::from((frame, ts, f)));
+        if blob.first() == Some(&0x16) {
+            conn.tls = true;
+        }
+        conn.request.is_some()
+    } else {
+        conn.response = payload::parse_response(blob, fin).map(|f| Message::from((frame, ts, f)));
+        conn.response.is_some()
+    }
 }
 
 /// Extend the contiguous buffer with this segment (and the stored ones it joins up
@@ -1256,28 +1265,8 @@ fn parse_head(conn: &mut Conn, half: &mut Half, from_client: bool, fin: bool) {
         pos = at;
         blob = joined;
     }
-    let done = if from_client {
-        conn.request = payload::parse_request(&blob, fin).map(|fields| Message {
-            fields,
-            frame: first_frame,
-            ts_ns: first_ts,
-        });
-        if blob.first() == Some(&0x16) {
-            conn.tls = true;
-        }
-        conn.request.is_some()
-    } else {
-        conn.response = payload::parse_response(&blob, fin).map(|fields| Message {
-            fields,
-            frame: first_frame,
-            ts_ns: first_ts,
-        });
-        conn.response.is_some()
-    };
+    let done = read_first(conn, &blob, from_client, (first_frame, first_ts), fin);
     if done || fin {
-        half.head = None;
-        half.head_buf = Vec::new();
-        half.head_done = true;
         start_framer(
             conn,
             half,
@@ -1307,7 +1296,8 @@ fn tls_record_end(buf: &[u8]) -> usize {
     pos + 5
 }
 
-/// The stream's start is parsed: frame its messages from the first byte on.
+/// The first message is read (or never will be): nothing more to gather; frame the
+/// stream's messages from its first byte.
 #[allow(clippy::too_many_arguments)]
 fn start_framer(
     conn: &mut Conn,
@@ -1319,6 +1309,9 @@ fn start_framer(
     frame: i64,
     ts: i128,
 ) {
+    half.head = None;
+    half.head_buf = Vec::new();
+    half.head_done = true;
     let mut kind = conn.request.as_ref().map_or("", |r| r.fields.0);
     if !from_client && kind != "http" && kind != "tls" {
         kind = if blob.starts_with(b"\x16\x03") || blob.starts_with(b"\x15\x03") {
