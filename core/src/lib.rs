@@ -7,6 +7,7 @@
 //! caller's limit, and the bindings catch a panic as the last guard.
 
 pub mod bytes;
+pub mod compare;
 pub mod conns_json;
 pub mod decode;
 pub mod framing;
@@ -28,3 +29,5 @@ mod noise;
 
 #[cfg(feature = "python")]
 mod python;
+#[cfg(feature = "python")]
+mod python_records;

@@ -672,7 +672,7 @@ fn opt_wide(py: Python<'_>, value: Option<i128>) -> PyResult<Bound<'_, PyAny>> {
 
 /// The record classes of `pcapdiff.model`, fetched once: the core makes the
 /// `Connection` records itself (a NamedTuple is a tuple of its class: `tuple.__new__`).
-struct Model {
+pub(crate) struct Model {
     tuple_new: Py<PyAny>,
     connection: Py<PyAny>,
     endpoint: Py<PyAny>,
@@ -689,7 +689,7 @@ struct Model {
 }
 
 impl Model {
-    fn new(py: Python<'_>) -> PyResult<Model> {
+    pub(crate) fn new(py: Python<'_>) -> PyResult<Model> {
         let model = py.import("pcapdiff.model")?;
         let class = |name: &str| -> PyResult<Py<PyAny>> { Ok(model.getattr(name)?.unbind()) };
         Ok(Model {
@@ -847,7 +847,11 @@ impl Model {
     }
 
     /// A `model.Connection` from the core's record.
-    fn connection<'py>(&mut self, py: Python<'py>, r: Record) -> PyResult<Bound<'py, PyAny>> {
+    pub(crate) fn connection<'py>(
+        &mut self,
+        py: Python<'py>,
+        r: Record,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let resets = r
             .resets
             .into_iter()
@@ -1277,5 +1281,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(column_facts, m)?)?;
     m.add_function(wrap_pyfunction!(linktype_runs, m)?)?;
     m.add_function(wrap_pyfunction!(frame_numbers, m)?)?;
+    crate::python_records::register(m)?;
     Ok(())
 }

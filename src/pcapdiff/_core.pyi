@@ -1,9 +1,10 @@
 """Types of the Rust core (core/src/python.rs), for mypy and readers."""
 
 from collections import deque
+from collections.abc import Sequence
 from typing import Any
 
-from .model import Column, SegmentRow
+from .model import Column, Connection, SegmentRow
 
 def walk_pcap(
     chunk: bytearray,
@@ -216,3 +217,24 @@ def parse_tcp_options(
 def seconds_json(ns: int) -> str | None:
     """``ns / 1_000_000_000`` as ``conns --json`` writes it, or None when the core
     leaves it to Python."""
+
+# compare's stages in the core (core/src/compare), on ``model.Connection`` records:
+# what the differential tests hold the Python stages against.
+MatchedPair = tuple[int, int | None, float, str, str]
+ClockTuple = tuple[float, float, int, str]
+
+def match_connections(
+    edge: Sequence[Connection],
+    origin: Sequence[Connection],
+    clock_offset_s: float | None = None,
+    clock: ClockTuple | None = None,
+    isn_delta: int | None = None,
+) -> tuple[list[MatchedPair], ClockTuple, list[int]]:
+    """``match.match`` in the core: ([(edge index, origin index or None, score,
+    matched_by, confidence)], the clock offset, [unpaired origin index])."""
+
+def round_trip(connection: Connection) -> Connection:
+    """A record through the core's own and back (the conversion's test)."""
+
+def true_div(a: int, b: int) -> float:
+    """``a / b`` of two ints as the core computes it."""

@@ -1,0 +1,9 @@
+//! Stages 4-6 of `compare` in the core, over the trackers' own records: the Python
+//! engine (`match.py`, `coverage.py`, `judge.py`, `stream.py`) moves here stage by
+//! stage, each held to its Python original by a differential test until that goes.
+//!
+//! Landed so far: `matching` (match.py: identities, scores, certain pairs, the clock
+//! offset and the whole-capture matcher).
+
+pub mod matching;
+pub mod numbers;

@@ -1,0 +1,354 @@
+//! `model.Connection` objects back into the core's records, and the compare stages
+//! that have moved to the core (`compare`), callable on them: what the differential
+//! tests hold the Python engine's stages against, record for record.
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use pyo3::conversion::FromPyObjectOwned;
+use pyo3::exceptions::PyValueError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyString, PyTuple};
+
+use crate::compare::matching::{self, ClockOffset};
+use crate::compare::numbers;
+use crate::decode::Addr;
+use crate::payload::{RequestFields, ResponseFields};
+use crate::track::{
+    AlertRec, DirectionRec, ExchangeRec, Message, PacketRef, Record, ResetRec, TcpOptionsRec,
+};
+
+/// Every word a record holds as `&'static str` (track.rs, payload.rs): the text of a
+/// Python record maps back onto one of them.
+const WORDS: &[&str] = &[
+    "S0",
+    "S1",
+    "SF",
+    "REJ",
+    "S2",
+    "S3",
+    "RSTO",
+    "RSTR",
+    "RSTOS0",
+    "RSTRH",
+    "SH",
+    "SHR",
+    "OTH",
+    "fin",
+    "rst",
+    "idle_timeout",
+    "end_of_capture",
+    "port_reuse",
+    "half_open_limit",
+    "client",
+    "server",
+    "handshake",
+    "established",
+    "after_request",
+    "after_response",
+    "http",
+    "tls",
+    "other",
+    "syns",
+    "synacks",
+    "resets",
+    "tls_alerts",
+    "client_fins",
+    "server_fins",
+];
+
+fn word(what: &str, text: &str) -> PyResult<&'static str> {
+    WORDS
+        .iter()
+        .find(|w| **w == text)
+        .copied()
+        .ok_or_else(|| PyValueError::new_err(format!("{what} {text:?} is not one a record holds")))
+}
+
+fn get<'py, T: FromPyObjectOwned<'py>>(
+    obj: &Bound<'py, PyAny>,
+    name: &Bound<'py, PyString>,
+) -> PyResult<T> {
+    obj.getattr(name)?.extract().map_err(Into::into)
+}
+
+fn endpoint(obj: &Bound<'_, PyAny>) -> PyResult<(Addr, u16)> {
+    let py = obj.py();
+    let text: String = get(obj, intern!(py, "addr"))?;
+    let addr = IpAddr::from_str(&text)
+        .map_err(|_| PyValueError::new_err(format!("{text:?} is not an IP address")))?;
+    let bytes = match addr {
+        IpAddr::V4(v4) => Addr::from_slice(&v4.octets()),
+        IpAddr::V6(v6) => Addr::from_slice(&v6.octets()),
+    };
+    Ok((bytes, get(obj, intern!(py, "port"))?))
+}
+
+fn items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    obj.try_iter()?.collect()
+}
+
+fn packet_refs(obj: &Bound<'_, PyAny>) -> PyResult<Vec<PacketRef>> {
+    let py = obj.py();
+    items(obj)?
+        .iter()
+        .map(|p| {
+            Ok(PacketRef {
+                frame: get(p, intern!(py, "frame"))?,
+                ts_ns: get(p, intern!(py, "ts_ns"))?,
+                ttl: get(p, intern!(py, "ttl"))?,
+                ip_id: get(p, intern!(py, "ip_id"))?,
+                seq: get(p, intern!(py, "seq"))?,
+            })
+        })
+        .collect()
+}
+
+fn options(obj: &Bound<'_, PyAny>) -> PyResult<Option<TcpOptionsRec>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    let py = obj.py();
+    Ok(Some(TcpOptionsRec {
+        mss: get(obj, intern!(py, "mss"))?,
+        wscale: get(obj, intern!(py, "wscale"))?,
+        sack_permitted: get(obj, intern!(py, "sack_permitted"))?,
+        sack_blocks: get(obj, intern!(py, "sack_blocks"))?,
+        tsval: get(obj, intern!(py, "tsval"))?,
+        tsecr: get(obj, intern!(py, "tsecr"))?,
+        layout: get(obj, intern!(py, "layout"))?,
+    }))
+}
+
+fn direction(obj: &Bound<'_, PyAny>) -> PyResult<DirectionRec> {
+    let py = obj.py();
+    Ok(DirectionRec {
+        packets: get(obj, intern!(py, "packets"))?,
+        payload_bytes: get(obj, intern!(py, "payload_bytes"))?,
+        retransmitted_bytes: get(obj, intern!(py, "retransmitted_bytes"))?,
+        fin_frames: get(obj, intern!(py, "fin_frames"))?,
+        last_ts_ns: get(obj, intern!(py, "last_ts_ns"))?,
+        fin_ts_ns: get(obj, intern!(py, "fin_ts_ns"))?,
+    })
+}
+
+/// A first message's time: the tracker always knows it.
+fn message_ts(obj: &Bound<'_, PyAny>) -> PyResult<i128> {
+    let ts: Option<i128> = get(obj, intern!(obj.py(), "ts_ns"))?;
+    ts.ok_or_else(|| PyValueError::new_err("a first message without ts_ns"))
+}
+
+fn request(obj: &Bound<'_, PyAny>) -> PyResult<Option<Message<RequestFields>>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    let py = obj.py();
+    let kind: String = get(obj, intern!(py, "kind"))?;
+    let fields = (
+        word("a request kind", &kind)?,
+        get(obj, intern!(py, "method"))?,
+        get(obj, intern!(py, "target"))?,
+        get(obj, intern!(py, "version"))?,
+        get(obj, intern!(py, "host"))?,
+        get(obj, intern!(py, "first_bytes"))?,
+    );
+    Ok(Some(Message::from((
+        get(obj, intern!(py, "frame"))?,
+        message_ts(obj)?,
+        fields,
+    ))))
+}
+
+fn response(obj: &Bound<'_, PyAny>) -> PyResult<Option<Message<ResponseFields>>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    let py = obj.py();
+    let kind: String = get(obj, intern!(py, "kind"))?;
+    let fields = (
+        word("a response kind", &kind)?,
+        get(obj, intern!(py, "status"))?,
+        get(obj, intern!(py, "reason"))?,
+        get(obj, intern!(py, "tls_version"))?,
+        get(obj, intern!(py, "alert"))?,
+        get(obj, intern!(py, "first_bytes"))?,
+    );
+    Ok(Some(Message::from((
+        get(obj, intern!(py, "frame"))?,
+        message_ts(obj)?,
+        fields,
+    ))))
+}
+
+fn exchange(obj: &Bound<'_, PyAny>) -> PyResult<Option<ExchangeRec>> {
+    if obj.is_none() {
+        return Ok(None);
+    }
+    let py = obj.py();
+    Ok(Some(ExchangeRec {
+        requests: get(obj, intern!(py, "requests"))?,
+        responses: get(obj, intern!(py, "responses"))?,
+        response_bytes: get(obj, intern!(py, "response_bytes"))?,
+        response_expected: get(obj, intern!(py, "response_expected"))?,
+        problem: get(obj, intern!(py, "problem"))?,
+        answer_frame: get(obj, intern!(py, "answer_frame"))?,
+        answer_ts_ns: get(obj, intern!(py, "answer_ts_ns"))?,
+    }))
+}
+
+/// A `model.Connection` as the core's record, field for field.
+pub fn record(obj: &Bound<'_, PyAny>) -> PyResult<Record> {
+    let py = obj.py();
+    let text = |name| -> PyResult<String> { get(obj, name) };
+    let resets = items(&obj.getattr(intern!(py, "resets"))?)?
+        .iter()
+        .map(|r| {
+            Ok(ResetRec {
+                frame: get(r, intern!(py, "frame"))?,
+                ts_ns: get(r, intern!(py, "ts_ns"))?,
+                sender: word("a RST's sender", &get::<String>(r, intern!(py, "sender"))?)?,
+                phase: word("a RST's phase", &get::<String>(r, intern!(py, "phase"))?)?,
+                ttl: get(r, intern!(py, "ttl"))?,
+                ip_id: get(r, intern!(py, "ip_id"))?,
+                seq: get(r, intern!(py, "seq"))?,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let tls_alerts = items(&obj.getattr(intern!(py, "tls_alerts"))?)?
+        .iter()
+        .map(|a| {
+            Ok(AlertRec {
+                frame: get(a, intern!(py, "frame"))?,
+                ts_ns: get(a, intern!(py, "ts_ns"))?,
+                sender: word(
+                    "an alert's sender",
+                    &get::<String>(a, intern!(py, "sender"))?,
+                )?,
+                alert: get(a, intern!(py, "alert"))?,
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let omitted = items(&obj.getattr(intern!(py, "omitted"))?)?
+        .iter()
+        .map(|entry| {
+            let (name, count): (String, u64) = entry.extract()?;
+            Ok((word("a list's name", &name)?, count))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    Ok(Record {
+        id: get(obj, intern!(py, "id"))?,
+        client: endpoint(&obj.getattr(intern!(py, "client"))?)?,
+        server: endpoint(&obj.getattr(intern!(py, "server"))?)?,
+        client_isn: get(obj, intern!(py, "client_isn"))?,
+        server_isn: get(obj, intern!(py, "server_isn"))?,
+        first_frame: get(obj, intern!(py, "first_frame"))?,
+        last_frame: get(obj, intern!(py, "last_frame"))?,
+        first_ts_ns: get(obj, intern!(py, "first_ts_ns"))?,
+        last_ts_ns: get(obj, intern!(py, "last_ts_ns"))?,
+        conn_state: word("a conn_state", &text(intern!(py, "conn_state"))?)?,
+        history: text(intern!(py, "history"))?,
+        syns: packet_refs(&obj.getattr(intern!(py, "syns"))?)?,
+        synacks: packet_refs(&obj.getattr(intern!(py, "synacks"))?)?,
+        handshake_frame: get(obj, intern!(py, "handshake_frame"))?,
+        resets,
+        syn_options: options(&obj.getattr(intern!(py, "syn_options"))?)?,
+        synack_options: options(&obj.getattr(intern!(py, "synack_options"))?)?,
+        client_sent: direction(&obj.getattr(intern!(py, "client_sent"))?)?,
+        server_sent: direction(&obj.getattr(intern!(py, "server_sent"))?)?,
+        request: request(&obj.getattr(intern!(py, "request"))?)?,
+        response: response(&obj.getattr(intern!(py, "response"))?)?,
+        tls_alerts,
+        gaps: get(obj, intern!(py, "gaps"))?,
+        ended_by: word("an ended_by", &text(intern!(py, "ended_by"))?)?,
+        exchange: exchange(&obj.getattr(intern!(py, "exchange"))?)?,
+        exchange_at_rst: exchange(&obj.getattr(intern!(py, "exchange_at_rst"))?)?,
+        omitted,
+    })
+}
+
+fn records(list: &Bound<'_, PyAny>) -> PyResult<Vec<Record>> {
+    items(list)?.iter().map(record).collect()
+}
+
+/// `ClockOffset` as a tuple (seconds, spread_s, pairs_used, source).
+type ClockTuple = (f64, f64, i64, String);
+
+fn clock_from(clock: Option<ClockTuple>) -> PyResult<Option<ClockOffset>> {
+    let Some((seconds, spread_s, pairs_used, source)) = clock else {
+        return Ok(None);
+    };
+    let source = ["estimated", "estimated (one way only)", "given", "none"]
+        .into_iter()
+        .find(|s| *s == source)
+        .ok_or_else(|| PyValueError::new_err(format!("a clock source {source:?}")))?;
+    Ok(Some(ClockOffset {
+        seconds,
+        spread_s,
+        pairs_used,
+        source,
+    }))
+}
+
+/// The core's `match.match` over `model.Connection` records: ([(edge index, origin
+/// index or None, score, matched_by, confidence)], (seconds, spread_s, pairs_used,
+/// source), [unpaired origin index]); the indices are into the lists given.
+#[pyfunction]
+#[pyo3(signature = (edge, origin, clock_offset_s = None, clock = None, isn_delta = None))]
+fn match_connections<'py>(
+    py: Python<'py>,
+    edge: &Bound<'py, PyAny>,
+    origin: &Bound<'py, PyAny>,
+    clock_offset_s: Option<f64>,
+    clock: Option<ClockTuple>,
+    isn_delta: Option<u32>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let (edge, origin) = (records(edge)?, records(origin)?);
+    let clock = clock_from(clock)?;
+    let matched = std::panic::catch_unwind(|| {
+        let e: Vec<&Record> = edge.iter().collect();
+        let o: Vec<&Record> = origin.iter().collect();
+        matching::match_records(&e, &o, clock_offset_s, clock, isn_delta)
+    })
+    .map_err(|_| {
+        pyo3::exceptions::PyRuntimeError::new_err("matching failed (a bug: please report it)")
+    })?;
+    let pairs = PyList::empty(py);
+    for p in &matched.pairs {
+        pairs.append((
+            p.edge,
+            p.origin,
+            p.score,
+            p.reasons.text(),
+            p.confidence.as_str(),
+        ))?;
+    }
+    let c = matched.clock;
+    (
+        pairs,
+        (c.seconds, c.spread_s, c.pairs_used, c.source),
+        matched.unpaired,
+    )
+        .into_pyobject(py)
+}
+
+/// A `model.Connection` through the core's record and back: the conversion's test
+/// (every field must survive it).
+#[pyfunction]
+fn round_trip<'py>(py: Python<'py>, connection: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let record = record(connection)?;
+    crate::python::Model::new(py)?.connection(py, record)
+}
+
+/// Python's `a / b` of two ints, as the core computes it (held to Python's own).
+#[pyfunction]
+fn true_div(a: i128, b: i128) -> f64 {
+    numbers::true_div(a, b)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(match_connections, m)?)?;
+    m.add_function(wrap_pyfunction!(true_div, m)?)?;
+    m.add_function(wrap_pyfunction!(round_trip, m)?)?;
+    Ok(())
+}
