@@ -11,8 +11,9 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyString, PyTuple};
 
+use crate::compare::coverage::{self, CoverageFacts, Recorded, Window};
 use crate::compare::matching::{self, ClockOffset};
-use crate::compare::numbers;
+use crate::compare::{numbers, text};
 use crate::decode::Addr;
 use crate::payload::{RequestFields, ResponseFields};
 use crate::track::{
@@ -340,6 +341,98 @@ fn round_trip<'py>(py: Python<'py>, connection: &Bound<'py, PyAny>) -> PyResult<
     crate::python::Model::new(py)?.connection(py, record)
 }
 
+fn recorded(obj: &Bound<'_, PyAny>) -> PyResult<Recorded> {
+    let py = obj.py();
+    Ok(Recorded {
+        start_ns: get(obj, intern!(py, "start_ns"))?,
+        end_ns: get(obj, intern!(py, "end_ns"))?,
+        start_source: get(obj, intern!(py, "start_source"))?,
+        end_source: get(obj, intern!(py, "end_source"))?,
+        last_packet_ns: get(obj, intern!(py, "last_packet_ns"))?,
+        holes: get(obj, intern!(py, "holes"))?,
+    })
+}
+
+fn window_tuple<'py>(py: Python<'py>, w: &Window) -> PyResult<Bound<'py, PyTuple>> {
+    (
+        w.start_ns,
+        w.end_ns,
+        &w.start_source,
+        &w.end_source,
+        w.last_packet_ns,
+        w.assumed_end,
+        PyTuple::new(py, &w.holes)?,
+    )
+        .into_pyobject(py)
+}
+
+/// The core's `coverage.build_coverage` over `gather_facts` of these records, the
+/// trusted pairs given as (edge index, origin index): `Coverage` as nested tuples.
+#[pyfunction]
+#[pyo3(signature = (edge, origin, edge_conns, origin_conns, trusted, offset_ns, offset_spread_ns))]
+#[allow(clippy::too_many_arguments)]
+fn coverage_of<'py>(
+    py: Python<'py>,
+    edge: &Bound<'py, PyAny>,
+    origin: &Bound<'py, PyAny>,
+    edge_conns: &Bound<'py, PyAny>,
+    origin_conns: &Bound<'py, PyAny>,
+    trusted: Vec<(usize, usize)>,
+    offset_ns: i128,
+    offset_spread_ns: i128,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let edge = recorded(edge)?;
+    let origin = if origin.is_none() {
+        None
+    } else {
+        Some(recorded(origin)?)
+    };
+    let (edge_conns, origin_conns) = (records(edge_conns)?, records(origin_conns)?);
+    let mut facts = CoverageFacts::default();
+    for c in &edge_conns {
+        facts.add_edge(c);
+    }
+    for c in &origin_conns {
+        facts.add_origin(c);
+    }
+    for (e, o) in trusted {
+        match (edge_conns.get(e), origin_conns.get(o)) {
+            (Some(e), Some(o)) => facts.add_trusted(e, o),
+            _ => {
+                return Err(PyValueError::new_err(
+                    "a trusted pair's index is out of range",
+                ))
+            }
+        }
+    }
+    let c = coverage::build_coverage(&edge, origin.as_ref(), &facts, offset_ns, offset_spread_ns);
+    let origin_window = match &c.origin {
+        Some(w) => window_tuple(py, w)?.into_any(),
+        None => py.None().into_bound(py),
+    };
+    let d = c.delays;
+    (
+        window_tuple(py, &c.edge)?,
+        origin_window,
+        (d.forward_ns, d.reverse_ns, d.measured_pairs),
+        c.round_trip_ns,
+        c.offset_ns,
+    )
+        .into_pyobject(py)
+}
+
+/// `coverage.duration` as the core writes it.
+#[pyfunction]
+fn duration(ns: i128) -> String {
+    text::duration(ns)
+}
+
+/// `model.format_address` as the core writes it (4 or 16 bytes).
+#[pyfunction]
+fn address_text(packed: &[u8]) -> String {
+    text::address(&Addr::from_slice(packed))
+}
+
 /// Python's `a / b` of two ints, as the core computes it (held to Python's own).
 #[pyfunction]
 fn true_div(a: i128, b: i128) -> f64 {
@@ -350,5 +443,8 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(match_connections, m)?)?;
     m.add_function(wrap_pyfunction!(true_div, m)?)?;
     m.add_function(wrap_pyfunction!(round_trip, m)?)?;
+    m.add_function(wrap_pyfunction!(coverage_of, m)?)?;
+    m.add_function(wrap_pyfunction!(duration, m)?)?;
+    m.add_function(wrap_pyfunction!(address_text, m)?)?;
     Ok(())
 }

@@ -238,3 +238,22 @@ def round_trip(connection: Connection) -> Connection:
 
 def true_div(a: int, b: int) -> float:
     """``a / b`` of two ints as the core computes it."""
+
+def coverage_of(
+    edge: Any,
+    origin: Any,
+    edge_conns: Sequence[Connection],
+    origin_conns: Sequence[Connection],
+    trusted: Sequence[tuple[int, int]],
+    offset_ns: int,
+    offset_spread_ns: int,
+) -> tuple[Any, ...]:
+    """``coverage.build_coverage`` of two ``Recorded`` windows in the core, the facts
+    gathered from the records and the trusted pairs (edge index, origin index); the
+    ``Coverage`` as nested tuples."""
+
+def duration(ns: int) -> str:
+    """``coverage.duration`` as the core writes it."""
+
+def address_text(packed: bytes) -> str:
+    """``model.format_address`` as the core writes it."""

@@ -3,7 +3,11 @@
 //! stage, each held to its Python original by a differential test until that goes.
 //!
 //! Landed so far: `matching` (match.py: identities, scores, certain pairs, the clock
-//! offset and the whole-capture matcher).
+//! offset and the whole-capture matcher), `coverage` (coverage.py: the windows, the
+//! delays, the evidence that a capture had stopped), and the words both write in
+//! (`text`, `numbers`).
 
+pub mod coverage;
 pub mod matching;
 pub mod numbers;
+pub mod text;
