@@ -80,6 +80,15 @@ const ICMP6_ERRORS: [((u8, Option<u8>), &str); 11] = [
     ((4, None), "parameter problem"),
 ];
 
+/// The decoder's own word for an ICMP error's kind, if TEXT is one.
+pub fn icmp_kind_named(text: &str) -> Option<&'static str> {
+    ICMP4_ERRORS
+        .iter()
+        .chain(&ICMP6_ERRORS)
+        .map(|&(_, name)| name)
+        .find(|name| *name == text)
+}
+
 fn icmp_kind(version: u8, icmp_type: u8, code: u8) -> Option<&'static str> {
     let table: &[((u8, Option<u8>), &str)] = if version == 4 {
         &ICMP4_ERRORS

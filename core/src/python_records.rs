@@ -9,12 +9,13 @@ use pyo3::conversion::FromPyObjectOwned;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyString, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::compare::coverage::{self, CoverageFacts, Recorded, Window};
+use crate::compare::evidence::Evidence;
 use crate::compare::matching::{self, ClockOffset};
-use crate::compare::{numbers, text};
-use crate::decode::Addr;
+use crate::compare::{evidence, numbers, text};
+use crate::decode::{Addr, IcmpError};
 use crate::payload::{RequestFields, ResponseFields};
 use crate::track::{
     AlertRec, DirectionRec, ExchangeRec, Message, PacketRef, Record, ResetRec, TcpOptionsRec,
@@ -77,13 +78,7 @@ fn get<'py, T: FromPyObjectOwned<'py>>(
 fn endpoint(obj: &Bound<'_, PyAny>) -> PyResult<(Addr, u16)> {
     let py = obj.py();
     let text: String = get(obj, intern!(py, "addr"))?;
-    let addr = IpAddr::from_str(&text)
-        .map_err(|_| PyValueError::new_err(format!("{text:?} is not an IP address")))?;
-    let bytes = match addr {
-        IpAddr::V4(v4) => Addr::from_slice(&v4.octets()),
-        IpAddr::V6(v6) => Addr::from_slice(&v6.octets()),
-    };
-    Ok((bytes, get(obj, intern!(py, "port"))?))
+    Ok((address_of(&text)?, get(obj, intern!(py, "port"))?))
 }
 
 fn items<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Vec<Bound<'py, PyAny>>> {
@@ -433,6 +428,98 @@ fn address_text(packed: &[u8]) -> String {
     text::address(&Addr::from_slice(packed))
 }
 
+fn evidence_tuple<'py>(py: Python<'py>, ev: &Evidence) -> PyResult<Bound<'py, PyTuple>> {
+    (ev.capture.as_str(), ev.frame, ev.ts_ns, &ev.what, ev.due).into_pyobject(py)
+}
+
+fn address_of(text: &str) -> PyResult<Addr> {
+    let addr = IpAddr::from_str(text)
+        .map_err(|_| PyValueError::new_err(format!("{text:?} is not an IP address")))?;
+    Ok(match addr {
+        IpAddr::V4(v4) => Addr::from_slice(&v4.octets()),
+        IpAddr::V6(v6) => Addr::from_slice(&v6.octets()),
+    })
+}
+
+/// A `model.IcmpError` as the decoder's record.
+fn icmp_error(obj: &Bound<'_, PyAny>) -> PyResult<IcmpError> {
+    let py = obj.py();
+    let kind: String = get(obj, intern!(py, "kind"))?;
+    Ok(IcmpError {
+        frame: get(obj, intern!(py, "frame"))?,
+        ts_ns: get(obj, intern!(py, "ts_ns"))?,
+        sender: address_of(&get::<String>(obj, intern!(py, "sender"))?)?,
+        kind: crate::decode::icmp_kind_named(&kind)
+            .ok_or_else(|| PyValueError::new_err(format!("an ICMP kind {kind:?}")))?,
+        mtu: get(obj, intern!(py, "mtu"))?,
+        src: address_of(&get::<String>(obj, intern!(py, "quoted_src"))?)?,
+        sport: get(obj, intern!(py, "quoted_sport"))?,
+        dst: address_of(&get::<String>(obj, intern!(py, "quoted_dst"))?)?,
+        dport: get(obj, intern!(py, "quoted_dport"))?,
+        seq: get(obj, intern!(py, "quoted_seq"))?,
+    })
+}
+
+/// judge.py's evidence and hints of one record, as the core writes them: {"syn",
+/// "request", "response", "resets", "alerts", "icmp", "describe", "progress",
+/// "progress_at_rst", "hints"}; `files` names the frames of a capture of several.
+#[pyfunction]
+fn evidence_of<'py>(
+    py: Python<'py>,
+    connection: &Bound<'py, PyAny>,
+    files: Vec<String>,
+    icmp_errors: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let c = record(connection)?;
+    let errors = items(icmp_errors)?
+        .iter()
+        .map(icmp_error)
+        .collect::<PyResult<Vec<_>>>()?;
+    let cite = evidence::Cite { files };
+    let out = PyDict::new(py);
+    let side = evidence::Side::Origin;
+    if !c.syns.is_empty() {
+        out.set_item(
+            "syn",
+            evidence_tuple(py, &evidence::syn(&c, side, "edge sent SYN"))?,
+        )?;
+    }
+    out.set_item(
+        "request",
+        evidence_tuple(py, &evidence::request(&c, side, "sent"))?,
+    )?;
+    out.set_item(
+        "response",
+        evidence_tuple(py, &evidence::response(&c, side, "got {response}, in full"))?,
+    )?;
+    let resets = c
+        .resets
+        .iter()
+        .map(|r| evidence_tuple(py, &evidence::rst(r, side, "RST")))
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("resets", resets)?;
+    let alerts = c
+        .tls_alerts
+        .iter()
+        .map(|a| evidence_tuple(py, &evidence::alert(a, side, "origin")))
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("alerts", alerts)?;
+    let icmp = errors
+        .iter()
+        .enumerate()
+        .map(|(i, e)| evidence_tuple(py, &evidence::icmp(e, side, i + 1)))
+        .collect::<PyResult<Vec<_>>>()?;
+    out.set_item("icmp", icmp)?;
+    out.set_item("describe", evidence::describe(&c))?;
+    out.set_item("progress", evidence::progress(c.exchange.as_ref()))?;
+    out.set_item(
+        "progress_at_rst",
+        evidence::progress(c.exchange_at_rst.as_ref()),
+    )?;
+    out.set_item("hints", evidence::injection_hints(&c, &cite))?;
+    Ok(out)
+}
+
 /// Python's `a / b` of two ints, as the core computes it (held to Python's own).
 #[pyfunction]
 fn true_div(a: i128, b: i128) -> f64 {
@@ -446,5 +533,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(coverage_of, m)?)?;
     m.add_function(wrap_pyfunction!(duration, m)?)?;
     m.add_function(wrap_pyfunction!(address_text, m)?)?;
+    m.add_function(wrap_pyfunction!(evidence_of, m)?)?;
     Ok(())
 }

@@ -257,3 +257,9 @@ def duration(ns: int) -> str:
 
 def address_text(packed: bytes) -> str:
     """``model.format_address`` as the core writes it."""
+
+def evidence_of(
+    connection: Connection, files: list[str], icmp_errors: Sequence[Any]
+) -> dict[str, Any]:
+    """judge.py's lines of evidence and injection hints of one record as the core
+    writes them (the differential test's probe)."""

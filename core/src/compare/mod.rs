@@ -4,10 +4,12 @@
 //!
 //! Landed so far: `matching` (match.py: identities, scores, certain pairs, the clock
 //! offset and the whole-capture matcher), `coverage` (coverage.py: the windows, the
-//! delays, the evidence that a capture had stopped), and the words both write in
+//! delays, the evidence that a capture had stopped), `evidence` (judge.py's lines of
+//! evidence and its injection hints), and the words they write in
 //! (`text`, `numbers`).
 
 pub mod coverage;
+pub mod evidence;
 pub mod matching;
 pub mod numbers;
 pub mod text;
