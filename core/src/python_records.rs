@@ -11,9 +11,10 @@ use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
-use crate::compare::coverage::{self, CoverageFacts, Recorded, Window};
+use crate::compare::coverage::{self, Coverage, CoverageFacts, Delays, Recorded, Window};
 use crate::compare::evidence::Evidence;
-use crate::compare::matching::{self, ClockOffset};
+use crate::compare::judge::{self, Case, Catalogue, ReasonSpec};
+use crate::compare::matching::{self, ClockOffset, Confidence};
 use crate::compare::{evidence, numbers, text};
 use crate::decode::{Addr, IcmpError};
 use crate::payload::{RequestFields, ResponseFields};
@@ -520,6 +521,162 @@ fn evidence_of<'py>(
     Ok(out)
 }
 
+fn window(obj: &Bound<'_, PyAny>) -> PyResult<Window> {
+    let py = obj.py();
+    Ok(Window {
+        start_ns: get(obj, intern!(py, "start_ns"))?,
+        end_ns: get(obj, intern!(py, "end_ns"))?,
+        start_source: get(obj, intern!(py, "start_source"))?,
+        end_source: get(obj, intern!(py, "end_source"))?,
+        last_packet_ns: get(obj, intern!(py, "last_packet_ns"))?,
+        assumed_end: get(obj, intern!(py, "assumed_end"))?,
+        holes: get(obj, intern!(py, "holes"))?,
+    })
+}
+
+/// A `coverage.Coverage` as the core's.
+fn coverage_from(obj: &Bound<'_, PyAny>) -> PyResult<Coverage> {
+    let py = obj.py();
+    let origin = obj.getattr(intern!(py, "origin"))?;
+    let delays = obj.getattr(intern!(py, "delays"))?;
+    Ok(Coverage {
+        edge: window(&obj.getattr(intern!(py, "edge"))?)?,
+        origin: if origin.is_none() {
+            None
+        } else {
+            Some(window(&origin)?)
+        },
+        delays: Delays {
+            forward_ns: get(&delays, intern!(py, "forward_ns"))?,
+            reverse_ns: get(&delays, intern!(py, "reverse_ns"))?,
+            measured_pairs: get(&delays, intern!(py, "measured_pairs"))?,
+        },
+        round_trip_ns: get(obj, intern!(py, "round_trip_ns"))?,
+        offset_ns: get(obj, intern!(py, "offset_ns"))?,
+    })
+}
+
+fn confidence(text: &str) -> PyResult<Confidence> {
+    Ok(match text {
+        "" => Confidence::Unmatched,
+        "certain" => Confidence::Certain,
+        "probable" => Confidence::Probable,
+        "weak" => Confidence::Weak,
+        _ => return Err(PyValueError::new_err(format!("a confidence {text:?}"))),
+    })
+}
+
+/// The core's judge with explain.py's catalogue: ``Judge(REASONS).judge(...)``.
+#[pyclass(module = "pcapdiff._core", name = "Judge")]
+struct PyJudge {
+    catalogue: Catalogue,
+}
+
+#[pymethods]
+impl PyJudge {
+    #[new]
+    fn new(reasons: &Bound<'_, PyDict>) -> PyResult<Self> {
+        let py = reasons.py();
+        let mut catalogue = Catalogue::default();
+        for (name, spec) in reasons.iter() {
+            let value = |field: &Bound<'_, PyString>| -> PyResult<String> {
+                let v = spec.getattr(field)?;
+                match v.getattr(intern!(py, "value")) {
+                    Ok(inner) => inner.extract(), // an Outcome or Culprit
+                    Err(_) => v.extract(),
+                }
+            };
+            catalogue.reasons.insert(
+                name.extract()?,
+                ReasonSpec {
+                    outcome: value(intern!(py, "outcome"))?,
+                    culprit: value(intern!(py, "culprit"))?,
+                    text: value(intern!(py, "text"))?,
+                },
+            );
+        }
+        Ok(PyJudge { catalogue })
+    }
+
+    /// judge.py's ``judge(Case(...))`` in the core: (reason, outcome, culprit, evidence
+    /// [(capture, frame, ts_ns, what, due)], explanation, hints, assumes, the checks
+    /// it rests on [(covered, due_until_ns)]).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (edge, origin, matched_by, confidence_text, coverage, clock_known, edge_icmp, origin_icmp, files))]
+    fn judge<'py>(
+        &self,
+        py: Python<'py>,
+        edge: &Bound<'py, PyAny>,
+        origin: &Bound<'py, PyAny>,
+        matched_by: String,
+        confidence_text: &str,
+        coverage: &Bound<'py, PyAny>,
+        clock_known: bool,
+        edge_icmp: &Bound<'py, PyAny>,
+        origin_icmp: &Bound<'py, PyAny>,
+        files: Vec<String>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let edge = record(edge)?;
+        let origin = if origin.is_none() {
+            None
+        } else {
+            Some(record(origin)?)
+        };
+        let coverage = coverage_from(coverage)?;
+        let errors = |list: &Bound<'py, PyAny>| -> PyResult<Vec<IcmpError>> {
+            items(list)?.iter().map(icmp_error).collect()
+        };
+        let (edge_icmp, origin_icmp) = (errors(edge_icmp)?, errors(origin_icmp)?);
+        let cite = evidence::Cite { files };
+        let mut case = Case {
+            edge: &edge,
+            origin: origin.as_ref(),
+            matched_by,
+            confidence: confidence(confidence_text)?,
+            coverage: &coverage,
+            clock_known,
+            checks: Vec::new(),
+            edge_icmp: edge_icmp.iter().collect(),
+            origin_icmp: origin_icmp.iter().collect(),
+            edge_cite: &cite,
+            catalogue: &self.catalogue,
+        };
+        let v = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| judge::judge(&mut case)))
+            .map_err(|_| {
+                pyo3::exceptions::PyRuntimeError::new_err(
+                    "judging failed (a bug: please report it)",
+                )
+            })?;
+        let evidence = v
+            .evidence
+            .iter()
+            .map(|e| evidence_tuple(py, e))
+            .collect::<PyResult<Vec<_>>>()?;
+        let checks: Vec<(bool, i128)> = case
+            .checks
+            .iter()
+            .map(|c| (c.covered, c.due_until_ns))
+            .collect();
+        (
+            v.reason,
+            v.outcome,
+            v.culprit,
+            evidence,
+            v.explanation,
+            PyTuple::new(py, &v.hints)?,
+            PyTuple::new(py, &v.assumes)?,
+            checks,
+        )
+            .into_pyobject(py)
+    }
+}
+
+/// Python's `repr` of a str as the core writes it.
+#[pyfunction]
+fn py_repr(text: &str) -> String {
+    text::py_repr(text)
+}
+
 /// Python's `a / b` of two ints, as the core computes it (held to Python's own).
 #[pyfunction]
 fn true_div(a: i128, b: i128) -> f64 {
@@ -534,5 +691,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(duration, m)?)?;
     m.add_function(wrap_pyfunction!(address_text, m)?)?;
     m.add_function(wrap_pyfunction!(evidence_of, m)?)?;
+    m.add_function(wrap_pyfunction!(py_repr, m)?)?;
+    m.add_class::<PyJudge>()?;
     Ok(())
 }

@@ -263,3 +263,24 @@ def evidence_of(
 ) -> dict[str, Any]:
     """judge.py's lines of evidence and injection hints of one record as the core
     writes them (the differential test's probe)."""
+
+def py_repr(text: str) -> str:
+    """Python's ``repr`` of a str as the core writes it."""
+
+class Judge:
+    """judge.py in the core, with explain.py's catalogue."""
+
+    def __init__(self, reasons: dict[str, Any]) -> None: ...
+    def judge(
+        self,
+        edge: Connection,
+        origin: Connection | None,
+        matched_by: str,
+        confidence_text: str,
+        coverage: Any,
+        clock_known: bool,
+        edge_icmp: Sequence[Any],
+        origin_icmp: Sequence[Any],
+        files: list[str],
+    ) -> tuple[Any, ...]:
+        """(reason, outcome, culprit, evidence, explanation, hints, assumes, checks)."""

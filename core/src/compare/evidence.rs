@@ -76,8 +76,11 @@ impl Cite {
 }
 
 /// The attempt's first SYN, with how many more were sent.
+/// (A record without a SYN, which judge.py never cites so, is cited without a frame.)
 pub fn syn(c: &Record, side: Side, what: &str) -> Evidence {
-    let s = &c.syns[0];
+    let Some(s) = c.syns.first() else {
+        return Evidence::at(side, None, None, what.to_string());
+    };
     let sent = count(c, "syns", c.syns.len());
     let retries = if sent > 1 {
         format!(" (+{} retransmits)", sent - 1)

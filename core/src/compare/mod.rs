@@ -5,11 +5,14 @@
 //! Landed so far: `matching` (match.py: identities, scores, certain pairs, the clock
 //! offset and the whole-capture matcher), `coverage` (coverage.py: the windows, the
 //! delays, the evidence that a capture had stopped), `evidence` (judge.py's lines of
-//! evidence and its injection hints), and the words they write in
+//! evidence and its injection hints), `judge` (judge.py's rules, with explain.py's
+//! catalogue handed in), and the words they write in
 //! (`text`, `numbers`).
 
 pub mod coverage;
 pub mod evidence;
+pub mod judge;
 pub mod matching;
 pub mod numbers;
+mod printable;
 pub mod text;

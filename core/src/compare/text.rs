@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use super::numbers::true_div;
+use super::printable::NOT_PRINTABLE;
 use crate::decode::Addr;
 
 const NS: i128 = 1_000_000_000;
@@ -107,6 +108,52 @@ pub fn duration(ns: i128) -> String {
     }
 }
 
+/// Python's `repr` of a str: quoted with ' (with " when the text holds ' and no "),
+/// backslash, the quote, tab, newline and return escaped, other controls and every
+/// code point `str.isprintable` refuses as \xNN, \uNNNN or \UNNNNNNNN.
+pub fn py_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push(quote);
+    for c in text.chars() {
+        let u = c as u32;
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            _ if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ if u < 0x20 || u == 0x7f => {
+                let _ = write!(out, "\\x{u:02x}");
+            }
+            _ if u < 0x7f || printable(u) => out.push(c),
+            _ if u <= 0xff => {
+                let _ = write!(out, "\\x{u:02x}");
+            }
+            _ if u <= 0xffff => {
+                let _ = write!(out, "\\u{u:04x}");
+            }
+            _ => {
+                let _ = write!(out, "\\U{u:08x}");
+            }
+        }
+    }
+    out.push(quote);
+    out
+}
+
+fn printable(u: u32) -> bool {
+    let at = NOT_PRINTABLE.partition_point(|&(_, end)| end < u);
+    NOT_PRINTABLE.get(at).map_or(true, |&(start, _)| u < start)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +177,18 @@ mod tests {
         assert_eq!(v6("1::"), "1::");
         assert_eq!(v6("0:0:1::1"), "0:0:1::1");
         assert_eq!(v6("1:0:2:3:4:5:6:7"), "1:0:2:3:4:5:6:7"); // one zero group stays
+    }
+
+    #[test]
+    fn text_is_quoted_as_pythons_repr_quotes_it() {
+        assert_eq!(py_repr("www.example.com"), "'www.example.com'");
+        assert_eq!(py_repr("it's"), "\"it's\"");
+        assert_eq!(py_repr("'\""), "'\\'\"'");
+        assert_eq!(py_repr("a\\b\tc\n\u{1b}[0m"), "'a\\\\b\\tc\\n\\x1b[0m'");
+        assert_eq!(
+            py_repr("caf\u{e9} \u{a0}\u{202e}\u{10ffff}"),
+            "'caf\u{e9} \\xa0\\u202e\\U0010ffff'"
+        );
     }
 
     #[test]
