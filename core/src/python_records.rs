@@ -13,8 +13,9 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::compare::coverage::{self, Coverage, CoverageFacts, Delays, Recorded, Window};
 use crate::compare::evidence::Evidence;
-use crate::compare::judge::{self, Case, Catalogue, ReasonSpec};
+use crate::compare::judge::{self, Case, Catalogue, ReasonSpec, Verdict};
 use crate::compare::matching::{self, ClockOffset, Confidence};
+use crate::compare::stream::{OriginSpec, Settings, StreamingCompare};
 use crate::compare::{evidence, numbers, text};
 use crate::decode::{Addr, IcmpError};
 use crate::payload::{RequestFields, ResponseFields};
@@ -402,6 +403,10 @@ fn coverage_of<'py>(
         }
     }
     let c = coverage::build_coverage(&edge, origin.as_ref(), &facts, offset_ns, offset_spread_ns);
+    coverage_tuple(py, &c)
+}
+
+fn coverage_tuple<'py>(py: Python<'py>, c: &Coverage) -> PyResult<Bound<'py, PyTuple>> {
     let origin_window = match &c.origin {
         Some(w) => window_tuple(py, w)?.into_any(),
         None => py.None().into_bound(py),
@@ -576,25 +581,7 @@ struct PyJudge {
 impl PyJudge {
     #[new]
     fn new(reasons: &Bound<'_, PyDict>) -> PyResult<Self> {
-        let py = reasons.py();
-        let mut catalogue = Catalogue::default();
-        for (name, spec) in reasons.iter() {
-            let value = |field: &Bound<'_, PyString>| -> PyResult<String> {
-                let v = spec.getattr(field)?;
-                match v.getattr(intern!(py, "value")) {
-                    Ok(inner) => inner.extract(), // an Outcome or Culprit
-                    Err(_) => v.extract(),
-                }
-            };
-            catalogue.reasons.insert(
-                name.extract()?,
-                ReasonSpec {
-                    outcome: value(intern!(py, "outcome"))?,
-                    culprit: value(intern!(py, "culprit"))?,
-                    text: value(intern!(py, "text"))?,
-                },
-            );
-        }
+        let catalogue = catalogue_of(reasons)?;
         Ok(PyJudge { catalogue })
     }
 
@@ -647,25 +634,218 @@ impl PyJudge {
                     "judging failed (a bug: please report it)",
                 )
             })?;
-        let evidence = v
-            .evidence
-            .iter()
-            .map(|e| evidence_tuple(py, e))
-            .collect::<PyResult<Vec<_>>>()?;
         let checks: Vec<(bool, i128)> = case
             .checks
             .iter()
             .map(|c| (c.covered, c.due_until_ns))
             .collect();
+        let verdict = verdict_tuple(py, &v)?;
+        let mut fields: Vec<Bound<'py, PyAny>> = verdict.iter().collect();
+        fields.push(checks.into_pyobject(py)?.into_any());
+        PyTuple::new(py, fields)
+    }
+}
+
+fn catalogue_of(reasons: &Bound<'_, PyDict>) -> PyResult<Catalogue> {
+    let py = reasons.py();
+    let mut catalogue = Catalogue::default();
+    for (name, spec) in reasons.iter() {
+        let value = |field: &Bound<'_, PyString>| -> PyResult<String> {
+            let v = spec.getattr(field)?;
+            match v.getattr(intern!(py, "value")) {
+                Ok(inner) => inner.extract(), // an Outcome or Culprit
+                Err(_) => v.extract(),
+            }
+        };
+        catalogue.reasons.insert(
+            name.extract()?,
+            ReasonSpec {
+                outcome: value(intern!(py, "outcome"))?,
+                culprit: value(intern!(py, "culprit"))?,
+                text: value(intern!(py, "text"))?,
+            },
+        );
+    }
+    Ok(catalogue)
+}
+
+fn verdict_tuple<'py>(py: Python<'py>, v: &Verdict) -> PyResult<Bound<'py, PyTuple>> {
+    let evidence = v
+        .evidence
+        .iter()
+        .map(|e| evidence_tuple(py, e))
+        .collect::<PyResult<Vec<_>>>()?;
+    (
+        v.reason,
+        &v.outcome,
+        &v.culprit,
+        evidence,
+        &v.explanation,
+        PyTuple::new(py, &v.hints)?,
+        PyTuple::new(py, &v.assumes)?,
+    )
+        .into_pyobject(py)
+}
+
+fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> PyResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|_| {
+        pyo3::exceptions::PyRuntimeError::new_err(format!(
+            "{what} failed (a bug: please report it)"
+        ))
+    })
+}
+
+/// stream.py's StreamingCompare in the core, fed `model.Connection` records: the
+/// differential test's engine. Verdicts are taken with `take()` as (edge, origin,
+/// score, matched_by, confidence, (reason, outcome, culprit, evidence, explanation,
+/// hints, assumes)).
+#[pyclass(module = "pcapdiff._core", name = "StreamingCompare", unsendable)]
+struct PyStreaming {
+    engine: StreamingCompare,
+    model: crate::python::Model,
+}
+
+#[pymethods]
+impl PyStreaming {
+    #[new]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (reasons, specs, ports, pull_ports, clock_offset_s, release, roles_known, edge_files, idle_timeout_ns, several_files))]
+    fn new(
+        py: Python<'_>,
+        reasons: &Bound<'_, PyDict>,
+        specs: Vec<(Vec<u8>, u8, Option<u16>)>,
+        ports: Vec<u16>,
+        pull_ports: Vec<u16>,
+        clock_offset_s: Option<f64>,
+        release: bool,
+        roles_known: bool,
+        edge_files: Vec<String>,
+        idle_timeout_ns: i128,
+        several_files: bool,
+    ) -> PyResult<Self> {
+        let settings = Settings {
+            specs: specs
+                .into_iter()
+                .map(|(network, prefix, port)| OriginSpec {
+                    network: Addr::from_slice(&network),
+                    prefix,
+                    port,
+                })
+                .collect(),
+            ports,
+            pull_ports,
+            clock_offset_s,
+            release,
+            roles_known,
+            edge_cite: evidence::Cite { files: edge_files },
+            idle_timeout_ns,
+            several_files,
+        };
+        Ok(PyStreaming {
+            engine: StreamingCompare::new(settings, catalogue_of(reasons)?),
+            model: crate::python::Model::new(py)?,
+        })
+    }
+
+    fn start(&mut self, edge_side: bool, recorded_window: &Bound<'_, PyAny>) -> PyResult<()> {
+        let r = recorded(recorded_window)?;
+        self.engine.start(edge_side, r);
+        Ok(())
+    }
+
+    fn add_edge(&mut self, connection: &Bound<'_, PyAny>) -> PyResult<()> {
+        let c = Box::new(record(connection)?);
+        guarded("comparing", || self.engine.add_edge(c))
+    }
+
+    fn add_origin(&mut self, connection: &Bound<'_, PyAny>) -> PyResult<()> {
+        let c = Box::new(record(connection)?);
+        guarded("comparing", || self.engine.add_origin(c))
+    }
+
+    #[pyo3(signature = (edge_side, clock_ns, icmp_errors))]
+    fn clock(
+        &mut self,
+        edge_side: bool,
+        clock_ns: Option<i128>,
+        icmp_errors: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let errors = items(icmp_errors)?
+            .iter()
+            .map(icmp_error)
+            .collect::<PyResult<Vec<_>>>()?;
+        guarded("comparing", || {
+            self.engine.clock(edge_side, clock_ns, &errors)
+        })
+    }
+
+    fn lead_ns(&self) -> i128 {
+        self.engine.lead_ns()
+    }
+
+    fn swapped_by_ttl(&self) -> bool {
+        self.engine.swapped_by_ttl()
+    }
+
+    #[getter]
+    fn released(&self) -> bool {
+        self.engine.released()
+    }
+
+    /// The verdicts final since the last call.
+    fn take<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (pair, verdict) in std::mem::take(&mut self.engine.out) {
+            let origin = match pair.origin {
+                Some(o) => self.model.connection(py, *o)?,
+                None => py.None().into_bound(py),
+            };
+            out.append((
+                self.model.connection(py, *pair.edge)?,
+                origin,
+                pair.score,
+                pair.matched_by,
+                pair.confidence.as_str(),
+                verdict_tuple(py, &verdict)?,
+            ))?;
+        }
+        Ok(out)
+    }
+
+    /// Both captures ended: (clock, coverage, unpaired origin records, others, judged,
+    /// assumed, swapped_by_ttl, streamed); the verdicts of the end with `take()`.
+    #[pyo3(signature = (edge, origin, swap))]
+    fn finish<'py>(
+        &mut self,
+        py: Python<'py>,
+        edge: &Bound<'py, PyAny>,
+        origin: &Bound<'py, PyAny>,
+        swap: bool,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let edge = recorded(edge)?;
+        let origin = if origin.is_none() {
+            None
+        } else {
+            Some(recorded(origin)?)
+        };
+        let end = guarded("comparing", || {
+            self.engine.finish(&edge, origin.as_ref(), swap)
+        })?;
+        let c = end.clock;
+        let unpaired = end
+            .unpaired_origin
+            .into_iter()
+            .map(|r| self.model.connection(py, *r))
+            .collect::<PyResult<Vec<_>>>()?;
         (
-            v.reason,
-            v.outcome,
-            v.culprit,
-            evidence,
-            v.explanation,
-            PyTuple::new(py, &v.hints)?,
-            PyTuple::new(py, &v.assumes)?,
-            checks,
+            (c.seconds, c.spread_s, c.pairs_used, c.source),
+            coverage_tuple(py, &end.coverage)?,
+            unpaired,
+            end.others,
+            end.judged,
+            end.assumed,
+            end.swapped_by_ttl,
+            end.streamed,
         )
             .into_pyobject(py)
     }
@@ -693,5 +873,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(evidence_of, m)?)?;
     m.add_function(wrap_pyfunction!(py_repr, m)?)?;
     m.add_class::<PyJudge>()?;
+    m.add_class::<PyStreaming>()?;
     Ok(())
 }

@@ -284,3 +284,32 @@ class Judge:
         files: list[str],
     ) -> tuple[Any, ...]:
         """(reason, outcome, culprit, evidence, explanation, hints, assumes, checks)."""
+
+class StreamingCompare:
+    """stream.py's engine in the core, fed ``model.Connection`` records."""
+
+    def __init__(
+        self,
+        reasons: dict[str, Any],
+        specs: list[tuple[bytes, int, int | None]],
+        ports: list[int],
+        pull_ports: list[int],
+        clock_offset_s: float | None,
+        release: bool,
+        roles_known: bool,
+        edge_files: list[str],
+        idle_timeout_ns: int,
+        several_files: bool,
+    ) -> None: ...
+    def start(self, edge_side: bool, recorded_window: Any) -> None: ...
+    def add_edge(self, connection: Connection) -> None: ...
+    def add_origin(self, connection: Connection) -> None: ...
+    def clock(self, edge_side: bool, clock_ns: int | None, icmp_errors: Sequence[Any]) -> None: ...
+    def lead_ns(self) -> int: ...
+    def swapped_by_ttl(self) -> bool: ...
+    @property
+    def released(self) -> bool: ...
+    def take(self) -> list[tuple[Any, ...]]:
+        """The verdicts final since the last call."""
+    def finish(self, edge: Any, origin: Any, swap: bool) -> tuple[Any, ...]:
+        """(clock, coverage, unpaired, others, judged, assumed, swapped_by_ttl, streamed)."""

@@ -6,7 +6,8 @@
 //! offset and the whole-capture matcher), `coverage` (coverage.py: the windows, the
 //! delays, the evidence that a capture had stopped), `evidence` (judge.py's lines of
 //! evidence and its injection hints), `judge` (judge.py's rules, with explain.py's
-//! catalogue handed in), and the words they write in
+//! catalogue handed in), `stream` (stream.py: the engine that pairs, judges and
+//! releases verdicts as the captures are read), and the words they write in
 //! (`text`, `numbers`).
 
 pub mod coverage;
@@ -15,4 +16,5 @@ pub mod judge;
 pub mod matching;
 pub mod numbers;
 mod printable;
+pub mod stream;
 pub mod text;
