@@ -6,6 +6,7 @@ tests/test_judge_core.py checks the table against the interpreter."""
 
 from __future__ import annotations
 
+import argparse
 import sys
 import unicodedata
 from pathlib import Path
@@ -39,6 +40,15 @@ pub const NOT_PRINTABLE: &[(u32, u32)] = &[
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 if the table is not this interpreter's"
+    )
+    args = parser.parse_args()
+    if args.check:
+        same = OUT.exists() and OUT.read_text() == source()
+        print(f"{OUT}: {'up to date' if same else 'stale: run scripts/gen_printable.py'}")
+        sys.exit(0 if same else 1)
     OUT.write_text(source())
     print(f"{OUT}: {len(ranges())} ranges")
 

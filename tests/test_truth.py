@@ -295,20 +295,22 @@ class StreamedAndHeld(NamedTuple):
 def streamed_and_held(folder: Path, monkeypatch: pytest.MonkeyPatch) -> StreamedAndHeld:
     """compare --json on FOLDER's pair as released, and as the run that holds every
     verdict to the end, the origin read alongside on its own thread."""
-    import pcapdiff.stream as stream
     import pcapdiff.workers as workers
+    from pcapdiff import _core
     from pcapdiff.compare import compare_streaming
     from pcapdiff.render.compare_json import ComparisonJsonStream
 
     monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)
     at_end: list[tuple[int, int]] = []
-    real_finish = stream.StreamingCompare.finish
 
-    def finish(self: stream.StreamingCompare, *args: Any, **kwargs: Any) -> stream.StreamEnd:
-        at_end.append((self.judged, len(self.edge.waiting) + len(self.origin.waiting)))
-        return real_finish(self, *args, **kwargs)
+    class Engine(_core.StreamingCompare):
+        """The core's engine, telling what its end found still waiting."""
 
-    monkeypatch.setattr(stream.StreamingCompare, "finish", finish)
+        def finish(self, *args: Any) -> tuple[Any, ...]:
+            at_end.append((self.judged, self.waiting))
+            return super().finish(*args)
+
+    monkeypatch.setattr(_core, "StreamingCompare", Engine)
     docs, offsets = [], []
     for release in (True, False):
         out = io.StringIO()

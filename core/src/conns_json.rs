@@ -311,7 +311,7 @@ fn may_tie(x: f64, n: usize) -> bool {
 }
 
 /// A JSON string as orjson escapes it: quote, backslash and control characters.
-fn string(out: &mut String, s: &str) {
+pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
     if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
         out.push_str(s); // nearly every string: nothing to escape
@@ -337,31 +337,33 @@ fn string(out: &mut String, s: &str) {
 }
 
 /// A member's name with its comma, quotes and colon (`,"name":`), made at compile
-/// time by `k!`: the only way to make one, so a bare name cannot reach `key`.
+/// time by `k!` (the crate's writers make them no other way), so a bare name cannot
+/// reach `key`.
 #[derive(Clone, Copy)]
-struct Key(&'static str);
+pub(crate) struct Key(pub(crate) &'static str);
 
 macro_rules! k {
     ($name:literal) => {
-        Key(concat!(",\"", $name, "\":"))
+        $crate::conns_json::Key(concat!(",\"", $name, "\":"))
     };
 }
+pub(crate) use k;
 
 /// One JSON object, written member by member.
-struct Object<'a> {
+pub(crate) struct Object<'a> {
     out: &'a mut String,
     first: bool,
 }
 
 impl<'a> Object<'a> {
-    fn new(out: &'a mut String) -> Object<'a> {
+    pub(crate) fn new(out: &'a mut String) -> Object<'a> {
         out.push('{');
         Object { out, first: true }
     }
 
     /// A member's name as `k!` spells it (`,"name":`): one push, the comma dropped
     /// before the first member.
-    fn key(&mut self, Key(quoted): Key) -> &mut String {
+    pub(crate) fn key(&mut self, Key(quoted): Key) -> &mut String {
         let text = if self.first { &quoted[1..] } else { quoted };
         self.first = false;
         self.out.push_str(text);
@@ -382,24 +384,24 @@ impl<'a> Object<'a> {
         self.out
     }
 
-    fn int(&mut self, name: Key, value: impl itoa::Integer) {
+    pub(crate) fn int(&mut self, name: Key, value: impl itoa::Integer) {
         let out = self.key(name);
         out.push_str(itoa::Buffer::new().format(value));
     }
 
-    fn opt_int<T: itoa::Integer>(&mut self, name: Key, value: Option<T>) {
+    pub(crate) fn opt_int<T: itoa::Integer>(&mut self, name: Key, value: Option<T>) {
         match value {
             Some(v) => self.int(name, v),
             None => self.key(name).push_str("null"),
         }
     }
 
-    fn text(&mut self, name: Key, value: &str) {
+    pub(crate) fn text(&mut self, name: Key, value: &str) {
         let out = self.key(name);
         string(out, value);
     }
 
-    fn time(&mut self, name: Key, ns: Option<i128>) -> Option<()> {
+    pub(crate) fn time(&mut self, name: Key, ns: Option<i128>) -> Option<()> {
         match ns {
             None => self.key(name).push_str("null"),
             Some(ns) => write_seconds(self.key(name), ns)?,
@@ -407,12 +409,12 @@ impl<'a> Object<'a> {
         Some(())
     }
 
-    fn end(self) {
+    pub(crate) fn end(self) {
         self.out.push('}');
     }
 }
 
-fn list<T>(
+pub(crate) fn list<T>(
     out: &mut String,
     items: &[T],
     mut each: impl FnMut(&mut String, &T) -> Option<()>,

@@ -713,7 +713,7 @@ impl Model {
         })
     }
 
-    fn make<'py>(
+    pub(crate) fn make<'py>(
         &self,
         py: Python<'py>,
         class: &Py<PyAny>,
@@ -985,6 +985,9 @@ struct PyTracker {
     json: bool,    // each record also as its `conns --json` text
     records: bool, // a `Connection` even for a record whose text is written
     run: TextRun,  // kept, with its buffer's capacity, from call to call
+    keep: bool,    // records stay in the core, for compare's engine (`take_kept`)
+    #[allow(clippy::vec_box)] // the tracker's own boxes, moved on to the engine as they are
+    kept: Vec<Box<Record>>,
 }
 
 impl PyTracker {
@@ -1002,6 +1005,7 @@ impl PyTracker {
         let run = &mut self.run;
         for event in events {
             match event {
+                Event::Finished(record) if self.keep => self.kept.push(record),
                 Event::Finished(record) => {
                     let text = if !self.json {
                         None
@@ -1089,7 +1093,7 @@ impl TextRun {
 #[pymethods]
 impl PyTracker {
     #[new]
-    #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap, json = false, records = true))]
+    #[pyo3(signature = (idle_timeout_ns, close_delay_ns, tap, json = false, records = true, keep = false))]
     fn new(
         py: Python<'_>,
         idle_timeout_ns: i128,
@@ -1097,6 +1101,7 @@ impl PyTracker {
         tap: bool,
         json: bool,
         records: bool,
+        keep: bool,
     ) -> PyResult<Self> {
         Ok(PyTracker {
             inner: track::Tracker::new(idle_timeout_ns, close_delay_ns, tap),
@@ -1105,7 +1110,17 @@ impl PyTracker {
             json,
             records,
             run: TextRun::default(),
+            keep,
+            kept: Vec::new(),
         })
+    }
+
+    /// The records that ended since the last call, kept in the core (``keep``): for
+    /// compare's engine, which reads them where they are.
+    fn take_kept(&mut self) -> crate::python_records::PyRecords {
+        crate::python_records::PyRecords {
+            records: std::mem::take(&mut self.kept),
+        }
     }
 
     /// Decode and track one batch of frames (``read.FrameBatch`` columns): (what

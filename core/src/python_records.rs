@@ -2,6 +2,7 @@
 //! that have moved to the core (`compare`), callable on them: what the differential
 //! tests hold the Python engine's stages against, record for record.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 use std::str::FromStr;
 
@@ -15,7 +16,8 @@ use crate::compare::coverage::{self, Coverage, CoverageFacts, Delays, Recorded, 
 use crate::compare::evidence::Evidence;
 use crate::compare::judge::{self, Case, Catalogue, ReasonSpec, Verdict};
 use crate::compare::matching::{self, ClockOffset, Confidence};
-use crate::compare::stream::{OriginSpec, Settings, StreamingCompare};
+use crate::compare::stream::{OriginSpec, Pair, Settings, StreamingCompare};
+use crate::compare::verdict_json;
 use crate::compare::{evidence, numbers, text};
 use crate::decode::{Addr, IcmpError};
 use crate::payload::{RequestFields, ResponseFields};
@@ -699,10 +701,200 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> PyResult<T> {
 /// differential test's engine. Verdicts are taken with `take()` as (edge, origin,
 /// score, matched_by, confidence, (reason, outcome, culprit, evidence, explanation,
 /// hints, assumes)).
-#[pyclass(module = "pcapdiff._core", name = "StreamingCompare", unsendable)]
+#[pyclass(module = "pcapdiff._core", name = "StreamingCompare", subclass)]
 struct PyStreaming {
     engine: StreamingCompare,
     model: crate::python::Model,
+    classes: VerdictClasses,
+    taken: usize, // verdicts handed to Python so far
+    origin_cite: evidence::Cite,
+}
+
+impl PyStreaming {
+    /// A verdict as `model.Verdict` (its pair's records as `model.Connection`s).
+    fn verdict_object<'py>(
+        &mut self,
+        py: Python<'py>,
+        pair: Pair,
+        v: &Verdict,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let origin = match pair.origin {
+            Some(o) => self.model.connection(py, *o)?,
+            None => py.None().into_bound(py),
+        };
+        let edge = self.model.connection(py, *pair.edge)?;
+        let c = &self.classes;
+        let pair_object = self.model.make(
+            py,
+            &c.pair,
+            vec![
+                edge,
+                origin,
+                pair.score.into_pyobject(py)?.into_any(),
+                pair.matched_by.into_pyobject(py)?.into_any(),
+                pair.confidence.as_str().into_pyobject(py)?.into_any(),
+            ],
+        )?;
+        let evidence = v
+            .evidence
+            .iter()
+            .map(|e| {
+                let side = match e.capture {
+                    evidence::Side::Edge => &c.sides[0],
+                    evidence::Side::Origin => &c.sides[1],
+                };
+                self.model.make(
+                    py,
+                    &c.evidence,
+                    vec![
+                        side.bind(py).clone(),
+                        e.frame.into_pyobject(py)?.into_any(),
+                        e.ts_ns.into_pyobject(py)?.into_any(),
+                        (&e.what).into_pyobject(py)?.into_any(),
+                        e.due.into_pyobject(py)?.into_any(),
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        self.model.make(
+            py,
+            &c.verdict,
+            vec![
+                pair_object,
+                c.member(py, "outcome", &v.outcome)?,
+                c.member(py, "culprit", &v.culprit)?,
+                PyTuple::new(py, evidence)?.into_any(),
+                v.explanation.clone().into_pyobject(py)?.into_any(),
+                PyTuple::new(py, &v.hints)?.into_any(),
+                v.reason.into_pyobject(py)?.into_any(),
+                PyTuple::new(py, &v.assumes)?.into_any(),
+            ],
+        )
+    }
+}
+
+/// A tracker's records kept in the core (``Tracker(keep=True).take_kept()``), handed
+/// to compare's engine without becoming Python objects.
+#[pyclass(module = "pcapdiff._core", name = "Records")]
+pub(crate) struct PyRecords {
+    #[allow(clippy::vec_box)] // the tracker's own boxes, moved on to the engine as they are
+    pub(crate) records: Vec<Box<Record>>,
+}
+
+#[pymethods]
+impl PyRecords {
+    fn __len__(&self) -> usize {
+        self.records.len()
+    }
+
+    /// Another batch's records appended to these (the other emptied).
+    fn absorb(&mut self, other: &mut PyRecords) {
+        self.records.append(&mut other.records);
+    }
+}
+
+/// The classes of `model` a verdict is made of, and the enums' members by value.
+struct VerdictClasses {
+    verdict: Py<PyAny>,
+    pair: Py<PyAny>,
+    evidence: Py<PyAny>,
+    sides: [Py<PyAny>; 2],                    // edge, origin
+    members: HashMap<String, Py<PyAny>>,      // "outcome:ok", "culprit:path", ...
+    cdn_status: HashMap<String, Option<i64>>, // model.CDN_STATUS, by outcome
+}
+
+/// Consecutive verdicts' `compare --json` text, joined as the document joins them.
+#[derive(Default)]
+struct VerdictRun {
+    text: String,
+    count: usize,
+    outcomes: Vec<(String, usize)>,
+    assumed: usize,
+}
+
+impl VerdictRun {
+    fn add(
+        &mut self,
+        n: usize,
+        pair: &Pair,
+        v: &Verdict,
+        cites: [&evidence::Cite; 2],
+        cdn: Option<i64>,
+    ) -> bool {
+        let before = self.text.len();
+        if self.count > 0 {
+            self.text.push_str(crate::conns_json::RECORD_SEPARATOR);
+        }
+        if !verdict_json::verdict_into(&mut self.text, n, pair, v, cites, cdn) {
+            self.text.truncate(before);
+            return false;
+        }
+        self.count += 1;
+        self.assumed += usize::from(!v.assumes.is_empty());
+        match self.outcomes.iter_mut().find(|(o, _)| *o == v.outcome) {
+            Some((_, k)) => *k += 1,
+            None => self.outcomes.push((v.outcome.clone(), 1)),
+        }
+        true
+    }
+
+    fn flush(&mut self, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        let outcomes = PyDict::new(py);
+        for (outcome, n) in self.outcomes.drain(..) {
+            outcomes.set_item(outcome, n)?;
+        }
+        out.append((
+            pyo3::types::PyBytes::new(py, self.text.as_bytes()),
+            self.count,
+            outcomes,
+            self.assumed,
+        ))?;
+        self.text.clear();
+        self.count = 0;
+        self.assumed = 0;
+        Ok(())
+    }
+}
+
+impl VerdictClasses {
+    fn new(py: Python<'_>) -> PyResult<Self> {
+        let model = py.import("pcapdiff.model")?;
+        let class = |name: &str| -> PyResult<Py<PyAny>> { Ok(model.getattr(name)?.unbind()) };
+        let side = model.getattr("Side")?;
+        let mut members = HashMap::new();
+        for (prefix, name) in [("outcome", "Outcome"), ("culprit", "Culprit")] {
+            for member in model.getattr(name)?.try_iter()? {
+                let member = member?;
+                let value: String = member.getattr("value")?.extract()?;
+                members.insert(format!("{prefix}:{value}"), member.unbind());
+            }
+        }
+        let mut cdn_status = HashMap::new();
+        for (outcome, status) in model.getattr("CDN_STATUS")?.cast::<PyDict>()?.iter() {
+            cdn_status.insert(outcome.getattr("value")?.extract()?, status.extract()?);
+        }
+        Ok(VerdictClasses {
+            cdn_status,
+            verdict: class("Verdict")?,
+            pair: class("Pair")?,
+            evidence: class("Evidence")?,
+            sides: [
+                side.getattr("EDGE")?.unbind(),
+                side.getattr("ORIGIN")?.unbind(),
+            ],
+            members,
+        })
+    }
+
+    fn member<'py>(&self, py: Python<'py>, kind: &str, value: &str) -> PyResult<Bound<'py, PyAny>> {
+        self.members
+            .get(&format!("{kind}:{value}"))
+            .map(|m| m.bind(py).clone())
+            .ok_or_else(|| PyValueError::new_err(format!("no {kind} {value:?}")))
+    }
 }
 
 #[pymethods]
@@ -744,7 +936,81 @@ impl PyStreaming {
         Ok(PyStreaming {
             engine: StreamingCompare::new(settings, catalogue_of(reasons)?),
             model: crate::python::Model::new(py)?,
+            classes: VerdictClasses::new(py)?,
+            taken: 0,
+            origin_cite: evidence::Cite::default(),
         })
+    }
+
+    /// A batch of a tracker's kept records, in the order they ended: compared with the
+    /// GIL released (the other capture's reading thread runs meanwhile).
+    fn add_records(
+        &mut self,
+        py: Python<'_>,
+        edge_side: bool,
+        records: &mut PyRecords,
+    ) -> PyResult<()> {
+        let batch = std::mem::take(&mut records.records);
+        let engine = &mut self.engine;
+        py.detach(|| {
+            guarded("comparing", || {
+                for r in batch {
+                    if edge_side {
+                        engine.add_edge(r);
+                    } else {
+                        engine.add_origin(r);
+                    }
+                }
+            })
+        })
+    }
+
+    /// How the edge capture names its frames, once known (several files: FILE#N).
+    fn set_edge_files(&mut self, files: Vec<String>) {
+        self.engine.set_edge_cite(evidence::Cite { files });
+    }
+
+    /// Server ports known to carry origin pulls so far.
+    #[getter]
+    fn pull_ports(&self) -> Vec<u16> {
+        let mut ports: Vec<u16> = self.engine.pull_ports().iter().copied().collect();
+        ports.sort_unstable();
+        ports
+    }
+
+    /// The verdicts final since the last call, as `model.Verdict`s.
+    fn take_verdicts<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        for (pair, v) in std::mem::take(&mut self.engine.out) {
+            self.taken += 1;
+            out.append(self.verdict_object(py, pair, &v)?)?;
+        }
+        Ok(out)
+    }
+
+    /// The verdicts final since the last call as `compare --json` writes them: runs of
+    /// their text (text, how many, {outcome: count}, how many assume something), or a
+    /// `model.Verdict` for one the core does not write exactly. Numbered from 1 in the
+    /// order handed out.
+    fn take_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let out = PyList::empty(py);
+        let mut run = VerdictRun::default();
+        for (pair, v) in std::mem::take(&mut self.engine.out) {
+            self.taken += 1;
+            let cdn = self.classes.cdn_status.get(&v.outcome).copied().flatten();
+            let cites = [self.engine.edge_cite(), &self.origin_cite];
+            if !run.add(self.taken, &pair, &v, cites, cdn) {
+                run.flush(py, &out)?;
+                out.append(self.verdict_object(py, pair, &v)?)?;
+            }
+        }
+        run.flush(py, &out)?;
+        Ok(out)
+    }
+
+    /// How the origin capture names its frames (several files: FILE#N).
+    fn set_origin_files(&mut self, files: Vec<String>) {
+        self.origin_cite = evidence::Cite { files };
     }
 
     fn start(&mut self, edge_side: bool, recorded_window: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -790,6 +1056,18 @@ impl PyStreaming {
     #[getter]
     fn released(&self) -> bool {
         self.engine.released()
+    }
+
+    /// Verdicts handed out so far.
+    #[getter]
+    fn judged(&self) -> usize {
+        self.engine.judged()
+    }
+
+    /// Records waiting for a twin now, both captures'.
+    #[getter]
+    fn waiting(&self) -> usize {
+        self.engine.waiting()
     }
 
     /// The verdicts final since the last call.
@@ -874,5 +1152,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(py_repr, m)?)?;
     m.add_class::<PyJudge>()?;
     m.add_class::<PyStreaming>()?;
+    m.add_class::<PyRecords>()?;
     Ok(())
 }

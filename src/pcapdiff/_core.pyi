@@ -4,7 +4,7 @@ from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from .model import Column, Connection, SegmentRow
+from .model import Column, Connection, SegmentRow, Verdict
 
 def walk_pcap(
     chunk: bytearray,
@@ -185,10 +185,14 @@ class Tracker:
         tap: bool,
         json: bool = False,
         records: bool = True,
+        keep: bool = False,
     ) -> None:
         """``json``: each record also as its ``conns --json`` text (None where the
         core does not write it exactly); without ``records``, only the text where
-        it is written, no ``Connection``."""
+        it is written, no ``Connection``; ``keep``: no event for a record, which stays
+        in the core until ``take_kept``."""
+    def take_kept(self) -> Records:
+        """The records kept since the last call."""
     def feed_batch(
         self,
         linktype: int,
@@ -311,5 +315,29 @@ class StreamingCompare:
     def released(self) -> bool: ...
     def take(self) -> list[tuple[Any, ...]]:
         """The verdicts final since the last call."""
+    def take_verdicts(self) -> list[Verdict]:
+        """The verdicts final since the last call, as ``model.Verdict``s."""
+    def add_records(self, edge_side: bool, records: Records) -> None:
+        """A batch of a tracker's kept records (emptied)."""
+    def set_edge_files(self, files: list[str]) -> None: ...
+    def set_origin_files(self, files: list[str]) -> None: ...
+    def take_json(self) -> list[Verdict | tuple[bytes, int, dict[str, int], int]]:
+        """The verdicts final since the last call as runs of their ``compare --json``
+        text, or a ``Verdict`` where the core does not write it."""
+    @property
+    def judged(self) -> int:
+        """Verdicts handed out so far."""
+    @property
+    def waiting(self) -> int:
+        """Records waiting for a twin now, both captures'."""
+    @property
+    def pull_ports(self) -> list[int]: ...
     def finish(self, edge: Any, origin: Any, swap: bool) -> tuple[Any, ...]:
         """(clock, coverage, unpaired, others, judged, assumed, swapped_by_ttl, streamed)."""
+
+class Records:
+    """A tracker's records kept in the core, for compare's engine."""
+
+    def __len__(self) -> int: ...
+    def absorb(self, other: Records) -> None:
+        """Another batch's records appended to these (the other emptied)."""

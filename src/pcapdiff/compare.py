@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, NamedTuple
 
+from . import _core
 from .conns import (
     ConnectionScan,
     ScanOptions,
     Sources,
     as_files,
     few_collections,
-    scan_connections,
+    scan_kept,
 )
-from .coverage import Coverage, Window, recorded_window
+from .coverage import Coverage, Delays, Window, recorded_window
+from .explain import REASONS
 from .files import describe
 from .match import (
     OriginSpec,
@@ -30,17 +33,20 @@ from .model import (
     CaptureWindow,
     ClockOffset,
     Comparison,
+    Connection,
     Side,
     Verdict,
+    VerdictTexts,
 )
 from .quality import capture_warnings, sidecar_warnings
 from .read import DEFAULT_MAX_RATIO
-from .stream import StreamingCompare
 from .workers import Batch, ThreadScan, worth_a_thread
 
 NS = 1_000_000_000
 Cite = Callable[[int], int | str]
 Emit = Callable[[Verdict, Cite, Cite], None]
+# Verdicts as their JSON text, where the core writes it (``compare_streaming``).
+EmitTexts = Callable[[VerdictTexts], None]
 
 
 def compare(
@@ -110,11 +116,16 @@ def compare_streaming(
     max_ratio: int = DEFAULT_MAX_RATIO,
     progress: Callable[[Side, int, int], None] | None = None,
     release: bool = True,
+    emit_texts: EmitTexts | None = None,
 ) -> Comparison:
     """``compare``, calling ``emit(verdict, edge_cite, origin_cite)`` with each verdict
     as soon as it is final (see ``stream``), in that order, with how each capture cites
     a frame (``CaptureSummary.cite``); the ``Comparison`` returned holds no verdicts.
-    ``release`` False holds every verdict to the end: the reference run."""
+    ``release`` False holds every verdict to the end: the reference run.
+
+    ``emit_texts``: the verdicts the core writes as ``compare --json`` records go there
+    instead, in runs of their text (``VerdictTexts``), numbered from 1 in the order
+    handed out; ``emit`` gets the others, in their place in that order."""
     with few_collections():
         return _compare(
             edge,
@@ -128,11 +139,10 @@ def compare_streaming(
             origin_window,
             progress,
             release,
+            emit_texts,
         )
 
 
-# How many edge records between looks at what the origin's reading thread has made.
-DRAIN_EVERY = 256
 # How far (capture time) the edge's reading may run ahead of the origin's.
 MAX_LEAD_NS = 10 * NS
 
@@ -149,6 +159,7 @@ def _compare(
     origin_window: tuple[float, float] | None,
     progress: Callable[[Side, int, int], None] | None,
     release: bool,
+    emit_texts: EmitTexts | None,
 ) -> Comparison:
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
     sidecar_problems: list[str] = []
@@ -165,48 +176,68 @@ def _compare(
     # How each side cites frames, for verdicts handed out before the origin is read.
     origin_files = [str(f) for f in as_files(origin)] if origin and _several(origin) else []
     cites = [lambda frame: frame, CaptureSummary(path="", files=origin_files).cite]
-    engine = StreamingCompare(
-        lambda verdict: emit(verdict, cites[0], cites[1]),
-        specs=specs,
-        ports=ports,
-        pull_ports=capture_ports(edge_meta) | capture_ports(origin_meta),
-        clock_offset_s=clock_offset_s,
+    # stream.py's engine, in the core (core/src/compare): the trackers' records go to
+    # it without becoming Python objects; verdicts come back as each is final.
+    engine = _core.StreamingCompare(
+        REASONS,
+        [_packed(spec) for spec in specs],
+        list(ports),
+        sorted(capture_ports(edge_meta) | capture_ports(origin_meta)),
+        clock_offset_s,
         # a ring's missing files are known only at its end: no verdict before it
-        release=release and not several and origin is not None,
-        roles_known=edge_meta is not None and origin_meta is not None,
-        several_files=several,
-        idle_timeout_ns=options.idle_timeout_ns,
+        release and not several and origin is not None,
+        edge_meta is not None and origin_meta is not None,
+        [],
+        options.idle_timeout_ns,
+        several,
     )
+
+    engine.set_origin_files(origin_files)
+
+    def hand_out() -> None:
+        if emit_texts is None:
+            for verdict in engine.take_verdicts():
+                emit(verdict, cites[0], cites[1])
+            return
+        for item in engine.take_json():
+            if isinstance(item, Verdict):
+                emit(item, cites[0], cites[1])
+            else:
+                emit_texts(VerdictTexts(*item))
+
     # Two cores: a big origin capture is read on a thread of its own meanwhile.
     reader = (
-        ThreadScan(origin, options, _side(progress, Side.ORIGIN))
+        ThreadScan(origin, options, _side(progress, Side.ORIGIN), keep=True)
         if origin is not None and worth_a_thread(origin)
         else None
     )
     try:
-        edge_scan = scan_connections(edge, options, _side(progress, Side.EDGE))
-        engine.edge_cite = cites[0] = edge_scan.summary.cite
+        edge_scan = scan_kept(edge, options, _side(progress, Side.EDGE))
+        engine.set_edge_files(edge_scan.summary.files)
+        cites[0] = edge_scan.summary.cite
         edge_timing = _timing(edge_meta, edge_scan.summary)
         origin_timing = _timing(origin_meta, CaptureSummary(path=str(origin)))
-        for n in _read_into(engine, edge_scan, Side.EDGE, edge_timing, edge_window):
-            if reader is not None and n % DRAIN_EVERY == 0:
+        for _ in _read_into(engine, edge_scan, Side.EDGE, edge_timing, edge_window, hand_out):
+            if reader is not None:
                 # Records of the capture read further wait for their twins in the other:
                 # keep the two readers within MAX_LEAD_NS of each other (the origin's
                 # reader waits on its queue), so memory follows that lead, not the files.
                 while engine.lead_ns() >= -MAX_LEAD_NS and (batches := reader.ready(1)):
                     for batch in batches:
-                        _origin_batch(engine, batch, origin_timing, origin_window)
+                        _origin_batch(engine, batch, origin_timing, origin_window, hand_out)
                 while engine.lead_ns() > MAX_LEAD_NS and (waited := reader.wait()) is not None:
                     for batch in waited:
-                        _origin_batch(engine, batch, origin_timing, origin_window)
+                        _origin_batch(engine, batch, origin_timing, origin_window, hand_out)
         origin_summary: CaptureSummary | None = None
         if reader is not None:
             for batch in reader.rest():
-                _origin_batch(engine, batch, origin_timing, origin_window)
+                _origin_batch(engine, batch, origin_timing, origin_window, hand_out)
             origin_summary = reader.summary()
         elif origin is not None:
-            origin_scan = scan_connections(origin, options, _side(progress, Side.ORIGIN))
-            for _ in _read_into(engine, origin_scan, Side.ORIGIN, origin_timing, origin_window):
+            origin_scan = scan_kept(origin, options, _side(progress, Side.ORIGIN))
+            for _ in _read_into(
+                engine, origin_scan, Side.ORIGIN, origin_timing, origin_window, hand_out
+            ):
                 pass
             origin_summary = origin_scan.summary
     except BaseException:
@@ -228,24 +259,33 @@ def _compare(
         edge_summary, origin_summary = origin_summary, edge_summary
         edge_meta, origin_meta = origin_meta, edge_meta
         edge_window, origin_window = origin_window, edge_window
-        engine.edge_cite = cites[0] = edge_summary.cite
+        engine.set_edge_files(edge_summary.files)
+        engine.set_origin_files(origin_summary.files)
+        cites[0] = edge_summary.cite
         cites[1] = origin_summary.cite
-    end = engine.finish(
-        recorded_window(edge_summary, _timing(edge_meta, edge_summary), edge_window),
-        None
-        if origin_summary is None
-        else recorded_window(origin_summary, _timing(origin_meta, origin_summary), origin_window),
-        swap=swap,
+    end = _End(
+        *engine.finish(
+            recorded_window(edge_summary, _timing(edge_meta, edge_summary), edge_window),
+            None
+            if origin_summary is None
+            else recorded_window(
+                origin_summary, _timing(origin_meta, origin_summary), origin_window
+            ),
+            swap,
+        )
     )
-    coverage = end.coverage
+    hand_out()
+    pull_ports = set(engine.pull_ports)
+    coverage = _coverage(end.coverage)
+    clock = ClockOffset(*end.clock)
     unpaired_pulls = tuple(
         o
         for o in end.unpaired_origin
-        if o.server.port in engine.pull_ports
+        if o.server.port in pull_ports
         and (o.syns or o.synacks)
         and (not ports or o.server.port in ports)
     )
-    warnings = _warnings(edge_summary, origin_summary, end.clock, end.judged, end.assumed, coverage)
+    warnings = _warnings(edge_summary, origin_summary, clock, end.judged, end.assumed, coverage)
     if end.streamed and end.swapped_by_ttl and not swapped_because:
         warnings.append(
             "the TTLs suggest the captures were given the wrong way round (the first taken "
@@ -256,12 +296,12 @@ def _compare(
     return Comparison(
         edge_summary,
         origin_summary,
-        end.clock,
+        clock,
         (),
         len(unpaired_pulls),
         tuple(warnings),
         unpaired_pulls,
-        tuple(sorted(end.others.items())),
+        tuple(end.others),
         (_own_clock(coverage.edge, 0), _optional_own_clock(coverage.origin, coverage.offset_ns)),
         bool(swapped_because),
     )
@@ -273,40 +313,80 @@ SWAPPED_BY_TTL = (
 )
 
 
+class _End(NamedTuple):
+    """What the engine's end knows that its verdicts do not say (stream.rs's StreamEnd)."""
+
+    clock: tuple[float, float, int, str]
+    coverage: tuple[Any, ...]
+    unpaired_origin: list[Connection]
+    others: list[tuple[int, int]]
+    judged: int
+    assumed: int
+    swapped_by_ttl: bool
+    streamed: bool
+
+
+def _coverage(t: tuple[Any, ...]) -> Coverage:
+    """The engine's coverage (nested tuples) as ``coverage.Coverage``."""
+    edge, origin, delays, round_trip_ns, offset_ns = t
+    return Coverage(
+        Window(*edge),
+        None if origin is None else Window(*origin),
+        Delays(*delays),
+        round_trip_ns,
+        offset_ns,
+    )
+
+
+def _packed(spec: OriginSpec) -> tuple[bytes, int, int | None]:
+    """--origin's network as the engine takes it: (address, prefix length, port)."""
+    return spec.network.network_address.packed, spec.network.prefixlen, spec.port
+
+
 def _origin_batch(
-    engine: StreamingCompare,
+    engine: _core.StreamingCompare,
     batch: Batch,
     timing: CaptureMeta | None,
     window: tuple[float, float] | None,
+    hand_out: Callable[[], None],
 ) -> None:
     so_far = CaptureSummary(path="", first_ts_ns=batch.first_ts_ns, last_ts_ns=batch.clock_ns)
-    engine.start(Side.ORIGIN, recorded_window(so_far, timing, window))
-    for conn in batch.connections:  # the records first: the clock says they are all in
-        engine.add_origin(conn)
-    engine.clock(Side.ORIGIN, batch.clock_ns, batch.icmp_errors)
+    engine.start(False, recorded_window(so_far, timing, window))
+    if batch.kept is not None:  # the records first: the clock says they are all in
+        engine.add_records(False, batch.kept)
+    engine.clock(False, batch.clock_ns, batch.icmp_errors)
+    hand_out()
 
 
 def _read_into(
-    engine: StreamingCompare,
+    engine: _core.StreamingCompare,
     scan: ConnectionScan,
     side: Side,
     timing: CaptureMeta | None,
     window: tuple[float, float] | None,
+    hand_out: Callable[[], None],
 ) -> Iterator[int]:
-    """Hand a capture read in this process to the engine record by record, with what
-    the capture has shown so far after each; yields the count, for work in between."""
+    """Hand a capture read in this process to the engine a chunk's records at a time,
+    with what the capture has shown so far after each; yields the records so far, for
+    work in between."""
     icmp_seen = 0
     summary = scan.summary
-    add = engine.add_edge if side is Side.EDGE else engine.add_origin
-    for n, conn in enumerate(scan):
-        if n == 0:  # its first packet is read: when it started is known
-            engine.start(side, recorded_window(summary, timing, window))
-        add(conn)
+    edge_side = side is Side.EDGE
+    seen = 0
+    for records in scan.records():
+        if not len(records):
+            continue
+        if not seen:  # its first packet is read: when it started is known
+            engine.start(edge_side, recorded_window(summary, timing, window))
+        seen += len(records)
+        engine.add_records(edge_side, records)
         clock = _before_end(scan.released_until_ns, summary)
-        engine.clock(side, clock, summary.icmp_errors[icmp_seen:])
+        engine.clock(edge_side, clock, summary.icmp_errors[icmp_seen:])
         icmp_seen = len(summary.icmp_errors)
-        yield n
-    engine.clock(side, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
+        hand_out()
+        yield seen
+    engine.clock(edge_side, summary.last_ts_ns, summary.icmp_errors[icmp_seen:])
+    hand_out()
 
 
 def _before_end(released: int | None, summary: CaptureSummary) -> int | None:

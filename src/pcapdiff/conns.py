@@ -22,6 +22,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import BinaryIO, cast
 
+from . import _core
 from .decode import decode_batches
 from .files import describe
 from .model import (
@@ -68,12 +69,15 @@ class ConnectionScan:
         tap: Tap | None = None,
         json: bool = False,
         text_only: bool = False,
+        keep: bool = False,
     ) -> None:
         """``json``: have the core write each record's ``conns --json`` text too
         (``json_of``), for a capture of one file. ``text_only`` (with ``json``): no
         ``Connection`` where the core wrote the text; ``items()`` then gives
-        ``RecordTexts`` for them, and the scan cannot be iterated for connections."""
-        self._text_only = text_only and json
+        ``RecordTexts`` for them, and the scan cannot be iterated for connections.
+        ``keep``: the records stay in the core (compare's engine reads them there);
+        ``records()`` gives them, a ``Records`` per chunk read."""
+        self._text_only = (text_only and json) or keep
         files = as_files(source)
         self.parts: list[CaptureSummary] = []  # one per file when there are several
         if len(files) == 1:
@@ -106,6 +110,7 @@ class ConnectionScan:
                 tap=tap,
                 json=self._json,
                 text_only=self._text_only,
+                keep=keep,
             )
         else:
             self._connections = track(
@@ -114,6 +119,7 @@ class ConnectionScan:
                 close_delay_ns=options.close_delay_ns,
                 released=self._released,
                 tap=tap,
+                keep=keep,
             )
 
     @property
@@ -129,9 +135,17 @@ class ConnectionScan:
             return None
         return self._json[0][1]
 
+    def records(self) -> Iterator[_core.Records]:
+        """A ``keep`` scan's records, kept in the core: those that ended in each chunk
+        read (often none), as they end."""
+        return cast(Iterator[_core.Records], self._all())
+
     def items(self) -> Iterator[Connection | RecordTexts]:
         """Every record as it ends: runs of them as ``RecordTexts`` where the scan is
         ``text_only`` and the core wrote the text, else each ``Connection``."""
+        return cast(Iterator[Connection | RecordTexts], self._all())
+
+    def _all(self) -> Iterator[object]:
         with few_collections():
             yield from self._connections
         if self.parts:
@@ -302,6 +316,14 @@ def scan_connections(
     files is one capture (``files.capture_files`` expands a ring or a glob). ``json``,
     ``text_only``: see ``ConnectionScan``."""
     return ConnectionScan(source, options, progress, json=json, text_only=text_only)
+
+
+def scan_kept(
+    source: Sources, options: ScanOptions = DEFAULT_SCAN, progress: ProgressFn | None = None
+) -> ConnectionScan:
+    """Stream a capture's connection records kept in the core, for compare's engine
+    (``ConnectionScan.records``)."""
+    return ConnectionScan(source, options, progress, keep=True)
 
 
 def read_connections(

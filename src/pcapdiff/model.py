@@ -317,6 +317,17 @@ class RecordTexts(NamedTuple):
     states: dict[str, int]  # conn_state -> how many of them
 
 
+class VerdictTexts(NamedTuple):
+    """Consecutive verdicts as their ``compare --json`` records only, the text the core
+    wrote (joined by RECORD_SEPARATOR), numbered in the order handed out: the CLI's
+    JSON needs no ``Verdict`` object."""
+
+    text: bytes  # UTF-8
+    verdicts: int  # how many the text holds
+    outcomes: dict[str, int]  # outcome -> how many of them
+    assumed: int  # how many rest on an assumption
+
+
 class IcmpError(NamedTuple):
     """An ICMP or ICMPv6 error that quotes a TCP packet: evidence of where it died."""
 

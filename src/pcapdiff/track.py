@@ -46,7 +46,8 @@ def track(
     close_delay_ns: int = CLOSE_DELAY_NS,
     released: list[int] | None = None,
     tap: Tap | None = None,
-) -> Iterator[Connection]:
+    keep: bool = False,
+) -> Iterator[Connection | _core.Records]:
     """Follow every TCP connection in ``segments``; yield each when it ends.
 
     ``tap``, when given, sees every segment that carries payload, a SYN, a FIN or a
@@ -56,12 +57,19 @@ def track(
 
     ``released[0]``, when given, is kept at the capture time up to which every record
     that ends by then has been yielded (the last sweep's clock): a reader of the stream
-    knows no record released by then is still to come."""
-    tracker = _core.Tracker(idle_timeout_ns, close_delay_ns, tap is not None)
+    knows no record released by then is still to come.
+
+    ``keep``: the records stay in the core, for compare's engine: a ``Records`` of
+    those that ended is yielded after each chunk instead of their ``Connection``s."""
+    tracker = _core.Tracker(idle_timeout_ns, close_delay_ns, tap is not None, keep=keep)
     rows = iter(segments)
     while chunk := list(islice(rows, ROWS_PER_CALL)):
         yield from cast(Iterator[Connection], _events(tracker.feed_rows(chunk), released, tap))
+        if keep:
+            yield tracker.take_kept()
     yield from cast(Iterator[Connection], _events(tracker.finish(), released, tap))
+    if keep:
+        yield tracker.take_kept()
 
 
 def track_batches(
@@ -74,21 +82,26 @@ def track_batches(
     tap: Tap | None = None,
     json: list[tuple[int, str | None]] | None = None,
     text_only: bool = False,
-) -> Iterator[Connection | RecordTexts]:
+    keep: bool = False,
+) -> Iterator[Connection | RecordTexts | _core.Records]:
     """``track`` over ``decode_batches`` of ``batches``, in one pass inside the core:
     no segment becomes a Python object (but those ``tap`` is shown). With ``json``,
     ``json[0]`` holds (id, its ``conns --json`` text, or None) of each record as it is
     yielded: the core writes the text (render/conns_json.py writes it otherwise).
     ``text_only`` (with ``json``): ``RecordTexts`` instead of the ``Connection``s
-    whose text the core wrote, a run of them at a time."""
+    whose text the core wrote, a run of them at a time. ``keep``: see ``track``."""
     tracker = _core.Tracker(
-        idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only
+        idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only, keep
     )
     for batch in batches:
         found, events = tracker.feed_batch(*batch.core_columns(), summary.format == "pcapng")
         account(found, summary)
         yield from _events(events, released, tap, json)
+        if keep:
+            yield tracker.take_kept()
     yield from _events(tracker.finish(), released, tap, json)
+    if keep:
+        yield tracker.take_kept()
 
 
 def _events(

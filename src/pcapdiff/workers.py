@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
 
+from . import _core
 from .conns import ConnectionScan, ScanOptions, Sources, as_files, in_capture_order
 from .model import CaptureSummary, Connection, IcmpError
 
@@ -50,6 +51,7 @@ class Batch(NamedTuple):
     icmp_errors: list[IcmpError]
     clock_ns: int | None  # every record that ended by then is in this batch or before
     first_ts_ns: int | None  # the capture's first packet
+    kept: _core.Records | None = None  # a ``keep`` scan's records, kept in the core
 
 
 class _Cancelled(Exception):
@@ -72,8 +74,11 @@ class ThreadScan:
         source: Sources,
         options: ScanOptions,
         progress: Callable[[int, int], None] | None = None,
+        keep: bool = False,
     ) -> None:
+        """``keep``: the records stay in the core (``Batch.kept``), for compare's engine."""
         self._several = len(as_files(source)) > 1
+        self._keep = keep
         # Bounded: a reader faster than the caller consumes waits here, instead of its
         # records piling up (at 5M packets, the whole capture).
         self._queue: queue.Queue[Batch | _End] = queue.Queue(maxsize=QUEUED_BATCHES)
@@ -100,22 +105,33 @@ class ThreadScan:
                 progress(done, total)
 
         try:
-            scan = ConnectionScan(source, options, report)
+            scan = ConnectionScan(source, options, report, keep=self._keep)
             summary = scan.summary
             batch: list[Connection] = []
+            kept: _core.Records | None = None
             icmp_sent = 0
 
             def flush() -> None:
-                nonlocal batch, icmp_sent
+                nonlocal batch, kept, icmp_sent
                 errors = summary.icmp_errors[icmp_sent:]
                 icmp_sent = len(summary.icmp_errors)
-                self._put(Batch(batch, errors, _released(scan, summary), summary.first_ts_ns))
-                batch = []
+                clock = _released(scan, summary)
+                self._put(Batch(batch, errors, clock, summary.first_ts_ns, kept))
+                batch, kept = [], None
 
-            for conn in scan:
-                batch.append(conn)
-                if len(batch) >= BATCH:
-                    flush()
+            if self._keep:
+                for records in scan.records():
+                    if kept is None:
+                        kept = records
+                    else:
+                        kept.absorb(records)
+                    if len(kept) >= BATCH:
+                        flush()
+            else:
+                for conn in scan:
+                    batch.append(conn)
+                    if len(batch) >= BATCH:
+                        flush()
             flush()
             self._put(_End(summary, None))
         except _Cancelled:

@@ -18,3 +18,4 @@ pub mod numbers;
 mod printable;
 pub mod stream;
 pub mod text;
+pub mod verdict_json;

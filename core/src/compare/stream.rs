@@ -374,8 +374,21 @@ impl StreamingCompare {
         self.settings.edge_cite = cite;
     }
 
+    pub fn edge_cite(&self) -> &Cite {
+        &self.settings.edge_cite
+    }
+
     pub fn released(&self) -> bool {
         self.released
+    }
+
+    pub fn judged(&self) -> usize {
+        self.judged
+    }
+
+    /// Records waiting for a twin now, both captures'.
+    pub fn waiting(&self) -> usize {
+        self.edge.waiting.len() + self.origin.waiting.len()
     }
 
     pub fn pull_ports(&self) -> &HashSet<u16> {

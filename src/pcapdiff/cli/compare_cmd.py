@@ -184,7 +184,13 @@ def compare(
             writer = ComparisonJsonStream(sys.stdout, wanted.matches if wanted.active else None)
             try:
                 result = compare_streaming(
-                    edge_arg, origin_arg, writer.verdict, progress=per_side(updates), **options
+                    edge_arg,
+                    origin_arg,
+                    writer.verdict,
+                    progress=per_side(updates),
+                    # the core writes each verdict's text, unless a filter must see it
+                    emit_texts=None if wanted.active else writer.texts,
+                    **options,
                 )
             except PcapdiffError as exc:
                 writer.abort(str(exc))

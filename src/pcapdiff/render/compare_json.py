@@ -8,8 +8,16 @@ from typing import Any, TextIO
 
 import orjson
 
-from ..model import CaptureSummary, CaptureWindow, Comparison, Connection, Side, Verdict
-from .conns_json import Cite, same_frame
+from ..model import (
+    CaptureSummary,
+    CaptureWindow,
+    Comparison,
+    Connection,
+    Side,
+    Verdict,
+    VerdictTexts,
+)
+from .conns_json import Cite, same_frame, write_utf8
 
 SCHEMA = "pcapdiff/compare/1"
 
@@ -153,6 +161,15 @@ class ComparisonJsonStream:
         self.assumed = 0
         self.outcomes: Counter[str] = Counter()
         out.write(f'{{"schema": "{SCHEMA}",\n "connections": [')
+
+    def texts(self, run: VerdictTexts) -> None:
+        """Verdicts the core wrote, numbered as they came (no filter: each is written)."""
+        self.judged += run.verdicts
+        self.outcomes.update(run.outcomes)
+        self.assumed += run.assumed
+        self.out.write(",\n  " if self.written else "\n  ")
+        self.written += run.verdicts
+        write_utf8(self.out, run.text)
 
     def verdict(self, v: Verdict, edge_cite: Cite, origin_cite: Cite) -> None:
         self.judged += 1

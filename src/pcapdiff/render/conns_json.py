@@ -193,7 +193,7 @@ def _encode(doc: dict[str, Any]) -> str:
     return orjson.dumps(doc).decode()
 
 
-def _write_utf8(out: TextIO, text: bytes) -> None:
+def write_utf8(out: TextIO, text: bytes) -> None:
     """UTF-8 text to OUT: to its bytes where it writes UTF-8 (megabytes of records
     neither decoded here nor encoded again there), else as str."""
     buffer = getattr(out, "buffer", None)
@@ -226,7 +226,7 @@ def write_conns_json(
         for conn in connections:
             out.write(RECORD_SEPARATOR if n else "\n  ")
             if isinstance(conn, RecordTexts):
-                _write_utf8(out, conn.text)
+                write_utf8(out, conn.text)
                 states.update(conn.states)
                 n += conn.records
                 continue
