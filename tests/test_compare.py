@@ -425,9 +425,9 @@ def test_the_library_imports_no_renderer_capture_runner_or_cli() -> None:
 def test_a_constant_isn_rewrite_is_learned_only_from_enough_agreeing_pairs() -> None:
     """One delta on three pairs is a firewall's constant (32 bits do not agree by
     chance); per-connection randomisation (Cisco ASA's) or two pairs are not."""
-    from pcapdiff.match import rewrite_delta
     from pcapdiff.model import Pair
 
+    from .match_reference import rewrite_delta
     from .test_judge import conn
 
     def pair(edge_isn: int, origin_isn: int) -> Pair:

@@ -15,12 +15,13 @@ from hypothesis import strategies as st
 
 from pcapdiff import _core
 from pcapdiff.conns import read_connections
-from pcapdiff.coverage import Recorded, build_coverage, duration, gather_facts, recorded_window
-from pcapdiff.match import match
+from pcapdiff.coverage import Recorded, duration, recorded_window
 from pcapdiff.meta import load_sidecar
 from pcapdiff.model import Connection
 
 from .conftest import ROOT
+from .coverage_reference import build_coverage, gather_facts
+from .match_reference import match
 from .test_match_core import FIXTURE_PAIRS
 
 NS = 1_000_000_000

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapdiff import _core, judge
+from pcapdiff import _core
 from pcapdiff.conns import read_connections
 from pcapdiff.model import (
     FILE_BITS,
@@ -29,6 +29,7 @@ from pcapdiff.model import (
     TcpOptions,
 )
 
+from . import judge_reference as judge
 from .conftest import ROOT
 from .test_match_core import FIXTURE_PAIRS, T0, connection, edge_record
 

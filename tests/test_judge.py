@@ -12,7 +12,6 @@ import pytest
 
 from pcapdiff.coverage import Coverage, Delays, Window
 from pcapdiff.explain import REASONS
-from pcapdiff.judge import Case, judge
 from pcapdiff.model import (
     Connection,
     Direction,
@@ -29,6 +28,8 @@ from pcapdiff.model import (
     TcpOptions,
     TlsAlert,
 )
+
+from .judge_reference import Case, judge
 
 MS = 1_000_000
 S = 1000 * MS

@@ -17,14 +17,15 @@ from hypothesis import strategies as st
 
 from pcapdiff import _core
 from pcapdiff.conns import read_connections
-from pcapdiff.coverage import Coverage, Recorded, build_coverage, gather_facts
+from pcapdiff.coverage import Coverage, Recorded
 from pcapdiff.explain import REASONS
-from pcapdiff.judge import Case, judge
-from pcapdiff.match import icmp_for, icmp_index, match
 from pcapdiff.model import CaptureSummary, Connection, IcmpError, Pair
 
 from . import test_judge
 from .conftest import ROOT
+from .coverage_reference import build_coverage, gather_facts
+from .judge_reference import Case, judge
+from .match_reference import icmp_for, icmp_index, match
 from .test_coverage_core import Capture, captures, recorded_like
 from .test_match_core import FIXTURE_PAIRS
 

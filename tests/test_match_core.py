@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from pcapdiff import _core
 from pcapdiff.conns import read_connections
-from pcapdiff.match import match
 from pcapdiff.model import (
     ClockOffset,
     Connection,
@@ -33,6 +32,7 @@ from pcapdiff.model import (
 )
 
 from .conftest import ROOT
+from .match_reference import match
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from synth_pair import make_pair  # type: ignore[import-not-found]

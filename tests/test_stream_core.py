@@ -26,10 +26,10 @@ from pcapdiff.explain import REASONS
 from pcapdiff.match import OriginSpec, parse_origin
 from pcapdiff.meta import load_sidecar
 from pcapdiff.model import Connection, IcmpError, Side, Verdict
-from pcapdiff.stream import StreamingCompare
 from pcapdiff.track import IDLE_TIMEOUT_NS
 
 from .conftest import ROOT
+from .stream_reference import StreamingCompare
 from .test_match_core import FIXTURE_PAIRS
 
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -104,7 +104,7 @@ def test_hostile_strings_are_written_alike(
         return c._replace(response=Response("http", 4, 200, r, ts_ns=T0 + shift + 3_000_000))
 
     edge, origin = side(host, reason, 0), side(origin_host, "OK", 5_000_000)
-    ops = [("start", True, _recorded()), ("start", False, _recorded())]
+    ops: list[tuple[Any, ...]] = [("start", True, _recorded()), ("start", False, _recorded())]
     ops += [("add", True, edge), ("add", False, origin)]
     ops += [("clock", True, T0 + 60 * S, []), ("clock", False, T0 + 60 * S, [])]
     verdicts = _verdicts(ops)

@@ -1064,6 +1064,12 @@ impl PyStreaming {
         self.engine.judged()
     }
 
+    /// Candidate pairs scored so far (matching, and scoring certain pairs again).
+    #[getter]
+    fn scored(&self) -> usize {
+        self.engine.scored()
+    }
+
     /// Records waiting for a twin now, both captures'.
     #[getter]
     fn waiting(&self) -> usize {

@@ -328,6 +328,9 @@ class StreamingCompare:
     def judged(self) -> int:
         """Verdicts handed out so far."""
     @property
+    def scored(self) -> int:
+        """Candidate pairs scored so far (matching, and scoring certain pairs again)."""
+    @property
     def waiting(self) -> int:
         """Records waiting for a twin now, both captures'."""
     @property

@@ -436,6 +436,7 @@ pub struct Matched {
     pub pairs: Vec<PairIdx>, // one per edge attempt (a record with a SYN), in order
     pub clock: ClockOffset,
     pub unpaired: Vec<usize>, // origin records nothing paired with, in order
+    pub scored: usize,        // candidate pairs scored (the work: bounded per record)
 }
 
 /// The origin's indexes of the identity features, the request and the request line.
@@ -518,6 +519,7 @@ pub fn match_records(
     };
 
     let mut candidates: Vec<(f64, usize, usize, Reasons)> = Vec::new(); // by attempt
+    let mut scored = 0;
     let mut seen: HashSet<usize, foldhash::fast::RandomState> = HashSet::default();
     for (ai, &ei) in attempts.iter().enumerate() {
         let e = edge[ei];
@@ -549,6 +551,7 @@ pub fn match_records(
             if !seen.insert(oi) {
                 continue;
             }
+            scored += 1;
             let (value, reasons) = score(e, origin[oi], offset_ns, delta);
             if reasons.identity() {
                 candidates.push((value, ai, oi, reasons));
@@ -602,7 +605,9 @@ pub fn match_records(
     if isn_delta.is_none() {
         let learned = rewrite_delta(edge, origin, &pairs);
         if learned != 0 {
-            return match_records(edge, origin, clock_offset_s, clock, Some(learned));
+            let mut again = match_records(edge, origin, clock_offset_s, clock, Some(learned));
+            again.scored += scored;
+            return again;
         }
     }
     let unpaired = (0..origin.len()).filter(|&i| !taken_origin[i]).collect();
@@ -610,6 +615,7 @@ pub fn match_records(
         pairs,
         clock: chosen,
         unpaired,
+        scored,
     }
 }
 

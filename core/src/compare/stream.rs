@@ -324,6 +324,7 @@ pub struct StreamingCompare {
     queued: u64,
     released: bool,
     streaming: bool,
+    scored: usize, // candidate pairs scored, matching and rescoring
     /// The verdicts final so far, in order, for the caller to take.
     pub out: Vec<(Pair, Verdict)>,
 }
@@ -366,6 +367,7 @@ impl StreamingCompare {
             queued: 0,
             released: false,
             streaming,
+            scored: 0,
             out: Vec::new(),
         }
     }
@@ -380,6 +382,11 @@ impl StreamingCompare {
 
     pub fn released(&self) -> bool {
         self.released
+    }
+
+    /// Candidate pairs scored so far: the matcher's work, bounded per record.
+    pub fn scored(&self) -> usize {
+        self.scored
     }
 
     pub fn judged(&self) -> usize {
@@ -501,6 +508,7 @@ impl StreamingCompare {
                 .collect();
             match_records(&[&e], &candidates, None, self.offset, None)
         };
+        self.scored += matched.scored;
         let Some(p) = matched.pairs.into_iter().next() else {
             return;
         };
@@ -604,6 +612,7 @@ impl StreamingCompare {
             return;
         };
         let (e, o) = if edge_first { (c, twin) } else { (twin, c) };
+        self.scored += 1;
         let matched_by = score(&e, &o, 0, 0).1.text();
         self.paired(Pair {
             edge: e,
@@ -749,6 +758,7 @@ impl StreamingCompare {
         let mut pair = pair;
         if let (Some(o), Confidence::Certain) = (&pair.origin, pair.confidence) {
             // scored only now, with the offset it is judged with
+            self.scored += 1;
             pair.score = score(&pair.edge, o, offset_ns, 0).0;
         }
         self.emit(pair, verdict);
@@ -848,8 +858,10 @@ impl StreamingCompare {
         };
         let clock = matched.clock;
         let offset_ns = clock.offset_ns();
+        self.scored += matched.scored;
         for p in &mut held {
             if let (Some(o), Confidence::Certain) = (&p.origin, p.confidence) {
+                self.scored += 1;
                 p.score = score(&p.edge, o, offset_ns, 0).0;
             }
         }

@@ -1,4 +1,7 @@
-"""Stages 4-6 as the captures are read: pair, settle coverage, judge, record by record.
+"""stream.py as it was before the core's (core/src/compare/stream.rs): the reference
+tests/test_stream_core.py holds the core to.
+
+Stages 4-6 as the captures are read: pair, settle coverage, judge, record by record.
 
 Input: each capture's connection records as its tracker releases them (the edge read
 in this process, a big origin capture by a child process, ``workers``), with each
@@ -28,19 +31,26 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import NamedTuple
 
-from .coverage import (
-    Coverage,
-    CoverageFacts,
-    Recorded,
-    Window,
-    build_coverage,
+from pcapdiff.coverage import Coverage, Recorded, Window
+from pcapdiff.match import OriginSpec
+from pcapdiff.model import (
+    ClockOffset,
+    Connection,
+    IcmpError,
+    Outcome,
+    Pair,
+    Side,
+    Verdict,
 )
-from .judge import Case, judge
-from .match import (
+from pcapdiff.quality import capture_vote, point_of
+from pcapdiff.track import IDLE_SWEEP_INTERVAL_NS, IDLE_TIMEOUT_NS
+
+from .coverage_reference import CoverageFacts, build_coverage
+from .judge_reference import Case, judge
+from .match_reference import (
     MAX_IDENTITY_POOL,
     ORIGIN_PULL_PORTS,
     WINDOW_NS,
-    OriginSpec,
     _score,
     _tsval,
     add_icmp,
@@ -54,17 +64,6 @@ from .match import (
     speaks_http_or_tls,
     syn_ts,
 )
-from .model import (
-    ClockOffset,
-    Connection,
-    IcmpError,
-    Outcome,
-    Pair,
-    Side,
-    Verdict,
-)
-from .quality import capture_vote, point_of
-from .track import IDLE_SWEEP_INTERVAL_NS, IDLE_TIMEOUT_NS
 
 NS = 1_000_000_000
 WARM_UP_PAIRS = 64  # certain pairs before the offset is trusted for early verdicts

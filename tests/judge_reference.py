@@ -1,4 +1,7 @@
-"""Stage 5, judge: ``Case`` (a pair and the captures' coverage) -> ``Verdict``.
+"""judge.py as it was before the core's (core/src/compare/judge.rs): the reference
+tests/test_judge_core.py holds the core to, and the stream reference's.
+
+Stage 5, judge: ``Case`` (a pair and the captures' coverage) -> ``Verdict``.
 
 A pure decision table (DESIGN.md, "Outcomes"): ``RULES`` are tried in precedence
 order and the first that answers wins; each is one small function per outcome
@@ -20,9 +23,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from .coverage import DELAY_MARGIN_NS, Coverage, Window, duration
-from .explain import REASONS, explain
-from .model import (
+from pcapdiff.coverage import Coverage, Window, duration
+from pcapdiff.explain import REASONS, explain
+from pcapdiff.model import (
     FILE_BITS,
     Connection,
     Culprit,
@@ -38,6 +41,8 @@ from .model import (
     TlsAlert,
     Verdict,
 )
+
+from .coverage_reference import DELAY_MARGIN_NS
 
 EDGE, ORIGIN = Side.EDGE, Side.ORIGIN
 TTL_SLACK = 2  # routes wobble by a hop or two; an injector is usually further off
