@@ -838,12 +838,9 @@ impl VerdictRun {
         true
     }
 
-    fn flush(&mut self, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
-        if self.count == 0 {
-            return Ok(());
-        }
+    fn append_to(self, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
         let outcomes = PyDict::new(py);
-        for (outcome, n) in self.outcomes.drain(..) {
+        for (outcome, n) in self.outcomes {
             outcomes.set_item(outcome, n)?;
         }
         out.append((
@@ -851,12 +848,40 @@ impl VerdictRun {
             self.count,
             outcomes,
             self.assumed,
-        ))?;
-        self.text.clear();
-        self.count = 0;
-        self.assumed = 0;
-        Ok(())
+        ))
     }
+}
+
+/// What `take_json` hands on, in order: a run of text, or a verdict the core does not
+/// write exactly.
+enum Taken {
+    Run(VerdictRun),
+    Verdict(Box<(Pair, Verdict)>),
+}
+
+/// The verdicts, numbered from `first`, as runs of their text (no Python object: run
+/// with the GIL released).
+fn write_runs(
+    verdicts: Vec<(Pair, Verdict)>,
+    first: usize,
+    cdn_status: &HashMap<String, Option<i64>>,
+    cites: [&evidence::Cite; 2],
+) -> Vec<Taken> {
+    let mut out = Vec::new();
+    let mut run = VerdictRun::default();
+    for (n, (pair, v)) in (first..).zip(verdicts) {
+        let cdn = cdn_status.get(&v.outcome).copied().flatten();
+        if !run.add(n, &pair, &v, cites, cdn) {
+            if run.count > 0 {
+                out.push(Taken::Run(std::mem::take(&mut run)));
+            }
+            out.push(Taken::Verdict(Box::new((pair, v))));
+        }
+    }
+    if run.count > 0 {
+        out.push(Taken::Run(run));
+    }
+    out
 }
 
 impl VerdictClasses {
@@ -993,18 +1018,28 @@ impl PyStreaming {
     /// `model.Verdict` for one the core does not write exactly. Numbered from 1 in the
     /// order handed out.
     fn take_json<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let verdicts = std::mem::take(&mut self.engine.out);
+        let first = self.taken + 1;
+        self.taken += verdicts.len();
+        let (cdn_status, cites) = (
+            &self.classes.cdn_status,
+            [self.engine.edge_cite(), &self.origin_cite],
+        );
+        let taken = py.detach(|| {
+            guarded("writing verdicts", || {
+                write_runs(verdicts, first, cdn_status, cites)
+            })
+        })?;
         let out = PyList::empty(py);
-        let mut run = VerdictRun::default();
-        for (pair, v) in std::mem::take(&mut self.engine.out) {
-            self.taken += 1;
-            let cdn = self.classes.cdn_status.get(&v.outcome).copied().flatten();
-            let cites = [self.engine.edge_cite(), &self.origin_cite];
-            if !run.add(self.taken, &pair, &v, cites, cdn) {
-                run.flush(py, &out)?;
-                out.append(self.verdict_object(py, pair, &v)?)?;
+        for item in taken {
+            match item {
+                Taken::Run(run) => run.append_to(py, &out)?,
+                Taken::Verdict(pv) => {
+                    let (pair, v) = *pv;
+                    out.append(self.verdict_object(py, pair, &v)?)?;
+                }
             }
         }
-        run.flush(py, &out)?;
         Ok(out)
     }
 
@@ -1032,6 +1067,7 @@ impl PyStreaming {
     #[pyo3(signature = (edge_side, clock_ns, icmp_errors))]
     fn clock(
         &mut self,
+        py: Python<'_>,
         edge_side: bool,
         clock_ns: Option<i128>,
         icmp_errors: &Bound<'_, PyAny>,
@@ -1040,9 +1076,9 @@ impl PyStreaming {
             .iter()
             .map(icmp_error)
             .collect::<PyResult<Vec<_>>>()?;
-        guarded("comparing", || {
-            self.engine.clock(edge_side, clock_ns, &errors)
-        })
+        let engine = &mut self.engine;
+        // judging what the captures have now shown: no Python object, the GIL released
+        py.detach(|| guarded("comparing", || engine.clock(edge_side, clock_ns, &errors)))
     }
 
     fn lead_ns(&self) -> i128 {
