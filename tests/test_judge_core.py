@@ -28,6 +28,7 @@ from .judge_reference import Case, judge
 from .match_reference import icmp_for, icmp_index, match
 from .test_coverage_core import Capture, captures, recorded_like
 from .test_match_core import FIXTURE_PAIRS
+from .test_stream_core import judged_row
 
 sys.path.insert(0, str(ROOT / "scripts"))
 import gen_printable  # type: ignore[import-not-found]
@@ -40,16 +41,7 @@ CORE = _core.Judge(REASONS)
 def python_verdict(case: Case, files: list[str]) -> tuple[Any, ...]:
     case.edge_cite = CaptureSummary(path="", files=files).cite
     v = judge(case)
-    return (
-        v.reason,
-        v.outcome.value,
-        v.culprit.value,
-        [(e.capture.value, e.frame, e.ts_ns, e.what, e.due) for e in v.evidence],
-        v.explanation,
-        v.hints,
-        v.assumes,
-        [(c.covered, c.due_until_ns) for c in case.checks],
-    )
+    return (*judged_row(v), [(c.covered, c.due_until_ns) for c in case.checks])
 
 
 def core_verdict(case: Case, files: list[str]) -> tuple[Any, ...]:

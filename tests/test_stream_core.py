@@ -103,24 +103,22 @@ class Options(NamedTuple):
     swap: bool = False
 
 
+def judged_row(v: Verdict) -> tuple[Any, ...]:
+    """A verdict without its pair, as the core's engine gives it."""
+    return (
+        v.reason,
+        v.outcome.value,
+        v.culprit.value,
+        [(e.capture.value, e.frame, e.ts_ns, e.what, e.due) for e in v.evidence],
+        v.explanation,
+        v.hints,
+        v.assumes,
+    )
+
+
 def verdict_row(v: Verdict) -> tuple[Any, ...]:
     p = v.pair
-    return (
-        p.edge,
-        p.origin,
-        p.score,
-        p.matched_by,
-        p.confidence,
-        (
-            v.reason,
-            v.outcome.value,
-            v.culprit.value,
-            [(e.capture.value, e.frame, e.ts_ns, e.what, e.due) for e in v.evidence],
-            v.explanation,
-            v.hints,
-            v.assumes,
-        ),
-    )
+    return (p.edge, p.origin, p.score, p.matched_by, p.confidence, judged_row(v))
 
 
 def run_python(ops: list[Op], o: Options, ends: tuple[Recorded, Recorded]) -> tuple[Any, ...]:
@@ -164,6 +162,16 @@ def apply_python(engine: StreamingCompare, op: Op) -> None:
         engine.clock(side, op[2], op[3])
 
 
+def apply_core(engine: _core.StreamingCompare, op: Op) -> None:
+    """One call of the script to the core's engine."""
+    if op[0] == "start":
+        engine.start(op[1], op[2])
+    elif op[0] == "add":
+        (engine.add_edge if op[1] else engine.add_origin)(op[2])
+    else:
+        engine.clock(op[1], op[2], op[3])
+
+
 def packed(spec: OriginSpec) -> tuple[bytes, int, int | None]:
     return spec.network.network_address.packed, spec.network.prefixlen, spec.port
 
@@ -184,12 +192,7 @@ def run_core(ops: list[Op], o: Options, ends: tuple[Recorded, Recorded]) -> tupl
     verdicts: list[Any] = []
     order: list[Any] = []
     for op in ops:
-        if op[0] == "start":
-            engine.start(op[1], op[2])
-        elif op[0] == "add":
-            (engine.add_edge if op[1] else engine.add_origin)(op[2])
-        else:
-            engine.clock(op[1], op[2], op[3])
+        apply_core(engine, op)
         verdicts += engine.take()
         order.append((engine.lead_ns(), engine.released, len(verdicts)))
     swap = o.swap and not engine.released

@@ -25,7 +25,7 @@ from pcapdiff.render.compare_json import ComparisonJsonStream, verdict_to_json
 
 from .conftest import ROOT
 from .test_match_core import FIXTURE_PAIRS, T0, connection
-from .test_stream_core import Options, pair_of, run_core, script
+from .test_stream_core import Options, apply_core, pair_of, run_core, script
 
 sys.path.insert(0, str(ROOT / "scripts"))
 from synth_pair import make_pair  # type: ignore[import-not-found]
@@ -123,12 +123,7 @@ def _engine() -> Any:
 
 def _feed(engine: Any, ops: list[Any], ends: tuple[Any, Any] | None = None) -> None:
     for op in ops:
-        if op[0] == "start":
-            engine.start(op[1], op[2])
-        elif op[0] == "add":
-            (engine.add_edge if op[1] else engine.add_origin)(op[2])
-        else:
-            engine.clock(op[1], op[2], op[3])
+        apply_core(engine, op)
     ends = ends or (_recorded(), _recorded())
     engine.finish(ends[0], ends[1], False)
 

@@ -139,46 +139,46 @@ fn message_ts(obj: &Bound<'_, PyAny>) -> PyResult<i128> {
     ts.ok_or_else(|| PyValueError::new_err("a first message without ts_ns"))
 }
 
-fn request(obj: &Bound<'_, PyAny>) -> PyResult<Option<Message<RequestFields>>> {
+/// A first message (None for Python's None): its fields, where and when it was read.
+fn message<F>(
+    obj: &Bound<'_, PyAny>,
+    fields: impl FnOnce(&Bound<'_, PyAny>) -> PyResult<F>,
+) -> PyResult<Option<Message<F>>> {
     if obj.is_none() {
         return Ok(None);
     }
-    let py = obj.py();
-    let kind: String = get(obj, intern!(py, "kind"))?;
-    let fields = (
-        word("a request kind", &kind)?,
-        get(obj, intern!(py, "method"))?,
-        get(obj, intern!(py, "target"))?,
-        get(obj, intern!(py, "version"))?,
-        get(obj, intern!(py, "host"))?,
-        get(obj, intern!(py, "first_bytes"))?,
-    );
-    Ok(Some(Message::from((
-        get(obj, intern!(py, "frame"))?,
-        message_ts(obj)?,
-        fields,
-    ))))
+    let frame = get(obj, intern!(obj.py(), "frame"))?;
+    Ok(Some(Message::from((frame, message_ts(obj)?, fields(obj)?))))
+}
+
+fn request(obj: &Bound<'_, PyAny>) -> PyResult<Option<Message<RequestFields>>> {
+    message(obj, |obj| {
+        let py = obj.py();
+        let kind: String = get(obj, intern!(py, "kind"))?;
+        Ok((
+            word("a request kind", &kind)?,
+            get(obj, intern!(py, "method"))?,
+            get(obj, intern!(py, "target"))?,
+            get(obj, intern!(py, "version"))?,
+            get(obj, intern!(py, "host"))?,
+            get(obj, intern!(py, "first_bytes"))?,
+        ))
+    })
 }
 
 fn response(obj: &Bound<'_, PyAny>) -> PyResult<Option<Message<ResponseFields>>> {
-    if obj.is_none() {
-        return Ok(None);
-    }
-    let py = obj.py();
-    let kind: String = get(obj, intern!(py, "kind"))?;
-    let fields = (
-        word("a response kind", &kind)?,
-        get(obj, intern!(py, "status"))?,
-        get(obj, intern!(py, "reason"))?,
-        get(obj, intern!(py, "tls_version"))?,
-        get(obj, intern!(py, "alert"))?,
-        get(obj, intern!(py, "first_bytes"))?,
-    );
-    Ok(Some(Message::from((
-        get(obj, intern!(py, "frame"))?,
-        message_ts(obj)?,
-        fields,
-    ))))
+    message(obj, |obj| {
+        let py = obj.py();
+        let kind: String = get(obj, intern!(py, "kind"))?;
+        Ok((
+            word("a response kind", &kind)?,
+            get(obj, intern!(py, "status"))?,
+            get(obj, intern!(py, "reason"))?,
+            get(obj, intern!(py, "tls_version"))?,
+            get(obj, intern!(py, "alert"))?,
+            get(obj, intern!(py, "first_bytes"))?,
+        ))
+    })
 }
 
 fn exchange(obj: &Bound<'_, PyAny>) -> PyResult<Option<ExchangeRec>> {
