@@ -6,7 +6,7 @@ Each seed is one flags byte (the layout the target reads the rest with) and the 
 64 KiB of a capture: for walk_pcap the records after the 24-byte file header, with
 the flags its magic calls for; for walk_pcapng the file from its first EPB on. The
 framing and payload targets get the reassembled streams of the fixtures' connections,
-the decode and track targets the first frames of every capture.
+the decode, track and compare targets the first frames of every capture.
 Compressed files are read decompressed.
 """
 
@@ -135,7 +135,7 @@ def main() -> None:
     targets["framing"] = stream_seeds(ROOT / "fixtures" / "pcaps")
     targets["payload"] = {name: data[1:] for name, data in targets["framing"].items()}
     targets["decode"] = frame_seeds([ROOT / "fixtures", corpus])
-    targets["track"] = targets["decode"]
+    targets["track"] = targets["compare"] = targets["decode"]
     for target, files in targets.items():
         folder = args.out / target
         folder.mkdir(parents=True, exist_ok=True)
