@@ -1,7 +1,8 @@
 """The `compare` job as a library call: two captures -> a ``Comparison``.
 
-read/decode/track each capture, match the edge's connections with the origin's,
-settle when each capture ran (``coverage``), judge every origin-pull attempt. The
+read/decode/track each capture and hand the records to the core's engine
+(core/src/compare: match the edge's connections with the origin's, settle when each
+capture ran, judge every origin-pull attempt, release each verdict once final). The
 CLI only renders what this returns.
 """
 
@@ -119,8 +120,9 @@ def compare_streaming(
     emit_texts: EmitTexts | None = None,
 ) -> Comparison:
     """``compare``, calling ``emit(verdict, edge_cite, origin_cite)`` with each verdict
-    as soon as it is final (see ``stream``), in that order, with how each capture cites
-    a frame (``CaptureSummary.cite``); the ``Comparison`` returned holds no verdicts.
+    as soon as it is final (core/src/compare/stream.rs says when), in that order, with
+    how each capture cites a frame (``CaptureSummary.cite``); the ``Comparison``
+    returned holds no verdicts.
     ``release`` False holds every verdict to the end: the reference run.
 
     ``emit_texts``: the verdicts the core writes as ``compare --json`` records go there
@@ -176,7 +178,7 @@ def _compare(
     # How each side cites frames, for verdicts handed out before the origin is read.
     origin_files = [str(f) for f in as_files(origin)] if origin and _several(origin) else []
     cites = [lambda frame: frame, CaptureSummary(path="", files=origin_files).cite]
-    # stream.py's engine, in the core (core/src/compare): the trackers' records go to
+    # the streaming engine, in the core (core/src/compare): the trackers' records go to
     # it without becoming Python objects; verdicts come back as each is final.
     engine = _core.StreamingCompare(
         REASONS,

@@ -2,9 +2,9 @@
 
 Each reason names the outcome and culprit it stands for and a one-line explanation
 with the next step. Templates take named facts (``{port}``, ``{alert}``, ``{gap}``)
-that ``judge`` supplies. Reasons starting ``edge_only_`` are the wording when only
-the edge capture is given: they claim only what that capture shows and say what an
-origin capture would settle.
+that the judge (core/src/compare/judge.rs, handed this catalogue) supplies. Reasons
+starting ``edge_only_`` are the wording when only the edge capture is given: they
+claim only what that capture shows and say what an origin capture would settle.
 """
 
 from __future__ import annotations

@@ -497,7 +497,7 @@ class Verdict(NamedTuple):
     evidence: tuple[Evidence, ...]
     explanation: str  # one line: what happened and the next step
     hints: tuple[str, ...] = ()  # e.g. injection hints with their numbers
-    reason: str = ""  # the key of the explanation in judge's catalogue
+    reason: str = ""  # the key of the explanation in explain.py's catalogue
     assumes: tuple[str, ...] = ()  # what the verdict takes for granted (a capture's end)
 
     @property
