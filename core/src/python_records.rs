@@ -708,6 +708,7 @@ struct PyStreaming {
     classes: VerdictClasses,
     taken: usize, // verdicts handed to Python so far
     origin_cite: evidence::Cite,
+    all_packets: bool, // every verdict's key packets in its JSON, ok ones too
 }
 
 impl PyStreaming {
@@ -820,12 +821,13 @@ impl VerdictRun {
         v: &Verdict,
         cites: [&evidence::Cite; 2],
         cdn: Option<i64>,
+        all_packets: bool,
     ) -> bool {
         let before = self.text.len();
         if self.count > 0 {
             self.text.push_str(crate::conns_json::RECORD_SEPARATOR);
         }
-        if !verdict_json::verdict_into(&mut self.text, n, pair, v, cites, cdn) {
+        if !verdict_json::verdict_into(&mut self.text, n, pair, v, cites, cdn, all_packets) {
             self.text.truncate(before);
             return false;
         }
@@ -866,12 +868,13 @@ fn write_runs(
     first: usize,
     cdn_status: &HashMap<String, Option<i64>>,
     cites: [&evidence::Cite; 2],
+    all_packets: bool,
 ) -> Vec<Taken> {
     let mut out = Vec::new();
     let mut run = VerdictRun::default();
     for (n, (pair, v)) in (first..).zip(verdicts) {
         let cdn = cdn_status.get(&v.outcome).copied().flatten();
-        if !run.add(n, &pair, &v, cites, cdn) {
+        if !run.add(n, &pair, &v, cites, cdn, all_packets) {
             if run.count > 0 {
                 out.push(Taken::Run(std::mem::take(&mut run)));
             }
@@ -964,6 +967,7 @@ impl PyStreaming {
             classes: VerdictClasses::new(py)?,
             taken: 0,
             origin_cite: evidence::Cite::default(),
+            all_packets: false,
         })
     }
 
@@ -1025,9 +1029,10 @@ impl PyStreaming {
             &self.classes.cdn_status,
             [self.engine.edge_cite(), &self.origin_cite],
         );
+        let all_packets = self.all_packets;
         let taken = py.detach(|| {
             guarded("writing verdicts", || {
-                write_runs(verdicts, first, cdn_status, cites)
+                write_runs(verdicts, first, cdn_status, cites, all_packets)
             })
         })?;
         let out = PyList::empty(py);
@@ -1041,6 +1046,12 @@ impl PyStreaming {
             }
         }
         Ok(out)
+    }
+
+    /// Whether `take_json` lists the key packets of ok verdicts too (the report's
+    /// `--html-all`); those of the others it always lists.
+    fn set_all_packets(&mut self, all: bool) {
+        self.all_packets = all;
     }
 
     /// How the origin capture names its frames (several files: FILE#N).

@@ -118,6 +118,7 @@ def compare_streaming(
     progress: Callable[[Side, int, int], None] | None = None,
     release: bool = True,
     emit_texts: EmitTexts | None = None,
+    all_packets: bool = False,
 ) -> Comparison:
     """``compare``, calling ``emit(verdict, edge_cite, origin_cite)`` with each verdict
     as soon as it is final (core/src/compare/stream.rs says when), in that order, with
@@ -127,7 +128,9 @@ def compare_streaming(
 
     ``emit_texts``: the verdicts the core writes as ``compare --json`` records go there
     instead, in runs of their text (``VerdictTexts``), numbered from 1 in the order
-    handed out; ``emit`` gets the others, in their place in that order."""
+    handed out; ``emit`` gets the others, in their place in that order. Those texts
+    list the key packets of every verdict that is not ok, and with ``all_packets`` of
+    the ok ones too (``render.compare_json.verdict_to_json``)."""
     with few_collections():
         return _compare(
             edge,
@@ -142,6 +145,7 @@ def compare_streaming(
             progress,
             release,
             emit_texts,
+            all_packets,
         )
 
 
@@ -162,6 +166,7 @@ def _compare(
     progress: Callable[[Side, int, int], None] | None,
     release: bool,
     emit_texts: EmitTexts | None,
+    all_packets: bool,
 ) -> Comparison:
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
     sidecar_problems: list[str] = []
@@ -195,6 +200,7 @@ def _compare(
     )
 
     engine.set_origin_files(origin_files)
+    engine.set_all_packets(all_packets)
 
     def hand_out() -> None:
         if emit_texts is None:

@@ -20,11 +20,12 @@ impl Cite {
     }
 }
 
-/// One capture's side of the pair (`_side`), or null.
-fn side(out: &mut String, c: Option<&Record>, cite: &Cite) {
+/// One capture's side of the pair (`_side`), or null; with its key packets (what the
+/// report's ladder draws) when asked.
+fn side(out: &mut String, c: Option<&Record>, cite: &Cite, with_packets: bool) -> Option<()> {
     let Some(c) = c else {
         out.push_str("null");
-        return;
+        return Some(());
     };
     let mut o = Object::new(out);
     string(o.key(k!("client")), &endpoint(&c.client));
@@ -32,7 +33,140 @@ fn side(out: &mut String, c: Option<&Record>, cite: &Cite) {
     cite.write_json(o.key(k!("first_frame")), c.first_frame);
     o.text(k!("conn_state"), c.conn_state);
     o.text(k!("history"), &c.history);
+    if with_packets {
+        let rows = key_packets(c);
+        list(o.key(k!("packets")), &rows, |out, r| {
+            let mut p = Object::new(out);
+            p.text(k!("packet"), r.packet);
+            p.text(k!("sender"), r.sender);
+            cite.write_json(p.key(k!("frame")), r.frame);
+            p.time(k!("time"), r.ts_ns)?;
+            p.opt_int(k!("ttl"), r.ttl);
+            p.opt_int(k!("ip_id"), r.ip_id.filter(|id| *id >= 0));
+            p.text(k!("what"), &r.what);
+            p.end();
+            Some(())
+        })?;
+    }
     o.end();
+    Some(())
+}
+
+/// A packet of a connection the ladder diagram draws (`_key_packets`).
+struct KeyPacket {
+    packet: &'static str, // SYN, SYN-ACK, ACK, request, response, RST, FIN, alert
+    sender: &'static str, // client, server
+    frame: i64,
+    ts_ns: Option<i128>,
+    ttl: Option<u8>,
+    ip_id: Option<i32>,
+    what: String,
+}
+
+/// The words of a label that are there, joined by spaces ("GET /a", "ClientHello").
+fn words(parts: &[&str]) -> String {
+    parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// SYNs, SYN-ACKs, the handshake's ACK, the first request and response, RSTs, each
+/// side's first FIN and TLS alerts, in frame order (the order listed for one frame).
+fn key_packets(c: &Record) -> Vec<KeyPacket> {
+    let mut rows = Vec::new();
+    let handshake = |packet, sender, p: &crate::track::PacketRef| KeyPacket {
+        packet,
+        sender,
+        frame: p.frame,
+        ts_ns: Some(p.ts_ns),
+        ttl: Some(p.ttl),
+        ip_id: Some(p.ip_id),
+        what: String::new(),
+    };
+    rows.extend(c.syns.iter().map(|p| handshake("SYN", "client", p)));
+    rows.extend(c.synacks.iter().map(|p| handshake("SYN-ACK", "server", p)));
+    if let Some(frame) = c.handshake_frame {
+        rows.push(KeyPacket {
+            packet: "ACK",
+            sender: "client",
+            frame,
+            ts_ns: None,
+            ttl: None,
+            ip_id: None,
+            what: String::new(),
+        });
+    }
+    if let Some(m) = &c.request {
+        let (kind, method, target, _, host, _) = &m.fields;
+        let what = match *kind {
+            "http" => words(&[method, target]),
+            "tls" => words(&["ClientHello", host]),
+            _ => "data".to_string(),
+        };
+        rows.push(KeyPacket {
+            packet: "request",
+            sender: "client",
+            frame: m.frame,
+            ts_ns: Some(m.ts_ns),
+            ttl: None,
+            ip_id: None,
+            what,
+        });
+    }
+    if let Some(m) = &c.response {
+        let (kind, status, reason, tls_version, alert, _) = &m.fields;
+        let what = match *kind {
+            "http" => words(&[itoa::Buffer::new().format(*status), reason]),
+            "tls" if !alert.is_empty() => words(&["alert", alert]),
+            "tls" => words(&["ServerHello", tls_version]),
+            _ => "data".to_string(),
+        };
+        rows.push(KeyPacket {
+            packet: "response",
+            sender: "server",
+            frame: m.frame,
+            ts_ns: Some(m.ts_ns),
+            ttl: None,
+            ip_id: None,
+            what,
+        });
+    }
+    rows.extend(c.resets.iter().map(|r| KeyPacket {
+        packet: "RST",
+        sender: r.sender,
+        frame: r.frame,
+        ts_ns: Some(r.ts_ns),
+        ttl: Some(r.ttl),
+        ip_id: Some(r.ip_id),
+        what: String::new(),
+    }));
+    for (sender, sent) in [("client", &c.client_sent), ("server", &c.server_sent)] {
+        if let Some(&frame) = sent.fin_frames.first() {
+            rows.push(KeyPacket {
+                packet: "FIN",
+                sender,
+                frame,
+                ts_ns: sent.fin_ts_ns,
+                ttl: None,
+                ip_id: None,
+                what: String::new(),
+            });
+        }
+    }
+    rows.extend(c.tls_alerts.iter().map(|a| KeyPacket {
+        packet: "alert",
+        sender: a.sender,
+        frame: a.frame,
+        ts_ns: Some(a.ts_ns),
+        ttl: None,
+        ip_id: None,
+        what: a.alert.clone(),
+    }));
+    rows.sort_by_key(|r| r.frame); // stable: one frame's rows keep the order above
+    rows
 }
 
 fn opt_text(out: &mut String, text: &str) {
@@ -43,7 +177,8 @@ fn opt_text(out: &mut String, text: &str) {
     }
 }
 
-/// The verdict numbered N appended to `out`; false (and `out` as it was) when a value
+/// The verdict numbered N appended to `out` (its sides' key packets when not ok, or
+/// with `all_packets`); false (and `out` as it was) when a value
 /// is beyond what the core writes exactly: the caller writes that one in Python.
 pub fn verdict_into(
     out: &mut String,
@@ -52,9 +187,10 @@ pub fn verdict_into(
     v: &Verdict,
     cites: [&Cite; 2], // edge, origin
     cdn_status: Option<i64>,
+    all_packets: bool,
 ) -> bool {
     let start = out.len();
-    if write_verdict(out, n, pair, v, cites, cdn_status).is_none() {
+    if write_verdict(out, n, pair, v, cites, cdn_status, all_packets).is_none() {
         out.truncate(start);
         return false;
     }
@@ -68,12 +204,19 @@ fn write_verdict(
     v: &Verdict,
     cites: [&Cite; 2],
     cdn_status: Option<i64>,
+    all_packets: bool,
 ) -> Option<()> {
     let e = &pair.edge;
+    let with_packets = all_packets || v.outcome != "ok";
     let mut o = Object::new(out);
     o.int(k!("id"), n);
-    side(o.key(k!("edge")), Some(e), cites[0]);
-    side(o.key(k!("origin")), pair.origin.as_deref(), cites[1]);
+    side(o.key(k!("edge")), Some(e), cites[0], with_packets)?;
+    side(
+        o.key(k!("origin")),
+        pair.origin.as_deref(),
+        cites[1],
+        with_packets,
+    )?;
     opt_text(o.key(k!("matched_by")), &pair.matched_by);
     opt_text(o.key(k!("pairing")), pair.confidence.as_str());
     o.text(k!("outcome"), &v.outcome);

@@ -54,24 +54,82 @@ def _window(w: CaptureWindow | None) -> dict[str, Any] | None:
     }
 
 
-def _side(conn: Connection | None, cite: Cite) -> dict[str, Any] | None:
+def _side(conn: Connection | None, cite: Cite, with_packets: bool = False) -> dict[str, Any] | None:
     if conn is None:
         return None
-    return {
+    side: dict[str, Any] = {
         "client": str(conn.client),
         "server": str(conn.server),
         "first_frame": cite(conn.first_frame),
         "conn_state": conn.conn_state,
         "history": conn.history,
     }
+    if with_packets:
+        side["packets"] = [
+            {
+                "packet": packet,
+                "sender": sender,
+                "frame": cite(frame),
+                "time": _seconds(ts_ns),
+                "ttl": ttl,
+                "ip_id": None if ip_id is None or ip_id < 0 else ip_id,
+                "what": what,
+            }
+            for packet, sender, frame, ts_ns, ttl, ip_id, what in _key_packets(conn)
+        ]
+    return side
+
+
+_KeyPacket = tuple[str, str, int, "int | None", "int | None", "int | None", str]
+
+
+def _words(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
+
+
+def _key_packets(c: Connection) -> list[_KeyPacket]:
+    """What the report's ladder draws of a connection, in frame order (the order listed
+    for one frame): SYNs, SYN-ACKs, the handshake's ACK, the first request and
+    response, RSTs, each side's first FIN, TLS alerts."""
+    rows: list[_KeyPacket] = [
+        ("SYN", "client", p.frame, p.ts_ns, p.ttl, p.ip_id, "") for p in c.syns
+    ]
+    rows += [("SYN-ACK", "server", p.frame, p.ts_ns, p.ttl, p.ip_id, "") for p in c.synacks]
+    if c.handshake_frame is not None:
+        rows.append(("ACK", "client", c.handshake_frame, None, None, None, ""))
+    if (q := c.request) is not None:
+        what = {"http": _words(q.method, q.target), "tls": _words("ClientHello", q.host)}
+        rows.append(("request", "client", q.frame, q.ts_ns, None, None, what.get(q.kind, "data")))
+    if (a := c.response) is not None:
+        if a.kind == "http":
+            label = _words(str(a.status), a.reason)
+        elif a.kind == "tls":
+            label = _words("alert", a.alert) if a.alert else _words("ServerHello", a.tls_version)
+        else:
+            label = "data"
+        rows.append(("response", "server", a.frame, a.ts_ns, None, None, label))
+    rows += [("RST", r.sender, r.frame, r.ts_ns, r.ttl, r.ip_id, "") for r in c.resets]
+    for sender, sent in (("client", c.client_sent), ("server", c.server_sent)):
+        if sent.fin_frames:
+            rows.append(("FIN", sender, sent.fin_frames[0], sent.fin_ts_ns, None, None, ""))
+    rows += [("alert", t.sender, t.frame, t.ts_ns, None, None, t.alert) for t in c.tls_alerts]
+    rows.sort(key=lambda row: row[2])  # stable: one frame's rows keep the order above
+    return rows
 
 
 def verdict_to_json(
-    n: int, v: Verdict, edge_cite: Cite = same_frame, origin_cite: Cite = same_frame
+    n: int,
+    v: Verdict,
+    edge_cite: Cite = same_frame,
+    origin_cite: Cite = same_frame,
+    all_packets: bool = False,
 ) -> dict[str, Any]:
-    """One verdict; ``CaptureSummary.cite`` of each capture names frames of several files."""
+    """One verdict; ``CaptureSummary.cite`` of each capture names frames of several files.
+    Its sides list their key packets (the report's ladder) when it is not ok, or with
+    ``all_packets``."""
     cites: dict[Side, Cite] = {Side.EDGE: edge_cite, Side.ORIGIN: origin_cite}
     e = v.pair.edge
+    with_packets = all_packets or v.outcome.value != "ok"
     req = e.request
     request = None
     if req is not None and req.kind == "http":
@@ -80,8 +138,8 @@ def verdict_to_json(
         request = {"method": "TLS", "host": req.host, "path": ""}
     return {
         "id": n,
-        "edge": _side(e, cites[Side.EDGE]),
-        "origin": _side(v.pair.origin, cites[Side.ORIGIN]),
+        "edge": _side(e, cites[Side.EDGE], with_packets),
+        "origin": _side(v.pair.origin, cites[Side.ORIGIN], with_packets),
         "matched_by": v.pair.matched_by or None,
         "pairing": v.pair.confidence or None,
         "outcome": v.outcome.value,
@@ -107,7 +165,7 @@ def verdict_to_json(
     }
 
 
-def comparison_to_json(c: Comparison) -> dict[str, Any]:
+def comparison_to_json(c: Comparison, all_packets: bool = False) -> dict[str, Any]:
     summary: Counter[str] = Counter(v.outcome.value for v in c.verdicts)
     estimated = (c.origin is not None and c.clock.source != "none") or c.clock.source == "given"
     windows = c.windows or (None, None)
@@ -123,7 +181,9 @@ def comparison_to_json(c: Comparison) -> dict[str, Any]:
         "clock_offset_source": c.clock.source,
         "clock_offset_pairs": c.clock.pairs_used,
         "connections": [
-            verdict_to_json(i, v, c.edge.cite, c.origin.cite if c.origin else same_frame)
+            verdict_to_json(
+                i, v, c.edge.cite, c.origin.cite if c.origin else same_frame, all_packets
+            )
             for i, v in enumerate(c.verdicts, 1)
         ],
         "origin_only_connections": c.origin_only,
@@ -151,10 +211,16 @@ class ComparisonJsonStream:
     connections first, in the order they were judged, then what is known at the end.
     Memory holds one verdict at a time."""
 
-    def __init__(self, out: TextIO, wanted: Callable[[Verdict], bool] | None = None) -> None:
+    def __init__(
+        self,
+        out: TextIO,
+        wanted: Callable[[Verdict], bool] | None = None,
+        all_packets: bool = False,
+    ) -> None:
         """``wanted``: write only the verdicts it accepts (compare's filters); the
-        summary still counts them all, and ``filtered_out`` says how many it left."""
-        self.out, self.wanted = out, wanted
+        summary still counts them all, and ``filtered_out`` says how many it left.
+        ``all_packets``: ok verdicts list their key packets too."""
+        self.out, self.wanted, self.all_packets = out, wanted, all_packets
         self.written = 0
         self.filtered_out = 0
         self.judged = 0
@@ -181,7 +247,9 @@ class ComparisonJsonStream:
         self.out.write(",\n  " if self.written else "\n  ")
         self.written += 1
         self.out.write(
-            orjson.dumps(verdict_to_json(self.judged, v, edge_cite, origin_cite)).decode()
+            orjson.dumps(
+                verdict_to_json(self.judged, v, edge_cite, origin_cite, self.all_packets)
+            ).decode()
         )
 
     def finish(self, c: Comparison) -> None:
