@@ -1,7 +1,7 @@
 """Shared test setup: paths, golden files, and capability markers.
 
 A test marked ``requires_tcpdump`` / ``requires_tshark`` / ``requires_tcpflow`` /
-``requires_root`` is skipped, with the reason printed, where the machine lacks that
+``requires_chromium`` / ``requires_root`` is skipped, with the reason printed, where the machine lacks that
 capability; under CI (CI=true) a missing capability fails instead, since CI must run
 everything.
 """
@@ -64,6 +64,8 @@ def _missing(marker: str) -> str:
         return "tshark is not installed"
     if marker == "requires_tcpflow" and not shutil.which("tcpflow"):
         return "tcpflow is not installed"
+    if marker == "requires_chromium" and not shutil.which("chromium"):
+        return "chromium is not installed (Debian's package)"
     if marker == "requires_root":
         if os.geteuid() != 0:
             return "needs root (network namespaces)"
@@ -73,7 +75,13 @@ def _missing(marker: str) -> str:
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    for marker in ("requires_tcpdump", "requires_tshark", "requires_tcpflow", "requires_root"):
+    for marker in (
+        "requires_tcpdump",
+        "requires_tshark",
+        "requires_tcpflow",
+        "requires_chromium",
+        "requires_root",
+    ):
         if item.get_closest_marker(marker) is None:
             continue
         reason = _missing(marker)

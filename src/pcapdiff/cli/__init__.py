@@ -24,11 +24,12 @@ from ..exitcodes import ExitCode
 
 # The commands, each in its module NAME_cmd, imported when the command runs (or --help
 # lists them all): `pcapdiff conns` does not pay for capture's, probe's and flows' imports.
-COMMANDS = ("compare", "conns", "flows", "syncheck", "capture", "probe")
+COMMANDS = ("compare", "report", "conns", "flows", "syncheck", "capture", "probe")
 
 SHORT_USAGE = """usage: pcapdiff COMMAND [OPTIONS] [ARGS]...
 
   compare EDGE [ORIGIN]   judge every origin-pull connection: whose fault a 52x was
+  report RESULT --html F  the evidence page (HTML) of a 'compare --json' result
   conns CAPTURE           list every TCP connection of one capture
   flows CAPTURE           show each connection's reassembled HTTP (tcpflow's job)
   syncheck ORIGIN         do the CDN's SYNs reach the origin, and are they answered?

@@ -54,3 +54,28 @@ def show_progress(progress: bool | None) -> bool:
 
 def zone(local_time: bool) -> datetime.tzinfo:
     return local_zone() if local_time else UTC
+
+
+def write_text_output(target: Path, text: str) -> None:
+    """TEXT to the file TARGET, or to stdout for "-"; a file is written whole or not at
+    all (a half-written report must not pass for one)."""
+    from ..errors import PcapdiffError
+
+    if str(target) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    if target.exists() and not target.is_file():  # /dev/stdout, a FIFO: as it is
+        try:
+            with open(target, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise PcapdiffError(f"{target}: cannot write: {exc.strerror or exc}") from None
+        return
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise PcapdiffError(f"{target}: cannot write: {exc.strerror or exc}") from None

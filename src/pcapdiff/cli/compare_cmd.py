@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import click
+import orjson
 
 from ..errors import PcapdiffError
 from ..exitcodes import ExitCode, for_outcomes
@@ -29,7 +31,15 @@ from ..params import (
 )
 from ..render.console import out_console, output_width
 from ..render.times import TimeFormat
-from .common import bars, capture_arg, capture_label, per_side, show_progress, zone
+from .common import (
+    bars,
+    capture_arg,
+    capture_label,
+    per_side,
+    show_progress,
+    write_text_output,
+    zone,
+)
 
 
 @click.command(short_help="Judge every origin-pull connection: whose fault a 52x was.")
@@ -84,6 +94,19 @@ from .common import bars, capture_arg, capture_label, per_side, show_progress, z
     help="Write JSON (schema pcapdiff/compare/1, see docs/json.md).",
 )
 @click.option(
+    "--html",
+    "html_out",
+    type=click.Path(dir_okay=False, writable=True, allow_dash=True, path_type=Path),
+    help="Also write the evidence report here (- for stdout, instead of the table): one "
+    "self-contained HTML page with a ladder diagram per connection that is not ok.",
+)
+@click.option(
+    "--html-all",
+    is_flag=True,
+    help="A ladder for every connection, ok ones too (in --html's page, and their "
+    "packets in --json's).",
+)
+@click.option(
     "--edge-window",
     type=TimeWindow(),
     help="When the edge capture ran (its own clock), when the file does not say: "
@@ -116,6 +139,8 @@ def compare(
     since: When | None,
     until: When | None,
     as_json: bool,
+    html_out: Path | None,
+    html_all: bool,
     edge_window: tuple[float, float] | None,
     origin_window: tuple[float, float] | None,
     show_unpaired: bool,
@@ -150,11 +175,16 @@ def compare(
       pcapdiff compare edge.pcap --port 80                 # edge capture alone
       pcapdiff compare edge.pcap ring.pcap                 # origin: ring.pcap0 .. ring.pcap9
       pcapdiff compare edge.pcap origin.pcap --json | jq '.connections[] | select(.outcome != "ok")'
+      pcapdiff compare edge.pcap origin.pcap --html report.html   # for the ticket
     """
     from ..compare import compare as run_compare
     from ..compare import compare_streaming
-    from ..render.compare_json import ComparisonJsonStream
+    from ..render.compare_json import ComparisonJsonStream, comparison_to_json
     from ..render.compare_table import Shown, nothing_judged, render_comparison
+    from ..render.html import report_html
+
+    if as_json and html_out is not None and str(html_out) == "-":
+        raise click.UsageError("--json and --html - would both write to stdout: name a file")
 
     wanted = VerdictFilter(
         not_ok=not_ok,
@@ -181,7 +211,11 @@ def compare(
     edge_arg, origin_arg = capture_arg(edge), capture_arg(origin) if origin else None
     with bars(show, labels) as updates:
         if as_json:  # streamed: each verdict is written as soon as it is final
-            writer = ComparisonJsonStream(sys.stdout, wanted.matches if wanted.active else None)
+            # (with --html held, then written: the page is made from the same document)
+            json_out: TextIO = io.StringIO() if html_out is not None else sys.stdout
+            writer = ComparisonJsonStream(
+                json_out, wanted.matches if wanted.active else None, all_packets=html_all
+            )
             try:
                 result = compare_streaming(
                     edge_arg,
@@ -190,17 +224,35 @@ def compare(
                     progress=per_side(updates),
                     # the core writes each verdict's text, unless a filter must see it
                     emit_texts=None if wanted.active else writer.texts,
+                    all_packets=html_all,
                     **options,
                 )
             except PcapdiffError as exc:
                 writer.abort(str(exc))
+                if html_out is not None and isinstance(json_out, io.StringIO):
+                    # the page too holds the verdicts up to the failure, and says why
+                    text = json_out.getvalue()
+                    sys.stdout.write(text)
+                    write_text_output(html_out, report_html(orjson.loads(text)))
                 raise
             writer.finish(result)
             judged = list(writer.outcomes.elements())
+            if isinstance(json_out, io.StringIO):
+                text = json_out.getvalue()
+                sys.stdout.write(text)
+                document = orjson.loads(text)
         else:
             result = run_compare(edge_arg, origin_arg, progress=per_side(updates), **options)
             judged = [v.outcome.value for v in result.verdicts]
-    if not as_json:
+            if html_out is not None:
+                document = comparison_to_json(result, all_packets=html_all)
+                listed = zip(result.verdicts, document["connections"], strict=True)
+                document["connections"] = [c for v, c in listed if wanted.matches(v)]
+                document["filtered_out"] = len(result.verdicts) - len(document["connections"])
+                document["error"] = None
+    if html_out is not None:
+        write_text_output(html_out, report_html(document, all_connections=html_all))
+    if not as_json and not (html_out is not None and str(html_out) == "-"):
         numbered = list(enumerate(result.verdicts, 1))
         chosen = [(n, v) for n, v in numbered if wanted.matches(v)]
         shown = Shown(chosen, len(numbered) - len(chosen), _described(click.get_current_context()))
