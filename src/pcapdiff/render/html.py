@@ -30,7 +30,7 @@ SCHEMA = "pcapdiff/compare/1"
 # The ladder's geometry (SVG user units)
 WIDTH, EDGE_X, ORIGIN_X = 860, 270, 590
 MID_X = (EDGE_X + ORIGIN_X) // 2
-TOP, ROW, GAP_ROW = 64, 34, 24
+TOP, ROW, GAP_ROW, NOTE_ROW = 64, 34, 24, 14
 SHORT = 44  # how far a lost packet gets, an injected one comes from (x)
 GAP_S = 1.0  # a pause longer than this (seconds) is drawn as a gap with its length
 
@@ -52,6 +52,7 @@ table.conns { width: 100%; }
 table.conns td.mono { overflow-wrap: anywhere; }
 table.conns td.ep { white-space: nowrap; }
 table.conns td.why { min-width: 18em; }
+table.conns td.req { min-width: 11em; }
 section#connections > input { position: absolute; opacity: 0; width: 1px; height: 1px; }
 .filters label { display: inline-block; border: 1px solid #d0d7de; border-radius: 1em;
   padding: .05em .7em; margin: .15em .3em .15em 0; }
@@ -160,6 +161,8 @@ def _layout(
         ends.append((_Point(start, order), _Point(end, order + 1)))
         order += 2
         last_known = end if end is not None else last_known
+    # the end of each arrow whose note is drawn under it
+    noted = {end.order for a, (_, end) in zip(arrows, ends, strict=True) if _noted(a)}
     points = sorted(
         (p for pair in ends for p in pair),
         key=lambda p: (p.at if p.at is not None else float("inf"), p.order),
@@ -173,8 +176,14 @@ def _layout(
             y += GAP_ROW
         p.y = y
         y += ROW // 2 if previous is not None and p.order == previous.order + 1 else ROW
+        if p.order in noted:
+            y += NOTE_ROW  # the note under the arrow gets a line of its own
         previous = p
     return ends, gaps, y + 10
+
+
+def _noted(a: Arrow) -> bool:
+    return bool(a.note) and a.fate != DELIVERED
 
 
 def _mark_text(mark_frame: object, time: object) -> str:
@@ -211,9 +220,9 @@ def _arrow_svg(n: int, a: Arrow, start: _Point, end: _Point) -> str:
     parts.append(
         f'<text class="label" x="{lx:.0f}" y="{ly:.0f}" text-anchor="middle">{label}</text>'
     )
-    if a.note and a.fate != DELIVERED:
+    if _noted(a):
         parts.append(
-            f'<text class="note" x="{lx:.0f}" y="{max(y1, y2) + 14:.0f}" text-anchor="middle">'
+            f'<text class="note" x="{lx:.0f}" y="{max(y1, y2) + 16:.0f}" text-anchor="middle">'
             f"{'injected? ' if a.fate == INJECTED else ''}{visible(a.note)}</text>"
         )
     if a.fate == LOST:
@@ -244,8 +253,8 @@ def ladder_svg(n: int, ladder: Ladder, edge_side: Mapping[str, Any], origin_side
     """The two-column ladder diagram of connection N."""
     ends, gaps, height = _layout(ladder.arrows)
     markers = "".join(
-        f'<marker id="c{n}-{fate}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="8" '
-        f'markerHeight="8" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
+        f'<marker id="c{n}-{fate}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" '
+        f'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
         f'fill="{colour}"/></marker>'
         for fate, colour in MARKER_COLOURS.items()
     )
@@ -294,7 +303,8 @@ def legend_svg() -> str:
         "<defs>",
         *(
             f'<marker id="legend-{fate}" viewBox="0 0 10 10" refX="10" refY="5" '
-            f'markerWidth="8" markerHeight="8" orient="auto-start-reverse">'
+            f'markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" '
+            f'orient="auto-start-reverse">'
             f'<path d="M0,0 L10,5 L0,10 z" fill="{MARKER_COLOURS[fate]}"/></marker>'
             for fate, _ in LEGEND
         ),
@@ -471,7 +481,7 @@ def _table(connections: list[Mapping[str, Any]], drawn: set[int]) -> str:
             f"<td>{visible(c.get('culprit', ''))}</td>"
             f'<td class="mono ep">{_endpoints_cell(c.get("edge"))}</td>'
             f'<td class="mono ep">{_endpoints_cell(c.get("origin"))}</td>'
-            f'<td class="mono">{visible(_request_text(c))}</td>'
+            f'<td class="mono req">{visible(_request_text(c))}</td>'
             f"<td>{visible(c.get('pairing') or 'unpaired')}</td>"
             f'<td class="why">{visible(c.get("explanation", ""))}</td></tr>'
         )

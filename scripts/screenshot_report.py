@@ -1,0 +1,73 @@
+"""Regenerate docs/report.png, the README's picture of the evidence report: `compare
+--html` on the bundled every_outcome pair (its two 520s: one reset by the origin, one
+injected in the path), rendered by headless Chromium (Debian's package).
+
+    python scripts/screenshot_report.py            # writes docs/report.html and .png
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PAIR = Path("fixtures/pcaps/compare/every_outcome")  # relative: the page names its files
+WIDTH, HEIGHT = 1100, 2750
+
+
+def main() -> int:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        print("screenshot_report: needs chromium (apt-get install chromium)", file=sys.stderr)
+        return 2
+    page = ROOT / "docs" / "report.html"
+    made = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pcapdiff",
+            "compare",
+            str(PAIR / "edge.pcap"),
+            str(PAIR / "origin.pcap"),
+            "--outcome",
+            "520",
+            "--html",
+            str(page),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        check=False,
+    )
+    if made.returncode not in (0, 1):
+        print(f"screenshot_report: compare failed ({made.returncode})", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory() as profile:
+        shot = subprocess.run(
+            [
+                chromium,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                f"--window-size={WIDTH},{HEIGHT}",
+                f"--screenshot={ROOT / 'docs' / 'report.png'}",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    if shot.returncode != 0:
+        print(f"screenshot_report: chromium failed: {shot.stderr[-500:]}", file=sys.stderr)
+        return 2
+    print(f"wrote {page.relative_to(ROOT)} and docs/report.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
