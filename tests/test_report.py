@@ -300,3 +300,28 @@ def test_the_page_is_self_contained() -> None:
         assert fetching not in text
     assert text.count("<style>") == 1
     assert "@media print" in text
+
+
+def test_an_icmp_error_from_the_path_is_an_arrow_of_its_own(tmp_path: Path) -> None:
+    """A router's unreachable for the SYN (the verdict cites it) comes from mid-way."""
+    from scapy.all import ICMP, IP, TCP, Ether
+
+    def frame(packet: Any) -> bytes:
+        return bytes(Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02") / packet)
+
+    syn = IP(src="198.51.100.7", dst="203.0.113.10", ttl=64, id=7) / TCP(
+        sport=40100, dport=80, flags="S", seq=1000
+    )
+    unreachable = IP(src="192.0.2.1", dst="198.51.100.7") / ICMP(type=3, code=1) / bytes(syn)[:28]
+    answered = exchange(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n", b"HTTP/1.1 200 OK\r\n\r\n")
+    edge = write_pcap(tmp_path / "edge.pcap", [*answered, frame(syn), frame(unreachable)])
+    origin = write_pcap(tmp_path / "origin.pcap", answered, start_s=1_700_000_000.0005)
+    document = json.loads(run("compare", "--json", str(edge), str(origin)).output)
+    refused = next(c for c in document["connections"] if c["edge"]["client"].endswith(":40100"))
+    assert refused["outcome"] == "syn_not_received"
+    arrows = [
+        (a.packet, a.fate, a.edge and a.edge.frame) for a in ladder_of(refused, document).arrows
+    ]
+    assert arrows == [("SYN", LOST, 9), ("ICMP", "icmp", 10)]  # after 8 frames
+    page = report_html(document)
+    assert 'data-packet="ICMP" data-fate="icmp" data-sender="path" data-edge-frame="10"' in page
