@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from pcapdiff.cli import cli, main
+from pcapdiff.errors import PcapdiffError
 from pcapdiff.ladder import DELIVERED, INJECTED, LOST, UNSEEN, ladder_of
 from pcapdiff.render.html import report_html, visible
+from pcapdiff.report import read_compare_json
 
 from .browser import chromium
 from .conftest import ROOT
@@ -325,3 +329,63 @@ def test_an_icmp_error_from_the_path_is_an_arrow_of_its_own(tmp_path: Path) -> N
     assert arrows == [("SYN", LOST, 9), ("ICMP", "icmp", 10)]  # after 8 frames
     page = report_html(document)
     assert 'data-packet="ICMP" data-fate="icmp" data-sender="path" data-edge-frame="10"' in page
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+def leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [path] + [p for k, v in value.items() for p in leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [path] + [p for i, v in enumerate(value) for p in leaves(v, (*path, i))]
+    return [path]
+
+
+GOLDEN_DOCUMENT = json.loads(
+    (ROOT / "tests" / "golden" / "compare" / "every_outcome.json").read_text()
+)
+GOLDEN_PATHS = leaves(GOLDEN_DOCUMENT)[1:]
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.tuples(st.sampled_from(GOLDEN_PATHS), JSON_VALUES), min_size=1, max_size=4))
+def test_report_of_any_altered_document_draws_it_or_says_where(
+    tmp_path: Path, changes: list[tuple[tuple[Any, ...], Any]]
+) -> None:
+    """A JSON from elsewhere: either a page, or one line naming what is wrong."""
+    document = json.loads(json.dumps(GOLDEN_DOCUMENT))
+    for path, value in changes:
+        target = document
+        try:
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier change replaced the way there
+    given_file = tmp_path / "altered.json"
+    given_file.write_text(json.dumps(document))
+    try:
+        page, error = report_html(read_compare_json(given_file), all_connections=True), ""
+    except PcapdiffError as exc:
+        page, error = "", str(exc)
+    if error:
+        assert str(given_file) in error
+        assert "\n" not in error
+    else:
+        assert page.startswith("<!DOCTYPE html>")
+        assert "<script" not in page
+
+
+def test_times_beyond_any_calendar_are_shown_as_given() -> None:
+    document = json.loads(json.dumps(GOLDEN_DOCUMENT))
+    document["connections"][1]["edge"]["packets"][0]["time"] = 1e300
+    assert "1e+300 s" in report_html(document)

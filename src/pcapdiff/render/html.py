@@ -113,7 +113,10 @@ def visible(text: object) -> str:
 def _clock(t: object, with_date: bool = False) -> str:
     if not isinstance(t, (int, float)):
         return "—"
-    moment = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    try:
+        moment = datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+    except (OverflowError, ValueError, OSError):  # a document from elsewhere: as given
+        return f"{t!r} s"
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC" if with_date else "%H:%M:%S.%f")
 
 
