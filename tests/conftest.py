@@ -1,9 +1,9 @@
 """Shared test setup: paths, golden files, and capability markers.
 
 A test marked ``requires_tcpdump`` / ``requires_tshark`` / ``requires_tcpflow`` /
-``requires_chromium`` / ``requires_root`` is skipped, with the reason printed, where the machine lacks that
-capability; under CI (CI=true) a missing capability fails instead, since CI must run
-everything.
+``requires_chromium`` / ``requires_root`` is skipped, with the reason printed, where
+the machine lacks that capability; under CI (CI=true) a missing capability fails
+instead, since CI must run everything.
 """
 
 from __future__ import annotations

@@ -257,8 +257,8 @@ def ladder_svg(n: int, ladder: Ladder, edge_side: Mapping[str, Any], origin_side
     ends, gaps, height = _layout(ladder.arrows)
     markers = "".join(
         f'<marker id="c{n}-{fate}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="9" '
-        f'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" '
-        f'fill="{colour}"/></marker>'
+        f'markerHeight="9" markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+        f'<path d="M0,0 L10,5 L0,10 z" fill="{colour}"/></marker>'
         for fate, colour in MARKER_COLOURS.items()
     )
     edge_head = f"edge {edge_side.get('client', '')}"
