@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from pcapdiff.cli import cli, main
 from pcapdiff.errors import PcapdiffError
 from pcapdiff.ladder import DELIVERED, INJECTED, LOST, UNSEEN, ladder_of
-from pcapdiff.render.html import report_html, visible
+from pcapdiff.render.html import comparison_html, report_html, visible
 from pcapdiff.report import read_compare_json
 
 from .browser import chromium
@@ -133,6 +133,14 @@ def test_report_of_the_json_is_the_page_compare_writes(tmp_path: Path) -> None:
     stdout = run("report", str(result), "--html", "-")
     assert stdout.exit_code == 0
     assert stdout.output == text
+
+
+def test_the_library_draws_the_same_page(tmp_path: Path) -> None:
+    from pcapdiff import compare
+
+    page = tmp_path / "cli.html"
+    run("compare", str(EDGE), str(ORIGIN), "--html", str(page), "--html-all")
+    assert comparison_html(compare(EDGE, ORIGIN), all_connections=True) == page.read_text()
 
 
 def test_html_all_draws_the_ok_ones_too(tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from typing import Any, TextIO
 
 from .. import __version__
 from ..ladder import DELIVERED, FROM_EDGE, ICMP, INJECTED, LOST, Arrow, Ladder, ladder_of
-from ..model import CDN_STATUS, Outcome
+from ..model import CDN_STATUS, Comparison, Outcome
 
 SCHEMA = "pcapdiff/compare/1"
 
@@ -560,3 +560,13 @@ def write_report(
     document: Mapping[str, Any], out: TextIO, *, all_connections: bool = False
 ) -> None:
     out.write(report_html(document, all_connections=all_connections))
+
+
+def comparison_html(comparison: Comparison, *, all_connections: bool = False) -> str:
+    """The page of a ``Comparison`` (``pcapdiff.compare(...)``'s result): the same as
+    ``compare --html`` writes."""
+    from .compare_json import comparison_to_json
+
+    document = comparison_to_json(comparison, all_packets=all_connections)
+    document["error"] = None
+    return report_html(document, all_connections=all_connections)
