@@ -7,6 +7,7 @@ injected in the path), rendered by headless Chromium (Debian's package).
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,9 @@ WIDTH, HEIGHT = 1100, 2750
 
 
 def main() -> int:
+    argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
     chromium = shutil.which("chromium")
     if chromium is None:
         print("screenshot_report: needs chromium (apt-get install chromium)", file=sys.stderr)

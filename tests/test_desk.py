@@ -260,7 +260,7 @@ def test_version_usage_and_whole_sentence_summaries() -> None:
     assert len(bare.stderr.splitlines()) < 12
     helped = pcapdiff("--help").stdout
     commands = helped.split("Commands:")[1].strip().splitlines()
-    assert len(commands) == 6  # capture, compare, conns, flows, probe, syncheck
+    assert len(commands) == 7  # capture, compare, conns, flows, probe, report, syncheck
     for line in commands:
         assert line.rstrip().endswith("."), line
         assert not line.rstrip().endswith("..."), line
