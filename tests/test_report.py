@@ -397,3 +397,35 @@ def test_times_beyond_any_calendar_are_shown_as_given() -> None:
     document = json.loads(json.dumps(GOLDEN_DOCUMENT))
     document["connections"][1]["edge"]["packets"][0]["time"] = 1e300
     assert "1e+300 s" in report_html(document)
+
+
+def test_a_page_draws_at_most_max_ladders_and_says_how_to_see_the_rest() -> None:
+    page = report_html(GOLDEN_DOCUMENT, max_ladders=2)
+    assert re.findall(r'<section class="conn [^"]*" id="c-(\d+)"', page) == ["2", "3"]
+    assert "12 more connection(s) without a ladder: a page draws the first 2." in page
+    assert page.count('<a href="#c-') == 2  # only the drawn are linked from the table
+
+
+def test_a_read_error_mid_compare_still_writes_the_page_saying_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gzip
+
+    from .test_hostile import corrupt, many_connections
+
+    whole = many_connections(tmp_path, 5000)  # the origin's, whole: verdicts are released
+    late = tmp_path / "late.pcap.gz"
+    late.write_bytes(corrupt(gzip.compress(whole.read_bytes()), 0.9))
+    page = tmp_path / "cut.html"
+    code = main(["compare", str(late), str(whole), "--html", str(page)])
+    assert code == 2
+    assert not page.exists()  # the table's way holds every verdict to the end: no page
+    capsys.readouterr()
+    code = main(["compare", str(late), str(whole), "--json", "--html", str(page)])
+    assert code == 2
+    document = json.loads(capsys.readouterr().out)
+    text = page.read_text()
+    assert f"Reading stopped part-way: {document['error']}" in text
+    # the verdicts released before the failure, as many rows as the JSON's
+    rows = text.split('<table class="conns">')[1].count('<tr class="o-')
+    assert rows == len(document["connections"])

@@ -7,6 +7,7 @@ import datetime
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TextIO
 
 from ..model import Side
 from ..render.times import UTC, local_zone
@@ -56,26 +57,35 @@ def zone(local_time: bool) -> datetime.tzinfo:
     return local_zone() if local_time else UTC
 
 
-def write_text_output(target: Path, text: str) -> None:
-    """TEXT to the file TARGET, or to stdout for "-"; a file is written whole or not at
-    all (a half-written report must not pass for one)."""
+@contextlib.contextmanager
+def output_file(target: Path) -> Iterator[TextIO]:
+    """A text file to write TARGET through, or stdout for "-"; a file is there whole or
+    not at all (written as .NAME.partial, renamed when done: a half-written report must
+    not pass for one); /dev/stdout, a FIFO and the like are written as they are."""
     from ..errors import PcapdiffError
 
     if str(target) == "-":
-        sys.stdout.write(text)
+        yield sys.stdout
         sys.stdout.flush()
         return
-    if target.exists() and not target.is_file():  # /dev/stdout, a FIFO: as it is
-        try:
-            with open(target, "w", encoding="utf-8") as out:
-                out.write(text)
-        except OSError as exc:
-            raise PcapdiffError(f"{target}: cannot write: {exc.strerror or exc}") from None
-        return
-    partial = target.with_name(f".{target.name}.partial")
+    direct = target.exists() and not target.is_file()
+    partial = target if direct else target.with_name(f".{target.name}.partial")
     try:
-        partial.write_text(text, encoding="utf-8")
-        partial.replace(target)
+        with open(partial, "w", encoding="utf-8") as out:
+            yield out
+        if not direct:
+            partial.replace(target)
     except OSError as exc:
-        partial.unlink(missing_ok=True)
+        if not direct:
+            partial.unlink(missing_ok=True)
         raise PcapdiffError(f"{target}: cannot write: {exc.strerror or exc}") from None
+    except BaseException:
+        if not direct:
+            partial.unlink(missing_ok=True)
+        raise
+
+
+def write_text_output(target: Path, text: str) -> None:
+    """TEXT to TARGET (``output_file``)."""
+    with output_file(target) as out:
+        out.write(text)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import io
+import os
 import sys
+from collections import Counter
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import click
-import orjson
 
 from ..errors import PcapdiffError
 from ..exitcodes import ExitCode, for_outcomes
@@ -35,9 +35,9 @@ from .common import (
     bars,
     capture_arg,
     capture_label,
+    output_file,
     per_side,
     show_progress,
-    write_text_output,
     zone,
 )
 
@@ -179,9 +179,10 @@ def compare(
     """
     from ..compare import compare as run_compare
     from ..compare import compare_streaming
-    from ..render.compare_json import ComparisonJsonStream, comparison_to_json
+    from ..render.compare_json import ComparisonJsonStream, comparison_to_json, verdict_to_json
     from ..render.compare_table import Shown, nothing_judged, render_comparison
-    from ..render.html import report_html
+    from ..render.conns_json import same_frame
+    from ..render.html import HtmlReport
 
     if as_json and html_out is not None and str(html_out) == "-":
         raise click.UsageError("--json and --html - would both write to stdout: name a file")
@@ -209,12 +210,17 @@ def compare(
         "origin_window": origin_window,
     }
     edge_arg, origin_arg = capture_arg(edge), capture_arg(origin) if origin else None
+    page = HtmlReport(all_connections=html_all) if html_out is not None else None
     with bars(show, labels) as updates:
-        if as_json:  # streamed: each verdict is written as soon as it is final
-            # (with --html held, then written: the page is made from the same document)
-            json_out: TextIO = io.StringIO() if html_out is not None else sys.stdout
+        if as_json or (page is not None and str(html_out) == "-"):
+            # streamed: each verdict is written as soon as it is final (and added to
+            # the page, which is written at the end: its ladders need the clock)
+            json_out = sys.stdout if as_json else open(os.devnull, "w")  # noqa: SIM115
             writer = ComparisonJsonStream(
-                json_out, wanted.matches if wanted.active else None, all_packets=html_all
+                json_out,
+                wanted.matches if wanted.active else None,
+                all_packets=html_all,
+                page=page,
             )
             try:
                 result = compare_streaming(
@@ -228,30 +234,32 @@ def compare(
                     **options,
                 )
             except PcapdiffError as exc:
-                writer.abort(str(exc))
-                if html_out is not None and isinstance(json_out, io.StringIO):
+                tail = writer.abort(str(exc))
+                if page is not None and html_out is not None:
                     # the page too holds the verdicts up to the failure, and says why
-                    text = json_out.getvalue()
-                    sys.stdout.write(text)
-                    write_text_output(html_out, report_html(orjson.loads(text)))
+                    with output_file(html_out) as out:
+                        page.write(tail, out)
                 raise
-            writer.finish(result)
+            tail = writer.finish(result)
             judged = list(writer.outcomes.elements())
-            if isinstance(json_out, io.StringIO):
-                text = json_out.getvalue()
-                sys.stdout.write(text)
-                document = orjson.loads(text)
         else:
             result = run_compare(edge_arg, origin_arg, progress=per_side(updates), **options)
             judged = [v.outcome.value for v in result.verdicts]
-            if html_out is not None:
-                document = comparison_to_json(result, all_packets=html_all)
-                listed = zip(result.verdicts, document["connections"], strict=True)
-                document["connections"] = [c for v, c in listed if wanted.matches(v)]
-                document["filtered_out"] = len(result.verdicts) - len(document["connections"])
-                document["error"] = None
-    if html_out is not None:
-        write_text_output(html_out, report_html(document, all_connections=html_all))
+            if page is not None:
+                cites = (result.edge.cite, result.origin.cite if result.origin else same_frame)
+                on_page = 0
+                for n, v in enumerate(result.verdicts, 1):
+                    if wanted.matches(v):
+                        page.add(verdict_to_json(n, v, *cites, all_packets=html_all))
+                        on_page += 1
+                tail = comparison_to_json(result._replace(verdicts=()))
+                tail["summary"] = dict(sorted(Counter(judged).items()))
+                tail["assumed"] = sum(1 for v in result.verdicts if v.assumes)
+                tail["filtered_out"] = len(result.verdicts) - on_page
+                tail["error"] = None
+    if page is not None and html_out is not None:
+        with output_file(html_out) as out:
+            page.write(tail, out)
     if not as_json and not (html_out is not None and str(html_out) == "-"):
         numbered = list(enumerate(result.verdicts, 1))
         chosen = [(n, v) for n, v in numbered if wanted.matches(v)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import orjson
 
@@ -18,6 +18,14 @@ from ..model import (
     VerdictTexts,
 )
 from .conns_json import Cite, same_frame, write_utf8
+
+
+class Page(Protocol):
+    """Where the records written go too (``render.html.HtmlReport``)."""
+
+    def add(self, c: object) -> None: ...
+    def add_run(self, text: bytes) -> None: ...
+
 
 SCHEMA = "pcapdiff/compare/1"
 
@@ -216,11 +224,13 @@ class ComparisonJsonStream:
         out: TextIO,
         wanted: Callable[[Verdict], bool] | None = None,
         all_packets: bool = False,
+        page: Page | None = None,
     ) -> None:
         """``wanted``: write only the verdicts it accepts (compare's filters); the
         summary still counts them all, and ``filtered_out`` says how many it left.
-        ``all_packets``: ok verdicts list their key packets too."""
-        self.out, self.wanted, self.all_packets = out, wanted, all_packets
+        ``all_packets``: ok verdicts list their key packets too. ``page``: each record
+        written goes to it too (``render.html.HtmlReport``: the page of the document)."""
+        self.out, self.wanted, self.all_packets, self.page = out, wanted, all_packets, page
         self.written = 0
         self.filtered_out = 0
         self.judged = 0
@@ -236,6 +246,8 @@ class ComparisonJsonStream:
         self.out.write(",\n  " if self.written else "\n  ")
         self.written += run.verdicts
         write_utf8(self.out, run.text)
+        if self.page is not None:
+            self.page.add_run(run.text)
 
     def verdict(self, v: Verdict, edge_cite: Cite, origin_cite: Cite) -> None:
         self.judged += 1
@@ -246,13 +258,13 @@ class ComparisonJsonStream:
             return
         self.out.write(",\n  " if self.written else "\n  ")
         self.written += 1
-        self.out.write(
-            orjson.dumps(
-                verdict_to_json(self.judged, v, edge_cite, origin_cite, self.all_packets)
-            ).decode()
-        )
+        record = verdict_to_json(self.judged, v, edge_cite, origin_cite, self.all_packets)
+        self.out.write(orjson.dumps(record).decode())
+        if self.page is not None:
+            self.page.add(record)
 
-    def finish(self, c: Comparison) -> None:
+    def finish(self, c: Comparison) -> dict[str, Any]:
+        """The document's end written; the document but its connections, returned."""
         tail = comparison_to_json(c)
         del tail["schema"], tail["connections"]
         tail["assumed"] = self.assumed
@@ -262,8 +274,11 @@ class ComparisonJsonStream:
         self.out.write("\n ],\n")
         self.out.write(orjson.dumps(tail, option=orjson.OPT_INDENT_2).decode()[2:-2])
         self.out.write("\n}\n")
+        return {"schema": SCHEMA, **tail}
 
-    def abort(self, error: str) -> None:
-        """Reading failed part-way: close the document on the verdicts so far."""
+    def abort(self, error: str) -> dict[str, Any]:
+        """Reading failed part-way: close the document on the verdicts so far (and
+        return what is known of it but its connections)."""
         self.out.write("\n ],\n")
         self.out.write(f' "error": {orjson.dumps(error).decode()}\n}}\n')
+        return {"schema": SCHEMA, "summary": dict(sorted(self.outcomes.items())), "error": error}

@@ -15,11 +15,16 @@ import base64
 import datetime
 import hashlib
 import html
+import io
 import re
+import shutil
+import tempfile
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
+
+import orjson
 
 from .. import __version__
 from ..ladder import DELIVERED, FROM_EDGE, ICMP, INJECTED, LOST, Arrow, Ladder, ladder_of
@@ -416,7 +421,7 @@ def _window_text(w: Any) -> str:
     )
 
 
-def _summary(document: Mapping[str, Any], connections: list[Mapping[str, Any]]) -> str:
+def _summary(document: Mapping[str, Any], listed: int, pairing: Counter[str]) -> str:
     counts: Mapping[str, int] = document.get("summary") or {}
     rows = "".join(
         f'<tr class="o-{token(o)}"><td class="outcome">{visible(o)}</td>'
@@ -434,7 +439,6 @@ def _summary(document: Mapping[str, Any], connections: list[Mapping[str, Any]]) 
         )
     else:
         clock = f"not estimated ({document.get('clock_offset_source')})"
-    pairing = Counter(str(c.get("pairing") or "unpaired") for c in connections)
     facts = [
         ("edge capture", (document.get("edge") or {}).get("path", "")),
         ("edge ran", _window_text(document.get("edge_window"))),
@@ -443,7 +447,7 @@ def _summary(document: Mapping[str, Any], connections: list[Mapping[str, Any]]) 
         ("clock offset (origin - edge)", clock),
         ("pairing", ", ".join(f"{k} {v}" for k, v in sorted(pairing.items())) or "—"),
         ("origin-only connections", str(document.get("origin_only_connections", 0))),
-        ("listed / judged", f"{len(connections)} of {sum(int(k) for k in counts.values())}"),
+        ("listed / judged", f"{listed} of {sum(int(k) for k in counts.values())}"),
     ]
     parts = [
         '<section id="summary"><h2>Summary</h2>',
@@ -464,96 +468,149 @@ def _summary(document: Mapping[str, Any], connections: list[Mapping[str, Any]]) 
     return "\n".join(parts)
 
 
-def _table(connections: list[Mapping[str, Any]], drawn: set[int]) -> str:
-    outcomes = sorted({str(c.get("outcome", "")) for c in connections})
-    radios = ['<input type="radio" name="outcome" id="f-all" checked>'] + [
-        f'<input type="radio" name="outcome" id="f-{token(o)}">' for o in outcomes
-    ]
-    by_outcome = Counter(str(c.get("outcome", "")) for c in connections)
-    labels = [f'<label for="f-all">all ({len(connections)})</label>'] + [
-        f'<label for="f-{token(o)}">{visible(o)} ({by_outcome[o]})</label>' for o in outcomes
-    ]
-    body = []
-    for c in connections:
-        n = int(c.get("id", 0))
-        outcome = str(c.get("outcome", ""))
-        number = f'<a href="#c-{n}">{n}</a>' if n in drawn else str(n)
-        body.append(
-            f'<tr class="o-{token(outcome)}"><td class="n">{number}</td>'
-            f'<td class="outcome">{visible(outcome)}</td><td class="n">{_cdn(outcome)}</td>'
-            f"<td>{visible(c.get('culprit', ''))}</td>"
-            f'<td class="mono ep">{_endpoints_cell(c.get("edge"))}</td>'
-            f'<td class="mono ep">{_endpoints_cell(c.get("origin"))}</td>'
-            f'<td class="mono req">{visible(_request_text(c))}</td>'
-            f"<td>{visible(c.get('pairing') or 'unpaired')}</td>"
-            f'<td class="why">{visible(c.get("explanation", ""))}</td></tr>'
-        )
-    return "\n".join(
-        [
-            '<section id="connections"><h2>Connections</h2>',
-            *radios,
-            f'<div class="filters">Show: {" ".join(labels)}</div>',
-            '<table class="conns"><thead><tr><th>#</th><th>outcome</th><th>CDN</th>'
-            "<th>culprit</th><th>edge</th><th>origin</th><th>request</th><th>pairing</th>"
-            "<th>explanation</th></tr></thead><tbody>",
-            *body,
-            "</tbody></table></section>",
-        ]
+def _row(c: Mapping[str, Any], drawn: bool) -> str:
+    n = int(c.get("id", 0))
+    outcome = str(c.get("outcome", ""))
+    number = f'<a href="#c-{n}">{n}</a>' if drawn else str(n)
+    return (
+        f'<tr class="o-{token(outcome)}"><td class="n">{number}</td>'
+        f'<td class="outcome">{visible(outcome)}</td><td class="n">{_cdn(outcome)}</td>'
+        f"<td>{visible(c.get('culprit', ''))}</td>"
+        f'<td class="mono ep">{_endpoints_cell(c.get("edge"))}</td>'
+        f'<td class="mono ep">{_endpoints_cell(c.get("origin"))}</td>'
+        f'<td class="mono req">{visible(_request_text(c))}</td>'
+        f"<td>{visible(c.get('pairing') or 'unpaired')}</td>"
+        f'<td class="why">{visible(c.get("explanation", ""))}</td></tr>\n'
     )
 
 
-def report_html(document: Mapping[str, Any], *, all_connections: bool = False) -> str:
+# Ladders drawn at most: a page of thousands is no ticket's attachment (and its size
+# and the connections held for it would grow with the capture). The rest are listed.
+MAX_LADDERS = 500
+
+
+class HtmlReport:
+    """The page, built as the connections come (``add``, ``add_run``), written once the
+    document's tail is known (``write``): the table's rows wait in a temporary file,
+    and only the connections to be drawn (at most ``max_ladders``) are held, since their
+    ladders need the clock offset that comes at the end."""
+
+    def __init__(self, *, all_connections: bool = False, max_ladders: int = MAX_LADDERS) -> None:
+        self.all_connections, self.max_ladders = all_connections, max_ladders
+        # the rows wait on disk: a page of 50,000 connections holds none in memory
+        self.rows = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 (closed by write)
+        self.held: list[Mapping[str, Any]] = []
+        self.listed = 0
+        self.by_outcome: Counter[str] = Counter()
+        self.pairing: Counter[str] = Counter()
+        self.without_packets = 0  # wanted, but the document lists no packets for them
+        self.not_drawn = 0  # past max_ladders
+
+    def add(self, c: object) -> None:
+        if not isinstance(c, Mapping):
+            return
+        wanted = self.all_connections or c.get("outcome") != "ok"
+        has_packets = isinstance(c.get("edge"), Mapping) and "packets" in c["edge"]
+        drawn = False
+        if wanted and not has_packets:
+            self.without_packets += 1
+        elif wanted and len(self.held) < self.max_ladders:
+            self.held.append(c)
+            drawn = True
+        elif wanted:
+            self.not_drawn += 1
+        self.rows.write(_row(c, drawn))
+        self.listed += 1
+        self.by_outcome[str(c.get("outcome", ""))] += 1
+        self.pairing[str(c.get("pairing") or "unpaired")] += 1
+
+    def add_run(self, text: bytes) -> None:
+        """Records as ``compare --json`` writes them, joined by its separator."""
+        for c in orjson.loads(b"[" + text + b"]"):
+            self.add(c)
+
+    def write(self, document: Mapping[str, Any], out: TextIO) -> None:
+        """The page, ``document`` giving all but its connections (those were added)."""
+        outcomes = sorted(self.by_outcome)
+        css = CSS + _filter_css(sorted({token(o) for o in outcomes}))
+        digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
+        policy = (
+            f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'none'; "
+            "script-src 'none'; base-uri 'none'; form-action 'none'"
+        )
+        edge_path = (document.get("edge") or {}).get("path", "")
+        origin_path = (document.get("origin") or {}).get("path", "")
+        out.write(
+            "\n".join(
+                [
+                    "<!DOCTYPE html>",
+                    '<html lang="en"><head><meta charset="utf-8">',
+                    f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
+                    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+                    f"<title>pcapdiff report: {visible(edge_path)} vs "
+                    f"{visible(origin_path or 'edge alone')}</title>",
+                    f"<style>{css}</style></head><body>",
+                    "<header><h1>pcapdiff evidence report</h1>",
+                    f'<p class="meta">edge <code>{visible(edge_path)}</code> · origin '
+                    f"<code>{visible(origin_path or 'none')}</code> · made by pcapdiff "
+                    f"{__version__} from {SCHEMA}</p></header>",
+                    _summary(document, self.listed, self.pairing),
+                    '<section id="connections"><h2>Connections</h2>',
+                    '<input type="radio" name="outcome" id="f-all" checked>',
+                    *(f'<input type="radio" name="outcome" id="f-{token(o)}">' for o in outcomes),
+                    '<div class="filters">Show: '
+                    + " ".join(
+                        [
+                            f'<label for="f-all">all ({self.listed})</label>',
+                            *(
+                                f'<label for="f-{token(o)}">{visible(o)} '
+                                f"({self.by_outcome[o]})</label>"
+                                for o in outcomes
+                            ),
+                        ]
+                    )
+                    + "</div>",
+                    '<table class="conns"><thead><tr><th>#</th><th>outcome</th><th>CDN</th>'
+                    "<th>culprit</th><th>edge</th><th>origin</th><th>request</th>"
+                    "<th>pairing</th><th>explanation</th></tr></thead><tbody>",
+                    "",
+                ]
+            )
+        )
+        self.rows.seek(0)
+        shutil.copyfileobj(self.rows, out)
+        self.rows.close()
+        out.write("</tbody></table></section>\n")
+        if self.without_packets and self.all_connections:
+            out.write(
+                f'<p class="meta">{self.without_packets} connection(s) without a ladder: '
+                "the JSON lists their packets only when made with --html-all.</p>\n"
+            )
+        if self.not_drawn:
+            out.write(
+                f'<p class="meta">{self.not_drawn} more connection(s) without a ladder: '
+                f"a page draws the first {self.max_ladders}. Narrow it with compare's "
+                "filters (--not-ok, --outcome, --client, --request, --since, --until).</p>\n"
+            )
+        if self.held:
+            out.write(f"<h2>Ladders</h2>\n{legend_svg()}\n")
+        for c in self.held:
+            out.write(_connection_section(c, document, ladder_of(c, document)) + "\n")
+        out.write("</body></html>\n")
+
+
+def report_html(
+    document: Mapping[str, Any], *, all_connections: bool = False, max_ladders: int = MAX_LADDERS
+) -> str:
     """The page of a compare/1 document: the summary, the table, a ladder for every
     connection that is not ok (every one with ``all_connections``, where the document
-    lists their packets)."""
-    connections = [c for c in document.get("connections") or [] if isinstance(c, Mapping)]
-    sections, drawn = [], set()
-    for c in connections:
-        wanted = all_connections or c.get("outcome") != "ok"
-        has_packets = isinstance(c.get("edge"), Mapping) and "packets" in c["edge"]
-        if wanted and has_packets:
-            sections.append(_connection_section(c, document, ladder_of(c, document)))
-            drawn.add(int(c.get("id", 0)))
-    outcomes = sorted({token(c.get("outcome")) for c in connections})
-    css = CSS + _filter_css(outcomes)
-    digest = base64.b64encode(hashlib.sha256(css.encode()).digest()).decode()
-    policy = (
-        f"default-src 'none'; style-src 'sha256-{digest}'; img-src 'none'; "
-        "script-src 'none'; base-uri 'none'; form-action 'none'"
-    )
-    edge_path = (document.get("edge") or {}).get("path", "")
-    origin_path = (document.get("origin") or {}).get("path", "")
-    skipped = ""
-    if all_connections and len(drawn) < len(connections):
-        skipped = (
-            f'<p class="meta">{len(connections) - len(drawn)} connection(s) without a ladder: '
-            "the JSON lists their packets only when made with --html-all.</p>"
-        )
-    head = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{policy}">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>pcapdiff report: {visible(edge_path)} vs "
-        f"{visible(origin_path or 'edge alone')}</title>",
-        f"<style>{css}</style></head><body>",
-        "<header><h1>pcapdiff evidence report</h1>",
-        f'<p class="meta">edge <code>{visible(edge_path)}</code> · origin '
-        f"<code>{visible(origin_path or 'none')}</code> · made by pcapdiff {__version__} "
-        f"from {SCHEMA}</p></header>",
-    ]
-    return "\n".join(
-        [
-            *head,
-            _summary(document, connections),
-            _table(connections, drawn),
-            skipped,
-            *(["<h2>Ladders</h2>", legend_svg()] if sections else []),
-            *sections,
-            "</body></html>",
-            "",
-        ]
-    )
+    lists their packets), the first ``max_ladders`` of them."""
+    page = HtmlReport(all_connections=all_connections, max_ladders=max_ladders)
+    for c in document.get("connections") or []:
+        page.add(c)
+    out = io.StringIO()
+    page.write(document, out)
+    return out.getvalue()
 
 
 def write_report(
