@@ -163,7 +163,8 @@ def ladder_of(connection: Mapping[str, Any], document: Mapping[str, Any]) -> Lad
         receiver = "origin" if from_edge else "edge"
         for s, r in pairs:
             e, o = (s, r) if from_edge else (r, s)
-            arrows.append(Arrow(packet, direction, DELIVERED, "", e.mark, o.mark, s.at, r.at))
+            what = e.what or o.what
+            arrows.append(Arrow(packet, direction, DELIVERED, what, e.mark, o.mark, s.at, r.at))
         for s in lost:
             if not has_origin_capture:
                 fate, note = UNSEEN, "no origin capture"
@@ -172,7 +173,7 @@ def ladder_of(connection: Mapping[str, Any], document: Mapping[str, Any]) -> Lad
             else:
                 fate, note = LOST, f"never reached the {receiver} capture"
             e_mark, o_mark = (s.mark, None) if from_edge else (None, s.mark)
-            arrows.append(Arrow(packet, direction, fate, "", e_mark, o_mark, s.at, None, note))
+            arrows.append(Arrow(packet, direction, fate, s.what, e_mark, o_mark, s.at, None, note))
         for r in injected:
             sender_name = "edge" if from_edge else "origin"
             if not has_origin_capture:
@@ -182,27 +183,10 @@ def ladder_of(connection: Mapping[str, Any], document: Mapping[str, Any]) -> Lad
             else:
                 fate, note = INJECTED, _injected_note(r.mark, sender_name)
             e_mark, o_mark = (None, r.mark) if from_edge else (r.mark, None)
-            arrows.append(Arrow(packet, direction, fate, "", e_mark, o_mark, None, r.at, note))
-    arrows = _with_labels(arrows, edge_rows, origin_rows)
+            arrows.append(Arrow(packet, direction, fate, r.what, e_mark, o_mark, None, r.at, note))
     arrows += _icmp(connection.get("evidence") or (), shift)
     arrows.sort(key=_first_moment)
     return Ladder(tuple(_merged(arrows)), aligned, shift, one_capture)
-
-
-def _with_labels(arrows: list[Arrow], *sides: list[_Row]) -> list[Arrow]:
-    """Each arrow's label from its packet's `what` in either capture."""
-    labels: dict[tuple[str, str, int | str], str] = {}
-    for capture, rows in zip(("edge", "origin"), sides, strict=True):
-        for row in rows:
-            labels[(capture, row.packet, row.mark.frame)] = row.what
-    out = []
-    for a in arrows:
-        what = ""
-        for capture, mark in (("edge", a.edge), ("origin", a.origin)):
-            if mark is not None:
-                what = what or labels.get((capture, a.packet, mark.frame), "")
-        out.append(a._replace(what=what))
-    return out
 
 
 def _first_moment(a: Arrow) -> float:

@@ -179,7 +179,7 @@ def compare(
     """
     from ..compare import compare as run_compare
     from ..compare import compare_streaming
-    from ..render.compare_json import ComparisonJsonStream, comparison_to_json, verdict_to_json
+    from ..render.compare_json import ComparisonJsonStream, comparison_tail, verdict_to_json
     from ..render.compare_table import Shown, nothing_judged, render_comparison
     from ..render.conns_json import same_frame
     from ..render.html import HtmlReport
@@ -252,11 +252,9 @@ def compare(
                     if wanted.matches(v):
                         page.add(verdict_to_json(n, v, *cites, all_packets=html_all))
                         on_page += 1
-                tail = comparison_to_json(result._replace(verdicts=()))
-                tail["summary"] = dict(sorted(Counter(judged).items()))
-                tail["assumed"] = sum(1 for v in result.verdicts if v.assumes)
-                tail["filtered_out"] = len(result.verdicts) - on_page
-                tail["error"] = None
+                assumed = sum(1 for v in result.verdicts if v.assumes)
+                left = len(result.verdicts) - on_page
+                tail = comparison_tail(result, Counter(judged), assumed, left)
     if page is not None and html_out is not None:
         with output_file(html_out) as out:
             page.write(tail, out)

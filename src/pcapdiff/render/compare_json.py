@@ -265,12 +265,8 @@ class ComparisonJsonStream:
 
     def finish(self, c: Comparison) -> dict[str, Any]:
         """The document's end written; the document but its connections, returned."""
-        tail = comparison_to_json(c)
-        del tail["schema"], tail["connections"]
-        tail["assumed"] = self.assumed
-        tail["summary"] = dict(sorted(self.outcomes.items()))
-        tail["filtered_out"] = self.filtered_out
-        tail["error"] = None
+        tail = comparison_tail(c, self.outcomes, self.assumed, self.filtered_out)
+        del tail["schema"]
         self.out.write("\n ],\n")
         self.out.write(orjson.dumps(tail, option=orjson.OPT_INDENT_2).decode()[2:-2])
         self.out.write("\n}\n")
@@ -282,3 +278,17 @@ class ComparisonJsonStream:
         self.out.write("\n ],\n")
         self.out.write(f' "error": {orjson.dumps(error).decode()}\n}}\n')
         return {"schema": SCHEMA, "summary": dict(sorted(self.outcomes.items())), "error": error}
+
+
+def comparison_tail(
+    c: Comparison, outcomes: Counter[str], assumed: int, filtered_out: int
+) -> dict[str, Any]:
+    """The document but its connections, from the verdicts' counts (the Comparison
+    may hold none: the streamed one does not)."""
+    tail = comparison_to_json(c._replace(verdicts=()))
+    del tail["connections"]
+    tail["assumed"] = assumed
+    tail["summary"] = dict(sorted(outcomes.items()))
+    tail["filtered_out"] = filtered_out
+    tail["error"] = None
+    return tail

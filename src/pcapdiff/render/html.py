@@ -613,12 +613,6 @@ def report_html(
     return out.getvalue()
 
 
-def write_report(
-    document: Mapping[str, Any], out: TextIO, *, all_connections: bool = False
-) -> None:
-    out.write(report_html(document, all_connections=all_connections))
-
-
 def comparison_html(comparison: Comparison, *, all_connections: bool = False) -> str:
     """The page of a ``Comparison`` (``pcapdiff.compare(...)``'s result): the same as
     ``compare --html`` writes."""
