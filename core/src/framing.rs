@@ -61,16 +61,25 @@ fn is_digits(s: &[u8]) -> bool {
     !s.is_empty() && s.iter().all(u8::is_ascii_digit)
 }
 
-/// The first value of each header, by lowercased name (as dict.setdefault keeps it).
-fn header<'a>(fields: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+/// The first value of two headers, by lowercased name (as dict.setdefault keeps it),
+/// in one pass over the fields (a pass each was a tenth of `conns`' tracking).
+fn headers<'a>(fields: &'a [u8], names: [&[u8]; 2]) -> [Option<&'a [u8]>; 2] {
+    let mut found = [None, None];
     for line in fields.split_inner(b"\r\n") {
-        if let Some(colon) = line.iter().position(|&b| b == b':') {
-            if strip(&line[..colon]).eq_ignore_ascii_case(name) {
-                return Some(strip(&line[colon + 1..]));
+        let Some(colon) = memchr::memchr(b':', line) else {
+            continue;
+        };
+        let name = strip(&line[..colon]);
+        for (slot, wanted) in found.iter_mut().zip(names) {
+            if slot.is_none() && name.eq_ignore_ascii_case(wanted) {
+                *slot = Some(strip(&line[colon + 1..]));
             }
         }
+        if found.iter().all(Option::is_some) {
+            break;
+        }
     }
-    None
+    found
 }
 
 trait SplitInner {
@@ -320,10 +329,10 @@ impl HttpFramer {
             Some(i) => (&text[..i], &text[i + 2..]),
             None => (text, &b""[..]),
         };
-        let chunked = header(fields, b"transfer-encoding")
-            .map(|v| v.to_ascii_lowercase())
-            .is_some_and(|v| find(&v, b"chunked", 0).is_some());
-        let length = content_length(header(fields, b"content-length"));
+        let [coding, length] = headers(fields, [b"transfer-encoding", b"content-length"]);
+        let chunked =
+            coding.is_some_and(|v| v.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked")));
+        let length = content_length(length);
         let no_body;
         if self.is_request {
             let method = line.split(|&b| b == b' ').next().unwrap_or(b"");
