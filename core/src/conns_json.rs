@@ -363,6 +363,7 @@ impl<'a> Object<'a> {
 
     /// A member's name as `k!` spells it (`,"name":`): one push, the comma dropped
     /// before the first member.
+    #[inline(always)] // the name's length known where it is written: no memcpy call
     pub(crate) fn key(&mut self, Key(quoted): Key) -> &mut String {
         let text = if self.first { &quoted[1..] } else { quoted };
         self.first = false;
@@ -384,11 +385,13 @@ impl<'a> Object<'a> {
         self.out
     }
 
+    #[inline(always)] // the name's length known where it is written: no memcpy call
     pub(crate) fn int(&mut self, name: Key, value: impl itoa::Integer) {
         let out = self.key(name);
         out.push_str(itoa::Buffer::new().format(value));
     }
 
+    #[inline(always)] // the name's length known where it is written: no memcpy call
     pub(crate) fn opt_int<T: itoa::Integer>(&mut self, name: Key, value: Option<T>) {
         match value {
             Some(v) => self.int(name, v),
@@ -396,11 +399,13 @@ impl<'a> Object<'a> {
         }
     }
 
+    #[inline(always)] // the name's length known where it is written: no memcpy call
     pub(crate) fn text(&mut self, name: Key, value: &str) {
         let out = self.key(name);
         string(out, value);
     }
 
+    #[inline(always)] // the name's length known where it is written: no memcpy call
     pub(crate) fn time(&mut self, name: Key, ns: Option<i128>) -> Option<()> {
         match ns {
             None => self.key(name).push_str("null"),

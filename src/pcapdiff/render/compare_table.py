@@ -4,15 +4,14 @@ row where the terminal is wide enough, otherwise as a block (render.layout)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
 from ..model import ClockOffset, Comparison, Culprit, Evidence, Outcome, Side, Verdict
-from .layout import table_fits, wrap
+from .console import write_lines
+from .layout import Justify, grid_lines, grid_widths, table_fits, wrap
 from .times import NS, TimeFormat
 
 OUTCOME_STYLE = {
@@ -35,6 +34,18 @@ SAME_CLOCK_NS = 1_000_000
 
 HEADERS = ("#", "start", "edge client", "server", "outcome", "cdn", "culprit")
 PROSE_HEADERS = ("evidence", "explanation")
+PROSE = (7, 8)  # their columns
+JUSTIFY: tuple[Justify, ...] = (
+    "right",
+    "left",
+    "left",
+    "left",
+    "left",
+    "left",
+    "left",
+    "left",
+    "left",
+)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -88,7 +99,7 @@ def render_comparison(
     _summary(c, console, times, show_unpaired)
     rows = [_row(c, n, v, times) for n, v in shown.verdicts]
     if rows:
-        if table_fits(console.width, (*HEADERS, *PROSE_HEADERS), _cells(rows), (7, 8)):
+        if table_fits(console.width, (*HEADERS, *PROSE_HEADERS), _cells(rows), PROSE):
             _table(rows, console)
         else:
             _blocks(rows, console)
@@ -161,36 +172,44 @@ def _cells(rows: Sequence[Row]) -> list[list[str]]:
 
 
 def _table(rows: Sequence[Row], console: Console) -> None:
-    table = Table(header_style="bold", box=None, pad_edge=False)
-    for name in HEADERS:
-        table.add_column(name, no_wrap=True, justify="right" if name == "#" else "left")
-    for name in PROSE_HEADERS:
-        table.add_column(name, overflow="fold", ratio=1)
-    for r in rows:
-        table.add_row(*r.fields, "\n".join(r.evidence), "\n".join(r.explanation), style=r.style)
-    console.print(table)
+    headers = (*HEADERS, *PROSE_HEADERS)
+    cells = _cells(rows)
+    widths = grid_widths(console.width, headers, cells, PROSE)
+
+    def lines() -> Iterator[tuple[str, str]]:
+        for line in grid_lines(headers, widths, JUSTIFY, PROSE):
+            yield line, "bold"
+        for row, row_cells in zip(rows, cells, strict=True):
+            for line in grid_lines(row_cells, widths, JUSTIFY, PROSE):
+                yield line, row.style
+
+    write_lines(console, lines())
 
 
 def _blocks(rows: Sequence[Row], console: Console) -> None:
     """One block per connection: the verdict line, the evidence, the explanation."""
     width = console.width
-    for r in rows:
-        n, start, client, server, outcome, cdn, culprit = r.fields
-        head = (
-            f"#{n} {outcome}"
-            + (f" {cdn}" if cdn else "")
-            + (f", culprit {culprit}" if culprit else "")
-        )
-        lines = wrap(head, width, 0)
-        lines += wrap(f"{client} -> {server}, started {start}", width, 3)
-        for ev in r.evidence:
-            lines += wrap(ev, width, 3)
-        for text in r.explanation:
-            lines += wrap(text, width, 3)
-        console.print(Text(lines[0], style=f"bold {r.style}"))
-        for line in lines[1:]:
-            console.print(Text(line))
-        console.print()
+
+    def lines() -> Iterator[tuple[str, str]]:
+        for r in rows:
+            n, start, client, server, outcome, cdn, culprit = r.fields
+            head = (
+                f"#{n} {outcome}"
+                + (f" {cdn}" if cdn else "")
+                + (f", culprit {culprit}" if culprit else "")
+            )
+            block = wrap(head, width, 0)
+            block += wrap(f"{client} -> {server}, started {start}", width, 3)
+            for ev in r.evidence:
+                block += wrap(ev, width, 3)
+            for text in r.explanation:
+                block += wrap(text, width, 3)
+            yield block[0], f"bold {r.style}"
+            for line in block[1:]:
+                yield line, ""
+            yield "", ""
+
+    write_lines(console, lines())
 
 
 def _cite(c: Comparison, side: Side, frame: int) -> str:

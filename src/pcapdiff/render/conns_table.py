@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
-from rich.console import Console, JustifyMethod
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 
 from ..model import CaptureSummary, Connection
 from ..quality import capture_warnings
 from .conns_json import seconds
-from .layout import table_fits, wrap
+from .console import write_lines
+from .layout import Justify, grid_lines, grid_widths, table_fits, wrap
 from .times import TimeFormat
 
 STATE_STYLE = {
@@ -66,6 +65,20 @@ def describe_response(conn: Connection, cite: Callable[[int], int | str] = int) 
 
 HEADERS = ("#", "start", "client", "server", "state", "history", "frames", "duration")
 PROSE_HEADERS = ("request", "response")
+PROSE = (8, 9)  # their columns
+# "#", the frames and the duration to the right, as numbers are
+JUSTIFY: tuple[Justify, ...] = (
+    "right",
+    "left",
+    "left",
+    "left",
+    "left",
+    "left",
+    "right",
+    "right",
+    "left",
+    "left",
+)
 
 
 def render_conns_table(
@@ -98,42 +111,39 @@ def render_conns_table(
         for conn in connections
     ]
     cells = [[*fields, request, response] for fields, request, response, _ in rows]
-    if not table_fits(console.width, (*HEADERS, *PROSE_HEADERS), cells, (8, 9)):
+    if not table_fits(console.width, (*HEADERS, *PROSE_HEADERS), cells, PROSE):
         _blocks(rows, console)
         return
-    table = Table(show_lines=False, header_style="bold", pad_edge=False, box=None)
-    right: tuple[JustifyMethod, ...] = (
-        "right",
-        "left",
-        "left",
-        "left",
-        "left",
-        "left",
-        "right",
-        "right",
-    )
-    for name, justify in zip(HEADERS, right, strict=True):
-        table.add_column(name, justify=justify, no_wrap=True)
-    for name in PROSE_HEADERS:
-        table.add_column(name, overflow="fold", ratio=1)
-    for fields, request, response, style in rows:
-        table.add_row(*fields, request, response, style=style or None)
-    console.print(table)
+    headers = (*HEADERS, *PROSE_HEADERS)
+    widths = grid_widths(console.width, headers, cells, PROSE)
+
+    def lines() -> Iterator[tuple[str, str]]:
+        for line in grid_lines(headers, widths, JUSTIFY, PROSE):
+            yield line, "bold"
+        for row_cells, (*_, style) in zip(cells, rows, strict=True):
+            for line in grid_lines(row_cells, widths, JUSTIFY, PROSE):
+                yield line, style
+
+    write_lines(console, lines())
 
 
 def _blocks(rows: Sequence[tuple[tuple[str, ...], str, str, str]], console: Console) -> None:
     width = console.width
-    for fields, request, response, style in rows:
-        n, start, client, server, state, history, frames, duration = fields
-        lines = wrap(f"#{n} {client} -> {server} {state} {history}", width, 0)
-        lines += wrap(f"started {start}, {duration}, frames {frames}", width, 3)
-        if request:
-            lines += wrap(f"request: {request}", width, 3)
-        if response:
-            lines += wrap(f"response: {response}", width, 3)
-        console.print(Text(lines[0], style=f"bold {style}".strip()))
-        for line in lines[1:]:
-            console.print(Text(line))
+
+    def lines() -> Iterator[tuple[str, str]]:
+        for fields, request, response, style in rows:
+            n, start, client, server, state, history, frames, duration = fields
+            block = wrap(f"#{n} {client} -> {server} {state} {history}", width, 0)
+            block += wrap(f"started {start}, {duration}, frames {frames}", width, 3)
+            if request:
+                block += wrap(f"request: {request}", width, 3)
+            if response:
+                block += wrap(f"response: {response}", width, 3)
+            yield block[0], f"bold {style}".strip()
+            for line in block[1:]:
+                yield line, ""
+
+    write_lines(console, lines())
 
 
 def render_footer(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
@@ -49,3 +50,44 @@ def out_console(stream: TextIO, width: int | None = None, stderr: bool = False) 
         width=width,
         stderr=stderr,
     )
+
+
+LINES_PER_WRITE = 1000
+
+
+def write_lines(console: Console, lines: Iterable[tuple[str, str]]) -> None:
+    """Lines of (text, rich style) to the console's stream, in the style's colours
+    only where the console shows colours (a terminal; not NO_COLOR, not a pipe), a
+    thousand at a write. rich's print of a line costs some 60 us: the table of a
+    1M-packet capture took 18 s (`conns`) and 79 s (`compare`) through it. The text
+    is the caller's, escaped as all packet text is (text.wire_text)."""
+    from rich.color import ColorSystem
+    from rich.style import Style
+
+    systems = {
+        "standard": ColorSystem.STANDARD,
+        "256": ColorSystem.EIGHT_BIT,
+        "truecolor": ColorSystem.TRUECOLOR,
+        "windows": ColorSystem.WINDOWS,
+    }
+    system = systems.get(console.color_system or "")
+    styles: dict[str, Style] = {}
+    out = console.file
+    batch: list[str] = []
+    try:
+        for text, style in lines:
+            if style and system is not None and text:
+                if style not in styles:
+                    styles[style] = Style.parse(style)
+                text = styles[style].render(text, color_system=system)
+            batch.append(text)
+            if len(batch) >= LINES_PER_WRITE:
+                out.write("\n".join(batch) + "\n")
+                batch.clear()
+        if batch:
+            out.write("\n".join(batch) + "\n")
+        out.flush()
+    except BrokenPipeError:
+        # As the console's on_broken_pipe raises it: without an errno, which click
+        # would take for its own EPIPE and exit 1 ("a connection is not ok").
+        raise BrokenPipeError from None

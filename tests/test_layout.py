@@ -1,0 +1,37 @@
+"""The table layout of `conns` and `compare` (render.layout): widths and lines."""
+
+from __future__ import annotations
+
+from pcapdiff.render.layout import GAP, grid_lines, grid_widths
+
+HEADERS = ("#", "state", "evidence", "explanation")
+PROSE = (2, 3)
+
+
+def test_fixed_columns_whole_and_prose_at_its_natural_width_when_it_fits() -> None:
+    rows = [["12", "SF", "edge#4 sent SYN", "fine"], ["3", "REJ", "x", "the origin said no"]]
+    assert grid_widths(200, HEADERS, rows, PROSE) == [2, 5, 15, 18]
+
+
+def test_the_widest_prose_column_is_narrowed_first_then_both() -> None:
+    rows = [["1", "SF", "e" * 100, "x" * 50]]
+    fixed = 1 + 5 + GAP * 3  # "#" and "state" as wide as their headers
+    assert grid_widths(fixed + 120, HEADERS, rows, PROSE) == [1, 5, 70, 50]
+    assert grid_widths(fixed + 80, HEADERS, rows, PROSE) == [1, 5, 40, 40]
+    assert sorted(grid_widths(fixed + 81, HEADERS, rows, PROSE)[2:]) == [40, 41]
+
+
+def test_a_row_is_its_fields_then_its_prose_wrapped_under_its_column() -> None:
+    widths = [2, 5, 10, 12]
+    justify = ("right", "left", "left", "left")
+    cells = ["7", "S0", "edge#1 sent SYN\norigin: none", "nothing came back at all"]
+    assert grid_lines(cells, widths, justify, PROSE) == [
+        " 7  S0     edge#1      nothing came",
+        "           sent SYN    back at all",
+        "           origin:",
+        "           none",
+    ]
+    # a word longer than its column is folded, not lost; nothing past the width
+    lines = grid_lines(["1", "SF", "a" * 25, "b"], widths, justify, PROSE)
+    assert "".join(line[11:21].strip() for line in lines) == "a" * 25
+    assert max(len(line) for line in lines) <= sum(widths) + GAP * 3
