@@ -14,7 +14,9 @@ Next to them runs the issue's own yardstick, dpkt decoding plus a dict of
 connections (scripts/dpkt_reference.py), so the report shows how fast the machine
 is at that moment: on this VM the same command varies by +-40% from hour to hour.
 
-On the keep-alive mix, `flows --out-dir` runs beside `tcpflow -r -o` (the same
+On one request per connection, `conns` also writes its table for people (216,000
+lines), and on the real pair `compare` its table of every verdict. On the
+keep-alive mix, `flows --out-dir` runs beside `tcpflow -r -o` (the same
 files), then `flows --json` and `syncheck --json`.
 
 Files: the keep-alive mix (1 to 6 requests per connection), the worst case for
@@ -236,6 +238,9 @@ def main() -> None:
     reference = [sys.executable, str(Path(__file__).resolve().parent / "dpkt_reference.py")]
     for capture in () if args.pairs_only else (mixed, short, over_ipv6, over_sll2):
         best("pcapdiff conns --json", [*pcapdiff, str(capture)], capture, n)
+        if capture == short:  # the table for people, one row per connection
+            table = [sys.executable, "-m", "pcapdiff", "conns", "--no-progress"]
+            best("pcapdiff conns (table)", [*table, str(capture)], capture, n)
         if capture.suffix == ".pcap":  # the yardstick reads Ethernet pcap only
             best("dpkt + connection dict", [*reference, str(capture)], capture, n)
         if shutil.which("tcpdump"):
@@ -304,6 +309,15 @@ def main() -> None:
             edge_n + origin_n,
             (edge, origin),
         )
+        if size == n:  # the table for people, of every verdict
+            table = [sys.executable, "-m", "pcapdiff", "compare", "--no-progress"]
+            best(
+                "pcapdiff compare (table)",
+                [*table, str(edge), str(origin)],
+                edge,
+                edge_n + origin_n,
+                (edge, origin),
+            )
 
     print()
     width = max([len("capture"), *(len(r.capture) for r in runs)])  # names whole
