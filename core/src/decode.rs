@@ -216,14 +216,38 @@ enum Bad {
 
 type Step<T> = Result<T, Bad>;
 
+#[inline]
 fn need(data: &[u8], length: usize, code: &'static str, what: &str) -> Step<()> {
     if data.len() < length {
-        return Err(Bad::Malformed(
-            code,
-            format!("{what} ({} of {length} bytes captured)", data.len()),
-        ));
+        return cut_short(data.len(), length, code, what);
     }
     Ok(())
+}
+
+/// `need`'s error: out of line, so the check stays a compare where it is inlined.
+#[cold]
+#[inline(never)]
+fn cut_short(have: usize, length: usize, code: &'static str, what: &str) -> Step<()> {
+    Err(Bad::Malformed(
+        code,
+        format!("{what} ({have} of {length} bytes captured)"),
+    ))
+}
+
+/// The fixed `N` bytes of a header at `at`, once checked: its fields are then read
+/// from the array with no check each. `need` has said they were captured.
+#[inline]
+fn fixed<const N: usize>(data: &[u8], at: usize) -> Step<&[u8; N]> {
+    match data.get(at..).and_then(|rest| rest.first_chunk::<N>()) {
+        Some(header) => Ok(header),
+        None => past_end(at.max(data.len()), data.len()),
+    }
+}
+
+/// A big-endian u16 of a fixed header.
+#[inline]
+fn word(header: &[u8], at: usize) -> u16 {
+    u16::from_be_bytes([header[at], header[at + 1]])
 }
 
 fn malformed<T>(code: &'static str, detail: String) -> Step<T> {
@@ -394,6 +418,7 @@ impl Decoder {
         }
     }
 
+    #[inline(always)] // one function down to the segment: it is built in place, not copied up
     fn frame(
         &mut self,
         fr: &Frame,
@@ -412,6 +437,7 @@ impl Decoder {
         }
     }
 
+    #[inline(always)] // one function down to the segment: it is built in place, not copied up
     fn ipv4(
         &mut self,
         fr: &Frame,
@@ -420,13 +446,14 @@ impl Decoder {
         tally: &mut Tally,
     ) -> Step<Option<Segment>> {
         need(data, at + 20, "truncated_ip_header", "IPv4 header cut off")?;
-        let vihl = byte(data, at)?;
-        let mut total = usize::from(be16(data, at + 2)?);
-        let ip_id = be16(data, at + 4)?;
-        let frag = be16(data, at + 6)?;
-        let ttl = byte(data, at + 8)?;
-        let proto = byte(data, at + 9)?;
-        let (src, dst) = (addr(data, at + 12, at + 16)?, addr(data, at + 16, at + 20)?);
+        let h = fixed::<20>(data, at)?;
+        let vihl = h[0];
+        let mut total = usize::from(word(h, 2));
+        let ip_id = word(h, 4);
+        let frag = word(h, 6);
+        let ttl = h[8];
+        let proto = h[9];
+        let (src, dst) = (Addr::from(&h[12..16]), Addr::from(&h[16..20]));
         if vihl >> 4 != 4 {
             return malformed(
                 "bad_ip_version",
@@ -861,6 +888,7 @@ fn icmp(
     Ok(())
 }
 
+#[inline(always)] // one function down to the segment: it is built in place, not copied up
 fn tcp(
     fr: &Frame,
     data: &[u8],
@@ -870,7 +898,8 @@ fn tcp(
     tally: &mut Tally,
 ) -> Step<Segment> {
     need(data, at + 20, "truncated_tcp_header", "TCP header cut off")?;
-    let off_flags = be16(data, at + 12)?;
+    let h = fixed::<20>(data, at)?;
+    let off_flags = word(h, 12);
     let doff = usize::from(off_flags >> 12) << 2;
     if doff < 20 {
         return malformed(
@@ -895,13 +924,13 @@ fn tcp(
         frame: fr.frame,
         ts_ns: fr.ts_ns,
         src: ip.src,
-        sport: be16(data, at)?,
+        sport: word(h, 0),
         dst: ip.dst,
-        dport: be16(data, at + 2)?,
+        dport: word(h, 2),
         flags: (off_flags & 0xFF) as u8,
-        seq: be32(data, at + 4)?,
-        ack: be32(data, at + 8)?,
-        win: be16(data, at + 14)?,
+        seq: u32::from_be_bytes([h[4], h[5], h[6], h[7]]),
+        ack: u32::from_be_bytes([h[8], h[9], h[10], h[11]]),
+        win: word(h, 14),
         payload_len: ip_payload_len - doff,
         ttl: ip.ttl,
         ip_id: ip.ip_id,
