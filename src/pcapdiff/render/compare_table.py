@@ -11,7 +11,7 @@ from rich.console import Console
 
 from ..model import ClockOffset, Comparison, Culprit, Evidence, Outcome, Side, Verdict
 from .console import write_lines
-from .layout import Justify, grid_lines, grid_widths, table_fits, wrap
+from .layout import grid, table_fits, wrap
 from .times import NS, TimeFormat
 
 OUTCOME_STYLE = {
@@ -35,17 +35,6 @@ SAME_CLOCK_NS = 1_000_000
 HEADERS = ("#", "start", "edge client", "server", "outcome", "cdn", "culprit")
 PROSE_HEADERS = ("evidence", "explanation")
 PROSE = (7, 8)  # their columns
-JUSTIFY: tuple[Justify, ...] = (
-    "right",
-    "left",
-    "left",
-    "left",
-    "left",
-    "left",
-    "left",
-    "left",
-    "left",
-)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -172,18 +161,8 @@ def _cells(rows: Sequence[Row]) -> list[list[str]]:
 
 
 def _table(rows: Sequence[Row], console: Console) -> None:
-    headers = (*HEADERS, *PROSE_HEADERS)
-    cells = _cells(rows)
-    widths = grid_widths(console.width, headers, cells, PROSE)
-
-    def lines() -> Iterator[tuple[str, str]]:
-        for line in grid_lines(headers, widths, JUSTIFY, PROSE):
-            yield line, "bold"
-        for row, row_cells in zip(rows, cells, strict=True):
-            for line in grid_lines(row_cells, widths, JUSTIFY, PROSE):
-                yield line, row.style
-
-    write_lines(console, lines())
+    styled = [(cells, r.style) for cells, r in zip(_cells(rows), rows, strict=True)]
+    write_lines(console, grid(console.width, (*HEADERS, *PROSE_HEADERS), styled, (0,), PROSE))
 
 
 def _blocks(rows: Sequence[Row], console: Console) -> None:

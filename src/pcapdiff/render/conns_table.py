@@ -10,7 +10,7 @@ from ..model import CaptureSummary, Connection
 from ..quality import capture_warnings
 from .conns_json import seconds
 from .console import write_lines
-from .layout import Justify, grid_lines, grid_widths, table_fits, wrap
+from .layout import grid, table_fits, wrap
 from .times import TimeFormat
 
 STATE_STYLE = {
@@ -66,19 +66,7 @@ def describe_response(conn: Connection, cite: Callable[[int], int | str] = int) 
 HEADERS = ("#", "start", "client", "server", "state", "history", "frames", "duration")
 PROSE_HEADERS = ("request", "response")
 PROSE = (8, 9)  # their columns
-# "#", the frames and the duration to the right, as numbers are
-JUSTIFY: tuple[Justify, ...] = (
-    "right",
-    "left",
-    "left",
-    "left",
-    "left",
-    "left",
-    "right",
-    "right",
-    "left",
-    "left",
-)
+RIGHT = (0, 6, 7)  # "#", the frames and the duration: numbers
 
 
 def render_conns_table(
@@ -114,17 +102,8 @@ def render_conns_table(
     if not table_fits(console.width, (*HEADERS, *PROSE_HEADERS), cells, PROSE):
         _blocks(rows, console)
         return
-    headers = (*HEADERS, *PROSE_HEADERS)
-    widths = grid_widths(console.width, headers, cells, PROSE)
-
-    def lines() -> Iterator[tuple[str, str]]:
-        for line in grid_lines(headers, widths, JUSTIFY, PROSE):
-            yield line, "bold"
-        for row_cells, (*_, style) in zip(cells, rows, strict=True):
-            for line in grid_lines(row_cells, widths, JUSTIFY, PROSE):
-                yield line, style
-
-    write_lines(console, lines())
+    styled = [(row_cells, row[3]) for row_cells, row in zip(cells, rows, strict=True)]
+    write_lines(console, grid(console.width, (*HEADERS, *PROSE_HEADERS), styled, RIGHT, PROSE))
 
 
 def _blocks(rows: Sequence[tuple[tuple[str, ...], str, str, str]], console: Console) -> None:

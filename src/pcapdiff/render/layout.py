@@ -5,7 +5,7 @@ No column is ever dropped, and no word is broken unless it is longer than a line
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal
 
 Justify = Literal["left", "right"]
@@ -104,3 +104,23 @@ def grid_lines(
         ]
         lines.append((" " * GAP).join(parts).rstrip())
     return lines
+
+
+def grid(
+    width: int,
+    headers: Sequence[str],
+    rows: Sequence[tuple[Sequence[str], str]],
+    right: Sequence[int],
+    prose: Sequence[int],
+) -> Iterator[tuple[str, str]]:
+    """A whole table as (line, style): the header in bold, then each row's lines in
+    its style. ``rows``: (cells, style); ``right``: the columns justified right (the
+    numbers)."""
+    cells = [row for row, _ in rows]
+    widths = grid_widths(width, headers, cells, prose)
+    justify: list[Justify] = ["right" if i in right else "left" for i in range(len(headers))]
+    for line in grid_lines(headers, widths, justify, prose):
+        yield line, "bold"
+    for row, style in rows:
+        for line in grid_lines(row, widths, justify, prose):
+            yield line, style
