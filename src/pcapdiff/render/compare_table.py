@@ -88,8 +88,9 @@ def render_comparison(
     _summary(c, console, times, show_unpaired)
     rows = [_row(c, n, v, times) for n, v in shown.verdicts]
     if rows:
-        if table_fits(console.width, (*HEADERS, *PROSE_HEADERS), _cells(rows), PROSE):
-            _table(rows, console)
+        cells = _cells(rows)
+        if table_fits(console.width, (*HEADERS, *PROSE_HEADERS), cells, PROSE):
+            _table(rows, cells, console)
         else:
             _blocks(rows, console)
     if shown.filtered_out:
@@ -160,8 +161,8 @@ def _cells(rows: Sequence[Row]) -> list[list[str]]:
     return [[*r.fields, "\n".join(r.evidence), "\n".join(r.explanation)] for r in rows]
 
 
-def _table(rows: Sequence[Row], console: Console) -> None:
-    styled = [(cells, r.style) for cells, r in zip(_cells(rows), rows, strict=True)]
+def _table(rows: Sequence[Row], cells: Sequence[Sequence[str]], console: Console) -> None:
+    styled = [(row_cells, r.style) for row_cells, r in zip(cells, rows, strict=True)]
     write_lines(console, grid(console.width, (*HEADERS, *PROSE_HEADERS), styled, (0,), PROSE))
 
 
