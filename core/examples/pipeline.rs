@@ -4,10 +4,13 @@
 //!     cargo run --release --example pipeline -- FILE [read|walk|decode|track|json]
 use std::io::{Read, Write};
 
-// The extension (feature "python") brings its own.
+// The extension's allocator (the extension, feature "python", brings its own).
+#[cfg(not(feature = "python"))]
+#[path = "../src/allocator.rs"]
+mod allocator;
 #[cfg(not(feature = "python"))]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use _core::conns_json::record_into;

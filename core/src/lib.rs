@@ -16,13 +16,13 @@ pub mod pcap;
 pub mod pcapng;
 pub mod track;
 
-// Each connection's records, heads and messages are many small blocks freed in another
-// order than made: glibc's malloc spent 17% of a one-request-per-connection run in
-// consolidating and unlinking them; mimalloc's size-class pages do not. (How long its
-// free pages wait before going back to the system: `python::set_purge_delay`.)
+// mimalloc (allocator.rs says why, and how it is asked). How long its free pages wait
+// before going back to the system: `python::set_purge_delay`.
+#[cfg(feature = "python")]
+mod allocator;
 #[cfg(feature = "python")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 #[cfg(test)]
 mod noise;

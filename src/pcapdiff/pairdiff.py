@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from typing import NamedTuple
 
-from .compare import compare
+from .comparison import compare
 from .conns import Sources
 from .flows import Flow, FlowOptions, HttpMessage, contiguous, scan_flows
 from .model import Verdict

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from .compare import compare
+from .comparison import compare
 from .errors import PcapdiffError
 from .model import Comparison, Culprit, Outcome
 

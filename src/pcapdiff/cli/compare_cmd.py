@@ -177,8 +177,8 @@ def compare(
       pcapdiff compare edge.pcap origin.pcap --json | jq '.connections[] | select(.outcome != "ok")'
       pcapdiff compare edge.pcap origin.pcap --html report.html   # for the ticket
     """
-    from ..compare import compare as run_compare
-    from ..compare import compare_streaming
+    from ..comparison import compare as run_compare
+    from ..comparison import compare_streaming
     from ..render.compare_json import ComparisonJsonStream, comparison_tail, verdict_to_json
     from ..render.compare_table import Shown, nothing_judged, render_comparison
     from ..render.conns_json import same_frame
