@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pcapdiff import compare
 from pcapdiff.cli import cli
-from pcapdiff.compare import compare
 from pcapdiff.model import Culprit, Outcome, Side
 from pcapdiff.read import read
 from pcapdiff.render.compare_json import comparison_to_json

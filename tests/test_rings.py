@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pcapdiff.compare import compare
+from pcapdiff import compare
 from pcapdiff.conns import missing_ring_spans, read_connections
 from pcapdiff.files import capture_files, ring_members
 from pcapdiff.model import CaptureSummary, Comparison, Frame, Outcome

@@ -224,7 +224,7 @@ def test_streamed_verdicts_are_those_of_the_run_that_holds_everything(
 MEASURE_COMPARE = """
 import json, re, sys
 import pcapdiff.workers as workers
-from pcapdiff.compare import compare_streaming
+from pcapdiff import compare_streaming
 workers.THREAD_MIN_BYTES = 0  # the origin read on a second thread, alongside the edge
 judged = []
 compare_streaming(sys.argv[1], sys.argv[2], lambda v, a, b: judged.append(v.outcome.value),
@@ -293,8 +293,7 @@ def streamed_and_held(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Streamed
     """compare --json on FOLDER's pair as released, and as the run that holds every
     verdict to the end, the origin read alongside on its own thread."""
     import pcapdiff.workers as workers
-    from pcapdiff import _core
-    from pcapdiff.compare import compare_streaming
+    from pcapdiff import _core, compare_streaming
     from pcapdiff.render.compare_json import ComparisonJsonStream
 
     monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)

@@ -16,8 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapdiff import _core
-from pcapdiff.compare import compare_streaming
+from pcapdiff import _core, compare_streaming
 from pcapdiff.coverage import Recorded
 from pcapdiff.explain import REASONS
 from pcapdiff.model import Endpoint, PacketRef, Request, Response, TcpOptions, VerdictTexts
