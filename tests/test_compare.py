@@ -20,6 +20,9 @@ from pcapdiff.cli import cli
 from pcapdiff.model import Culprit, Outcome, Side
 from pcapdiff.read import read
 from pcapdiff.render.compare_json import comparison_to_json
+from pcapdiff.render.compare_table import Shown, render_comparison
+from pcapdiff.render.console import out_console
+from pcapdiff.render.times import TimeFormat
 
 from .conftest import ROOT, Golden
 
@@ -448,3 +451,34 @@ def test_behind_snat_without_timestamps_a_rewritten_isn_still_pairs_with_certain
     assert result.clock.source == "estimated"
     assert {v.pair.confidence for v in result.verdicts} == {"certain"}
     assert all("ISN rewritten by +0x2f00ba11" in v.pair.matched_by for v in result.verdicts)
+
+
+@pytest.mark.parametrize("columns", ["200", "50"])  # a table, then blocks
+@pytest.mark.parametrize("filters", [(), ("--not-ok",)])
+def test_the_table_streamed_from_its_spool_is_the_whole_comparisons(
+    columns: str, filters: tuple[str, ...]
+) -> None:
+    # The CLI's table keeps each verdict on disk as it is final (VerdictSpool) and lays
+    # the rows out at the end, in the edge capture's order: it must be exactly the
+    # table of the whole Comparison that compare() returns.
+    folder = SCENARIOS[0].parent / "every_outcome"
+    edge, origin = folder / "edge.pcap", origin_file(folder)
+    result = CliRunner().invoke(
+        cli,
+        ["compare", str(edge), str(origin), *filters],
+        env={"NO_COLOR": "1", "COLUMNS": columns},
+    )
+    assert result.exit_code == 1, result.output
+    whole = compare(edge, origin)
+    numbered = list(enumerate(whole.verdicts, 1))
+    chosen = [(n, v) for n, v in numbered if not filters or v.outcome is not Outcome.OK]
+    out = io.StringIO()
+    render_comparison(
+        whole,
+        out_console(out, width=int(columns)),
+        times=TimeFormat(reference_ns=whole.edge.first_ts_ns),
+        shown=Shown(chosen, len(numbered) - len(chosen), " ".join(filters)),
+    )
+    assert result.stdout == out.getvalue()
+    assert len(chosen) > 5
+    assert ("filtered out" in out.getvalue()) == bool(filters)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from pcapdiff.render.layout import GAP, grid_lines, grid_widths
+import textwrap
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pcapdiff.render.layout import GAP, Widest, _fold, grid, grid_lines, grid_widths, longest
 
 HEADERS = ("#", "state", "evidence", "explanation")
 PROSE = (2, 3)
@@ -35,3 +40,23 @@ def test_a_row_is_its_fields_then_its_prose_wrapped_under_its_column() -> None:
     lines = grid_lines(["1", "SF", "a" * 25, "b"], widths, justify, PROSE)
     assert "".join(line[11:21].strip() for line in lines) == "a" * 25
     assert max(len(line) for line in lines) <= sum(widths) + GAP * 3
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.text(alphabet="ab  c\t\r\x0b\x0c\xa0-é\u3000\u2028.", max_size=40), st.integers(1, 30))
+def test_a_prose_line_is_folded_as_textwrap_folds_it(line: str, width: int) -> None:
+    # _fold's fast path (a line that fits as it is) must never differ from textwrap
+    expected = textwrap.wrap(line, width, break_on_hyphens=False, replace_whitespace=False)
+    assert _fold(line, width) == (expected or [""])
+
+
+def test_columns_measured_row_by_row_lay_out_as_the_rows_themselves() -> None:
+    # the compare table streams its rows from disk: measured first, laid out after
+    rows = [(["1", "SF", "edge#4 sent SYN\nmore", "fine"], "green"), (["22", "S0", "x", "y"], "")]
+    widest = Widest(HEADERS)
+    for cells, _ in rows:
+        widest.add(cells)
+    assert widest.widths == longest(HEADERS, [cells for cells, _ in rows]) == [2, 5, 15, 11]
+    streamed = list(grid(60, HEADERS, iter(rows), (0,), PROSE, widest.widths))
+    assert streamed == list(grid(60, HEADERS, rows, (0,), PROSE))
+    assert streamed[0] == (" #  state  evidence         explanation", "bold")

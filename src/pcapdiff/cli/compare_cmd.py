@@ -180,7 +180,13 @@ def compare(
     from ..comparison import compare as run_compare
     from ..comparison import compare_streaming
     from ..render.compare_json import ComparisonJsonStream, comparison_tail, verdict_to_json
-    from ..render.compare_table import Shown, nothing_judged, render_comparison
+    from ..render.compare_table import (
+        Shown,
+        TableRows,
+        VerdictSpool,
+        nothing_judged,
+        render_comparison,
+    )
     from ..render.conns_json import same_frame
     from ..render.html import HtmlReport
 
@@ -211,64 +217,79 @@ def compare(
     }
     edge_arg, origin_arg = capture_arg(edge), capture_arg(origin) if origin else None
     page = HtmlReport(all_connections=html_all) if html_out is not None else None
-    with bars(show, labels) as updates:
-        if as_json or (page is not None and str(html_out) == "-"):
-            # streamed: each verdict is written as soon as it is final (and added to
-            # the page, which is written at the end: its ladders need the clock)
-            json_out = sys.stdout if as_json else open(os.devnull, "w")  # noqa: SIM115
-            writer = ComparisonJsonStream(
-                json_out,
-                wanted.matches if wanted.active else None,
-                all_packets=html_all,
-                page=page,
-            )
-            try:
-                result = compare_streaming(
-                    edge_arg,
-                    origin_arg,
-                    writer.verdict,
-                    progress=per_side(updates),
-                    # the core writes each verdict's text, unless a filter must see it
-                    emit_texts=None if wanted.active else writer.texts,
+    spool = VerdictSpool(wanted.matches if wanted.active else None)
+    try:
+        with bars(show, labels) as updates:
+            if as_json or (page is not None and str(html_out) == "-"):
+                # streamed: each verdict is written as soon as it is final (and added to
+                # the page, which is written at the end: its ladders need the clock)
+                json_out = sys.stdout if as_json else open(os.devnull, "w")  # noqa: SIM115
+                writer = ComparisonJsonStream(
+                    json_out,
+                    wanted.matches if wanted.active else None,
                     all_packets=html_all,
-                    **options,
+                    page=page,
                 )
-            except PcapdiffError as exc:
-                tail = writer.abort(str(exc))
-                if page is not None and html_out is not None:
-                    # the page too holds the verdicts up to the failure, and says why
-                    with output_file(html_out) as out:
-                        page.write(tail, out)
-                raise
-            tail = writer.finish(result)
-            judged = list(writer.outcomes.elements())
-        else:
-            result = run_compare(edge_arg, origin_arg, progress=per_side(updates), **options)
-            judged = [v.outcome.value for v in result.verdicts]
-            if page is not None:
-                cites = (result.edge.cite, result.origin.cite if result.origin else same_frame)
-                on_page = 0
-                for n, v in enumerate(result.verdicts, 1):
-                    if wanted.matches(v):
-                        page.add(verdict_to_json(n, v, *cites, all_packets=html_all))
-                        on_page += 1
-                assumed = sum(1 for v in result.verdicts if v.assumes)
-                left = len(result.verdicts) - on_page
-                tail = comparison_tail(result, Counter(judged), assumed, left)
-    if page is not None and html_out is not None:
-        with output_file(html_out) as out:
-            page.write(tail, out)
-    if not as_json and not (html_out is not None and str(html_out) == "-"):
-        numbered = list(enumerate(result.verdicts, 1))
-        chosen = [(n, v) for n, v in numbered if wanted.matches(v)]
-        shown = Shown(chosen, len(numbered) - len(chosen), _described(click.get_current_context()))
-        render_comparison(
-            result,
-            out_console(sys.stdout, width=output_width(sys.stdout, piped=200)),
-            show_unpaired=show_unpaired,
-            times=TimeFormat(zone(local_time), result.edge.first_ts_ns),
-            shown=shown,
-        )
+                try:
+                    result = compare_streaming(
+                        edge_arg,
+                        origin_arg,
+                        writer.verdict,
+                        progress=per_side(updates),
+                        # the core writes each verdict's text, unless a filter must see it
+                        emit_texts=None if wanted.active else writer.texts,
+                        all_packets=html_all,
+                        **options,
+                    )
+                except PcapdiffError as exc:
+                    tail = writer.abort(str(exc))
+                    if page is not None and html_out is not None:
+                        # the page too holds the verdicts up to the failure, and says why
+                        with output_file(html_out) as out:
+                            page.write(tail, out)
+                    raise
+                tail = writer.finish(result)
+                judged = list(writer.outcomes.elements())
+            elif page is None:
+                # the table: each verdict on disk as it is final (spool), laid out at the end
+                result = compare_streaming(
+                    edge_arg, origin_arg, spool.add, progress=per_side(updates), **options
+                )
+                judged = [o.value for o in spool.outcomes.elements()]
+            else:
+                result = run_compare(edge_arg, origin_arg, progress=per_side(updates), **options)
+                judged = [v.outcome.value for v in result.verdicts]
+                if page is not None:
+                    cites = (result.edge.cite, result.origin.cite if result.origin else same_frame)
+                    on_page = 0
+                    for n, v in enumerate(result.verdicts, 1):
+                        if wanted.matches(v):
+                            page.add(verdict_to_json(n, v, *cites, all_packets=html_all))
+                            on_page += 1
+                    assumed = sum(1 for v in result.verdicts if v.assumes)
+                    left = len(result.verdicts) - on_page
+                    tail = comparison_tail(result, Counter(judged), assumed, left)
+        if page is not None and html_out is not None:
+            with output_file(html_out) as out:
+                page.write(tail, out)
+        if not as_json and not (html_out is not None and str(html_out) == "-"):
+            filters = _described(click.get_current_context())
+            shown: Shown | TableRows
+            if page is None:
+                shown = spool.table(bool(result.edge.files), filters)
+            else:
+                numbered = list(enumerate(result.verdicts, 1))
+                chosen = [(n, v) for n, v in numbered if wanted.matches(v)]
+                shown = Shown(chosen, len(numbered) - len(chosen), filters)
+            render_comparison(
+                result,
+                out_console(sys.stdout, width=output_width(sys.stdout, piped=200)),
+                show_unpaired=show_unpaired,
+                times=TimeFormat(zone(local_time), result.edge.first_ts_ns),
+                shown=shown,
+            )
+    finally:
+        spool.close()  # the table's spool, deleted
     code = for_outcomes(judged)
     if code is ExitCode.NOTHING_JUDGED:
         out_console(sys.stderr, stderr=True).print(f"note: {nothing_judged(result)}")

@@ -3,15 +3,18 @@ row where the terminal is wide enough, otherwise as a block (render.layout)."""
 
 from __future__ import annotations
 
+import marshal
+import tempfile
+from array import array
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from rich.console import Console
 
-from ..model import ClockOffset, Comparison, Culprit, Evidence, Outcome, Side, Verdict
+from ..model import ClockOffset, Comparison, Culprit, Outcome, Side, Verdict
 from .console import write_lines
-from .layout import grid, table_fits, wrap
+from .layout import Widest, fits, grid, wrap
 from .times import NS, TimeFormat
 
 OUTCOME_STYLE = {
@@ -68,6 +71,132 @@ class Shown(NamedTuple):
     filters: str = ""
 
 
+# What a table row shows of a verdict, in the values marshal writes (a spool's
+# records): (edge start ns, client, server, outcome, cdn status or None, culprit,
+# evidence as ((capture, frame, ns, what), ...), explanation, hints, pairing
+# confidence, matched by).
+Shows = tuple[
+    int,
+    str,
+    str,
+    str,
+    int | None,
+    str,
+    tuple[tuple[str, int | None, int | None, str], ...],
+    str,
+    tuple[str, ...],
+    str,
+    str,
+]
+
+
+def shows(v: Verdict) -> Shows:
+    edge = v.pair.edge
+    return (
+        edge.first_ts_ns,
+        str(edge.client),
+        str(edge.server),
+        v.outcome.value,
+        v.cdn_status,
+        v.culprit.value,
+        tuple((ev.capture.value, ev.frame, ev.ts_ns, ev.what) for ev in v.evidence),
+        v.explanation,
+        tuple(v.hints),
+        v.pair.confidence,
+        v.pair.matched_by,
+    )
+
+
+class TableRows(NamedTuple):
+    """The rows to show, as many times as they are asked for (the layout reads them
+    twice: to measure, then to write), with what the summary says of all verdicts."""
+
+    rows: Callable[[], Iterator[tuple[int, Shows]]]  # (number, what it shows)
+    outcomes: Counter[Outcome]  # of every verdict judged
+    shown: int
+    filtered_out: int = 0
+    filters: str = ""
+
+
+class VerdictSpool:
+    """The verdicts of a streamed comparison, for the table, as each is final: what its
+    row shows on disk, its place in memory (three numbers); read back in the edge
+    capture's order, as ``compare`` sorts them. The table of a million-packet pair's
+    52,000 verdicts held them all as objects: 565 MB."""
+
+    def __init__(self, wanted: Callable[[Verdict], bool] | None = None) -> None:
+        self._wanted = wanted
+        # closed by close() (a with block): the spool lives as long as the table
+        self._file = tempfile.TemporaryFile(prefix="pcapdiff-table-")  # noqa: SIM115
+        self._starts = array("q")  # edge start: the order's first key, of several files
+        self._frames = array("q")  # edge first frame
+        self._at = array("q")  # where its record starts in the file; -1: not shown
+        self._lengths = array("q")  # its record's length; 0: not shown
+        self.outcomes: Counter[Outcome] = Counter()
+        self.shown = 0
+
+    def add(self, v: Verdict, *_cites: object) -> None:
+        """One verdict (``compare_streaming``'s ``emit``)."""
+        self.outcomes[v.outcome] += 1
+        edge = v.pair.edge
+        self._starts.append(edge.first_ts_ns)
+        self._frames.append(edge.first_frame)
+        if self._wanted is not None and not self._wanted(v):
+            self._at.append(-1)
+            self._lengths.append(0)
+            return
+        record = marshal.dumps(shows(v))
+        self._at.append(self._file.tell())
+        self._lengths.append(len(record))
+        self._file.write(record)
+        self.shown += 1
+
+    def table(self, several_files: bool, filters: str = "") -> TableRows:
+        """The rows, in ``compare``'s order: by edge frame, or by start then frame where
+        the edge capture is several files (``CaptureSummary.files``)."""
+        total = len(self._at)
+
+        def rows() -> Iterator[tuple[int, Shows]]:
+            return self._rows(several_files)
+
+        return TableRows(rows, self.outcomes, self.shown, total - self.shown, filters)
+
+    def _rows(self, several_files: bool) -> Iterator[tuple[int, Shows]]:
+        starts, frames, at = self._starts, self._frames, self._at
+        if several_files:
+            order = sorted(range(len(at)), key=lambda i: (starts[i], frames[i]))  # stable
+        else:
+            order = sorted(range(len(at)), key=frames.__getitem__)
+        lengths = self._lengths
+        for n, i in enumerate(order, 1):
+            if at[i] >= 0:
+                # one read a record: marshal.load(file) reads it piece by piece
+                self._file.seek(at[i])
+                yield n, marshal.loads(self._file.read(lengths[i]))
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> VerdictSpool:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def table_rows(c: Comparison, shown: Shown | None = None) -> TableRows:
+    """The table of a whole ``Comparison`` (every verdict, unless ``shown`` says)."""
+    chosen = shown.verdicts if shown is not None else tuple(enumerate(c.verdicts, 1))
+    everything = [(n, shows(v)) for n, v in chosen]
+    return TableRows(
+        lambda: iter(everything),
+        Counter(v.outcome for v in c.verdicts),
+        len(everything),
+        shown.filtered_out if shown else 0,
+        shown.filters if shown else "",
+    )
+
+
 class Row(NamedTuple):
     fields: tuple[str, ...]  # HEADERS
     evidence: tuple[str, ...]
@@ -81,33 +210,46 @@ def render_comparison(
     *,
     show_unpaired: bool = False,
     times: TimeFormat | None = None,
-    shown: Shown | None = None,
+    shown: Shown | TableRows | None = None,
 ) -> None:
+    """The summary, then each verdict shown. ``shown``: which verdicts (``Shown``),
+    or the rows themselves (``TableRows``: a ``VerdictSpool``'s, when ``c`` was
+    streamed and holds none); None: every verdict of ``c``."""
     times = times or TimeFormat(reference_ns=c.edge.first_ts_ns)
-    shown = shown or Shown(tuple(enumerate(c.verdicts, 1)))
-    _summary(c, console, times, show_unpaired)
-    rows = [_row(c, n, v, times) for n, v in shown.verdicts]
-    if rows:
-        cells = _cells(rows)
-        if table_fits(console.width, (*HEADERS, *PROSE_HEADERS), cells, PROSE):
-            _table(rows, cells, console)
+    table = shown if isinstance(shown, TableRows) else table_rows(c, shown)
+    _summary(c, table.outcomes, console, times, show_unpaired)
+
+    def rows() -> Iterator[Row]:
+        return (_row(c, n, row, times) for n, row in table.rows())
+
+    if table.shown:
+        widest = Widest((*HEADERS, *PROSE_HEADERS))
+        for row in rows():
+            widest.add(_cells(row))
+        if fits(console.width, widest.widths, PROSE):
+            _table(rows(), widest.widths, console)
         else:
-            _blocks(rows, console)
-    if shown.filtered_out:
+            _blocks(rows(), console)
+    if table.filtered_out:
         console.print(
-            f"{plural(len(rows), 'connection')} shown, {shown.filtered_out:,} filtered out "
-            f"({shown.filters})"
+            f"{plural(table.shown, 'connection')} shown, {table.filtered_out:,} filtered out "
+            f"({table.filters})"
         )
 
 
-def _summary(c: Comparison, out: Console, times: TimeFormat, show_unpaired: bool) -> None:
+def _summary(
+    c: Comparison,
+    outcomes: Counter[Outcome],
+    out: Console,
+    times: TimeFormat,
+    show_unpaired: bool,
+) -> None:
     def say(line: str) -> None:  # wrapped at words: a summary line is prose
         for part in wrap(line, out.width, 0):
             out.print(part)
 
-    counts = Counter(v.outcome for v in c.verdicts)
-    parts = ", ".join(f"{o.value} {n:,}" for o, n in sorted(counts.items(), key=lambda x: -x[1]))
-    judged = plural(len(c.verdicts), "origin-pull connection")
+    parts = ", ".join(f"{o.value} {n:,}" for o, n in sorted(outcomes.items(), key=lambda x: -x[1]))
+    judged = plural(sum(outcomes.values()), "origin-pull connection")
     say(f"{judged}: {parts or 'none'}")
     say(f"{times.heading()}; each capture's packets in its own clock")
     if c.other_connections:
@@ -128,45 +270,49 @@ def _summary(c: Comparison, out: Console, times: TimeFormat, show_unpaired: bool
             )
 
 
-def _row(c: Comparison, n: int, v: Verdict, times: TimeFormat) -> Row:
-    explanation = [v.explanation, *(f"hint: {h}" for h in v.hints)]
-    if v.pair.confidence and v.pair.confidence != "certain":
-        explanation.append(f"pairing {v.pair.confidence}: {v.pair.matched_by}")
+def _row(c: Comparison, n: int, row: Shows, times: TimeFormat) -> Row:
+    start, client, server, outcome, cdn, culprit, evidence, explanation, hints, how, by = row
+    said = [explanation, *(f"hint: {h}" for h in hints)]
+    if how and how != "certain":
+        said.append(f"pairing {how}: {by}")
     fields = (
         str(n),
-        times.stamp(v.pair.edge.first_ts_ns),
-        str(v.pair.edge.client),
-        str(v.pair.edge.server),
-        v.outcome.value,
-        str(v.cdn_status or ""),
-        "" if v.culprit is Culprit.NONE else v.culprit.value,
+        times.stamp(start),
+        client,
+        server,
+        outcome,
+        str(cdn or ""),
+        "" if culprit == Culprit.NONE.value else culprit,
     )
-    evidence = tuple(_evidence(c, ev, times) for ev in v.evidence)
-    return Row(fields, evidence, tuple(explanation), OUTCOME_STYLE[v.outcome])
+    shown = tuple(_evidence(c, *ev, times) for ev in evidence)
+    return Row(fields, shown, tuple(said), OUTCOME_STYLE[Outcome(outcome)])
 
 
-def _evidence(c: Comparison, ev: Evidence, times: TimeFormat) -> str:
+def _evidence(
+    c: Comparison, capture: str, frame: int | None, ts_ns: int | None, what: str, times: TimeFormat
+) -> str:
     """edge#11 18:51:40.123 edge sent SYN ...; an origin packet's time also in the
     edge's clock when the clocks differ; an absence with its capture's name."""
-    if ev.frame is None:
-        return f"{ev.capture.value}: {ev.what}"
-    when = times.stamp(ev.ts_ns)
+    if frame is None:
+        return f"{capture}: {what}"
+    when = times.stamp(ts_ns)
     offset_ns = int(c.clock.seconds * NS) if c.clock.source != "none" else 0
-    if ev.capture is Side.ORIGIN and ev.ts_ns is not None and abs(offset_ns) >= SAME_CLOCK_NS:
-        when += f" (edge clock {times.stamp(ev.ts_ns - offset_ns)})"
-    return " ".join(part for part in (_cite(c, ev.capture, ev.frame), when, ev.what) if part)
+    if capture == Side.ORIGIN.value and ts_ns is not None and abs(offset_ns) >= SAME_CLOCK_NS:
+        when += f" (edge clock {times.stamp(ts_ns - offset_ns)})"
+    return " ".join(part for part in (_cite(c, Side(capture), frame), when, what) if part)
 
 
-def _cells(rows: Sequence[Row]) -> list[list[str]]:
-    return [[*r.fields, "\n".join(r.evidence), "\n".join(r.explanation)] for r in rows]
+def _cells(r: Row) -> list[str]:
+    return [*r.fields, "\n".join(r.evidence), "\n".join(r.explanation)]
 
 
-def _table(rows: Sequence[Row], cells: Sequence[Sequence[str]], console: Console) -> None:
-    styled = [(row_cells, r.style) for row_cells, r in zip(cells, rows, strict=True)]
-    write_lines(console, grid(console.width, (*HEADERS, *PROSE_HEADERS), styled, (0,), PROSE))
+def _table(rows: Iterable[Row], widest: Sequence[int], console: Console) -> None:
+    styled = ((_cells(r), r.style) for r in rows)
+    headers = (*HEADERS, *PROSE_HEADERS)
+    write_lines(console, grid(console.width, headers, styled, (0,), PROSE, widest))
 
 
-def _blocks(rows: Sequence[Row], console: Console) -> None:
+def _blocks(rows: Iterable[Row], console: Console) -> None:
     """One block per connection: the verdict line, the evidence, the explanation."""
     width = console.width
 

@@ -5,7 +5,7 @@ No column is ever dropped, and no word is broken unless it is longer than a line
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Literal
 
 Justify = Literal["left", "right"]
@@ -21,12 +21,36 @@ def table_fits(
     """Whether a table of these rows fits ``width`` with every fixed column whole and
     each prose column (their indexes) at least MIN_PROSE_WIDTH wide, or as wide as
     its longest line when that is shorter."""
-    need = 0
-    for i, header in enumerate(headers):
-        longest = max((len(line) for row in rows for line in row[i].splitlines()), default=0)
-        whole = max(len(header), longest)
-        need += min(whole, MIN_PROSE_WIDTH) if i in prose else whole
-    return need + GAP * (len(headers) - 1) <= width
+    return fits(width, longest(headers, rows), prose)
+
+
+def fits(width: int, widest: Sequence[int], prose: Sequence[int]) -> bool:
+    """``table_fits`` of a table whose columns' longest lines are ``widest``."""
+    need = sum(min(w, MIN_PROSE_WIDTH) if i in prose else w for i, w in enumerate(widest))
+    return need + GAP * (len(widest) - 1) <= width
+
+
+def longest(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[int]:
+    """Each column's longest line, its header's included."""
+    widest = Widest(headers)
+    for row in rows:
+        widest.add(row)
+    return widest.widths
+
+
+class Widest:
+    """Each column's longest line (its header's included), measured row by row: a
+    table streamed from disk is laid out without holding its rows."""
+
+    def __init__(self, headers: Sequence[str]) -> None:
+        self.widths = [len(header) for header in headers]
+
+    def add(self, row: Sequence[str]) -> None:
+        widths = self.widths
+        for i, cell in enumerate(row):
+            w = max(map(len, cell.splitlines()), default=0)
+            if w > widths[i]:
+                widths[i] = w
 
 
 def wrap(text: str, width: int, indent: int, hang: int = 2) -> list[str]:
@@ -50,17 +74,19 @@ def grid_widths(
     cell, the prose columns (their indexes) sharing what is left as rich's tables
     share it, the widest narrowed first. ``table_fits`` says whether that leaves each
     prose column wide enough."""
-    widths = [
-        max([len(header), *(len(line) for row in rows for line in row[i].splitlines())])
-        for i, header in enumerate(headers)
-    ]
+    return shared_widths(width, longest(headers, rows), prose)
+
+
+def shared_widths(width: int, widest: Sequence[int], prose: Sequence[int]) -> list[int]:
+    """``grid_widths`` of a table whose columns' longest lines are ``widest``."""
+    widths = list(widest)
     fixed = sum(w for i, w in enumerate(widths) if i not in prose)
-    excess = sum(widths[i] for i in prose) - (width - fixed - GAP * (len(headers) - 1))
+    excess = sum(widths[i] for i in prose) - (width - fixed - GAP * (len(widths) - 1))
     while excess > 0 and prose:  # each pass levels the widest down to the next widest
-        widest = max(widths[i] for i in prose)
-        at_widest = [i for i in prose if widths[i] == widest]
-        below = max((widths[i] for i in prose if widths[i] < widest), default=0)
-        cut = min(widest - below, -(-excess // len(at_widest)))
+        widest_now = max(widths[i] for i in prose)
+        at_widest = [i for i in prose if widths[i] == widest_now]
+        below = max((widths[i] for i in prose if widths[i] < widest_now), default=0)
+        cut = min(widest_now - below, -(-excess // len(at_widest)))
         for i in at_widest:
             take = min(cut, excess, widths[i] - 1)
             widths[i] -= take
@@ -79,16 +105,7 @@ def grid_lines(
     columns: list[list[str]] = []
     for i, cell in enumerate(cells):
         if i in prose:
-            columns.append(
-                [
-                    part
-                    for line in cell.split("\n")
-                    for part in textwrap.wrap(
-                        line, widths[i], break_on_hyphens=False, replace_whitespace=False
-                    )
-                    or [""]
-                ]
-            )
+            columns.append([part for line in cell.split("\n") for part in _fold(line, widths[i])])
         else:
             columns.append([cell])
     lines = []
@@ -106,18 +123,31 @@ def grid_lines(
     return lines
 
 
+def _fold(line: str, width: int) -> list[str]:
+    """One line of a prose cell wrapped to its column. A line that fits, printable
+    (so its only whitespace is spaces) and with none at its end, is what textwrap
+    would give back as it is: most cells of a table, and textwrap took 10 us a line."""
+    if len(line) <= width and line.isprintable() and line and line[-1] != " ":
+        return [line]
+    return textwrap.wrap(line, width, break_on_hyphens=False, replace_whitespace=False) or [""]
+
+
 def grid(
     width: int,
     headers: Sequence[str],
-    rows: Sequence[tuple[Sequence[str], str]],
+    rows: Iterable[tuple[Sequence[str], str]],
     right: Sequence[int],
     prose: Sequence[int],
+    widest: Sequence[int] | None = None,
 ) -> Iterator[tuple[str, str]]:
     """A whole table as (line, style): the header in bold, then each row's lines in
     its style. ``rows``: (cells, style); ``right``: the columns justified right (the
-    numbers)."""
-    cells = [row for row, _ in rows]
-    widths = grid_widths(width, headers, cells, prose)
+    numbers). ``widest``: the columns' longest lines (``Widest``), measured before;
+    None: measured here, from ``rows`` (then a list: it is read twice)."""
+    if widest is None:
+        rows = list(rows)
+        widest = longest(headers, (cells for cells, _ in rows))
+    widths = shared_widths(width, widest, prose)
     justify: list[Justify] = ["right" if i in right else "left" for i in range(len(headers))]
     for line in grid_lines(headers, widths, justify, prose):
         yield line, "bold"
