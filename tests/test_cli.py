@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -13,6 +14,10 @@ import pytest
 from click.testing import CliRunner
 
 from pcapdiff.cli import cli, main
+from pcapdiff.conns import scan_connections
+from pcapdiff.render.conns_table import render_conns_table, render_footer
+from pcapdiff.render.console import out_console
+from pcapdiff.render.times import TimeFormat
 
 from .conftest import FIXTURES, ROOT
 
@@ -36,6 +41,31 @@ def test_table_lists_connections_and_footer() -> None:
     assert "GET www.example.com/images/a.jpg" in result.stdout
     assert "45 packets (45 TCP, 0 malformed)" in result.stdout
     assert "13 of 13 connections shown" in result.stdout
+
+
+@pytest.mark.parametrize("columns", [200, 60])  # a table, then blocks
+@pytest.mark.parametrize("filters", [(), ("--state", "SF")])
+def test_the_table_streamed_from_its_spool_is_the_table_of_every_connection(
+    columns: int, filters: tuple[str, ...]
+) -> None:
+    # The CLI keeps each row on disk as its connection ends (render/spool.py) and lays
+    # the table out at the end: exactly the table of the connections collected.
+    path = ROOT / "fixtures" / "pcaps" / "compare" / "every_outcome" / "edge.pcap"
+    result = CliRunner().invoke(
+        cli, ["conns", str(path), *filters], env={"NO_COLOR": "1", "COLUMNS": str(columns)}
+    )
+    assert result.exit_code == 0, result.output
+    scan = scan_connections(path)
+    every = list(scan)
+    chosen = [c for c in every if not filters or c.conn_state == "SF"]
+    out = io.StringIO()
+    console = out_console(out, width=columns)
+    times = TimeFormat(reference_ns=scan.summary.first_ts_ns)
+    render_conns_table(sorted(chosen, key=lambda c: c.first_frame), console, times=times)
+    render_footer(scan.summary, len(chosen), len(every), console, times)
+    assert result.stdout == out.getvalue()
+    assert len(every) > 10
+    assert 0 < len(chosen) < len(every) if filters else chosen == every
 
 
 def test_filters() -> None:

@@ -7,7 +7,16 @@ import textwrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pcapdiff.render.layout import GAP, Widest, _fold, grid, grid_lines, grid_widths, longest
+from pcapdiff.render.layout import (
+    GAP,
+    Widest,
+    _fold,
+    grid,
+    grid_lines,
+    grid_widths,
+    longest,
+    wrap,
+)
 
 HEADERS = ("#", "state", "evidence", "explanation")
 PROSE = (2, 3)
@@ -60,3 +69,24 @@ def test_columns_measured_row_by_row_lay_out_as_the_rows_themselves() -> None:
     streamed = list(grid(60, HEADERS, iter(rows), (0,), PROSE, widest.widths))
     assert streamed == list(grid(60, HEADERS, rows, (0,), PROSE))
     assert streamed[0] == (" #  state  evidence         explanation", "bold")
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.text(alphabet="ab  c\t\r\x0b\xa0-é\u2028.", max_size=60),
+    st.integers(0, 60),
+    st.integers(0, 6),
+)
+def test_a_block_line_is_wrapped_as_textwrap_wraps_it(text: str, width: int, indent: int) -> None:
+    # wrap's fast path (a text that fits as it is) must never differ from textwrap
+    w = max(width, indent + 2 + 20)
+    expected = textwrap.wrap(
+        text,
+        width=w,
+        initial_indent=" " * indent,
+        subsequent_indent=" " * (indent + 2),
+        break_on_hyphens=False,
+        replace_whitespace=False,
+        drop_whitespace=True,
+    ) or [""]
+    assert wrap(text, width, indent) == expected

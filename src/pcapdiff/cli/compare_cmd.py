@@ -253,7 +253,7 @@ def compare(
             elif page is None:
                 # the table: each verdict on disk as it is final (spool), laid out at the end
                 result = compare_streaming(
-                    edge_arg, origin_arg, spool.add, progress=per_side(updates), **options
+                    edge_arg, origin_arg, spool.verdict, progress=per_side(updates), **options
                 )
                 judged = [o.value for o in spool.outcomes.elements()]
             else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ..params import (
     strict_option,
 )
 from ..render.console import out_console, output_width
+from ..render.spool import Spool
 from ..render.times import TimeFormat
 from .common import bars, capture_arg, capture_label, show_progress, zone
 
@@ -84,33 +86,45 @@ def conns(
     )
     wanted = ConnectionFilter(tuple(hosts), ports, states)
     label = capture_label(capture)
-    with bars(show_progress(progress) and label != "-", [label]) as updates:
-        # Every record, as text: no Connection object for what the core writes.
-        everything = as_json and not (hosts or ports or states)
-        scan = scan_connections(
-            capture_arg(capture),
-            options,
-            updates[0] if updates else None,
-            json=as_json,
-            text_only=everything,
-        )
-        if as_json:
-            filters = {"host": [str(h) for h in hosts], "port": list(ports), "state": list(states)}
-            records = scan.items() if everything else wanted.select(scan)
-            write_conns_json(records, scan.summary, sys.stdout, filters, scan.json_of)
-        else:
-            selected = wanted.select(scan)
+    # The table's rows on disk as the connections end, sorted at the end (render/spool.py)
+    with Spool() if not as_json else contextlib.nullcontext() as spool:
+        with bars(show_progress(progress) and label != "-", [label]) as updates:
+            # Every record, as text: no Connection object for what the core writes.
+            everything = as_json and not (hosts or ports or states)
+            scan = scan_connections(
+                capture_arg(capture),
+                options,
+                updates[0] if updates else None,
+                json=as_json,
+                text_only=everything,
+            )
+            if as_json:
+                filters = {
+                    "host": [str(h) for h in hosts],
+                    "port": list(ports),
+                    "state": list(states),
+                }
+                records = scan.items() if everything else wanted.select(scan)
+                write_conns_json(records, scan.summary, sys.stdout, filters, scan.json_of)
+            elif spool is not None:  # the table
+                from ..render.conns_table import conn_shows
+
+                selected = wanted.select(scan)
+                for conn in selected:
+                    spool.add(conn.first_ts_ns, conn.first_frame, conn_shows(conn))
+        if capture_warnings(scan.summary):  # rich (and the table module) only when needed
+            from ..render.conns_table import render_warnings
+
+            render_warnings(scan.summary, out_console(sys.stderr, stderr=True))
+        if spool is not None:
+            from ..render.conns_table import render_conns_rows, render_footer
+
+            out = out_console(sys.stdout, width=output_width(sys.stdout, piped=160))
+            times = TimeFormat(zone(local_time), scan.summary.first_ts_ns)
             several = bool(scan.summary.files)  # frames are per file: order by time
-            rows = sorted(selected, key=lambda c: (c.first_ts_ns if several else 0, c.first_frame))
-    if capture_warnings(scan.summary):  # rich (and the table module) only when needed
-        from ..render.conns_table import render_warnings
-
-        render_warnings(scan.summary, out_console(sys.stderr, stderr=True))
-    if not as_json:
-        from ..render.conns_table import render_conns_table, render_footer
-
-        out = out_console(sys.stdout, width=output_width(sys.stdout, piped=160))
-        times = TimeFormat(zone(local_time), scan.summary.first_ts_ns)
-        render_conns_table(rows, out, scan.summary.cite, times)
-        render_footer(scan.summary, len(rows), selected.seen, out, times)
+            if spool.shown:
+                render_conns_rows(
+                    lambda: (row for _, row in spool.rows(several)), out, scan.summary.cite, times
+                )
+            render_footer(scan.summary, spool.shown, selected.seen, out, times)
     sys.exit(ExitCode.OK)

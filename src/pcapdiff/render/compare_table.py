@@ -3,9 +3,6 @@ row where the terminal is wide enough, otherwise as a block (render.layout)."""
 
 from __future__ import annotations
 
-import marshal
-import tempfile
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import NamedTuple
@@ -15,6 +12,7 @@ from rich.console import Console
 from ..model import ClockOffset, Comparison, Culprit, Outcome, Side, Verdict
 from .console import write_lines
 from .layout import Widest, fits, grid, wrap
+from .spool import Spool
 from .times import NS, TimeFormat
 
 OUTCOME_STYLE = {
@@ -118,70 +116,30 @@ class TableRows(NamedTuple):
     filters: str = ""
 
 
-class VerdictSpool:
-    """The verdicts of a streamed comparison, for the table, as each is final: what its
-    row shows on disk, its place in memory (three numbers); read back in the edge
-    capture's order, as ``compare`` sorts them. The table of a million-packet pair's
-    52,000 verdicts held them all as objects: 565 MB."""
+class VerdictSpool(Spool):
+    """The verdicts of a streamed comparison, for the table, as each is final (a
+    ``Spool`` of what each row shows), counted by outcome; ``wanted`` chooses the
+    rows shown, every verdict keeps its number."""
 
     def __init__(self, wanted: Callable[[Verdict], bool] | None = None) -> None:
+        super().__init__()
         self._wanted = wanted
-        # closed by close() (a with block): the spool lives as long as the table
-        self._file = tempfile.TemporaryFile(prefix="pcapdiff-table-")  # noqa: SIM115
-        self._starts = array("q")  # edge start: the order's first key, of several files
-        self._frames = array("q")  # edge first frame
-        self._at = array("q")  # where its record starts in the file; -1: not shown
-        self._lengths = array("q")  # its record's length; 0: not shown
         self.outcomes: Counter[Outcome] = Counter()
-        self.shown = 0
 
-    def add(self, v: Verdict, *_cites: object) -> None:
+    def verdict(self, v: Verdict, *_cites: object) -> None:
         """One verdict (``compare_streaming``'s ``emit``)."""
         self.outcomes[v.outcome] += 1
-        edge = v.pair.edge
-        self._starts.append(edge.first_ts_ns)
-        self._frames.append(edge.first_frame)
-        if self._wanted is not None and not self._wanted(v):
-            self._at.append(-1)
-            self._lengths.append(0)
-            return
-        record = marshal.dumps(shows(v))
-        self._at.append(self._file.tell())
-        self._lengths.append(len(record))
-        self._file.write(record)
-        self.shown += 1
+        shown = self._wanted is None or self._wanted(v)
+        self.add(v.pair.edge.first_ts_ns, v.pair.edge.first_frame, shows(v) if shown else None)
 
     def table(self, several_files: bool, filters: str = "") -> TableRows:
-        """The rows, in ``compare``'s order: by edge frame, or by start then frame where
-        the edge capture is several files (``CaptureSummary.files``)."""
-        total = len(self._at)
+        """The rows, in ``compare``'s order (``Spool.rows``; several files:
+        ``CaptureSummary.files``)."""
 
         def rows() -> Iterator[tuple[int, Shows]]:
-            return self._rows(several_files)
+            return self.rows(several_files)
 
-        return TableRows(rows, self.outcomes, self.shown, total - self.shown, filters)
-
-    def _rows(self, several_files: bool) -> Iterator[tuple[int, Shows]]:
-        starts, frames, at = self._starts, self._frames, self._at
-        if several_files:
-            order = sorted(range(len(at)), key=lambda i: (starts[i], frames[i]))  # stable
-        else:
-            order = sorted(range(len(at)), key=frames.__getitem__)
-        lengths = self._lengths
-        for n, i in enumerate(order, 1):
-            if at[i] >= 0:
-                # one read a record: marshal.load(file) reads it piece by piece
-                self._file.seek(at[i])
-                yield n, marshal.loads(self._file.read(lengths[i]))
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> VerdictSpool:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
+        return TableRows(rows, self.outcomes, self.shown, len(self) - self.shown, filters)
 
 
 def table_rows(c: Comparison, shown: Shown | None = None) -> TableRows:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from rich.console import Console
 
@@ -10,7 +10,7 @@ from ..model import CaptureSummary, Connection
 from ..quality import capture_warnings
 from .conns_json import seconds
 from .console import write_lines
-from .layout import grid, table_fits, wrap
+from .layout import Widest, fits, grid, wrap
 from .times import TimeFormat
 
 STATE_STYLE = {
@@ -42,24 +42,45 @@ def describe_request(conn: Connection) -> str:
 
 
 def describe_response(conn: Connection, cite: Callable[[int], int | str] = int) -> str:
+    return response_text(response_facts(conn), cite)
+
+
+# What the response column says of a connection, its frames still numbers: (the
+# answer, or ""; the first RST as (sender, phase, frame); the first TLS alert that is
+# not the answer's, as (sender, alert, frame)).
+ResponseFacts = tuple[str, "tuple[str, str, int] | None", "tuple[str, str, int] | None"]
+
+
+def response_facts(conn: Connection) -> ResponseFacts:
     resp = conn.response
-    parts = []
+    answer = ""
     if resp is not None:
         if resp.kind == "http":
-            parts.append(f"{resp.status} {resp.reason}".strip())
+            answer = f"{resp.status} {resp.reason}".strip()
         elif resp.kind == "tls":
-            parts.append(
-                f"TLS alert {resp.alert}"
-                if resp.alert
-                else f"ServerHello {resp.tls_version}".strip()
-            )
+            hello = f"ServerHello {resp.tls_version}".strip()
+            answer = f"TLS alert {resp.alert}" if resp.alert else hello
         else:
-            parts.append(f"data {resp.first_bytes[:16]}")
-    for reset in conn.resets[:1]:
-        parts.append(f"RST by {reset.sender} ({reset.phase}) #{cite(reset.frame)}")
-    for tls_alert in conn.tls_alerts[:1]:
-        if resp is None or tls_alert.alert != resp.alert:
-            parts.append(f"{tls_alert.sender} TLS alert {tls_alert.alert} #{cite(tls_alert.frame)}")
+            answer = f"data {resp.first_bytes[:16]}"
+    reset = next(((r.sender, r.phase, r.frame) for r in conn.resets[:1]), None)
+    alert = next(
+        (
+            (a.sender, a.alert, a.frame)
+            for a in conn.tls_alerts[:1]
+            if resp is None or a.alert != resp.alert
+        ),
+        None,
+    )
+    return answer, reset, alert
+
+
+def response_text(facts: ResponseFacts, cite: Callable[[int], int | str] = int) -> str:
+    answer, reset, alert = facts
+    parts = [answer] if answer else []
+    if reset is not None:
+        parts.append(f"RST by {reset[0]} ({reset[1]}) #{cite(reset[2])}")
+    if alert is not None:
+        parts.append(f"{alert[0]} TLS alert {alert[1]} #{cite(alert[2])}")
     return "; ".join(parts)
 
 
@@ -67,6 +88,28 @@ HEADERS = ("#", "start", "client", "server", "state", "history", "frames", "dura
 PROSE_HEADERS = ("request", "response")
 PROSE = (8, 9)  # their columns
 RIGHT = (0, 6, 7)  # "#", the frames and the duration: numbers
+
+
+# What a row shows of a connection, in values marshal writes (a ``Spool``'s records):
+# (id, start ns, client, server, state, history, first frame, last frame, duration
+# ns, request, response facts).
+ConnShows = tuple[int, int, str, str, str, str, int, int, int, str, ResponseFacts]
+
+
+def conn_shows(conn: Connection) -> ConnShows:
+    return (
+        conn.id,
+        conn.first_ts_ns,
+        str(conn.client),
+        str(conn.server),
+        conn.conn_state,
+        conn.history,
+        conn.first_frame,
+        conn.last_frame,
+        conn.duration_ns,
+        describe_request(conn),
+        response_facts(conn),
+    )
 
 
 def render_conns_table(
@@ -80,33 +123,52 @@ def render_conns_table(
     if not connections:
         return
     times = times or TimeFormat(reference_ns=connections[0].first_ts_ns)
-    rows = [
-        (
-            (
-                str(conn.id),
-                times.stamp(conn.first_ts_ns),
-                str(conn.client),
-                str(conn.server),
-                conn.conn_state,
-                conn.history,
-                f"{cite(conn.first_frame)}-{cite(conn.last_frame)}",
-                f"{conn.duration_ns / 1_000_000_000:.3f}s",
-            ),
-            describe_request(conn),
-            describe_response(conn, cite),
-            STATE_STYLE.get(conn.conn_state, ""),
-        )
-        for conn in connections
-    ]
-    cells = [[*fields, request, response] for fields, request, response, _ in rows]
-    if not table_fits(console.width, (*HEADERS, *PROSE_HEADERS), cells, PROSE):
-        _blocks(rows, console)
+    rows = [conn_shows(conn) for conn in connections]
+    render_conns_rows(lambda: iter(rows), console, cite, times)
+
+
+def render_conns_rows(
+    rows: Callable[[], Iterator[ConnShows]],
+    console: Console,
+    cite: Callable[[int], int | str],
+    times: TimeFormat,
+) -> None:
+    """``render_conns_table`` of rows read twice (measured, then written): a
+    ``Spool``'s, of a capture streamed."""
+
+    def shown() -> Iterator[Row]:
+        return (_row(row, cite, times) for row in rows())
+
+    widest = Widest((*HEADERS, *PROSE_HEADERS))
+    for fields, request, response, _ in shown():
+        widest.add((*fields, request, response))
+    if not fits(console.width, widest.widths, PROSE):
+        _blocks(shown(), console)
         return
-    styled = [(row_cells, row[3]) for row_cells, row in zip(cells, rows, strict=True)]
-    write_lines(console, grid(console.width, (*HEADERS, *PROSE_HEADERS), styled, RIGHT, PROSE))
+    styled = (((*fields, request, response), style) for fields, request, response, style in shown())
+    headers = (*HEADERS, *PROSE_HEADERS)
+    write_lines(console, grid(console.width, headers, styled, RIGHT, PROSE, widest.widths))
 
 
-def _blocks(rows: Sequence[tuple[tuple[str, ...], str, str, str]], console: Console) -> None:
+Row = tuple[tuple[str, ...], str, str, str]  # HEADERS' fields, request, response, style
+
+
+def _row(row: ConnShows, cite: Callable[[int], int | str], times: TimeFormat) -> Row:
+    conn_id, start, client, server, state, history, first, last, duration, request, facts = row
+    fields = (
+        str(conn_id),
+        times.stamp(start),
+        client,
+        server,
+        state,
+        history,
+        f"{cite(first)}-{cite(last)}",
+        f"{duration / 1_000_000_000:.3f}s",
+    )
+    return fields, request, response_text(facts, cite), STATE_STYLE.get(state, "")
+
+
+def _blocks(rows: Iterable[Row], console: Console) -> None:
     width = console.width
 
     def lines() -> Iterator[tuple[str, str]]:

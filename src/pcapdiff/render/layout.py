@@ -56,9 +56,12 @@ class Widest:
 def wrap(text: str, width: int, indent: int, hang: int = 2) -> list[str]:
     """Lines of at most ``width``: indented, continuation lines ``hang`` further."""
     first = " " * indent
+    width = max(width, indent + hang + 20)
+    if indent + len(text) <= width and _as_it_is(text):
+        return [first + text]  # what textwrap gives back, without its 10 us
     return textwrap.wrap(
         text,
-        width=max(width, indent + hang + 20),
+        width=width,
         initial_indent=first,
         subsequent_indent=first + " " * hang,
         break_on_hyphens=False,
@@ -123,11 +126,16 @@ def grid_lines(
     return lines
 
 
+def _as_it_is(line: str) -> bool:
+    """Whether textwrap gives LINE back as it is when it fits: printable (so its only
+    whitespace is spaces; a tab it would expand) and not ending in one."""
+    return line.isprintable() and line != "" and line[-1] != " "
+
+
 def _fold(line: str, width: int) -> list[str]:
-    """One line of a prose cell wrapped to its column. A line that fits, printable
-    (so its only whitespace is spaces) and with none at its end, is what textwrap
-    would give back as it is: most cells of a table, and textwrap took 10 us a line."""
-    if len(line) <= width and line.isprintable() and line and line[-1] != " ":
+    """One line of a prose cell wrapped to its column. A line that fits as it is
+    skips textwrap: most cells of a table, and textwrap took 10 us a line."""
+    if len(line) <= width and _as_it_is(line):
         return [line]
     return textwrap.wrap(line, width, break_on_hyphens=False, replace_whitespace=False) or [""]
 
