@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pcapdiff import compare
+from pcapdiff import compare, compare_streaming
 from pcapdiff.cli import cli
 from pcapdiff.model import Culprit, Outcome, Side
 from pcapdiff.read import read
 from pcapdiff.render.compare_json import comparison_to_json
-from pcapdiff.render.compare_table import Shown, render_comparison
+from pcapdiff.render.compare_table import Shown, render_comparison, shows
 from pcapdiff.render.console import out_console
 from pcapdiff.render.times import TimeFormat
 
@@ -482,3 +482,24 @@ def test_the_table_streamed_from_its_spool_is_the_whole_comparisons(
     assert result.stdout == out.getvalue()
     assert len(chosen) > 5
     assert ("filtered out" in out.getvalue()) == bool(filters)
+
+
+@pytest.mark.parametrize("folder", SCENARIOS, ids=lambda p: p.name)
+def test_the_cores_table_rows_are_what_the_table_shows_of_each_verdict(folder: Path) -> None:
+    # compare's table takes each verdict from the core as its row (take_rows), no
+    # Verdict made: the same values as the row of compare()'s Verdict, in its order.
+    edge, origin = folder / "edge.pcap", origin_file(folder)
+    rows: list[tuple[int, int, tuple[object, ...]]] = []
+    whole = compare(edge, origin)
+    streamed = compare_streaming(
+        edge,
+        origin,
+        lambda *_: pytest.fail("a Verdict was made"),
+        emit_rows=lambda *r: rows.append(r),
+    )
+    several = bool(streamed.edge.files)
+    rows.sort(key=lambda r: (r[0] if several else 0, r[1]))
+    assert [row for _, _, row in rows] == [shows(v) for v in whole.verdicts]
+    assert [(start, frame) for start, frame, _ in rows] == [
+        (v.pair.edge.first_ts_ns, v.pair.edge.first_frame) for v in whole.verdicts
+    ]

@@ -17,6 +17,7 @@ from pcapdiff.render.layout import (
     longest,
     wrap,
 )
+from pcapdiff.render.spool import Spool
 
 HEADERS = ("#", "state", "evidence", "explanation")
 PROSE = (2, 3)
@@ -90,3 +91,17 @@ def test_a_block_line_is_wrapped_as_textwrap_wraps_it(text: str, width: int, ind
         drop_whitespace=True,
     ) or [""]
     assert wrap(text, width, indent) == expected
+
+
+def test_a_spool_gives_its_rows_back_in_the_tables_order() -> None:
+    # by frame; by start then frame for several files; a row without a record keeps
+    # its number; a start past int64 (a bogus pcapng time) is ordered all the same
+    with Spool() as spool:
+        spool.add(5, 2, ("b", 1, None))
+        spool.add(1 << 70, 1, ("a", (2, "x")))
+        spool.add(3, 3, None)
+        spool.add(-7, 4, ("d",))
+        assert len(spool) == 4
+        assert spool.shown == 3
+        assert list(spool.rows(False)) == [(1, ("a", (2, "x"))), (2, ("b", 1, None)), (4, ("d",))]
+        assert list(spool.rows(True)) == [(1, ("d",)), (3, ("b", 1, None)), (4, ("a", (2, "x")))]

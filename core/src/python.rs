@@ -731,7 +731,7 @@ impl Model {
     }
 
     /// An address's text (format_address's), as a Python str and as Rust's.
-    fn address<'py>(
+    pub(crate) fn address<'py>(
         &mut self,
         py: Python<'py>,
         addr: Addr,

@@ -48,6 +48,9 @@ Cite = Callable[[int], int | str]
 Emit = Callable[[Verdict, Cite, Cite], None]
 # Verdicts as their JSON text, where the core writes it (``compare_streaming``).
 EmitTexts = Callable[[VerdictTexts], None]
+# Verdicts as what compare's table shows of each (render.compare_table.Shows), with
+# their place in its order: (edge start ns, edge first frame, the row).
+EmitRows = Callable[[int, int, tuple[Any, ...]], None]
 
 
 def compare(
@@ -119,6 +122,7 @@ def compare_streaming(
     release: bool = True,
     emit_texts: EmitTexts | None = None,
     all_packets: bool = False,
+    emit_rows: EmitRows | None = None,
 ) -> Comparison:
     """``compare``, calling ``emit(verdict, edge_cite, origin_cite)`` with each verdict
     as soon as it is final (core/src/compare/stream.rs says when), in that order, with
@@ -130,7 +134,10 @@ def compare_streaming(
     instead, in runs of their text (``VerdictTexts``), numbered from 1 in the order
     handed out; ``emit`` gets the others, in their place in that order. Those texts
     list the key packets of every verdict that is not ok, and with ``all_packets`` of
-    the ok ones too (``render.compare_json.verdict_to_json``)."""
+    the ok ones too (``render.compare_json.verdict_to_json``).
+
+    ``emit_rows``: every verdict goes there instead, as what the table shows of it
+    (``EmitRows``): no ``Verdict`` is made."""
     with few_collections():
         return _compare(
             edge,
@@ -146,6 +153,7 @@ def compare_streaming(
             release,
             emit_texts,
             all_packets,
+            emit_rows,
         )
 
 
@@ -167,6 +175,7 @@ def _compare(
     release: bool,
     emit_texts: EmitTexts | None,
     all_packets: bool,
+    emit_rows: EmitRows | None = None,
 ) -> Comparison:
     specs = [parse_origin(o) if isinstance(o, str) else o for o in origins]
     sidecar_problems: list[str] = []
@@ -203,6 +212,10 @@ def _compare(
     engine.set_all_packets(all_packets)
 
     def hand_out() -> None:
+        if emit_rows is not None:
+            for start, frame, row in engine.take_rows():
+                emit_rows(start, frame, row)
+            return
         if emit_texts is None:
             for verdict in engine.take_verdicts():
                 emit(verdict, cites[0], cites[1])

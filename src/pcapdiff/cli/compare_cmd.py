@@ -253,7 +253,13 @@ def compare(
             elif page is None:
                 # the table: each verdict on disk as it is final (spool), laid out at the end
                 result = compare_streaming(
-                    edge_arg, origin_arg, spool.verdict, progress=per_side(updates), **options
+                    edge_arg,
+                    origin_arg,
+                    spool.verdict,
+                    progress=per_side(updates),
+                    # the core's rows, unless a filter must see each Verdict
+                    emit_rows=None if wanted.active else spool.row,
+                    **options,
                 )
                 judged = [o.value for o in spool.outcomes.elements()]
             else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from rich.console import Console
 
@@ -131,6 +131,12 @@ class VerdictSpool(Spool):
         self.outcomes[v.outcome] += 1
         shown = self._wanted is None or self._wanted(v)
         self.add(v.pair.edge.first_ts_ns, v.pair.edge.first_frame, shows(v) if shown else None)
+
+    def row(self, start_ns: int, frame: int, row: tuple[Any, ...]) -> None:
+        """One verdict as its row (``compare_streaming``'s ``emit_rows``): shown, there
+        being no filter to see its ``Verdict``."""
+        self.outcomes[Outcome(row[3])] += 1
+        self.add(start_ns, frame, row)
 
     def table(self, several_files: bool, filters: str = "") -> TableRows:
         """The rows, in ``compare``'s order (``Spool.rows``; several files:

@@ -23,7 +23,8 @@ class Spool:
     def __init__(self) -> None:
         # closed by close() (a with block): the spool lives as long as its table
         self._file = tempfile.TemporaryFile(prefix="pcapdiff-table-")  # noqa: SIM115
-        self._starts = array("q")  # the order's first key, where a capture is several files
+        # the order's first key, where a capture is several files
+        self._starts: array[int] | list[int] = array("q")
         self._frames = array("q")
         self._at = array("q")  # where its record starts in the file; -1: only counted
         self._lengths = array("q")
@@ -34,7 +35,10 @@ class Spool:
 
     def add(self, start_ns: int, frame: int, record: Any) -> None:
         """A row's place, and its record (None: a place in the numbering only)."""
-        self._starts.append(start_ns)
+        try:
+            self._starts.append(start_ns)
+        except OverflowError:  # a bogus pcapng time past 2262: the starts as ints, then
+            self._starts = [*self._starts, start_ns]
         self._frames.append(frame)
         if record is None:
             self._at.append(-1)
