@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from pcapdiff.render.layout import (
     GAP,
+    Justify,
     Widest,
     _fold,
     grid,
@@ -52,8 +53,14 @@ def test_a_row_is_its_fields_then_its_prose_wrapped_under_its_column() -> None:
     assert max(len(line) for line in lines) <= sum(widths) + GAP * 3
 
 
-@settings(max_examples=2000, deadline=None)
-@given(st.text(alphabet="ab  c\t\r\x0b\x0c\xa0-é\u3000\u2028.", max_size=40), st.integers(1, 30))
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="ab  c\t\r\x0b\x0c\xa0-é\u3000\u2028.", max_size=40),
+        st.lists(st.text(alphabet="abcé-./#:", min_size=1, max_size=12), max_size=12).map(" ".join),
+    ),
+    st.integers(1, 30),
+)
 def test_a_prose_line_is_folded_as_textwrap_folds_it(line: str, width: int) -> None:
     # _fold's fast path (a line that fits as it is) must never differ from textwrap
     expected = textwrap.wrap(line, width, break_on_hyphens=False, replace_whitespace=False)
@@ -105,3 +112,53 @@ def test_a_spool_gives_its_rows_back_in_the_tables_order() -> None:
         assert spool.shown == 3
         assert list(spool.rows(False)) == [(1, ("a", (2, "x"))), (2, ("b", 1, None)), (4, ("d",))]
         assert list(spool.rows(True)) == [(1, ("d",)), (3, ("b", 1, None)), (4, ("a", (2, "x")))]
+
+
+def reference_lines(
+    columns: list[list[str]], widths: list[int], justify: list[Justify]
+) -> list[str]:
+    """grid_lines' assembly as it was written first: every column padded, then joined."""
+    lines = []
+    for k in range(max(len(column) for column in columns)):
+        parts = [
+            (text.rjust(w) if how == "right" else text.ljust(w))
+            for text, w, how in zip(
+                (column[k] if k < len(column) else "" for column in columns),
+                widths,
+                justify,
+                strict=True,
+            )
+        ]
+        lines.append((" " * GAP).join(parts).rstrip())
+    return lines
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.text(alphabet="ab c\n", max_size=25),
+            st.integers(1, 12),
+            st.sampled_from(["left", "right"]),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_rows_lines_are_its_cells_padded_to_their_columns(
+    spec: list[tuple[str, int, Justify, bool]],
+) -> None:
+    # the lines written as the spaces owed between texts: the same as padding every
+    # column (a fixed cell wider than its column pushing the rest right included)
+    cells = [cell for cell, *_ in spec]
+    widths = [w for _, w, _, _ in spec]
+    justify = [how for _, _, how, _ in spec]
+    prose = [i for i, (*_, is_prose) in enumerate(spec) if is_prose]
+    columns = [
+        [part for line in cell.split("\n") for part in _fold(line, widths[i])]
+        if i in prose
+        else [cell]
+        for i, cell in enumerate(cells)
+    ]
+    assert grid_lines(cells, widths, justify, prose) == reference_lines(columns, widths, justify)

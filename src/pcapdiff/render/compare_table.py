@@ -106,8 +106,8 @@ def shows(v: Verdict) -> Shows:
 
 
 class TableRows(NamedTuple):
-    """The rows to show, as many times as they are asked for (the layout reads them
-    twice: to measure, then to write), with what the summary says of all verdicts."""
+    """The rows to show (read once, in order), with what the summary says of all
+    verdicts."""
 
     rows: Callable[[], Iterator[tuple[int, Shows]]]  # (number, what it shows)
     outcomes: Counter[Outcome]  # of every verdict judged
@@ -183,17 +183,19 @@ def render_comparison(
     table = shown if isinstance(shown, TableRows) else table_rows(c, shown)
     _summary(c, table.outcomes, console, times, show_unpaired)
 
-    def rows() -> Iterator[Row]:
-        return (_row(c, n, row, times) for n, row in table.rows())
-
     if table.shown:
+        # each row made once: measured, and kept on disk until the widths are known
         widest = Widest((*HEADERS, *PROSE_HEADERS))
-        for row in rows():
-            widest.add(_cells(row))
-        if fits(console.width, widest.widths, PROSE):
-            _table(rows(), widest.widths, console)
-        else:
-            _blocks(rows(), console)
+        with Spool() as made:
+            for n, facts in table.rows():
+                row = _row(c, n, facts, times)
+                widest.add(_cells(row))
+                made.add(0, n, tuple(row))
+            rows = (Row(*row) for _, row in made.rows(False))
+            if fits(console.width, widest.widths, PROSE):
+                _table(rows, widest.widths, console)
+            else:
+                _blocks(rows, console)
     if table.filtered_out:
         console.print(
             f"{plural(table.shown, 'connection')} shown, {table.filtered_out:,} filtered out "

@@ -11,6 +11,7 @@ from ..quality import capture_warnings
 from .conns_json import seconds
 from .console import write_lines
 from .layout import Widest, fits, grid, wrap
+from .spool import Spool
 from .times import TimeFormat
 
 STATE_STYLE = {
@@ -133,21 +134,23 @@ def render_conns_rows(
     cite: Callable[[int], int | str],
     times: TimeFormat,
 ) -> None:
-    """``render_conns_table`` of rows read twice (measured, then written): a
-    ``Spool``'s, of a capture streamed."""
+    """``render_conns_table`` of rows given one at a time (a ``Spool``'s, of a
+    capture streamed): none is held in memory."""
 
-    def shown() -> Iterator[Row]:
-        return (_row(row, cite, times) for row in rows())
-
+    # each row made once: measured, and kept on disk until the widths are known
     widest = Widest((*HEADERS, *PROSE_HEADERS))
-    for fields, request, response, _ in shown():
-        widest.add((*fields, request, response))
-    if not fits(console.width, widest.widths, PROSE):
-        _blocks(shown(), console)
-        return
-    styled = (((*fields, request, response), style) for fields, request, response, style in shown())
-    headers = (*HEADERS, *PROSE_HEADERS)
-    write_lines(console, grid(console.width, headers, styled, RIGHT, PROSE, widest.widths))
+    with Spool() as made:
+        for n, row in enumerate(rows()):
+            fields, request, response, style = _row(row, cite, times)
+            widest.add((*fields, request, response))
+            made.add(0, n, (fields, request, response, style))
+        shown: Iterator[Row] = (row for _, row in made.rows(False))
+        if not fits(console.width, widest.widths, PROSE):
+            _blocks(shown, console)
+            return
+        styled = (((*fields, req, resp), style) for fields, req, resp, style in shown)
+        headers = (*HEADERS, *PROSE_HEADERS)
+        write_lines(console, grid(console.width, headers, styled, RIGHT, PROSE, widest.widths))
 
 
 Row = tuple[tuple[str, ...], str, str, str]  # HEADERS' fields, request, response, style

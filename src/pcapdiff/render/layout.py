@@ -113,16 +113,20 @@ def grid_lines(
             columns.append([cell])
     lines = []
     for k in range(max(len(column) for column in columns)):
-        parts = [
-            (text.rjust(w) if how == "right" else text.ljust(w))
-            for text, w, how in zip(
-                (column[k] if k < len(column) else "" for column in columns),
-                widths,
-                justify,
-                strict=True,
-            )
-        ]
-        lines.append((" " * GAP).join(parts).rstrip())
+        # each column's text padded to its width, GAP after it: written as the spaces
+        # owed before the next text (most of a continuation line is blank)
+        pieces = []
+        owed = 0
+        for column, w, how in zip(columns, widths, justify, strict=True):
+            text = column[k] if k < len(column) else ""
+            if text:
+                if how == "right":
+                    text = text.rjust(w)
+                pieces.append(" " * owed + text)
+                owed = max(w - len(text), 0) + GAP
+            else:
+                owed += w + GAP
+        lines.append("".join(pieces).rstrip())
     return lines
 
 
@@ -133,10 +137,24 @@ def _as_it_is(line: str) -> bool:
 
 
 def _fold(line: str, width: int) -> list[str]:
-    """One line of a prose cell wrapped to its column. A line that fits as it is
-    skips textwrap: most cells of a table, and textwrap took 10 us a line."""
-    if len(line) <= width and _as_it_is(line):
-        return [line]
+    """One line of a prose cell wrapped to its column, as textwrap wraps it: itself
+    where that is plain (a line that fits as it is, or words one space apart that
+    fill lines greedily), textwrap otherwise. It took 10 us a line."""
+    if _as_it_is(line):
+        if len(line) <= width:
+            return [line]
+        words = line.split(" ")
+        if "" not in words and max(map(len, words)) <= width:
+            # words one space apart, none too long to fit: textwrap's greedy fill
+            lines, current = [], words[0]
+            for word in words[1:]:
+                if len(current) + 1 + len(word) <= width:
+                    current = f"{current} {word}"
+                else:
+                    lines.append(current)
+                    current = word
+            lines.append(current)
+            return lines
     return textwrap.wrap(line, width, break_on_hyphens=False, replace_whitespace=False) or [""]
 
 
