@@ -179,3 +179,23 @@ def test_progress_reports_bytes_of_the_file(tmp_path: Path) -> None:
     assert len(seen) >= 3
     assert all(total == big.stat().st_size for _, total in seen)
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+
+
+def _block(kind: int, body: bytes) -> bytes:
+    body += b"\0" * (-len(body) % 4)
+    return struct.pack("<II", kind, 12 + len(body)) + body + struct.pack("<I", 12 + len(body))
+
+
+@pytest.mark.parametrize("tsresol", [0x7F, 0xFF, 0x40])  # 10^-127 s, 2^-127 s, 10^-64 s
+def test_a_resolution_past_128_bit_arithmetic_is_read_all_the_same(tsresol: int) -> None:
+    # The core's EPB walk works in 128-bit integers; an interface whose time
+    # arithmetic does not fit (a hostile if_tsresol) is read block by block in Python.
+    shb = _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    option = struct.pack("<HHB", 9, 1, tsresol) + b"\0\0\0" + struct.pack("<HH", 0, 0)
+    idb = _block(1, struct.pack("<HHI", 1, 0, 262144) + option)
+    packet = bytes(60)
+    epb = _block(6, struct.pack("<IIIII", 0, 0, 5, len(packet), len(packet)) + packet)
+    got, summary = frames(io.BytesIO(shb + idb + epb + epb))  # type: ignore[arg-type]
+    assert summary.format == "pcapng"
+    assert [f.frame for f in got] == [1, 2]
+    assert got[0].ts_ns == 0  # 5 ticks of 10^-127 s (or less): 0 ns

@@ -525,6 +525,18 @@ class _Interface:
         self.num, self.den, self.offset_ns = num, den, offset_ns  # ns = ticks * num // den
 
 
+I128 = 1 << 127
+
+
+def _core_walks(interfaces: list[_Interface]) -> bool:
+    """Whether the core walks the section's EPBs: it does where each interface's time
+    arithmetic fits its 128-bit integers (an if_tsresol of 2^-127 or 10^-40 does not:
+    the blocks are read here, in Python's integers, one by one)."""
+    return CORE_EPB_WALK and all(
+        -I128 <= value < I128 for i in interfaces for value in (i.num, i.den, i.offset_ns)
+    )
+
+
 def _resolution(code: int) -> tuple[int, int]:
     """if_tsresol -> (num, den) so that nanoseconds = ticks * num // den."""
     exponent = code & 0x7F
@@ -638,7 +650,7 @@ def _read_pcapng(
                     check_ratio(src, name, frame + 1, base + end, max_ratio)
                 continue
             block_type = struct.unpack_from(endian + "I", buf, pos)[0]
-            if block_type == 6 and interfaces and not skipping and CORE_EPB_WALK:
+            if block_type == 6 and interfaces and not skipping and _core_walks(interfaces):
                 # The Rust core takes the run of whole, well-formed EPBs from here; the
                 # first block it does not take is read below, as every block was.
                 *columns, after = walk_pcapng(
