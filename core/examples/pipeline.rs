@@ -14,7 +14,7 @@ static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use _core::conns_json::record_into;
-use _core::decode::{Addr, Bytes, Decoder, Tally};
+use _core::decode::{Addr, Bytes, Decoder, Segment, Tally};
 use _core::pcap::{walk, Layout};
 use _core::track::{Event, Seg, Tracker};
 
@@ -47,6 +47,7 @@ fn main() {
     let mut have = 0usize;
     let mut skip = 24usize;
     let mut decoder = Decoder::new();
+    let mut segment = Segment::empty();
     let mut tracker = Tracker::new(300_000_000_000, 2_000_000_000, false);
     let mut tally = Tally::default();
     let mut events = Vec::new();
@@ -75,8 +76,9 @@ fn main() {
             }
             let start = skip + w.starts[i] as usize;
             let bytes = &buf[start..start + w.caplens[i] as usize];
-            let Ok(Some(segment)) =
-                decoder.decode(frames, i128::from(w.ts_ns[i]), 1, bytes, false, &mut tally)
+            let ts = i128::from(w.ts_ns[i]);
+            let Ok(true) =
+                decoder.decode_into(frames, ts, 1, bytes, false, &mut tally, &mut segment)
             else {
                 continue;
             };

@@ -106,6 +106,12 @@ fn write_own_digits(out: &mut String, ns: i128) -> bool {
     if fraction == 0 {
         step = BILLION_U64;
     } else {
+        // a microsecond or millisecond time's zeros at once, then the rest one by one
+        if fraction % 1_000_000 == 0 {
+            (fraction, step, width) = (fraction / 1_000_000, 1_000_000, 3);
+        } else if fraction % 1000 == 0 {
+            (fraction, step, width) = (fraction / 1000, 1000, 6);
+        }
         while fraction % 10 == 0 {
             fraction /= 10;
             step *= 10;
@@ -130,9 +136,7 @@ fn write_own_digits(out: &mut String, ns: i128) -> bool {
         out.push('0');
     } else {
         let text = digits.format(fraction);
-        for _ in text.len()..width {
-            out.push('0');
-        }
+        out.push_str(&"000000000"[..width - text.len()]); // its leading zeros
         out.push_str(text);
     }
     true

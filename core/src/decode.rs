@@ -399,20 +399,39 @@ impl Decoder {
         pcapng: bool,
         tally: &mut Tally,
     ) -> Decoded {
+        let mut segment = Segment::empty();
+        let found = self.decode_into(frame, ts_ns, linktype, data, pcapng, tally, &mut segment)?;
+        Ok(found.then_some(segment))
+    }
+
+    /// `decode` into `out` (true: a TCP segment is there now): no segment is moved,
+    /// and one `out` serves a whole batch (the move was 56 instructions a packet).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub fn decode_into(
+        &mut self,
+        frame: i64,
+        ts_ns: i128,
+        linktype: i64,
+        data: &[u8],
+        pcapng: bool,
+        tally: &mut Tally,
+        out: &mut Segment,
+    ) -> Result<bool, UnsupportedLinkType> {
         let at = Frame {
             frame,
             ts_ns,
             pcapng,
         };
-        match self.frame(&at, linktype, data, tally) {
-            Ok(Some(segment)) => {
+        match self.frame(&at, linktype, data, tally, out) {
+            Ok(true) => {
                 tally.tcp_packets += 1;
-                Ok(Some(segment))
+                Ok(true)
             }
-            Ok(None) => Ok(None),
+            Ok(false) => Ok(false),
             Err(Bad::Malformed(code, detail)) => {
                 tally.anomaly(frame, code, detail);
-                Ok(None)
+                Ok(false)
             }
             Err(Bad::Unsupported(linktype)) => Err(UnsupportedLinkType(linktype)),
         }
@@ -425,14 +444,15 @@ impl Decoder {
         linktype: i64,
         data: &[u8],
         tally: &mut Tally,
-    ) -> Step<Option<Segment>> {
+        out: &mut Segment,
+    ) -> Step<bool> {
         let (l3, version) = link(linktype, data, fr.pcapng)?;
         match version {
-            4 => self.ipv4(fr, data, l3, tally),
-            6 => self.ipv6(fr, data, l3, tally),
+            4 => self.ipv4(fr, data, l3, tally, out),
+            6 => self.ipv6(fr, data, l3, tally, out),
             _ => {
                 tally.non_tcp_packets += 1;
-                Ok(None)
+                Ok(false)
             }
         }
     }
@@ -444,7 +464,8 @@ impl Decoder {
         data: &[u8],
         at: usize,
         tally: &mut Tally,
-    ) -> Step<Option<Segment>> {
+        out: &mut Segment,
+    ) -> Step<bool> {
         need(data, at + 20, "truncated_ip_header", "IPv4 header cut off")?;
         let h = fixed::<20>(data, at)?;
         let vihl = h[0];
@@ -485,7 +506,7 @@ impl Decoder {
                 let end = data.len().min(at + total);
                 icmp(fr, data, at + ihl, end, src, 4, tally)?;
             }
-            return Ok(None);
+            return Ok(false);
         }
         let more_fragments = frag & 0x2000 != 0;
         let frag_offset = usize::from(frag & 0x1FFF) << 3;
@@ -508,14 +529,16 @@ impl Decoder {
                 tally,
             )?;
             return match whole {
-                None => Ok(None),
+                None => Ok(false),
                 Some(whole) => {
                     let len = whole.len();
-                    tcp(fr, &whole, 0, len, &ip, tally).map(|s| Some(s.reassembled(whole)))
+                    tcp(fr, &whole, 0, len, &ip, tally, out)?;
+                    out.bytes = Bytes::Reassembled(whole);
+                    Ok(true)
                 }
             };
         }
-        tcp(fr, data, at + ihl, total - ihl, &ip, tally).map(Some)
+        tcp(fr, data, at + ihl, total - ihl, &ip, tally, out).map(|()| true)
     }
 
     fn ipv6(
@@ -524,7 +547,8 @@ impl Decoder {
         data: &[u8],
         at: usize,
         tally: &mut Tally,
-    ) -> Step<Option<Segment>> {
+        out: &mut Segment,
+    ) -> Step<bool> {
         need(data, at + 40, "truncated_ip_header", "IPv6 header cut off")?;
         let vtcfl = be32(data, at)?;
         let plen = usize::from(be16(data, at + 4)?);
@@ -574,7 +598,7 @@ impl Decoder {
                 if next_header == 58 && fragment.is_none() {
                     icmp(fr, data, pos, data.len().min(end), src, 6, tally)?;
                 }
-                return Ok(None);
+                return Ok(false);
             }
             if pos > end {
                 return malformed(
@@ -594,14 +618,16 @@ impl Decoder {
             let key = (src, dst, ident, 6);
             let whole = self.reassemble(key, fr, frag_offset, more, body, end - pos, tally)?;
             return match whole {
-                None => Ok(None),
+                None => Ok(false),
                 Some(whole) => {
                     let len = whole.len();
-                    tcp(fr, &whole, 0, len, &ip, tally).map(|s| Some(s.reassembled(whole)))
+                    tcp(fr, &whole, 0, len, &ip, tally, out)?;
+                    out.bytes = Bytes::Reassembled(whole);
+                    Ok(true)
                 }
             };
         }
-        tcp(fr, data, pos, end - pos, &ip, tally).map(Some)
+        tcp(fr, data, pos, end - pos, &ip, tally, out).map(|()| true)
     }
 
     /// Collect TCP fragments; the whole datagram at its last fragment.
@@ -687,9 +713,27 @@ struct Ip {
 }
 
 impl Segment {
-    fn reassembled(mut self, whole: Vec<u8>) -> Segment {
-        self.bytes = Bytes::Reassembled(whole);
-        self
+    /// A segment to decode into (`Decoder::decode_into`).
+    pub fn empty() -> Segment {
+        Segment {
+            frame: 0,
+            ts_ns: 0,
+            src: Addr::from_slice(&[]),
+            sport: 0,
+            dst: Addr::from_slice(&[]),
+            dport: 0,
+            flags: 0,
+            seq: 0,
+            ack: 0,
+            win: 0,
+            payload_len: 0,
+            ttl: 0,
+            ip_id: 0,
+            bytes: Bytes::Frame,
+            tcp_at: 0,
+            payload_at: 0,
+            captured_end: 0,
+        }
     }
 }
 
@@ -896,7 +940,8 @@ fn tcp(
     ip_payload_len: usize,
     ip: &Ip,
     tally: &mut Tally,
-) -> Step<Segment> {
+    out: &mut Segment,
+) -> Step<()> {
     need(data, at + 20, "truncated_tcp_header", "TCP header cut off")?;
     let h = fixed::<20>(data, at)?;
     let off_flags = word(h, 12);
@@ -920,7 +965,7 @@ fn tcp(
             "TCP options cut by snaplen",
         );
     }
-    Ok(Segment {
+    *out = Segment {
         frame: fr.frame,
         ts_ns: fr.ts_ns,
         src: ip.src,
@@ -938,7 +983,8 @@ fn tcp(
         tcp_at: at,
         payload_at: at + doff,
         captured_end: data.len(),
-    })
+    };
+    Ok(())
 }
 
 #[cfg(test)]

@@ -529,9 +529,10 @@ impl Columns {
         linktype: i64,
         pcapng: bool,
         tally: &mut Tally,
-        mut segment: impl FnMut(decode::Segment, &[u8], usize),
+        mut segment: impl FnMut(&decode::Segment, &[u8], usize),
     ) -> PyResult<Option<i64>> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut found = decode::Segment::empty(); // each frame's, in place
             for i in 0..self.frames.len() {
                 let start = usize::try_from(self.starts[i]).unwrap_or(usize::MAX);
                 let len = usize::try_from(self.caplens[i]).unwrap_or(0);
@@ -539,9 +540,10 @@ impl Columns {
                     .get(start..start.saturating_add(len))
                     .unwrap_or_default();
                 let (frame, ts_ns) = (self.frames[i], self.stamps[i]);
-                match decoder.decode(frame, ts_ns, linktype, bytes, pcapng, tally) {
-                    Ok(Some(found)) => segment(found, bytes, start),
-                    Ok(None) => {}
+                match decoder.decode_into(frame, ts_ns, linktype, bytes, pcapng, tally, &mut found)
+                {
+                    Ok(true) => segment(&found, bytes, start),
+                    Ok(false) => {}
                     Err(decode::UnsupportedLinkType(lt)) => return Some(lt),
                 }
             }
@@ -600,7 +602,7 @@ impl PyDecoder {
             linktype,
             pcapng,
             &mut tally,
-            |s, _, at| found.push((s, at)),
+            |s, _, at| found.push((s.clone(), at)),
         )?;
         self.outcome(py, buf, found, tally, unsupported)
     }
@@ -1185,11 +1187,11 @@ impl PyTracker {
                 &mut tally,
                 |segment, bytes, start| {
                     let seen = match &segment.bytes {
-                        decode::Bytes::Frame => Seg::of(&segment, bytes),
-                        decode::Bytes::Reassembled(whole) => Seg::of(&segment, whole),
+                        decode::Bytes::Frame => Seg::of(segment, bytes),
+                        decode::Bytes::Reassembled(whole) => Seg::of(segment, whole),
                     };
                     if tracker.segment(&seen, tapped.len(), &mut events) {
-                        tapped.push((segment, start));
+                        tapped.push((segment.clone(), start));
                     }
                 },
             )
