@@ -206,3 +206,22 @@ def test_compare_json_fields_are_exactly_the_documented_ones() -> None:
     documented = _documented_fields("pcapdiff/compare/1")
     assert emitted - documented == set(), "fields missing from docs/json.md"
     assert documented - emitted == set(), "documented fields never emitted"
+
+
+@pytest.mark.parametrize("command", ["conns", "compare"])
+def test_a_full_disk_under_the_tables_rows_is_one_line_and_exit_2(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the tables keep their rows in a temporary file (render/spool.py): on a full disk
+    # (/dev/full: every write ENOSPC) the CLI says so in one line, no traceback
+    if not Path("/dev/full").exists():
+        pytest.skip("this machine has no /dev/full")
+    import pcapdiff.render.spool as spool
+
+    monkeypatch.setattr(spool.tempfile, "TemporaryFile", lambda **_: open("/dev/full", "w+b"))  # noqa: SIM115
+    path = ROOT / "fixtures" / "pcaps" / "compare" / "every_outcome" / "edge.pcap"
+    assert main([command, str(path)]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"error: the table's rows could not be kept in {spool.tempfile.gettempdir()}: "
+        "No space left on device (set TMPDIR to a directory with room, or write --json)"
+    ]

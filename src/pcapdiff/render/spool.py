@@ -10,11 +10,22 @@ where its record lies.
 
 from __future__ import annotations
 
+import contextlib
 import marshal
 import tempfile
 from array import array
 from collections.abc import Iterator
 from typing import Any
+
+from ..errors import PcapdiffError
+
+
+def _trouble(exc: OSError) -> PcapdiffError:
+    where = tempfile.gettempdir()
+    return PcapdiffError(
+        f"the table's rows could not be kept in {where}: {exc.strerror or exc} "
+        "(set TMPDIR to a directory with room, or write --json)"
+    )
 
 
 class Spool:
@@ -22,7 +33,10 @@ class Spool:
 
     def __init__(self) -> None:
         # closed by close() (a with block): the spool lives as long as its table
-        self._file = tempfile.TemporaryFile(prefix="pcapdiff-table-")  # noqa: SIM115
+        try:
+            self._file = tempfile.TemporaryFile(prefix="pcapdiff-table-")  # noqa: SIM115
+        except OSError as exc:
+            raise _trouble(exc) from None
         # the order's first key, where a capture is several files
         self._starts: array[int] | list[int] = array("q")
         self._frames = array("q")
@@ -45,9 +59,12 @@ class Spool:
             self._lengths.append(0)
             return
         data = marshal.dumps(record)
-        self._at.append(self._file.tell())
+        try:
+            self._at.append(self._file.tell())
+            self._file.write(data)
+        except OSError as exc:  # the disk is full
+            raise _trouble(exc) from None
         self._lengths.append(len(data))
-        self._file.write(data)
         self.shown += 1
 
     def rows(self, several_files: bool) -> Iterator[tuple[int, Any]]:
@@ -62,11 +79,17 @@ class Spool:
         for n, i in enumerate(order, 1):
             if at[i] >= 0:
                 # one read a record: marshal.load(file) reads it piece by piece
-                self._file.seek(at[i])
-                yield n, marshal.loads(self._file.read(lengths[i]))
+                try:
+                    self._file.seek(at[i])
+                    data = self._file.read(lengths[i])
+                except OSError as exc:  # the last writes flushed here: the disk is full
+                    raise _trouble(exc) from None
+                yield n, marshal.loads(data)
 
     def close(self) -> None:
-        self._file.close()
+        # its rows are thrown away: a flush that fails (a full disk) says nothing more
+        with contextlib.suppress(OSError):
+            self._file.close()
 
     def __enter__(self) -> Spool:
         return self
