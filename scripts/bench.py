@@ -22,8 +22,9 @@ files), then `flows --json` and `syncheck --json`.
 Files: the keep-alive mix (1 to 6 requests per connection), the worst case for
 per-connection cost (one request per connection), the keep-alive mix over IPv6, an
 edge/origin pair (the origin behind source NAT) for `compare` (its packets/s counts
-both files), and a 5x larger keep-alive file on which only pcapdiff runs, to show
-its peak memory does not grow with the file.
+both files; beside it tcpdump reading both, compare's yardstick), and a 5x larger
+keep-alive file on which only pcapdiff runs, to show its peak memory does not grow
+with the file.
 
 Then the real edge's pair (scripts/synth_pair.py): thousands of connections share a
 request line, the origin is behind source NAT with its clock hours ahead, both
@@ -37,6 +38,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import os
+import shlex
 import shutil
 import struct
 import subprocess
@@ -124,6 +126,12 @@ def measure(
     if capture.parent.name.startswith("shared-"):
         shown = f"{capture.parent.name}/{capture.name}"
     return Run(tool, shown, packets, seconds, rss_mb, proc.returncode)
+
+
+def tcpdump_both(edge: Path, origin: Path) -> list[str]:
+    """tcpdump reading two captures, one after the other, as one command to time."""
+    read = "tcpdump -nn -r {} -w /dev/null 2>/dev/null"
+    return ["sh", "-c", " && ".join(read.format(shlex.quote(str(f))) for f in (edge, origin))]
 
 
 def ensure_pair(folder: Path, packets: int) -> tuple[Path, Path, int, int]:
@@ -291,6 +299,15 @@ def main() -> None:
             [*compare_old, str(edge_pair), str(origin_pair)],
             edge_pair,
             2 * n,
+            (edge_pair, origin_pair),
+        )
+        # the yardstick of compare's target: tcpdump reading both files, one after the other
+        best(
+            "tcpdump -r both files",
+            tcpdump_both(edge_pair, origin_pair),
+            edge_pair,
+            2 * n,
+            (edge_pair, origin_pair),
         )
         if args.big:
             big_n = n * args.big
@@ -305,6 +322,13 @@ def main() -> None:
         best(
             "pcapdiff compare --json",
             [*compare_argv, str(edge), str(origin)],
+            edge,
+            edge_n + origin_n,
+            (edge, origin),
+        )
+        best(
+            "tcpdump -r both files",
+            tcpdump_both(edge, origin),
             edge,
             edge_n + origin_n,
             (edge, origin),
