@@ -217,7 +217,11 @@ def compare(
     }
     edge_arg, origin_arg = capture_arg(edge), capture_arg(origin) if origin else None
     page = HtmlReport(all_connections=html_all) if html_out is not None else None
-    spool = VerdictSpool(wanted.matches if wanted.active else None)
+    # the table (no --json, no page): each verdict on disk as it is final, laid out at
+    # the end; --json and the page need no spool (nor its temporary file)
+    spool = None
+    if not as_json and page is None:
+        spool = VerdictSpool(wanted.matches if wanted.active else None)
     try:
         with bars(show, labels) as updates:
             if as_json or (page is not None and str(html_out) == "-"):
@@ -250,8 +254,7 @@ def compare(
                     raise
                 tail = writer.finish(result)
                 judged = list(writer.outcomes.elements())
-            elif page is None:
-                # the table: each verdict on disk as it is final (spool), laid out at the end
+            elif spool is not None:
                 result = compare_streaming(
                     edge_arg,
                     origin_arg,
@@ -281,7 +284,7 @@ def compare(
         if not as_json and not (html_out is not None and str(html_out) == "-"):
             filters = _described(click.get_current_context())
             shown: Shown | TableRows
-            if page is None:
+            if spool is not None:
                 shown = spool.table(bool(result.edge.files), filters)
             else:
                 numbered = list(enumerate(result.verdicts, 1))
@@ -295,7 +298,8 @@ def compare(
                 shown=shown,
             )
     finally:
-        spool.close()  # the table's spool, deleted
+        if spool is not None:
+            spool.close()  # the table's spool, deleted
     code = for_outcomes(judged)
     if code is ExitCode.NOTHING_JUDGED:
         out_console(sys.stderr, stderr=True).print(f"note: {nothing_judged(result)}")

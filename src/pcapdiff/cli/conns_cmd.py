@@ -123,8 +123,7 @@ def conns(
             times = TimeFormat(zone(local_time), scan.summary.first_ts_ns)
             several = bool(scan.summary.files)  # frames are per file: order by time
             if spool.shown:
-                render_conns_rows(
-                    lambda: (row for _, row in spool.rows(several)), out, scan.summary.cite, times
-                )
+                rows = (row for _, row in spool.rows(several))
+                render_conns_rows(rows, out, scan.summary.cite, times)
             render_footer(scan.summary, spool.shown, selected.seen, out, times)
     sys.exit(ExitCode.OK)

@@ -109,7 +109,7 @@ class TableRows(NamedTuple):
     """The rows to show (read once, in order), with what the summary says of all
     verdicts."""
 
-    rows: Callable[[], Iterator[tuple[int, Shows]]]  # (number, what it shows)
+    rows: Iterable[tuple[int, Shows]]  # (number, what it shows)
     outcomes: Counter[Outcome]  # of every verdict judged
     shown: int
     filtered_out: int = 0
@@ -141,10 +141,7 @@ class VerdictSpool(Spool):
     def table(self, several_files: bool, filters: str = "") -> TableRows:
         """The rows, in ``compare``'s order (``Spool.rows``; several files:
         ``CaptureSummary.files``)."""
-
-        def rows() -> Iterator[tuple[int, Shows]]:
-            return self.rows(several_files)
-
+        rows = self.rows(several_files)
         return TableRows(rows, self.outcomes, self.shown, len(self) - self.shown, filters)
 
 
@@ -153,7 +150,7 @@ def table_rows(c: Comparison, shown: Shown | None = None) -> TableRows:
     chosen = shown.verdicts if shown is not None else tuple(enumerate(c.verdicts, 1))
     everything = [(n, shows(v)) for n, v in chosen]
     return TableRows(
-        lambda: iter(everything),
+        everything,
         Counter(v.outcome for v in c.verdicts),
         len(everything),
         shown.filtered_out if shown else 0,
@@ -187,7 +184,7 @@ def render_comparison(
         # each row made once: measured, and kept on disk until the widths are known
         widest = Widest((*HEADERS, *PROSE_HEADERS))
         with Spool() as made:
-            for n, facts in table.rows():
+            for n, facts in table.rows:
                 row = _row(c, n, facts, times)
                 widest.add(_cells(row))
                 made.add(0, n, tuple(row))

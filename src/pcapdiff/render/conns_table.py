@@ -124,12 +124,11 @@ def render_conns_table(
     if not connections:
         return
     times = times or TimeFormat(reference_ns=connections[0].first_ts_ns)
-    rows = [conn_shows(conn) for conn in connections]
-    render_conns_rows(lambda: iter(rows), console, cite, times)
+    render_conns_rows((conn_shows(conn) for conn in connections), console, cite, times)
 
 
 def render_conns_rows(
-    rows: Callable[[], Iterator[ConnShows]],
+    rows: Iterable[ConnShows],
     console: Console,
     cite: Callable[[int], int | str],
     times: TimeFormat,
@@ -140,7 +139,7 @@ def render_conns_rows(
     # each row made once: measured, and kept on disk until the widths are known
     widest = Widest((*HEADERS, *PROSE_HEADERS))
     with Spool() as made:
-        for n, row in enumerate(rows()):
+        for n, row in enumerate(rows):
             fields, request, response, style = _row(row, cite, times)
             widest.add((*fields, request, response))
             made.add(0, n, (fields, request, response, style))
