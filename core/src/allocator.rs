@@ -24,33 +24,38 @@ fn aligned(p: *mut c_void, align: usize) -> bool {
     (p as usize) & (align - 1) == 0
 }
 
+/// A block from `plain` where its alignment is the layout's, else from `aligned`.
+///
+/// # Safety
+/// As `GlobalAlloc::alloc`: the caller frees the block with `mi_free`.
+#[inline(always)]
+unsafe fn plain_or_aligned(
+    layout: Layout,
+    plain: unsafe extern "C" fn(usize) -> *mut c_void,
+    aligned_by: unsafe extern "C" fn(usize, usize) -> *mut c_void,
+) -> *mut u8 {
+    let (size, align) = (layout.size(), layout.align());
+    if align <= PLAIN_ALIGN {
+        let p = plain(size);
+        if p.is_null() || aligned(p, align) {
+            return p.cast();
+        }
+        mi::mi_free(p);
+    }
+    aligned_by(size, align).cast()
+}
+
 // SAFETY: every block comes from mimalloc and goes back to it (`mi_free` takes blocks
 // of either kind); a block is returned only if it has the layout's alignment.
 unsafe impl GlobalAlloc for Allocator {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        if align <= PLAIN_ALIGN {
-            let p = mi::mi_malloc(size);
-            if p.is_null() || aligned(p, align) {
-                return p.cast();
-            }
-            mi::mi_free(p);
-        }
-        mi::mi_malloc_aligned(size, align).cast()
+        plain_or_aligned(layout, mi::mi_malloc, mi::mi_malloc_aligned)
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let (size, align) = (layout.size(), layout.align());
-        if align <= PLAIN_ALIGN {
-            let p = mi::mi_zalloc(size);
-            if p.is_null() || aligned(p, align) {
-                return p.cast();
-            }
-            mi::mi_free(p);
-        }
-        mi::mi_zalloc_aligned(size, align).cast()
+        plain_or_aligned(layout, mi::mi_zalloc, mi::mi_zalloc_aligned)
     }
 
     #[inline]
