@@ -84,6 +84,7 @@ def records(draw_sizes: list[tuple[int, int, int]], endian: str, hdr_len: int) -
     st.sampled_from([16, 24]),
     st.integers(0, 10),
     st.integers(0, 9),
+    st.binary(max_size=8),
 )
 @settings(max_examples=400, deadline=None)
 def test_the_core_walks_as_the_python_loop_did(
@@ -94,23 +95,37 @@ def test_the_core_walks_as_the_python_loop_did(
     hdr_len: int,
     cut: int,
     empty_run: int,
+    lead: bytes,
 ) -> None:
+    """Also begun inside the chunk (after ``lead``, as the read-ahead's blocks are):
+    the same records, at the chunk's offsets."""
     data = records(sizes, endian, hdr_len)
     chunk = bytearray(data + noise)
     end = max(0, len(chunk) - cut)
     expected = reference_walk(chunk, end, hdr_len, endian, nsec, empty_run)
     got = walk_pcap(
-        chunk, end, hdr_len, endian == ">", nsec, LIMIT, EMPTY_LIMIT, ZERO_RUN, CHUNK, empty_run
+        bytearray(lead) + chunk,
+        len(lead),
+        len(lead) + end,
+        hdr_len,
+        endian == ">",
+        nsec,
+        LIMIT,
+        EMPTY_LIMIT,
+        ZERO_RUN,
+        CHUNK,
+        empty_run,
     )
-    starts, caplens, stamps, wires, *rest = got
+    starts, caplens, stamps, wires, pos, want, run, stop, at, caplen = got
     columns = [memoryview(c).cast("q").tolist() for c in (starts, caplens, stamps, wires)]
-    assert list(zip(*columns, strict=True)) == expected[0]
-    assert tuple(rest) == expected[1:]
+    shifted = [(start - len(lead), *rest) for start, *rest in zip(*columns, strict=True)]
+    assert shifted == expected[0]
+    assert (pos - len(lead), want, run, stop, at - len(lead), caplen) == expected[1:]
 
 
 def test_a_header_shorter_than_a_record_header_is_refused() -> None:
     with pytest.raises(RuntimeError, match="at least 16 bytes"):
-        walk_pcap(bytearray(64), 64, 8, False, False, LIMIT, EMPTY_LIMIT, ZERO_RUN, CHUNK, 0)
+        walk_pcap(bytearray(64), 0, 64, 8, False, False, LIMIT, EMPTY_LIMIT, ZERO_RUN, CHUNK, 0)
 
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -68,13 +68,13 @@ fn main() {
             }
             continue;
         }
-        let w = walk(&buf[skip..], have - skip, layout, 0);
+        let w = walk(&buf, skip, have, layout, 0);
         for i in 0..w.starts.len() {
             frames += 1;
             if depth < 2 {
                 continue;
             }
-            let start = skip + w.starts[i] as usize;
+            let start = w.starts[i] as usize;
             let bytes = &buf[start..start + w.caplens[i] as usize];
             let ts = i128::from(w.ts_ns[i]);
             let Ok(true) =
@@ -91,7 +91,7 @@ fn main() {
             };
             tracker.segment(&Seg::of(&segment, held), 0, &mut events);
         }
-        let end = skip + w.pos;
+        let end = w.pos;
         buf.copy_within(end..have, 0);
         have -= end;
         skip = 0;

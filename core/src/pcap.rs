@@ -60,15 +60,17 @@ pub fn zero_run(chunk: &[u8], pos: usize, end: usize, layout: &Layout) -> bool {
         || (found.is_none() && rest.len() < layout.chunk_bytes && run > layout.header_len)
 }
 
-/// Walk the whole records in `chunk[..end]`; `empty_run` carries the count of
-/// zero-length records in a row over from the previous chunk.
-pub fn walk(chunk: &[u8], end: usize, layout: Layout, empty_run: u32) -> Walk {
+/// Walk the whole records in `chunk[begin..end]` (offsets in the result are the
+/// chunk's); `empty_run` carries the count of zero-length records in a row over from
+/// the previous chunk.
+pub fn walk(chunk: &[u8], begin: usize, end: usize, layout: Layout, empty_run: u32) -> Walk {
     let end = end.min(chunk.len());
+    let begin = begin.min(end);
     let hdr = layout.header_len;
     let frac_ns: i64 = if layout.nanoseconds { 1 } else { 1000 };
     // Room for a chunk of 256-byte records at the start: the columns grow (and copy)
     // a few times less, and at most a chunk's worth is asked for.
-    let room = end / 256;
+    let room = (end - begin) / 256;
     let mut out = Walk {
         starts: Vec::with_capacity(room),
         caplens: Vec::with_capacity(room),
@@ -77,7 +79,7 @@ pub fn walk(chunk: &[u8], end: usize, layout: Layout, empty_run: u32) -> Walk {
         empty_run,
         ..Walk::default()
     };
-    let mut pos = 0usize;
+    let mut pos = begin;
     while pos + hdr <= end {
         let (Some(sec), Some(frac), Some(caplen), Some(wire)) = (
             word(chunk, pos, layout.big_endian),
@@ -148,7 +150,7 @@ mod tests {
         chunk.extend(record(3, 4, b"de", 2));
         let cut = record(5, 6, b"fghij", 5);
         chunk.extend_from_slice(&cut[..18]);
-        let w = walk(&chunk, chunk.len(), LE, 0);
+        let w = walk(&chunk, 0, chunk.len(), LE, 0);
         assert_eq!(w.starts, vec![16, 35]);
         assert_eq!(w.caplens, vec![3, 2]);
         assert_eq!(w.ts_ns, vec![1_000_002_000, 3_000_004_000]);
@@ -156,6 +158,23 @@ mod tests {
         assert_eq!(w.pos, 37);
         assert_eq!(w.want, 21);
         assert_eq!(w.stop, Some(Stop::End));
+    }
+
+    #[test]
+    fn a_walk_from_inside_the_chunk_gives_the_chunks_offsets() {
+        // what the read-ahead hands over: the previous chunk's cut record copied in
+        // just before the new block, the walk begun there
+        let mut chunk = vec![0xAA; 7];
+        chunk.extend(record(1, 2, b"abc", 60));
+        chunk.extend(record(3, 4, b"de", 2));
+        let whole = walk(&chunk[7..], 0, chunk.len() - 7, LE, 0);
+        let inside = walk(&chunk, 7, chunk.len(), LE, 0);
+        let moved: Vec<i64> = whole.starts.iter().map(|s| s + 7).collect();
+        assert_eq!(inside.starts, moved);
+        assert_eq!(inside.ts_ns, whole.ts_ns);
+        assert_eq!(inside.pos, whole.pos + 7);
+        // a beginning past the end takes nothing
+        assert!(walk(&chunk, 99, chunk.len(), LE, 0).starts.is_empty());
     }
 
     #[test]
@@ -170,7 +189,7 @@ mod tests {
             nanoseconds: true,
             ..LE
         };
-        let w = walk(&chunk, chunk.len(), layout, 0);
+        let w = walk(&chunk, 0, chunk.len(), layout, 0);
         assert_eq!(w.ts_ns, vec![7_000_000_009]);
     }
 
@@ -182,7 +201,7 @@ mod tests {
             max_caplen: 100,
             ..LE
         };
-        let w = walk(&chunk, chunk.len(), layout, 0);
+        let w = walk(&chunk, 0, chunk.len(), layout, 0);
         assert_eq!(w.starts.len(), 1);
         assert_eq!(
             w.stop,
@@ -197,7 +216,7 @@ mod tests {
     fn zeros_are_an_unwritten_tail() {
         let mut chunk = record(1, 0, b"x", 1);
         chunk.extend([0u8; 64]);
-        let w = walk(&chunk, chunk.len(), LE, 0);
+        let w = walk(&chunk, 0, chunk.len(), LE, 0);
         assert_eq!(w.starts.len(), 1);
         assert_eq!(w.stop, Some(Stop::Zeros { at: 17 }));
     }
@@ -210,7 +229,7 @@ mod tests {
         for len in 0..400usize {
             let chunk = noise.bytes(len, &small);
             for end in [0, len / 2, len, len + 10] {
-                let w = walk(&chunk, end, LE, 0);
+                let w = walk(&chunk, 0, end, LE, 0);
                 assert!(w.pos <= len);
             }
         }

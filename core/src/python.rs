@@ -72,18 +72,20 @@ fn linktype_runs(linktypes: &[u8]) -> Vec<(usize, usize, i64)> {
     runs
 }
 
-/// The columns of one chunk's pcap records, where the walk stopped and why:
+/// The columns of the pcap records in chunk[begin:end] (offsets the chunk's), where
+/// the walk stopped and why:
 /// (starts, caplens, ts_ns, wire_lens, pos, want, empty_run, stop, stop_at, caplen)
 /// with stop "end", "zeros" or "too_big".
 #[allow(clippy::too_many_arguments, clippy::type_complexity)]
 #[pyfunction]
 #[pyo3(signature = (
-    chunk, end, header_len, big_endian, nanoseconds, max_caplen, empty_limit, zero_run_bytes,
-    chunk_bytes, empty_run
+    chunk, begin, end, header_len, big_endian, nanoseconds, max_caplen, empty_limit,
+    zero_run_bytes, chunk_bytes, empty_run
 ))]
 fn walk_pcap<'py>(
     py: Python<'py>,
     chunk: &Bound<'py, PyByteArray>,
+    begin: usize,
     end: usize,
     header_len: usize,
     big_endian: bool,
@@ -122,7 +124,7 @@ fn walk_pcap<'py>(
     // SAFETY: no Python code runs while the slice is borrowed (the GIL is held and
     // nothing here calls back into Python), so the bytearray cannot be resized.
     let data = unsafe { chunk.as_bytes() };
-    let walked = std::panic::catch_unwind(|| pcap::walk(data, end, layout, empty_run))
+    let walked = std::panic::catch_unwind(|| pcap::walk(data, begin, end, layout, empty_run))
         .map_err(|_| PyRuntimeError::new_err("pcap walk failed (a bug: please report it)"))?;
     let (stop, at, caplen) = match walked.stop {
         Some(Stop::Zeros { at }) => ("zeros", at, 0),

@@ -8,6 +8,7 @@ from .model import Column, Connection, SegmentRow, Verdict
 
 def walk_pcap(
     chunk: bytearray,
+    begin: int,
     end: int,
     header_len: int,
     big_endian: bool,
@@ -18,7 +19,7 @@ def walk_pcap(
     chunk_bytes: int,
     empty_run: int,
 ) -> tuple[bytes, bytes, bytes, bytes, int, int, int, str, int, int]:
-    """One chunk's pcap records as native-endian int64 columns (starts of the
+    """The pcap records of chunk[begin:end] as native-endian int64 columns (starts of the
     captured bytes, captured lengths, timestamps in ns, wire lengths), then where the
     walk stopped (pos), the bytes a cut record needs (want), the run of zero-length
     records so far, and why it stopped ("end", "zeros", "too_big") with the offset and,

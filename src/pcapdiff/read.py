@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from ._core import column_facts, frame_numbers, linktype_runs, walk_pcap, walk_pcapng
+from .chunks import CHUNK_BYTES, ChunkSource, open_chunks
 from .errors import PcapdiffError, PcapFormatError
 from .model import Anomaly, CaptureSummary, Column, Frame, FrameBatch, InterfaceStats
 
@@ -47,8 +48,6 @@ EMPTY_RECORDS_RUN = 4096  # zero-length records in a row: no capture tool writes
 DEFAULT_MAX_RATIO = 1000
 RATIO_FLOOR_BYTES = 256 << 20
 
-CHUNK_BYTES = 1 << 20
-CHUNK_SLACK = 64 << 10  # room for the record cut by the previous chunk's end
 # libpcap refuses records larger than this unless the file's snaplen says otherwise.
 DEFAULT_MAX_CAPLEN = 262_144
 ABSOLUTE_MAX_CAPLEN = 16 << 20
@@ -101,13 +100,25 @@ class _Source:
         self.name = name
         self.owned = owned  # we opened it, so we close it
         self.stream: BinaryIO = raw
+        self.chunks: ChunkSource | None = None
+
+    def open_chunks(self) -> ChunkSource:
+        """The chunks of the stream (read ahead on a second thread, but a live one's)."""
+        self.chunks = open_chunks(self.stream, self.raw, regular_file=self.total > 0)
+        return self.chunks
 
     def close(self) -> None:
+        if self.chunks is not None:
+            self.chunks.close()  # its reading thread first, then the file under it
         if self.owned:
             self.raw.close()
 
     def position(self) -> int:
-        """Bytes of the underlying (possibly compressed) file consumed so far."""
+        """Bytes of the underlying (possibly compressed) file consumed so far (as far
+        as the walk has been given them: the reading thread is ahead)."""
+        known = self.chunks.position() if self.chunks is not None else None
+        if known is not None:
+            return known
         try:
             return self.raw.tell()
         except (OSError, ValueError):
@@ -305,22 +316,24 @@ def _read_pcap(
     max_caplen = min(max(DEFAULT_MAX_CAPLEN, snaplen), ABSOLUTE_MAX_CAPLEN)
     caplen_at = struct.Struct(endian + "I").unpack_from
     hdr_len = 24 if modified else 16
-    chunks = _Chunks()
-    # The bytes before the next chunk's: data[tail_at:tail_end]; base is their offset.
+    chunks = src.open_chunks()
+    # The bytes before the next chunk's: data[tail_at:tail_end]; ``consumed`` is their
+    # offset in the file, ``base`` that of the chunk's first byte.
     data: bytes | bytearray = buf
-    tail_at, tail_end, base = 24, len(buf), 24
+    tail_at, tail_end, consumed = 24, len(buf), 24
     frame = 0
     empty_run = 0  # zero-length records in a row
     want = 0  # bytes the record cut by the chunk's end needs
     try:
         while True:
-            chunk = chunks.carry(data, tail_at, tail_end, max(CHUNK_BYTES, want))
             carried = tail_end - tail_at
-            got = _fill(stream, chunk, carried)
-            end = carried + got
+            chunk, begin, got = chunks.refill(data, tail_at, tail_end, want)
+            end = begin + carried + got
+            base = consumed - begin
             # Where each record starts, and its header's words: the Rust core's walk.
             walked = walk_pcap(
                 chunk,
+                begin,
                 end,
                 hdr_len,
                 endian == ">",
@@ -354,7 +367,7 @@ def _read_pcap(
                     progress(src.position(), src.total)
             if summary.compression:
                 check_ratio(src, name, frame + 1, base + end, max_ratio)
-            data, tail_at, tail_end, base = chunk, pos, end, base + pos
+            data, tail_at, tail_end, consumed = chunk, pos, end, base + pos
             if not got:
                 if end > pos:
                     have = end - pos
@@ -364,13 +377,13 @@ def _read_pcap(
                         else f"record data cut off ({have - hdr_len} of "
                         f"{caplen_at(chunk, pos + 8)[0]} bytes)"
                     )
-                    _cut_tail(summary, strict, name, frame + 1, base, what)
+                    _cut_tail(summary, strict, name, frame + 1, consumed, what)
                 return
     except READ_ERRORS as exc:  # EIO, a gzip stream that goes bad midway, ...
         raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
         src.close()
-        summary.bytes_read = base
+        summary.bytes_read = consumed
 
 
 def _column_batch(
@@ -413,61 +426,6 @@ def _note_batch(
     summary.packets += count
     summary.sliced_packets += sliced
     _widen_window(summary, first, last)
-
-
-class _Chunks:
-    """The reader's chunk buffers, each used again once nothing refers to it.
-
-    A batch handed out refers to its chunk (``FrameBatch.buf``), and a consumer may keep
-    it (compare's reading thread queues batches; a test may list them all), so a chunk
-    is written again only when its reference count says nobody but this pool holds it.
-    Reuse spares a megabyte of zeroing, and fresh pages to fault in, per chunk."""
-
-    KEEP = 4  # chunks held for reuse: the one being read, the queued ones
-
-    def __init__(self) -> None:
-        self.held: list[bytearray] = []
-
-    def carry(self, data: bytes | bytearray, start: int, stop: int, room: int) -> bytearray:
-        """A chunk that starts with data[start:stop] and has room for ``room`` more."""
-        need = stop - start + room
-        chunk = self._free(need)
-        if chunk is None:
-            chunk = bytearray(max(need, CHUNK_BYTES + CHUNK_SLACK))
-            if len(self.held) < self.KEEP:
-                self.held.append(chunk)
-        with memoryview(data) as view:
-            chunk[: stop - start] = view[start:stop]
-        return chunk
-
-    def _free(self, need: int) -> bytearray | None:
-        for i in range(len(self.held)):  # by index: a loop variable would hold a reference
-            # Free when the only references are the pool's list and the call's argument.
-            if len(self.held[i]) >= need and sys.getrefcount(self.held[i]) == 2:
-                return self.held[i]
-        return None
-
-
-def _fill(stream: BinaryIO, chunk: bytearray, at: int) -> int:
-    """Read into chunk[at:] until it is full or the stream ends; return bytes read.
-    A live stream (``interactive``: a capture still running) returns what one read
-    brought, so its packets are seen as they come, not a megabyte later."""
-    view = memoryview(chunk)
-    got = 0
-    readinto = getattr(stream, "readinto", None)
-    live = getattr(stream, "interactive", False)
-    while at + got < len(chunk) and not (live and got):
-        if readinto is not None:
-            n = readinto(view[at + got :])
-        else:
-            more = stream.read(len(chunk) - at - got)
-            n = len(more)
-            view[at + got : at + got + n] = more
-        if not n:
-            break
-        got += n
-    view.release()
-    return got
 
 
 def _zeros(summary: CaptureSummary, strict: bool, name: str, frame: int, offset: int) -> None:
@@ -610,7 +568,7 @@ def _read_pcapng(
     progress: ProgressFn | None,
     max_ratio: int = DEFAULT_MAX_RATIO,
 ) -> Iterator[FrameBatch]:
-    stream, name = src.stream, src.name
+    name = src.name
     summary.format = "pcapng"
     endian = "<"
     interfaces: list[_Interface] = []
@@ -623,12 +581,12 @@ def _read_pcapng(
     sections = 0
     next_progress = PROGRESS_EVERY
     batcher = _Batcher()
-    chunks = _Chunks()
+    chunks = src.open_chunks()
     end = len(buf)
     try:
         while True:
             if pos + 12 > end:
-                buf, end, got = _refill(stream, chunks, buf, pos, end, CHUNK_BYTES)
+                buf, begin, end, got = _refill(chunks, buf, pos, end, CHUNK_BYTES)
                 if not got:
                     if sections == 0:  # as for a pcap: no whole file header, no capture
                         raise PcapFormatError(
@@ -644,8 +602,8 @@ def _read_pcapng(
                             f"block header cut off ({end - pos} bytes left)",
                         )
                     break
-                base += pos
-                pos = 0
+                base += pos - begin
+                pos = begin
                 if summary.compression:
                     check_ratio(src, name, frame + 1, base + end, max_ratio)
                 continue
@@ -709,15 +667,15 @@ def _read_pcapng(
                 )
             nxt = pos + block_len
             if nxt > end:
-                buf, end, got = _refill(stream, chunks, buf, pos, end, max(CHUNK_BYTES, block_len))
+                buf, begin, end, got = _refill(chunks, buf, pos, end, max(CHUNK_BYTES, block_len))
                 if not got:
                     what = f"block cut off ({end - pos} of {block_len} bytes)"
                     if sections == 0:
                         raise PcapFormatError(name, frame=None, offset=base + pos, reason=what)
                     _cut_tail(summary, strict, name, frame + 1, base + pos, what)
                     break
-                base += pos
-                pos = 0
+                base += pos - begin
+                pos = begin
                 continue
             offset = base + pos
             body_end = nxt - 4
@@ -842,15 +800,15 @@ def _read_pcapng(
 
 
 def _refill(
-    stream: BinaryIO, chunks: _Chunks, buf: bytes | bytearray, pos: int, end: int, want: int
-) -> tuple[bytes | bytearray, int, int]:
-    """A chunk holding buf[pos:end] and up to ``want`` bytes more; (chunk, its end,
-    bytes read). At the end of the stream the old buffer is kept, unchanged."""
-    chunk = chunks.carry(buf, pos, end, want)
-    got = _fill(stream, chunk, end - pos)
+    chunks: ChunkSource, buf: bytes | bytearray, pos: int, end: int, want: int
+) -> tuple[bytes | bytearray, int, int, int]:
+    """A chunk holding buf[pos:end] and bytes read after them, ``want`` from pos if
+    the stream has them: (chunk, where buf[pos] is in it, its end, bytes read). At
+    the end of the stream the old buffer is kept, unchanged."""
+    chunk, begin, got = chunks.refill(buf, pos, end, want)
     if not got:
-        return buf, end, 0
-    return chunk, end - pos + got, got
+        return buf, pos, end, 0
+    return chunk, begin, begin + end - pos + got, got
 
 
 def _run_batches(

@@ -19,9 +19,10 @@ fuzz_target!(|data: &[u8]| {
         chunk_bytes: 1 << 20,
     };
     let end = chunk.len().saturating_sub(usize::from(flags >> 4));
-    let w = walk(chunk, end, layout, 0);
+    let begin = usize::from(flags >> 6);
+    let w = walk(chunk, begin, end, layout, 0);
     assert!(w.pos <= end);
-    let mut previous_end = 0usize;
+    let mut previous_end = begin.min(end);
     for (start, caplen) in w.starts.iter().zip(&w.caplens) {
         let (start, caplen) = (*start as usize, *caplen as usize);
         assert!(start >= previous_end + layout.header_len);
