@@ -11,7 +11,6 @@ pub mod compare;
 pub mod conns_json;
 pub mod decode;
 pub mod framing;
-pub mod json_thread;
 pub mod payload;
 pub mod pcap;
 pub mod pcapng;

@@ -8,14 +8,12 @@ use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PyTuple};
 use pyo3::BoundObject;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use pyo3::buffer::PyBuffer;
 
 use crate::conns_json;
 use crate::decode::{self, Addr, Tally};
 use crate::framing::{self, Methods};
-use crate::json_thread::{Held, Piece, Run, Writer};
 use crate::payload;
 use crate::pcap::{self, Layout, Stop};
 use crate::pcapng::{self, Interface};
@@ -697,7 +695,7 @@ pub(crate) struct Model {
     tls_alert: Py<PyAny>,
     exchange: Py<PyAny>,
     format_address: Py<PyAny>,
-    addresses: AddressTable<(Py<PyAny>, Arc<str>)>, // the text of each address seen
+    addresses: AddressTable<(Py<PyAny>, String)>, // the text of each address seen
 }
 
 impl Model {
@@ -741,7 +739,7 @@ impl Model {
         &mut self,
         py: Python<'py>,
         addr: Addr,
-    ) -> PyResult<(Bound<'py, PyAny>, Arc<str>)> {
+    ) -> PyResult<(Bound<'py, PyAny>, String)> {
         self.cache_address(py, addr)?;
         match self.addresses.get(&addr) {
             Some((text, rust)) => Ok((text.bind(py).clone(), rust.clone())),
@@ -762,7 +760,7 @@ impl Model {
             .bind(py)
             .call1((PyBytes::new(py, addr.as_slice()),))?;
         let rust: String = text.extract()?;
-        self.addresses.insert(addr, (text.unbind(), rust.into()));
+        self.addresses.insert(addr, (text.unbind(), rust));
         Ok(())
     }
 
@@ -784,23 +782,20 @@ impl Model {
     /// The record's `conns --json` text appended to `out`; false (and `out` as it was)
     /// where the Python renderer must write it.
     fn json_into(&mut self, py: Python<'_>, r: &Record, out: &mut String) -> PyResult<bool> {
-        let (client, server) = self.texts(py, r)?;
-        Ok(conns_json::record_into(out, r, &client, &server))
-    }
-
-    /// The record's client and server address texts (shared with the cache, not
-    /// copied: a record is written 54,000 times a second).
-    pub(crate) fn texts(&mut self, py: Python<'_>, r: &Record) -> PyResult<(Arc<str>, Arc<str>)> {
-        Ok((self.text(py, r.client.0)?, self.text(py, r.server.0)?))
-    }
-
-    /// An address's text as Rust's.
-    fn text(&mut self, py: Python<'_>, addr: Addr) -> PyResult<Arc<str>> {
-        self.cache_address(py, addr)?;
-        match self.addresses.get(&addr) {
-            Some((_, rust)) => Ok(rust.clone()),
-            None => Err(PyRuntimeError::new_err("an address just cached is missing")),
+        self.cache_address(py, r.client.0)?;
+        self.cache_address(py, r.server.0)?;
+        // Both texts borrowed from the cache, not copied: a record is written 54,000
+        // times a second. (Only if the second lookup emptied a full cache are they not
+        // both there.)
+        if let (Some((_, client)), Some((_, server))) = (
+            self.addresses.get(&r.client.0),
+            self.addresses.get(&r.server.0),
+        ) {
+            return Ok(conns_json::record_into(out, r, client, server));
         }
+        let (_, client) = self.address(py, r.client.0)?;
+        let (_, server) = self.address(py, r.server.0)?;
+        Ok(conns_json::record_into(out, r, &client, &server))
     }
 
     fn refs<'py>(
@@ -1016,11 +1011,10 @@ struct PyTracker {
     inner: track::Tracker,
     decoder: PyDecoder,
     model: Model,
-    json: bool,             // each record also as its `conns --json` text
-    records: bool,          // a `Connection` even for a record whose text is written
-    run: Run,               // kept, with its buffer's capacity, from call to call
-    writer: Option<Writer>, // text-only `conns --json`: the records written on a thread
-    keep: bool,             // records stay in the core, for compare's engine (`take_kept`)
+    json: bool,    // each record also as its `conns --json` text
+    records: bool, // a `Connection` even for a record whose text is written
+    run: TextRun,  // kept, with its buffer's capacity, from call to call
+    keep: bool,    // records stay in the core, for compare's engine (`take_kept`)
     #[allow(clippy::vec_box)] // the tracker's own boxes, moved on to the engine as they are
     kept: Vec<Box<Record>>,
 }
@@ -1046,7 +1040,7 @@ impl PyTracker {
                         None
                     } else if self.records {
                         model.json(py, &record)?
-                    } else if run.add_with(py, model, &record)? {
+                    } else if run.add(py, model, &record)? {
                         continue;
                     } else {
                         None // beyond what the core writes: the Connection, rendered in Python
@@ -1073,77 +1067,35 @@ impl PyTracker {
     }
 }
 
-/// A batch this small (a live capture's read) is written before the call returns,
-/// not a batch later: its records are shown as they end.
-const WRITE_BEHIND_MIN_FRAMES: usize = 256;
-
-impl PyTracker {
-    /// The events through the writer thread: these handed over, and the pieces of the
-    /// batches before them (all of them, with `now`) as Python values, as `events`
-    /// makes them.
-    fn written<'py>(
-        &mut self,
-        py: Python<'py>,
-        events: Vec<Event>,
-        now: bool,
-    ) -> PyResult<Bound<'py, PyList>> {
-        let failed =
-            || PyRuntimeError::new_err("writing the records failed (a bug: please report it)");
-        let mut held = Vec::with_capacity(events.len());
-        for event in events {
-            held.push(match event {
-                Event::Finished(record) => {
-                    let (client, server) = self.model.texts(py, &record)?;
-                    Held::Record(record, client, server)
-                }
-                other => Held::Other(other),
-            });
-        }
-        if !self.writer.as_mut().is_some_and(|writer| writer.send(held)) {
-            return Err(failed());
-        }
-        self.collected(py, usize::from(!now))
-    }
-
-    /// The writer's pieces of the batches handed to it but the newest `leave`, as
-    /// Python values (waiting for them).
-    fn collected<'py>(&mut self, py: Python<'py>, leave: usize) -> PyResult<Bound<'py, PyList>> {
-        let failed =
-            || PyRuntimeError::new_err("writing the records failed (a bug: please report it)");
-        let out = PyList::empty(py);
-        let Some(writer) = self.writer.as_mut() else {
-            return Ok(out);
-        };
-        let batches = py.detach(|| writer.take(leave)).ok_or_else(failed)?;
-        for piece in batches.into_iter().flatten() {
-            match piece {
-                Piece::Texts(mut run) => run.flush(py, &out)?,
-                Piece::Event(Event::Finished(record)) => {
-                    // beyond what the core writes: the Connection, rendered in Python
-                    out.append((0, self.model.connection(py, *record)?, py.None()))?
-                }
-                Piece::Event(Event::Released(clock)) => out.append((2, clock))?,
-                Piece::Event(Event::Tapped { .. }) => {
-                    return Err(PyRuntimeError::new_err(
-                        "a segment tapped in a scan of texts",
-                    ))
-                }
-            }
-        }
-        Ok(out)
-    }
+/// Consecutive records given as their text alone, as one event: (3, the texts joined
+/// by `conns --json`'s separator, how many, {conn_state: count}). One Python string
+/// and one tuple per batch instead of per record.
+#[derive(Default)]
+struct TextRun {
+    text: String,
+    count: usize,
+    states: Vec<(&'static str, usize)>,
 }
 
-/// Consecutive records given as their text alone (a `json_thread::Run`), as one
-/// event: (3, the texts joined by `conns --json`'s separator, how many,
-/// {conn_state: count}). One Python string and one tuple per batch instead of per
-/// record.
-impl Run {
+impl TextRun {
     /// The record's text written on to the run's, without a String of its own; false
     /// where the core does not write it (the run is left as it was).
-    fn add_with(&mut self, py: Python<'_>, model: &mut Model, record: &Record) -> PyResult<bool> {
-        let (client, server) = model.texts(py, record)?;
-        Ok(self.add(record, &client, &server))
+    fn add(&mut self, py: Python<'_>, model: &mut Model, record: &Record) -> PyResult<bool> {
+        let before = self.text.len();
+        if self.count > 0 {
+            self.text.push_str(conns_json::RECORD_SEPARATOR);
+        }
+        if !model.json_into(py, record, &mut self.text)? {
+            self.text.truncate(before);
+            return Ok(false);
+        }
+        let state = record.conn_state;
+        self.count += 1;
+        match self.states.iter_mut().find(|(s, _)| *s == state) {
+            Some((_, n)) => *n += 1,
+            None => self.states.push((state, 1)),
+        }
+        Ok(true)
     }
 
     fn flush(&mut self, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
@@ -1186,19 +1138,7 @@ impl PyTracker {
             model: Model::new(py)?,
             json,
             records,
-            run: Run::default(),
-            // Only where nothing but the records' texts is asked for: a record the
-            // core writes is then never a Python object, and no event refers to the
-            // batch it came in (a tapped segment's row).
-            writer: if json && !records && !keep && !tap {
-                Some(
-                    Writer::start().map_err(|e| {
-                        PyRuntimeError::new_err(format!("cannot start a thread: {e}"))
-                    })?,
-                )
-            } else {
-                None
-            },
+            run: TextRun::default(),
             keep,
             kept: Vec::new(),
         })
@@ -1259,10 +1199,6 @@ impl PyTracker {
             )
         })?;
         let found = self.decoder.outcome(py, buf, tapped, tally, unsupported)?;
-        if self.writer.is_some() {
-            let now = columns.frames.len() < WRITE_BEHIND_MIN_FRAMES;
-            return Ok((found, self.written(py, events, now)?));
-        }
         let rows = found.get_item(0)?;
         let row = |index: usize| rows.get_item(index);
         let out = self.events(py, events, &row)?;
@@ -1310,18 +1246,8 @@ impl PyTracker {
             }))
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
         }
-        if self.writer.is_some() {
-            return self.written(py, events, rows.len() < WRITE_BEHIND_MIN_FRAMES);
-        }
         let row = |index: usize| rows.get_item(index);
         self.events(py, events, &row)
-    }
-
-    /// The events of the batches whose records are still being written (the reading
-    /// stopped, by an error, before the capture's end): what feeding them would have
-    /// given, without ending the connections still live.
-    fn drain<'py>(&mut self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
-        self.collected(py, 0)
     }
 
     /// The end of the capture: every connection still live, then the clock's end.
@@ -1330,9 +1256,6 @@ impl PyTracker {
         let tracker = &mut self.inner;
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tracker.finish(&mut events)))
             .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
-        if self.writer.is_some() {
-            return self.written(py, events, true);
-        }
         let none = |_: usize| any(py, py.None());
         self.events(py, events, &none)
     }

@@ -205,14 +205,9 @@ class Tracker:
         pcapng: bool,
     ) -> tuple[Decoded, list[Event]]:
         """Decode and track one batch: what decoding found (its rows: the tapped
-        segments), and the events. A text-only scan (json, not records) writes the
-        records on a thread of its own: a batch's events come with the next call's
-        (a batch of fewer than 256 frames, a live capture's read, at once)."""
+        segments), and the events."""
     def feed_rows(self, rows: list[SegmentRow]) -> list[Event]:
         """Track Segment rows; a tapped row is the row given."""
-    def drain(self) -> list[Event]:
-        """The events of batches whose records are still being written (a text-only
-        scan whose reading stopped by an error), without ending live connections."""
     def finish(self) -> list[Event]:
         """The end of the capture: every connection still live, then the clock's end."""
     @property

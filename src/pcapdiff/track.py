@@ -27,7 +27,6 @@ from typing import Any, cast
 
 from . import _core
 from .decode import account
-from .errors import PcapdiffError
 from .model import CaptureSummary, Connection, FrameBatch, RecordTexts, SegmentRow
 
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
@@ -94,17 +93,12 @@ def track_batches(
     tracker = _core.Tracker(
         idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only, keep
     )
-    try:
-        for batch in batches:
-            found, events = tracker.feed_batch(*batch.core_columns(), summary.format == "pcapng")
-            account(found, summary)
-            yield from _events(events, released, tap, json)
-            if keep:
-                yield tracker.take_kept()
-    except PcapdiffError:
-        # the file went bad: the records that ended before, still being written, first
-        yield from _events(tracker.drain(), released, tap, json)
-        raise
+    for batch in batches:
+        found, events = tracker.feed_batch(*batch.core_columns(), summary.format == "pcapng")
+        account(found, summary)
+        yield from _events(events, released, tap, json)
+        if keep:
+            yield tracker.take_kept()
     yield from _events(tracker.finish(), released, tap, json)
     if keep:
         yield tracker.take_kept()
