@@ -20,6 +20,13 @@ from .spec import CaptureSpec, bpf_filter, capture_argv
 
 READY = ("listening on", "Capturing on")
 START_TIMEOUT_S = 15.0
+# dumpcap says "Capturing on" before its capture is under way: here it lost the first
+# 1-2 of 100 datagrams sent 1 ms apart right after the line (4 of 5 tries), and the
+# lab's whole handshake and request (~1 ms) when the machine was slow (6 of 6 runs);
+# 50 ms after it, none in 10 tries, and 100 ms still lost the lab's in 1 run of 15:
+# a quarter second, once per capture. (tcpdump says "listening on" once its handle
+# is active.)
+DUMPCAP_SETTLE_S = 0.25
 STOP_TIMEOUT_S = 10.0
 
 
@@ -107,6 +114,8 @@ def run_capture(
             _stop(proc)
             reader.join(STOP_TIMEOUT_S)
             raise CaptureError(_one_line(argv, "".join(lines)))
+        if tool == "dumpcap":
+            time.sleep(DUMPCAP_SETTLE_S)
         if started is not None:
             started(shlex.join(argv))
         if stop is None:
