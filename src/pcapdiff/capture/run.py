@@ -25,8 +25,8 @@ START_TIMEOUT_S = 15.0
 # lab's whole handshake and request (~1 ms) when the machine was slow (6 of 6 runs);
 # 50 ms after it, none in 10 tries, and 100 ms still lost the lab's in 1 run of 15:
 # a quarter second, once per capture. (tcpdump says "listening on" once its handle
-# is active.)
-DUMPCAP_SETTLE_S = 0.25
+# is active.) Tool -> seconds between its ready line and capturing.
+SETTLE_AFTER_READY_S = {"tcpdump": 0.0, "dumpcap": 0.25}
 STOP_TIMEOUT_S = 10.0
 
 
@@ -114,8 +114,7 @@ def run_capture(
             _stop(proc)
             reader.join(STOP_TIMEOUT_S)
             raise CaptureError(_one_line(argv, "".join(lines)))
-        if tool == "dumpcap":
-            time.sleep(DUMPCAP_SETTLE_S)
+        time.sleep(SETTLE_AFTER_READY_S.get(tool, 0.0))
         if started is not None:
             started(shlex.join(argv))
         if stop is None:
