@@ -199,3 +199,48 @@ def test_a_resolution_past_128_bit_arithmetic_is_read_all_the_same(tsresol: int)
     assert summary.format == "pcapng"
     assert [f.frame for f in got] == [1, 2]
     assert got[0].ts_ns == 0  # 5 ticks of 10^-127 s (or less): 0 ns
+
+
+def _frames_before_error(path: Path) -> tuple[list[int], str]:
+    from pcapdiff.read import read_batches
+
+    frames: list[int] = []
+    batches = read_batches(path)
+    with pytest.raises(PcapFormatError) as raised:
+        frames.extend(f for batch in batches for f in batch.frames)
+    return frames, str(raised.value)
+
+
+def test_the_records_before_a_corrupt_pcap_record_are_handed_on(tmp_path: Path) -> None:
+    """A record claiming more bytes than any capture holds ends the reading, but not
+    before the records ahead of it in the same chunk are handed on."""
+    frame = bytes(60)
+    record = struct.pack("<IIII", 1, 0, len(frame), len(frame)) + frame
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)
+    corrupt = struct.pack("<IIII", 1, 0, 1 << 30, 1 << 30)
+    path = tmp_path / "corrupt.pcap"
+    path.write_bytes(header + record * 100 + corrupt + bytes(64))
+    frames, message = _frames_before_error(path)
+    assert frames == list(range(1, 101))
+    assert f"frame 101 (byte {24 + 100 * len(record)})" in message
+    assert "record claims 1073741824 captured bytes" in message
+
+
+def test_the_packets_before_a_corrupt_pcapng_block_are_handed_on(tmp_path: Path) -> None:
+    """Simple packet blocks (gathered in Python, not by the core's EPB walk), then a
+    block whose length is impossible: every packet before it, then the error."""
+
+    def block(block_type: int, body: bytes) -> bytes:
+        told = struct.pack("<I", 12 + len(body))
+        return struct.pack("<I", block_type) + told + body + told
+
+    shb = block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    idb = block(1, struct.pack("<HHI", 1, 0, 65535))
+    spb = block(3, struct.pack("<I", 60) + bytes(60))
+    path = tmp_path / "corrupt.pcapng"
+    path.write_bytes(shb + idb + spb * 5 + struct.pack("<III", 6, 7, 0))
+    frames, message = _frames_before_error(path)
+    assert frames == [1, 2, 3, 4, 5]
+    assert message.endswith(
+        f"frame 6 (byte {len(shb) + len(idb) + 5 * len(spb)}): pcapng block length 7 is invalid"
+    )

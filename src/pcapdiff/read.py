@@ -350,21 +350,21 @@ def _read_pcap(
                 _zeros(summary, strict, name, frame + count + 1, base + at)
                 end = at  # nothing from here on is a record
                 got = 0
-            elif stop == "too_big":
-                raise PcapFormatError(
-                    name,
-                    frame=frame + count + 1,
-                    offset=base + at,
-                    reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
-                    "the file is corrupt from here on",
-                )
             if count:
                 batch = _column_batch(chunk, linktype, frame, starts, caplens, stamps, wires)
                 frame += count
                 _note_batch(summary, count, *column_facts(caplens, wires, stamps))
-                yield batch
+                yield batch  # before a corrupt record's error: the records before it count
                 if progress is not None:
                     progress(src.position(), src.total)
+            if stop == "too_big":
+                raise PcapFormatError(
+                    name,
+                    frame=frame + 1,
+                    offset=base + at,
+                    reason=f"record claims {caplen} captured bytes (limit {max_caplen}); "
+                    "the file is corrupt from here on",
+                )
             if summary.compression:
                 check_ratio(src, name, frame + 1, base + end, max_ratio)
             data, tail_at, tail_end, consumed = chunk, pos, end, base + pos
@@ -788,7 +788,12 @@ def _read_pcapng(
         last = batcher.flush()
         if last is not None:
             yield last
-    except READ_ERRORS as exc:  # EIO, a gzip stream that goes bad midway, ...
+    except (PcapFormatError, *READ_ERRORS) as exc:  # a corrupt block, EIO, bad gzip data
+        last = batcher.flush()  # the packets before the damage count: handed on first
+        if last is not None:
+            yield last
+        if isinstance(exc, PcapFormatError):
+            raise
         raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
         src.close()
