@@ -392,6 +392,17 @@ type AddressTable<V> = HashMap<Addr, V, foldhash::fast::RandomState>;
 /// frame starts in the batch's buffer.
 type Found = Vec<(decode::Segment, usize)>;
 
+/// A batch decoded ahead of its tracking, on the reading thread (``Decoder.decode_ahead``):
+/// its TCP segments, each with where its frame starts in the chunk and its captured
+/// length, and the chunk they lie in, held (and exported: it cannot be resized) until
+/// ``Tracker.feed_decoded`` has tracked them.
+#[pyclass(module = "pcapdiff._core", name = "DecodedBatch")]
+struct PyDecodedBatch {
+    buf: Py<PyAny>,
+    _export: PyBuffer<u8>,
+    segments: Vec<(decode::Segment, usize, usize)>,
+}
+
 fn int64_column(py: Python<'_>, column: &Bound<'_, PyAny>) -> PyResult<Vec<i64>> {
     PyBuffer::<i64>::get(column)?.to_vec(py)
 }
@@ -607,6 +618,49 @@ impl PyDecoder {
             |s, _, at| found.push((s.clone(), at)),
         )?;
         self.outcome(py, buf, found, tally, unsupported)
+    }
+
+    /// Decode one batch for ``Tracker.feed_decoded`` to track later (on another
+    /// thread): (the Decoded segments, what else decoding found as ``decode_batch``
+    /// says it, with no rows). The GIL is released while it decodes.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (linktype, buf, frames, starts, caplens, ts_ns, pcapng))]
+    fn decode_ahead<'py>(
+        &mut self,
+        py: Python<'py>,
+        linktype: i64,
+        buf: &Bound<'py, PyAny>,
+        frames: &Bound<'py, PyAny>,
+        starts: &Bound<'py, PyAny>,
+        caplens: &Bound<'py, PyAny>,
+        ts_ns: &Bound<'py, PyAny>,
+        pcapng: bool,
+    ) -> PyResult<(PyDecodedBatch, Bound<'py, PyTuple>)> {
+        let columns = Columns::of(py, frames, starts, caplens, ts_ns)?;
+        let export = PyBuffer::<u8>::get(buf)?; // no resizing while the GIL is released
+        let data = read_only(buf)?;
+        let mut tally = Tally::default();
+        let mut segments = Vec::with_capacity(columns.frames.len());
+        let decoder = &mut self.inner;
+        let unsupported = py.detach(|| {
+            columns.decode_each(
+                decoder,
+                data,
+                linktype,
+                pcapng,
+                &mut tally,
+                |s, bytes, at| {
+                    segments.push((s.clone(), at, bytes.len()));
+                },
+            )
+        })?;
+        let found = self.outcome(py, buf, Vec::new(), tally, unsupported)?;
+        let decoded = PyDecodedBatch {
+            buf: buf.clone().unbind(),
+            _export: export,
+            segments,
+        };
+        Ok((decoded, found))
     }
 
     /// One frame, as ``decode_batch`` does a batch of one.
@@ -1205,6 +1259,45 @@ impl PyTracker {
         Ok((found, out))
     }
 
+    /// Track a batch ``Decoder.decode_ahead`` decoded: the events, as ``feed_batch``
+    /// gives them (a tapped segment's with its row).
+    fn feed_decoded<'py>(
+        &mut self,
+        py: Python<'py>,
+        decoded: &Bound<'py, PyDecodedBatch>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut decoded = decoded.borrow_mut();
+        let segments = std::mem::take(&mut decoded.segments);
+        let buf = decoded.buf.bind(py).clone();
+        let data = read_only(&buf)?; // exported by `decoded`: not resized meanwhile
+        let mut tapped: Found = Vec::new();
+        let mut events = Vec::new();
+        let tracker = &mut self.inner;
+        py.detach(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                for (segment, start, len) in &segments {
+                    let seen = match &segment.bytes {
+                        decode::Bytes::Frame => {
+                            let bytes = data.get(*start..start + len).unwrap_or_default();
+                            Seg::of(segment, bytes)
+                        }
+                        decode::Bytes::Reassembled(whole) => Seg::of(segment, whole),
+                    };
+                    if tracker.segment(&seen, tapped.len(), &mut events) {
+                        tapped.push((segment.clone(), *start));
+                    }
+                }
+            }))
+        })
+        .map_err(|_| PyRuntimeError::new_err("tracking failed (a bug: please report it)"))?;
+        let found = self
+            .decoder
+            .outcome(py, &buf, tapped, Tally::default(), None)?;
+        let rows = found.get_item(0)?;
+        let row = |index: usize| rows.get_item(index);
+        self.events(py, events, &row)
+    }
+
     /// Track Segment rows (the rows ``Decoder`` makes, or their merge over several
     /// files); the events, a tapped row being the row given.
     fn feed_rows<'py>(
@@ -1287,6 +1380,7 @@ fn set_purge_delay() {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     set_purge_delay();
+    m.add_class::<PyDecodedBatch>()?;
     m.add("MAX_HEAD_BYTES", payload::MAX_HEAD_BYTES)?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
     m.add_function(wrap_pyfunction!(parse_response, m)?)?;

@@ -159,6 +159,22 @@ class Decoder:
         self, frame: int, ts_ns: int, linktype: int, data: bytes | bytearray, pcapng: bool
     ) -> Decoded:
         """One frame, as ``decode_batch`` decodes a batch of one."""
+    def decode_ahead(
+        self,
+        linktype: int,
+        buf: bytes | bytearray,
+        frames: Column,
+        starts: Column,
+        caplens: Column,
+        ts_ns: Column,
+        pcapng: bool,
+    ) -> tuple[DecodedBatch, Decoded]:
+        """One batch decoded for ``Tracker.feed_decoded`` (on another thread): its
+        segments, and what else it found (no rows), the GIL released meanwhile."""
+
+class DecodedBatch:
+    """A batch's TCP segments, decoded and not yet tracked, and the chunk they lie in
+    (held, and not resizable, until ``Tracker.feed_decoded`` has tracked them)."""
 
 LINKTYPES: list[tuple[int, str, bool]]  # (number, name, decoded) of every link type named
 
@@ -206,6 +222,9 @@ class Tracker:
     ) -> tuple[Decoded, list[Event]]:
         """Decode and track one batch: what decoding found (its rows: the tapped
         segments), and the events."""
+    def feed_decoded(self, decoded: DecodedBatch) -> list[Event]:
+        """Track a batch ``Decoder.decode_ahead`` decoded: the events (a tapped
+        segment's with its row)."""
     def feed_rows(self, rows: list[SegmentRow]) -> list[Event]:
         """Track Segment rows; a tapped row is the row given."""
     def finish(self) -> list[Event]:

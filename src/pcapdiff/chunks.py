@@ -45,10 +45,13 @@ class ChunkSource(Protocol):
     def close(self) -> None: ...
 
 
-def open_chunks(stream: BinaryIO, raw: BinaryIO, regular_file: bool) -> ChunkSource:
-    """The chunk source for a stream: read ahead, but for a live capture's stream.
-    ``raw`` is the file under ``stream`` (the same, or what it decompresses)."""
-    if getattr(stream, "interactive", False):
+def open_chunks(
+    stream: BinaryIO, raw: BinaryIO, regular_file: bool, ahead: bool = True
+) -> ChunkSource:
+    """The chunk source for a stream: read ahead (unless not ``ahead``), but for a live
+    capture's stream. ``raw`` is the file under ``stream`` (the same, or what it
+    decompresses)."""
+    if getattr(stream, "interactive", False) or not ahead:
         return Chunks(stream)
     return ReadAhead(stream, raw, wait=regular_file)
 

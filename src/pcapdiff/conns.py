@@ -84,12 +84,16 @@ class ConnectionScan:
             only = files[0]
             name = only if isinstance(only, (str, Path)) else getattr(only, "name", "<stream>")
             self.summary = CaptureSummary(path=str(name))
+            # A file's batches are read and decoded on a second thread (its reads end:
+            # the thread can be stopped); a stream's in this one, read ahead.
+            ahead = isinstance(only, (str, Path)) and str(only) != "-" and Path(only).is_file()
             batches = read_batches(
                 only,
                 self.summary,
                 strict=options.strict,
                 progress=progress,
                 max_ratio=options.max_ratio,
+                read_ahead=not ahead,
             )
         else:
             paths = [Path(str(f)) for f in files]
@@ -111,6 +115,7 @@ class ConnectionScan:
                 json=self._json,
                 text_only=self._text_only,
                 keep=keep,
+                ahead=ahead,
             )
         else:
             self._connections = track(

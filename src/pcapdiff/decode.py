@@ -17,6 +17,9 @@ checksum the NIC has not filled in yet (DESIGN.md, "Checksum offload").
 
 from __future__ import annotations
 
+import contextlib
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 
 from . import _core
@@ -57,6 +60,57 @@ def decode_batches(
     for batch in batches:
         found = decoder.decode_batch(*batch.core_columns(), summary.format == "pcapng")
         yield account(found, summary)
+
+
+DECODED_AHEAD = 2  # batches decoded and waiting for the tracker, at most
+_END = None  # the reading's end, on the queue
+
+
+def decode_ahead(
+    batches: Iterator[FrameBatch], summary: CaptureSummary
+) -> Iterator[_core.DecodedBatch]:
+    """``decode_batches``, on a thread of its own: the read stage and the decoding of
+    the next batches run (on the other core) while the caller tracks this one. Their
+    segments stay in the core, for ``Tracker.feed_decoded``. ``summary`` is written on
+    that thread only; an error there is raised here, after the batches before it.
+    Closing the iterator stops the thread once its batch in progress is done (so only
+    for a source whose reads return: a file's)."""
+    ready: queue.Queue[_core.DecodedBatch | BaseException | None] = queue.Queue(DECODED_AHEAD)
+    stop = threading.Event()
+
+    def decode_all() -> None:
+        decoder = _core.Decoder()
+        try:
+            for batch in batches:
+                decoded, found = decoder.decode_ahead(
+                    *batch.core_columns(), summary.format == "pcapng"
+                )
+                account(found, summary)
+                ready.put(decoded)
+                if stop.is_set():
+                    return
+            ready.put(_END)
+        except BaseException as exc:  # raised in the caller's thread
+            ready.put(exc)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()  # the file closed on the thread that read it
+
+    thread = threading.Thread(target=decode_all, name="pcapdiff-decode", daemon=True)
+    thread.start()
+    try:
+        while (item := ready.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        # Room for the one put it may be waiting in, or make next: then it sees `stop`.
+        with contextlib.suppress(queue.Empty):
+            while True:
+                ready.get_nowait()
+        thread.join()
 
 
 def account(found: _core.Decoded, summary: CaptureSummary) -> list[SegmentRow]:

@@ -94,17 +94,23 @@ _PCAPNG_NAMES = {
 class _Source:
     """The file being read: raw bytes, the (maybe decompressing) stream, its size."""
 
-    def __init__(self, raw: BinaryIO, total: int, name: str, owned: bool) -> None:
+    def __init__(
+        self, raw: BinaryIO, total: int, name: str, owned: bool, read_ahead: bool = True
+    ) -> None:
         self.raw = raw
         self.total = total  # size on disk, 0 when unknown (a pipe)
         self.name = name
         self.owned = owned  # we opened it, so we close it
         self.stream: BinaryIO = raw
         self.chunks: ChunkSource | None = None
+        self.read_ahead = read_ahead
 
     def open_chunks(self) -> ChunkSource:
-        """The chunks of the stream (read ahead on a second thread, but a live one's)."""
-        self.chunks = open_chunks(self.stream, self.raw, regular_file=self.total > 0)
+        """The chunks of the stream (read ahead on a second thread, but a live one's,
+        or where the caller is a reading thread already)."""
+        self.chunks = open_chunks(
+            self.stream, self.raw, regular_file=self.total > 0, ahead=self.read_ahead
+        )
         return self.chunks
 
     def close(self) -> None:
@@ -154,9 +160,12 @@ def read_batches(
     strict: bool = False,
     progress: ProgressFn | None = None,
     max_ratio: int = DEFAULT_MAX_RATIO,
+    read_ahead: bool = True,
 ) -> Iterator[FrameBatch]:
     """Like ``read``, but in ``FrameBatch`` columns: one per chunk of the file.
-    ``max_ratio``: stop compressed input expanding beyond that many times its size."""
+    ``max_ratio``: stop compressed input expanding beyond that many times its size.
+    ``read_ahead``: the file read on a second thread (``chunks.ReadAhead``); False for
+    a caller that is itself such a thread (``decode.decode_ahead``'s)."""
     name = str(source if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>"))
     summary = summary if summary is not None else CaptureSummary(path=name)
     if isinstance(source, (str, Path)) and str(source) != "-":
@@ -165,10 +174,11 @@ def read_batches(
             raw: BinaryIO = open(path, "rb")  # noqa: SIM115 - the record loop closes it
         except OSError as exc:
             raise PcapdiffError(f"{path}: cannot open: {exc.strerror or exc}") from None
-        src = _Source(raw, path.stat().st_size if path.is_file() else 0, name, owned=True)
+        size = path.stat().st_size if path.is_file() else 0
+        src = _Source(raw, size, name, owned=True, read_ahead=read_ahead)
     else:
         raw = sys.stdin.buffer if str(source) == "-" else source  # type: ignore[assignment]
-        src = _Source(raw, 0, name, owned=False)
+        src = _Source(raw, 0, name, owned=False, read_ahead=read_ahead)
     try:
         head = _open_stream(src, summary)
         magic_le = struct.unpack_from("<I", head)[0]

@@ -26,7 +26,7 @@ from itertools import islice
 from typing import Any, cast
 
 from . import _core
-from .decode import account
+from .decode import account, decode_ahead
 from .model import CaptureSummary, Connection, FrameBatch, RecordTexts, SegmentRow
 
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
@@ -83,22 +83,33 @@ def track_batches(
     json: list[tuple[int, str | None]] | None = None,
     text_only: bool = False,
     keep: bool = False,
+    ahead: bool = False,
 ) -> Iterator[Connection | RecordTexts | _core.Records]:
     """``track`` over ``decode_batches`` of ``batches``, in one pass inside the core:
     no segment becomes a Python object (but those ``tap`` is shown). With ``json``,
     ``json[0]`` holds (id, its ``conns --json`` text, or None) of each record as it is
     yielded: the core writes the text (render/conns_json.py writes it otherwise).
     ``text_only`` (with ``json``): ``RecordTexts`` instead of the ``Connection``s
-    whose text the core wrote, a run of them at a time. ``keep``: see ``track``."""
+    whose text the core wrote, a run of them at a time. ``keep``: see ``track``.
+    ``ahead``: the batches are read and decoded on a second thread (``decode_ahead``;
+    ``batches`` must be an iterator whose reads return, a file's)."""
     tracker = _core.Tracker(
         idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only, keep
     )
-    for batch in batches:
-        found, events = tracker.feed_batch(*batch.core_columns(), summary.format == "pcapng")
-        account(found, summary)
-        yield from _events(events, released, tap, json)
-        if keep:
-            yield tracker.take_kept()
+    if ahead:
+        for decoded in decode_ahead(iter(batches), summary):
+            events = tracker.feed_decoded(decoded)
+            yield from _events(events, released, tap, json)
+            if keep:
+                yield tracker.take_kept()
+    else:
+        for batch in batches:
+            pcapng = summary.format == "pcapng"
+            found, events = tracker.feed_batch(*batch.core_columns(), pcapng)
+            account(found, summary)
+            yield from _events(events, released, tap, json)
+            if keep:
+                yield tracker.take_kept()
     yield from _events(tracker.finish(), released, tap, json)
     if keep:
         yield tracker.take_kept()
