@@ -53,6 +53,8 @@ fn main() {
     let mut events = Vec::new();
     let mut out = String::new();
     let mut sink = std::io::sink();
+    // the texts cached by address, as the extension's writer caches them
+    let mut texts: std::collections::HashMap<Addr, String> = std::collections::HashMap::new();
     let (mut frames, mut records, mut bytes_out) = (0i64, 0usize, 0usize);
     loop {
         let got = file.read(&mut buf[have..]).expect("read");
@@ -99,7 +101,10 @@ fn main() {
             if let Event::Finished(r) = event {
                 records += 1;
                 if depth >= 4 {
-                    record_into(&mut out, &r, &text(r.client.0), &text(r.server.0));
+                    for a in [r.client.0, r.server.0] {
+                        texts.entry(a).or_insert_with(|| text(a));
+                    }
+                    record_into(&mut out, &r, &texts[&r.client.0], &texts[&r.server.0]);
                     out.push_str(",\n  ");
                 }
             }
