@@ -414,12 +414,82 @@ type FlowKey = (Addr, u16, Addr, u16);
 /// collide for every run (the 4-tuples are the sender's to choose).
 type Table<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
+/// A live connection's place: its id and its slot in `Slots`.
+type Place = (u64, u32);
+
+/// Where a 4-tuple's packets go: the connection's place, and whether they are its
+/// client's.
+#[derive(Clone, Copy)]
+struct Flow {
+    id: u64,
+    slot: u32,
+    from_client: bool,
+}
+
+/// The live connections, each in a slot: a flow's entry names the slot, so a packet
+/// finds its connection with the one lookup of its 4-tuple (a second table, by id,
+/// cost every packet a second lookup and its cache misses). A slot is used again once
+/// freed; the id it holds tells a place's connection from a later one in its slot.
+#[derive(Default)]
+struct Slots {
+    slots: Vec<Option<Box<Live>>>, // boxed: a live connection is about 2 KB
+    free: Vec<u32>,
+    count: usize,
+}
+
+impl Slots {
+    fn insert(&mut self, live: Box<Live>) -> u32 {
+        self.count += 1;
+        match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = Some(live);
+                slot
+            }
+            None => {
+                self.slots.push(Some(live));
+                // a u32: four billion live connections would hold 8 TB first
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn get(&self, (id, slot): Place) -> Option<&Live> {
+        let live = self.slots.get(slot as usize)?.as_deref()?;
+        (live.conn.id == id).then_some(live)
+    }
+
+    fn get_mut(&mut self, (id, slot): Place) -> Option<&mut Live> {
+        let live = self.slots.get_mut(slot as usize)?.as_deref_mut()?;
+        (live.conn.id == id).then_some(live)
+    }
+
+    fn remove(&mut self, place: Place) -> Option<Box<Live>> {
+        self.get(place)?;
+        let live = self.slots[place.1 as usize].take()?;
+        self.free.push(place.1);
+        self.count -= 1;
+        Some(live)
+    }
+
+    /// Every live connection's place, in the order they began (their ids').
+    fn places(&self, keep: impl Fn(&Live) -> bool) -> Vec<Place> {
+        let mut places: Vec<Place> = (0..self.slots.len() as u32)
+            .filter_map(|slot| {
+                let live = self.slots[slot as usize].as_deref()?;
+                keep(live).then_some((live.conn.id, slot))
+            })
+            .collect();
+        places.sort_unstable();
+        places
+    }
+}
+
 /// The tracker of one capture.
 pub struct Tracker {
-    flows: Table<FlowKey, (u64, bool)>,
-    live: Table<u64, Box<Live>>, // boxed: a live connection is about 2 KB, the table's slots 8 bytes
-    closing: Vec<u64>,           // ids, first closed first; entries of released ones skipped
-    half_open: VecDeque<u64>,
+    flows: Table<FlowKey, Flow>,
+    live: Slots,
+    closing: Vec<Place>, // first closed first; entries of released ones skipped
+    half_open: VecDeque<Place>,
     next_id: u64,
     countdown: u32,
     now: i128,
@@ -435,7 +505,7 @@ impl Tracker {
     pub fn new(idle_timeout_ns: i128, close_delay_ns: i128, tap: bool) -> Tracker {
         Tracker {
             flows: Table::default(),
-            live: Table::default(),
+            live: Slots::default(),
             closing: Vec::new(),
             half_open: VecDeque::new(),
             next_id: 1,
@@ -452,7 +522,7 @@ impl Tracker {
 
     /// Connections alive now.
     pub fn live_count(&self) -> usize {
-        self.live.len()
+        self.live.count
     }
 
     /// Follow one segment; `index` names it in `Tapped` events. True if it was tapped.
@@ -464,9 +534,14 @@ impl Tracker {
         }
         let key = (seg.src, seg.sport, seg.dst, seg.dport);
         let mut entry = self.flows.get(&key).copied();
-        if let Some((id, from_client)) = entry {
+        if let Some(Flow {
+            id,
+            slot,
+            from_client,
+        }) = entry
+        {
             if seg.flags & 0x07 == 0 {
-                if let Some(live) = self.live.get_mut(&id) {
+                if let Some(live) = self.live.get_mut((id, slot)) {
                     let (conn, half, peer) = live.sides(from_client);
                     if half.state == ESTABLISHED {
                         fast_packet(conn, half, peer, from_client, seg);
@@ -483,22 +558,26 @@ impl Tracker {
                 }
             }
         }
-        if let Some((id, from_client)) = entry {
+        if let Some(flow) = entry {
             if seg.flags & 0x17 == SYN {
                 let same = self
                     .live
-                    .get(&id)
-                    .is_some_and(|l| from_client && l.conn.isn == Some(seg.seq));
+                    .get((flow.id, flow.slot))
+                    .is_some_and(|l| flow.from_client && l.conn.isn == Some(seg.seq));
                 if !same {
                     // A new attempt on a used 4-tuple: a new connection (port reuse).
-                    if let Some(live) = self.release(id) {
+                    if let Some(live) = self.release((flow.id, flow.slot)) {
                         out.push(Event::Finished(Box::new(finish(live, "port_reuse"))));
                     }
                     entry = None;
                 }
             }
         }
-        let (id, from_client) = match entry {
+        let Flow {
+            id,
+            slot,
+            from_client,
+        } = match entry {
             Some(found) => found,
             None => {
                 let id = self.next_id;
@@ -510,17 +589,22 @@ impl Tracker {
                     live.conn.server.0,
                     live.conn.server.1,
                 );
-                self.live.insert(id, Box::new(live));
+                let slot = self.live.insert(Box::new(live));
                 if seg.flags & 0x17 == SYN {
-                    self.half_open.push_back(id);
+                    self.half_open.push_back((id, slot));
                     if self.half_open.len() > MAX_HALF_OPEN {
                         self.shed_half_open(out);
                     }
                 }
-                self.flows.insert(client_key, (id, true));
+                let flow = |from_client| Flow {
+                    id,
+                    slot,
+                    from_client,
+                };
+                self.flows.insert(client_key, flow(true));
                 self.flows.insert(
                     (client_key.2, client_key.3, client_key.0, client_key.1),
-                    (id, false),
+                    flow(false),
                 );
                 match self.flows.get(&key) {
                     Some(found) => *found,
@@ -536,7 +620,7 @@ impl Tracker {
                 index,
             });
         }
-        let Some(live) = self.live.get_mut(&id) else {
+        let Some(live) = self.live.get_mut((id, slot)) else {
             return tapped;
         };
         {
@@ -545,7 +629,7 @@ impl Tracker {
         }
         if seg.flags & (FIN | RST) != 0 && live.closed() && !live.conn.closing {
             live.conn.closing = true;
-            self.closing.push(id);
+            self.closing.push((id, slot));
         }
         tapped
     }
@@ -580,26 +664,20 @@ impl Tracker {
         let now = self.now;
         let mut done = Vec::new();
         let mut still = Vec::with_capacity(self.closing.len());
-        for &id in &self.closing {
-            match self.live.get(&id) {
-                Some(live) if now - live.conn.last_ts > self.close_delay_ns => done.push(id),
-                Some(_) => still.push(id),
+        for &place in &self.closing {
+            match self.live.get(place) {
+                Some(live) if now - live.conn.last_ts > self.close_delay_ns => done.push(place),
+                Some(_) => still.push(place),
                 None => {}
             }
         }
         self.closing = still;
         if idle_timeout_ns != 0 {
-            let mut idle: Vec<u64> = self
-                .live
-                .values()
-                .filter(|l| !l.conn.closing && now - l.conn.last_ts > idle_timeout_ns)
-                .map(|l| l.conn.id)
-                .collect();
-            idle.sort_unstable(); // the order they began in
-            done.extend(idle);
+            let idle = |l: &Live| !l.conn.closing && now - l.conn.last_ts > idle_timeout_ns;
+            done.extend(self.live.places(idle)); // in the order they began
         }
-        for id in done {
-            if let Some(live) = self.release(id) {
+        for place in done {
+            if let Some(live) = self.release(place) {
                 let ended_by = if live.closed() {
                     if live.conn.resets.is_empty() {
                         "fin"
@@ -618,24 +696,24 @@ impl Tracker {
     /// still only that (a SYN flood must not hold the machine's memory).
     fn shed_half_open(&mut self, out: &mut Vec<Event>) {
         while self.half_open.len() > MAX_HALF_OPEN {
-            let Some(id) = self.half_open.pop_front() else {
+            let Some(place) = self.half_open.pop_front() else {
                 break;
             };
-            let answered = match self.live.get(&id) {
+            let answered = match self.live.get(place) {
                 None => true,
                 Some(live) => !live.conn.synacks.is_empty() || live.server.packets != 0,
             };
             if answered {
                 continue; // ended, or answered since: not half-open
             }
-            if let Some(live) = self.release(id) {
+            if let Some(live) = self.release(place) {
                 out.push(Event::Finished(Box::new(finish(live, "half_open_limit"))));
             }
         }
     }
 
-    fn release(&mut self, id: u64) -> Option<Box<Live>> {
-        let live = self.live.remove(&id)?;
+    fn release(&mut self, place: Place) -> Option<Box<Live>> {
+        let live = self.live.remove(place)?;
         let (c, s) = (live.conn.client, live.conn.server);
         self.flows.remove(&(c.0, c.1, s.0, s.1));
         self.flows.remove(&(s.0, s.1, c.0, c.1));
@@ -644,10 +722,8 @@ impl Tracker {
 
     /// The end of the capture: every connection still live, in the order they began.
     pub fn finish(&mut self, out: &mut Vec<Event>) {
-        let mut ids: Vec<u64> = self.live.keys().copied().collect();
-        ids.sort_unstable();
-        for id in ids {
-            if let Some(live) = self.release(id) {
+        for place in self.live.places(|_| true) {
+            if let Some(live) = self.release(place) {
                 let ended_by = if live.closed() && live.conn.resets.is_empty() {
                     "fin"
                 } else if !live.conn.resets.is_empty() {
