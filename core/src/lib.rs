@@ -17,7 +17,7 @@ pub mod pcapng;
 pub mod track;
 
 // mimalloc (allocator.rs says why, and how it is asked). How long its free pages wait
-// before going back to the system: `python::set_purge_delay`.
+// before going back to the system, and no huge pages: `python::set_allocator_options`.
 #[cfg(feature = "python")]
 mod allocator;
 #[cfg(feature = "python")]

@@ -1371,15 +1371,28 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// 1M to 5M packets. (Left unset, v3 held 108-125 MB.)
 const PURGE_DELAY_MS: std::os::raw::c_long = 10;
 
-fn set_purge_delay() {
-    // SAFETY: sets one option's value; called once, while the module is imported
+/// mimalloc.h's `mi_option_allow_thp` (v3; the crate does not name it).
+const MI_OPTION_ALLOW_THP: libmimalloc_sys::mi_option_t = 43;
+
+/// No transparent huge pages for the core's memory. mimalloc asks for them on its
+/// arena (madvise MADV_HUGEPAGE): each fault then cleared 2 MB, and each purge of a
+/// freed page split one. On one request per connection the tracker's thread spent a
+/// sixth of its samples in the kernel's clear_page; without them (measured, 10
+/// interleaved runs) a `conns --json` median 0.649 -> 0.461 s, system time 0.35 ->
+/// 0.16 s, peak RSS 68 -> 46 MB. Set here, after mimalloc's start, the option stops
+/// only its own madvise: the process's other memory is left as it was.
+fn set_allocator_options() {
+    // SAFETY: sets options' values; called once, while the module is imported
     // under the GIL, before any of its threads exist.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
+        libmimalloc_sys::mi_option_set(MI_OPTION_ALLOW_THP, 0);
+    }
 }
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    set_purge_delay();
+    set_allocator_options();
     m.add_class::<PyDecodedBatch>()?;
     m.add("MAX_HEAD_BYTES", payload::MAX_HEAD_BYTES)?;
     m.add_function(wrap_pyfunction!(parse_request, m)?)?;
