@@ -227,3 +227,27 @@ def test_a_full_disk_under_the_tables_rows_is_one_line_and_exit_2(
         f"error: the table's rows could not be kept in {spool.tempfile.gettempdir()}: "
         "No space left on device (set TMPDIR to a directory with room, or write --json)"
     ]
+
+
+# What `conns --json` must not load on an uncompressed capture: the decompressors (an
+# xz, gzip or bzip2 file loads its own) and the table's spool (tempfile, shutil).
+UNNEEDED_FOR_JSON = ("bz2", "gzip", "lzma", "tempfile", "shutil", "pcapdiff.render.spool")
+
+
+@pytest.mark.parametrize("capture", ["every_state.pcap", "http_ok.pcap.gz"])
+def test_conns_json_loads_only_what_its_capture_needs(capture: str) -> None:
+    """Every module is part of each run's start, before the first packet: JSON of a
+    plain capture loads no decompressor and no spool; a gzip file loads gzip alone."""
+    script = (
+        "import sys, runpy\n"
+        f"sys.argv = ['pcapdiff', 'conns', '--json', '--no-progress', {str(FIXTURES / capture)!r}]\n"
+        "try:\n"
+        "    runpy.run_module('pcapdiff', run_name='__main__')\n"
+        "except SystemExit as end:\n"
+        "    assert end.code == 0, end.code\n"
+        f"print([m for m in {UNNEEDED_FOR_JSON!r} if m in sys.modules], file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["connections"]
+    loaded = out.stderr.strip().splitlines()[-1]
+    assert loaded == ("['gzip']" if capture.endswith(".gz") else "[]")

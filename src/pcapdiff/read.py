@@ -18,9 +18,6 @@ offset; a file that ends inside a record is reported in the summary (or raises w
 
 from __future__ import annotations
 
-import bz2
-import gzip
-import lzma
 import struct
 import sys
 import zlib
@@ -35,9 +32,10 @@ from .errors import PcapdiffError, PcapFormatError
 from .model import Anomaly, CaptureSummary, Column, Frame, FrameBatch, InterfaceStats
 
 # What a damaged or compressed stream raises while it is read: bad deflate data
-# (zlib.error), corrupt xz (LZMAError), a gzip or bzip2 stream cut short (EOFError),
-# EIO. Each becomes the reader's one-line error naming the file and frame.
-READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+# (zlib.error), a gzip or bzip2 stream cut short (EOFError), EIO; corrupt xz
+# (LZMAError) too, once an xz file is open (read_errors). Each becomes the reader's
+# one-line error naming the file and frame.
+READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
 # Where a record should start, this many zero bytes are no records: the end of a file
 # allocated but never written, or a decompression bomb (an 814-byte .bz2 holding 1 GiB
 # of zeros took 4.5 minutes, a zero-length record at a time). Reading stops there.
@@ -211,7 +209,7 @@ def _open_stream(src: _Source, summary: CaptureSummary) -> bytes:
             # Restart the stream through the decompressor, prepending what we peeked.
             src.stream = _decompressor(compression, cast(BinaryIO, _Prefixed(head, src.raw)))
             head = src.stream.read(CHUNK_BYTES)
-    except READ_ERRORS as exc:
+    except read_errors() as exc:
         raise PcapdiffError(f"{src.name}: read error: {exc}") from None
     if len(head) < 4:
         raise PcapFormatError(
@@ -223,12 +221,25 @@ def _open_stream(src: _Source, summary: CaptureSummary) -> bytes:
     return head
 
 
+def read_errors(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """READ_ERRORS and ``also``, with xz's once the lzma module is loaded (only its
+    decompressor raises it; it, gzip and bzip2 are imported when first needed)."""
+    lzma = sys.modules.get("lzma")
+    return (*also, *READ_ERRORS) if lzma is None else (*also, *READ_ERRORS, lzma.LZMAError)
+
+
 def _decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
     """A file object that decompresses ``raw``; closed with the source."""
     if kind == "gzip":
+        import gzip
+
         return gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[return-value]
     if kind == "bzip2":
+        import bz2
+
         return bz2.BZ2File(raw)  # type: ignore[return-value]
+    import lzma
+
     return lzma.LZMAFile(raw)  # type: ignore[return-value]
 
 
@@ -389,7 +400,7 @@ def _read_pcap(
                     )
                     _cut_tail(summary, strict, name, frame + 1, consumed, what)
                 return
-    except READ_ERRORS as exc:  # EIO, a gzip stream that goes bad midway, ...
+    except read_errors() as exc:  # EIO, a gzip stream that goes bad midway, ...
         raise PcapdiffError(f"{name}: read error at frame {frame + 1}: {exc}") from None
     finally:
         src.close()
@@ -798,7 +809,7 @@ def _read_pcapng(
         last = batcher.flush()
         if last is not None:
             yield last
-    except (PcapFormatError, *READ_ERRORS) as exc:  # a corrupt block, EIO, bad gzip data
+    except read_errors(PcapFormatError) as exc:  # a corrupt block, EIO, bad gzip data
         last = batcher.flush()  # the packets before the damage count: handed on first
         if last is not None:
             yield last

@@ -22,7 +22,6 @@ from ..params import (
     strict_option,
 )
 from ..render.console import out_console, output_width
-from ..render.spool import Spool
 from ..render.times import TimeFormat
 from .common import bars, capture_arg, capture_label, show_progress, zone
 
@@ -86,7 +85,10 @@ def conns(
     )
     wanted = ConnectionFilter(tuple(hosts), ports, states)
     label = capture_label(capture)
-    # The table's rows on disk as the connections end, sorted at the end (render/spool.py)
+    # The table's rows on disk as the connections end, sorted at the end (render/spool.py;
+    # imported for the table only: tempfile and shutil were a twentieth of JSON's start)
+    if not as_json:
+        from ..render.spool import Spool
     with Spool() if not as_json else contextlib.nullcontext() as spool:
         with bars(show_progress(progress) and label != "-", [label]) as updates:
             # Every record, as text: no Connection object for what the core writes.
