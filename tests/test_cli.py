@@ -240,7 +240,8 @@ def test_conns_json_loads_only_what_its_capture_needs(capture: str) -> None:
     plain capture loads no decompressor and no spool; a gzip file loads gzip alone."""
     script = (
         "import sys, runpy\n"
-        f"sys.argv = ['pcapdiff', 'conns', '--json', '--no-progress', {str(FIXTURES / capture)!r}]\n"
+        f"sys.argv = ['pcapdiff', 'conns', '--json', '--no-progress', "
+        f"{str(FIXTURES / capture)!r}]\n"
         "try:\n"
         "    runpy.run_module('pcapdiff', run_name='__main__')\n"
         "except SystemExit as end:\n"
