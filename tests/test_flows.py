@@ -391,6 +391,17 @@ def test_tls_is_shown_as_its_records() -> None:
     assert "(server name www.example.com)" in text
 
 
+def kept_flows(kept: Path) -> str:
+    """What a live test's kept capture holds: its size, and each flow's requests."""
+    if not kept.exists():
+        return "no kept capture"
+    try:
+        flows = [(str(f.connection.client), len(f.requests)) for f in scan_flows(kept)]
+    except Exception as exc:  # a diagnostic: whatever the file holds, say it
+        return f"kept capture of {kept.stat().st_size} bytes: {exc}"
+    return f"kept capture of {kept.stat().st_size} bytes: {flows}"
+
+
 @pytest.mark.requires_root
 @pytest.mark.requires_tcpdump
 @pytest.mark.parametrize("sniffer", ["tcpdump", "scapy"])
@@ -435,7 +446,13 @@ def test_live_flows_print_each_message_and_a_summary(tmp_path: Path, sniffer: st
         )
         import threading
 
-        watchdog = threading.Timer(60, live.kill)  # bounded: a hung read ends the test
+        fired = threading.Event()
+
+        def hung() -> None:
+            fired.set()
+            live.kill()
+
+        watchdog = threading.Timer(60, hung)  # bounded: a hung read ends the test
         watchdog.start()
         assert live.stderr is not None
         heading = live.stderr.readline()
@@ -455,6 +472,9 @@ def test_live_flows_print_each_message_and_a_summary(tmp_path: Path, sniffer: st
         live.send_signal(2)
         _out, err = live.communicate(timeout=30)
         watchdog.cancel()
+    # A hang says where it was: the lines shown, and whether the kept capture holds
+    # the exchanges (the capture's side) or not (the sniffer's).
+    assert not fired.is_set(), (lines, err[-500:], kept_flows(kept), done.stdout)
     assert live.returncode == 0, err
     for client in locals_:
         assert any(f"{client} > GET /a.jpg HTTP/1.1 (Host origin.example)" in ln for ln in lines)
