@@ -35,7 +35,7 @@ from .model import Anomaly, CaptureSummary, Column, Frame, FrameBatch, Interface
 # (zlib.error), a gzip or bzip2 stream cut short (EOFError), EIO; corrupt xz
 # (LZMAError) too, once an xz file is open (read_errors). Each becomes the reader's
 # one-line error naming the file and frame.
-READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
+_READ_ERRORS: tuple[type[Exception], ...] = (OSError, EOFError, zlib.error)
 # Where a record should start, this many zero bytes are no records: the end of a file
 # allocated but never written, or a decompression bomb (an 814-byte .bz2 holding 1 GiB
 # of zeros took 4.5 minutes, a zero-length record at a time). Reading stops there.
@@ -222,10 +222,12 @@ def _open_stream(src: _Source, summary: CaptureSummary) -> bytes:
 
 
 def read_errors(*also: type[Exception]) -> tuple[type[Exception], ...]:
-    """READ_ERRORS and ``also``, with xz's once the lzma module is loaded (only its
-    decompressor raises it; it, gzip and bzip2 are imported when first needed)."""
+    """What a damaged stream raises, and ``also``: with xz's once the lzma module is
+    loaded (only its decompressor raises it; it, gzip and bzip2 are imported when
+    first needed). Every except clause of the reader asks here, so none misses it."""
     lzma = sys.modules.get("lzma")
-    return (*also, *READ_ERRORS) if lzma is None else (*also, *READ_ERRORS, lzma.LZMAError)
+    xz = () if lzma is None else (lzma.LZMAError,)
+    return (*also, *_READ_ERRORS, *xz)
 
 
 def _decompressor(kind: str, raw: BinaryIO) -> BinaryIO:
