@@ -315,9 +315,29 @@ fn may_tie(x: f64, n: usize) -> bool {
 }
 
 /// A JSON string as orjson escapes it: quote, backslash and control characters.
+/// Does a byte of S need escaping in JSON (a control, '"' or '\\')? Eight bytes at a
+/// time: the strings are explanations and paths, and this test was most of their cost.
+fn needs_escape(s: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // a byte below N (N <= 0x80) makes its high bit set here: exact for the word
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        if below(x, 0x20) | below(x ^ (ONES * 0x22), 1) | below(x ^ (ONES * 0x5c), 1) != 0 {
+            return true;
+        }
+    }
+    words
+        .remainder()
+        .iter()
+        .any(|&b| b < 0x20 || b == b'"' || b == b'\\')
+}
+
 pub(crate) fn string(out: &mut String, s: &str) {
     out.push('"');
-    if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+    if !needs_escape(s.as_bytes()) {
         out.push_str(s); // nearly every string: nothing to escape
         out.push('"');
         return;
@@ -774,6 +794,25 @@ mod tests {
         // not an address's usual text: escaped as any string, brackets and all
         assert_eq!(written("fe80::1%\"eth0", 80), "x\"[fe80::1%\\\"eth0]:80\"");
         assert_eq!(written("a\u{1}b", 1), "x\"a\\u0001b:1\"");
+    }
+
+    #[test]
+    fn a_byte_to_escape_is_found_wherever_it_is() {
+        for len in 0..24 {
+            for at in 0..len {
+                for b in 0..=255u8 {
+                    let mut bytes = vec![b'a'; len];
+                    bytes[at] = b;
+                    let naive = bytes.iter().any(|&c| c < 0x20 || c == b'"' || c == b'\\');
+                    assert_eq!(needs_escape(&bytes), naive, "{bytes:?}");
+                }
+            }
+            // the bytes beside the ones to escape, each byte of a word alike
+            let near: Vec<u8> = (0..len)
+                .map(|i| [0x20, 0x21, 0x23, 0x5b, 0x5d, 0x7f, 0x80, 0xff][i % 8])
+                .collect();
+            assert!(!needs_escape(&near), "{near:?}");
+        }
     }
 
     #[test]

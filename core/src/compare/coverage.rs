@@ -8,7 +8,9 @@
 //! When each capture ran by its own file and sidecar (`recorded_window`) stays in
 //! Python: it is settled once per capture, from the summary and the sidecar.
 
-use std::collections::HashMap;
+// foldhash, seeded per process: the fingerprints come from packets (stream.rs)
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use super::matching::delay_samples;
 use super::text::{duration, endpoint};
@@ -167,10 +169,10 @@ pub struct CoverageFacts {
     rtt_ns: Option<i128>,
     edge_sent_paired: Latest,
     origin_sent_paired: Latest,
-    origin_prints: std::collections::HashSet<Fingerprint>, // SYN-ACKs of paired, at the edge
-    edge_prints: std::collections::HashSet<Fingerprint>,   // SYNs of paired, at the origin
-    server_by_print: ByPrint,                              // edge records, by SYN-ACK print
-    client_by_print: ByPrint,                              // origin records, by SYN print
+    origin_prints: HashSet<Fingerprint>, // SYN-ACKs of paired, at the edge
+    edge_prints: HashSet<Fingerprint>,   // SYNs of paired, at the origin
+    server_by_print: ByPrint,            // edge records, by SYN-ACK print
+    client_by_print: ByPrint,            // origin records, by SYN print
 }
 
 impl CoverageFacts {

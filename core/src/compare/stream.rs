@@ -14,7 +14,12 @@
 //! origin's records no twin can come for, or a pair.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeSet, BinaryHeap};
+
+// Hashed with foldhash, seeded per process (as track.rs's tables): the keys come from
+// packets, and SipHash was a twentieth of compare's instructions.
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 use super::coverage::{build_coverage, Coverage, CoverageFacts, Recorded, Window};
 use super::evidence::Cite;
@@ -346,22 +351,22 @@ impl StreamingCompare {
             origin: Side::default(),
             facts: CoverageFacts::default(),
             swapped_facts: CoverageFacts::default(),
-            served: HashSet::new(),
-            paired_endpoints: HashSet::new(),
+            served: HashSet::default(),
+            paired_endpoints: HashSet::default(),
             certain: Vec::new(),
             held: Vec::new(),
             expire_ns,
-            alone: HashMap::new(),
-            alone_by_second: HashMap::new(),
+            alone: HashMap::default(),
+            alone_by_second: HashMap::default(),
             alone_order: BinaryHeap::new(),
             origin_only: Vec::new(),
             later: BinaryHeap::new(),
-            later_pairs: HashMap::new(),
+            later_pairs: HashMap::default(),
             forward: None,
             reverse: None,
             certain_count: 0,
             offset,
-            others: HashMap::new(),
+            others: HashMap::default(),
             judged: 0,
             assumed: 0,
             queued: 0,

@@ -14,17 +14,40 @@ const NS: i128 = 1_000_000_000;
 /// or more zero groups, the first of equals, becomes "::"; a run of the first five
 /// groups before ffff, or the first six, puts the last 32 bits in dotted form).
 pub fn address(addr: &Addr) -> String {
+    let mut out = String::with_capacity(if addr.as_slice().len() == 16 { 39 } else { 15 });
+    write_address(&mut out, addr);
+    out
+}
+
+/// `address`, written at the end of OUT: an IPv4 address's digits by hand, for they
+/// are written four times a verdict and `write!` cost ten times as much.
+pub fn write_address(out: &mut String, addr: &Addr) {
     let bytes = addr.as_slice();
     if bytes.len() != 16 {
-        let mut out = String::with_capacity(15);
-        for (i, b) in bytes.iter().enumerate() {
+        for (i, &b) in bytes.iter().enumerate() {
             if i > 0 {
                 out.push('.');
             }
-            let _ = write!(out, "{b}");
+            push_byte(out, b);
         }
-        return out;
+        return;
     }
+    out.push_str(&ipv6(bytes));
+}
+
+/// A byte's decimal digits.
+fn push_byte(out: &mut String, b: u8) {
+    if b >= 100 {
+        out.push(char::from(b'0' + b / 100));
+    }
+    if b >= 10 {
+        out.push(char::from(b'0' + b / 10 % 10));
+    }
+    out.push(char::from(b'0' + b % 10));
+}
+
+/// An IPv6 address (16 bytes) as inet_ntop writes it.
+fn ipv6(bytes: &[u8]) -> String {
     let words: Vec<u16> = bytes
         .chunks_exact(2)
         .map(|w| u16::from_be_bytes([w[0], w[1]]))
@@ -81,13 +104,21 @@ pub fn address(addr: &Addr) -> String {
 }
 
 /// `str(model.Endpoint)`: "addr:port", "[addr]:port" for IPv6.
-pub fn endpoint((addr, port): &(Addr, u16)) -> String {
-    let text = address(addr);
-    if text.contains(':') {
-        format!("[{text}]:{port}")
-    } else {
-        format!("{text}:{port}")
+pub fn endpoint(ep: &(Addr, u16)) -> String {
+    let mut out = String::with_capacity(47);
+    write_endpoint(&mut out, ep);
+    out
+}
+
+/// `endpoint`, written at the end of OUT.
+pub fn write_endpoint(out: &mut String, (addr, port): &(Addr, u16)) {
+    let v6 = addr.as_slice().len() == 16;
+    if v6 {
+        out.push('[');
     }
+    write_address(out, addr);
+    out.push_str(if v6 { "]:" } else { ":" });
+    out.push_str(itoa::Buffer::new().format(*port));
 }
 
 /// A span for people (`coverage.duration`): 850 us, 12 ms, 0.8 s, 3.5 min, 2.0 h.
@@ -161,6 +192,29 @@ mod tests {
     fn v6(text: &str) -> String {
         let ip: std::net::Ipv6Addr = text.parse().unwrap();
         address(&Addr::from_slice(&ip.octets()))
+    }
+
+    #[test]
+    fn every_byte_of_an_ipv4_address_as_its_decimal_digits() {
+        for b in 0..=255u8 {
+            let addr = Addr::from_slice(&[b, 0, 255 - b, 10]);
+            let want = std::net::Ipv4Addr::new(b, 0, 255 - b, 10).to_string();
+            assert_eq!(address(&addr), want);
+            assert_eq!(
+                endpoint(&(addr, u16::from(b) * 257)),
+                format!("{want}:{}", u16::from(b) * 257)
+            );
+        }
+        let v6_addr = Addr::from_slice(
+            &"2001:db8::1"
+                .parse::<std::net::Ipv6Addr>()
+                .unwrap()
+                .octets(),
+        );
+        assert_eq!(endpoint(&(v6_addr, 443)), "[2001:db8::1]:443");
+        let mut out = String::from("x");
+        write_endpoint(&mut out, &(v6_addr, 0));
+        assert_eq!(out, "x[2001:db8::1]:0"); // appended, nothing before it lost
     }
 
     #[test]

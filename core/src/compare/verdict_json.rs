@@ -5,7 +5,7 @@
 use super::evidence::{Cite, Side};
 use super::judge::Verdict;
 use super::stream::Pair;
-use super::text::endpoint;
+use super::text::write_endpoint;
 use crate::conns_json::{k, list, string, Object};
 use crate::track::Record;
 
@@ -28,8 +28,13 @@ fn side(out: &mut String, c: Option<&Record>, cite: &Cite, with_packets: bool) -
         return Some(());
     };
     let mut o = Object::new(out);
-    string(o.key(k!("client")), &endpoint(&c.client));
-    string(o.key(k!("server")), &endpoint(&c.server));
+    // an endpoint's text is digits, dots, hex, colons and brackets: nothing to escape
+    for (key, ep) in [(k!("client"), &c.client), (k!("server"), &c.server)] {
+        let out = o.key(key);
+        out.push('"');
+        write_endpoint(out, ep);
+        out.push('"');
+    }
     cite.write_json(o.key(k!("first_frame")), c.first_frame);
     o.text(k!("conn_state"), c.conn_state);
     o.text(k!("history"), &c.history);
