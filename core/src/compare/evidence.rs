@@ -108,26 +108,35 @@ fn count(c: &Record, name: &str, kept: usize) -> u64 {
 
 /// ": GET host/path", ": TLS ClientHello SNI host", or "".
 pub fn request_text(c: &Record) -> String {
+    let mut out = String::new();
+    push_request_text(&mut out, c);
+    out
+}
+
+/// `request_text`, appended to OUT (pieces pushed: `format!` was most of its cost).
+fn push_request_text(out: &mut String, c: &Record) {
     match c.request.as_ref().map(|r| &r.fields) {
-        Some(("http", method, target, _, host, _)) => format!(": {method} {host}{target}"),
-        Some(("tls", _, _, _, host, _)) => {
-            format!(
-                ": TLS ClientHello SNI {}",
-                if host.is_empty() { "-" } else { host }
-            )
+        Some(("http", method, target, _, host, _)) => {
+            for piece in [": ", method, " ", host, target] {
+                out.push_str(piece);
+            }
         }
-        _ => String::new(),
+        Some(("tls", _, _, _, host, _)) => {
+            out.push_str(": TLS ClientHello SNI ");
+            out.push_str(if host.is_empty() { "-" } else { host });
+        }
+        _ => {}
     }
 }
 
 pub fn request(c: &Record, side: Side, what: &str) -> Evidence {
     let r = c.request.as_ref();
-    Evidence::at(
-        side,
-        r.map(|r| r.frame),
-        r.map(|r| r.ts_ns),
-        format!("{what}{}", request_text(c)),
-    )
+    Evidence::at(side, r.map(|r| r.frame), r.map(|r| r.ts_ns), {
+        let mut text = String::with_capacity(what.len() + 64);
+        text.push_str(what);
+        push_request_text(&mut text, c);
+        text
+    })
 }
 
 /// `what` with "{response}" said as `describe` says the first answer.
@@ -137,8 +146,28 @@ pub fn response(c: &Record, side: Side, what: &str) -> Evidence {
         side,
         r.map(|r| r.frame),
         r.map_or(c.server_sent.last_ts_ns, |r| Some(r.ts_ns)),
-        what.replace("{response}", &describe(c)),
+        with_response(what, c),
     )
+}
+
+/// WHAT with each "{response}" said as `describe` says the first answer.
+fn with_response(what: &str, c: &Record) -> String {
+    const SLOT: &str = "{response}";
+    let mut out = String::with_capacity(what.len() + 32);
+    let mut rest = what;
+    while let Some(at) = rest.find('{') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at..];
+        if let Some(after) = rest.strip_prefix(SLOT) {
+            push_describe(&mut out, c);
+            rest = after;
+        } else {
+            out.push('{');
+            rest = &rest[1..];
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 pub fn rst(r: &ResetRec, side: Side, what: &str) -> Evidence {
@@ -187,11 +216,30 @@ pub fn icmp(err: &IcmpError, side: Side, times: usize) -> Evidence {
 
 /// The first answer: "response 200 OK", "ServerHello TLS 1.3", else "server data".
 pub fn describe(c: &Record) -> String {
+    let mut out = String::new();
+    push_describe(&mut out, c);
+    out
+}
+
+/// `describe`, appended to OUT: its pieces, the end's white space trimmed (the start is
+/// a word).
+fn push_describe(out: &mut String, c: &Record) {
+    let start = out.len();
     match c.response.as_ref().map(|r| &r.fields) {
-        Some(("http", status, reason, ..)) => format!("response {status} {reason}").trim().into(),
-        Some(("tls", _, _, version, ..)) => format!("ServerHello {version}").trim().into(),
-        _ => "server data".into(),
+        Some(("http", status, reason, ..)) => {
+            out.push_str("response ");
+            out.push_str(itoa::Buffer::new().format(*status));
+            out.push(' ');
+            out.push_str(reason);
+        }
+        Some(("tls", _, _, version, ..)) => {
+            out.push_str("ServerHello ");
+            out.push_str(version);
+        }
+        _ => out.push_str("server data"),
     }
+    let kept = out[start..].trim_end().len();
+    out.truncate(start + kept);
 }
 
 /// How far the answer had come: "after 1,448 of 52,317 response bytes".
@@ -375,6 +423,68 @@ pub fn injection_hints(c: &Record, cite: &Cite) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::matching::tests::record;
+    use crate::track::Message;
+
+    #[test]
+    fn what_is_said_of_the_request_and_the_answer() {
+        let mut c = record(40_000, Some(1), 0, "/a?b");
+        assert_eq!(request_text(&c), ": GET www.example.com/a?b");
+        assert_eq!(
+            request(&c, Side::Edge, "sent").what,
+            "sent: GET www.example.com/a?b"
+        );
+        assert_eq!(describe(&c), "server data");
+        let answer = |status, reason: &str| {
+            let fields = (
+                "http",
+                status,
+                reason.to_string(),
+                "HTTP/1.1".into(),
+                String::new(),
+                String::new(),
+            );
+            Some(Message::from((4, 1, fields)))
+        };
+        c.response = answer(200, "OK");
+        assert_eq!(describe(&c), "response 200 OK");
+        // every slot filled, a brace that is not one kept, the text around them whole
+        let said = response(&c, Side::Origin, "{x} {response}, then {response}{").what;
+        assert_eq!(said, "{x} response 200 OK, then response 200 OK{");
+        c.response = answer(502, "");
+        assert_eq!(
+            response(&c, Side::Edge, "[{response}]").what,
+            "[response 502]"
+        );
+        c.response = answer(404, "Not Found\u{a0} ");
+        assert_eq!(describe(&c), "response 404 Not Found"); // as str.strip() trims
+        c.response = Some(Message::from((
+            4,
+            1,
+            (
+                "tls",
+                0,
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ),
+        )));
+        assert_eq!(describe(&c), "ServerHello");
+        c.request = Some(Message::from((
+            3,
+            0,
+            (
+                "tls",
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ),
+        )));
+        assert_eq!(request_text(&c), ": TLS ClientHello SNI -");
+    }
 
     #[test]
     fn numbers_are_grouped_by_thousands() {

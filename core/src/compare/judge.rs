@@ -9,7 +9,10 @@
 //! case is inconclusive and says why; one that rests on a capture's assumed end says
 //! so in `assumes`.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+
+// foldhash, seeded per process (stream.rs): looked up once a verdict
+type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 
 use super::coverage::{Coverage, Window, DELAY_MARGIN_NS};
 use super::evidence::{
@@ -39,12 +42,15 @@ pub struct Catalogue {
 }
 
 impl Catalogue {
-    fn spec(&self, reason: &str) -> ReasonSpec {
-        self.reasons.get(reason).cloned().unwrap_or(ReasonSpec {
-            outcome: "inconclusive".into(),
-            culprit: "unknown".into(),
-            text: format!("(no sentence for {reason})"),
-        })
+    fn spec(&self, reason: &str) -> Cow<'_, ReasonSpec> {
+        match self.reasons.get(reason) {
+            Some(spec) => Cow::Borrowed(spec), // its sentence not copied for each verdict
+            None => Cow::Owned(ReasonSpec {
+                outcome: "inconclusive".into(),
+                culprit: "unknown".into(),
+                text: format!("(no sentence for {reason})"),
+            }),
+        }
     }
 }
 
@@ -52,7 +58,7 @@ impl Catalogue {
 fn fill(template: &str, facts: &[(&str, String)]) -> String {
     let mut out = String::with_capacity(template.len() + 64);
     let mut rest = template;
-    while let Some(at) = rest.find(['{', '}']) {
+    while let Some(at) = memchr::memchr2(b'{', b'}', rest.as_bytes()) {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
         if tail.starts_with("{{") || tail.starts_with("}}") {
@@ -274,8 +280,8 @@ impl Case<'_> {
             hints.push(hint);
         }
         Verdict {
-            outcome: spec.outcome,
-            culprit: spec.culprit,
+            outcome: spec.outcome.clone(),
+            culprit: spec.culprit.clone(),
             evidence,
             explanation: text,
             hints,

@@ -710,7 +710,7 @@ pub fn rewrite_delta(edge: &[&Record], origin: &[&Record], pairs: &[PairIdx]) ->
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::track::{DirectionRec, Message, TcpOptionsRec};
 
@@ -740,7 +740,7 @@ mod tests {
     }
 
     /// A record whose SYN left at `at_ns`, with this client port, ISN and request path.
-    fn record(port: u16, isn: Option<u32>, at_ns: i128, path: &str) -> Record {
+    pub(crate) fn record(port: u16, isn: Option<u32>, at_ns: i128, path: &str) -> Record {
         Record {
             id: 1,
             client: (addr(7), port),
