@@ -125,6 +125,7 @@ def test_damaged_packet_is_counted_and_the_rest_decoded() -> None:
         (b"\x02\x00\x05\xb4", "?"),  # length 0 would loop forever
         (b"\x00\x02\x04\x05\xb4", "E"),
         (b"\xfe\x04\xab\xcd", "254"),
+        (b"\x02\x04\x05\xb4\xfe\x02\x08\x0a" + bytes(8) + b"\x04\x02\x00", "M,254,T,S,E"),
     ],
 )
 def test_tcp_options_layouts(raw: bytes, expected: str) -> None:
