@@ -131,7 +131,7 @@ impl Reasons {
 
     /// "same 4-tuple, same client ISN, ..." (`matched_by`).
     pub fn text(&self) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(80); // the four usual reasons fit, grown once at most
         let mut say = |words: &str| {
             if !out.is_empty() {
                 out.push_str(", ");
