@@ -8,9 +8,7 @@
 //! When each capture ran by its own file and sidecar (`recorded_window`) stays in
 //! Python: it is settled once per capture, from the summary and the sidecar.
 
-// foldhash, seeded per process: the fingerprints come from packets (stream.rs)
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+use super::{HashMap, HashSet};
 
 use super::matching::delay_samples;
 use super::text::{duration, endpoint};

@@ -11,8 +11,7 @@
 
 use std::borrow::Cow;
 
-// foldhash, seeded per process (stream.rs): looked up once a verdict
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+use super::HashMap;
 
 use super::coverage::{Coverage, Window, DELAY_MARGIN_NS};
 use super::evidence::{

@@ -19,3 +19,8 @@ mod printable;
 pub mod stream;
 pub mod text;
 pub mod verdict_json;
+
+/// The engine's tables: foldhash, seeded per process (the keys come from packets, and
+/// SipHash was a twentieth of compare's instructions), as track.rs's tables.
+pub(crate) type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+pub(crate) type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;

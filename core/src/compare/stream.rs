@@ -16,10 +16,7 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 
-// Hashed with foldhash, seeded per process (as track.rs's tables): the keys come from
-// packets, and SipHash was a twentieth of compare's instructions.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
-type HashSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
+use super::{HashMap, HashSet};
 
 use super::coverage::{build_coverage, Coverage, CoverageFacts, Recorded, Window};
 use super::evidence::Cite;
