@@ -5,6 +5,7 @@ thread gone when the scan ends, fails or is left midway."""
 from __future__ import annotations
 
 import gzip
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,10 @@ from pcapdiff.read import read_batches
 from pcapdiff.render.conns_json import connection_to_json, summary_to_json
 from pcapdiff.track import track_batches
 
+from .conftest import ROOT
 from .craft import exchange, write_pcap
 from .test_conns_json_core import CAPTURES
+from .test_truth import same_verdicts
 
 Tapped = tuple[int, bool, int, bytes]
 
@@ -107,3 +110,89 @@ def test_an_error_past_the_first_chunks_comes_after_their_records(
     assert summary["packets"] == bad_frame - 1
     assert 1000 < len(records) - 1 < 3000
     assert not decoding_threads()
+
+
+def kept_counts(source: Any) -> tuple[int, str]:
+    """How many records a ``keep`` scan gave (they stay in the core), then its error."""
+    count = 0
+    try:
+        for records in ConnectionScan(source, keep=True).records():
+            count += len(records)
+    except PcapdiffError as exc:
+        return count, str(exc)
+    return count, ""
+
+
+def test_a_kept_scan_is_tracked_on_the_reading_thread_as_in_place(
+    many_chunks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """compare's scans (``keep``) of a file track on the reading thread too: as many
+    records as a stream's, tracked in the caller's thread (what they hold: the next
+    test); an error past the first chunks after their records; the thread gone when
+    the scan is left."""
+    import pcapdiff.track as track
+
+    working_on: set[str] = set()
+    real = track.on_a_thread
+
+    def spy(batches: Any, work: Any) -> Any:
+        def watched(batch: Any) -> Any:
+            working_on.add(threading.current_thread().name)
+            return work(batch)
+
+        return real(batches, watched)
+
+    monkeypatch.setattr(track, "on_a_thread", spy)
+    ahead = kept_counts(many_chunks)
+    assert working_on == {"pcapdiff-decode"}
+    with many_chunks.open("rb") as stream:
+        in_place = kept_counts(stream)
+    assert ahead == in_place
+    assert ahead == (3000, "")
+    assert not decoding_threads()
+
+    packed = bytearray(gzip.compress(many_chunks.read_bytes()))
+    at = len(packed) * 2 // 3
+    packed[at : at + 64] = bytes(64)
+    bad = tmp_path / "bad.pcap.gz"
+    bad.write_bytes(bytes(packed))
+    ahead = kept_counts(bad)
+    with bad.open("rb") as stream:
+        assert kept_counts(stream)[0] == ahead[0]
+    assert ahead[1].startswith(f"{bad}: frame ")
+    assert 1000 < ahead[0] < 3000
+    assert not decoding_threads()
+
+    chunks = ConnectionScan(many_chunks, keep=True).records()
+    next(chunks)
+    assert decoding_threads()
+    chunks.close()  # type: ignore[attr-defined]
+    assert not decoding_threads()
+
+
+def test_compare_tracking_on_the_reading_threads_judges_as_in_place(tmp_path: Path) -> None:
+    """The same verdicts from the pair's files (each tracked on its reading thread) as
+    from them given as streams (tracked in the caller's thread)."""
+    import io
+
+    from pcapdiff import compare_streaming
+    from pcapdiff.render.compare_json import ComparisonJsonStream
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from synth_pair import make_pair
+
+    make_pair(tmp_path, connections=600, seed=23)
+    edge, origin = tmp_path / "edge.pcap", tmp_path / "origin.pcap"
+
+    def document(a: Any, b: Any) -> str:
+        out = io.StringIO()
+        writer = ComparisonJsonStream(out)
+        writer.finish(compare_streaming(a, b, writer.verdict, emit_texts=writer.texts))
+        return out.getvalue()
+
+    from_files = document(edge, origin)
+    with edge.open("rb") as e, origin.open("rb") as o:
+        from_streams = document(e, o)
+    # the verdicts, in any order: when each is final depends on where the chunks end
+    assert same_verdicts(orjson.loads(from_files), orjson.loads(from_streams))
+    assert from_files.count('"outcome"') > 500

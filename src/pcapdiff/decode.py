@@ -20,7 +20,8 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import NamedTuple, TypeVar
 
 from . import _core
 from .errors import UnsupportedLinkType
@@ -62,8 +63,9 @@ def decode_batches(
         yield account(found, summary)
 
 
-DECODED_AHEAD = 2  # batches decoded and waiting for the tracker, at most
+DECODED_AHEAD = 2  # batches done on the thread and waiting for the caller, at most
 _END = None  # the reading's end, on the queue
+T = TypeVar("T")
 
 
 def decode_ahead(
@@ -75,34 +77,45 @@ def decode_ahead(
     that thread only; an error there is raised here, after the batches before it.
     Closing the iterator stops the thread once its batch in progress is done (so only
     for a source whose reads return: a file's)."""
-    ready: queue.Queue[_core.DecodedBatch | BaseException | None] = queue.Queue(DECODED_AHEAD)
+    decoder = _core.Decoder()
+    pcapng = summary.format == "pcapng"
+
+    def decode(batch: FrameBatch) -> _core.DecodedBatch:
+        decoded, found = decoder.decode_ahead(*batch.core_columns(), pcapng)
+        account(found, summary)
+        return decoded
+
+    return on_a_thread(batches, decode)
+
+
+def on_a_thread(batches: Iterator[FrameBatch], work: Callable[[FrameBatch], T]) -> Iterator[T]:
+    """``work`` of each batch, done on a thread of its own (which reads the batches
+    too), at most DECODED_AHEAD ahead of the caller; an error there is raised here,
+    after the results before it. Closing the iterator stops the thread once its batch
+    in progress is done (so only for a source whose reads return: a file's)."""
+    ready: queue.Queue[T | _Raised | None] = queue.Queue(DECODED_AHEAD)
     stop = threading.Event()
 
-    def decode_all() -> None:
-        decoder = _core.Decoder()
+    def work_all() -> None:
         try:
             for batch in batches:
-                decoded, found = decoder.decode_ahead(
-                    *batch.core_columns(), summary.format == "pcapng"
-                )
-                account(found, summary)
-                ready.put(decoded)
+                ready.put(work(batch))
                 if stop.is_set():
                     return
             ready.put(_END)
         except BaseException as exc:  # raised in the caller's thread
-            ready.put(exc)
+            ready.put(_Raised(exc))
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
                 close()  # the file closed on the thread that read it
 
-    thread = threading.Thread(target=decode_all, name="pcapdiff-decode", daemon=True)
+    thread = threading.Thread(target=work_all, name="pcapdiff-decode", daemon=True)
     thread.start()
     try:
         while (item := ready.get()) is not _END:
-            if isinstance(item, BaseException):
-                raise item
+            if isinstance(item, _Raised):
+                raise item.exc
             yield item
     finally:
         stop.set()
@@ -111,6 +124,12 @@ def decode_ahead(
             while True:
                 ready.get_nowait()
         thread.join()
+
+
+class _Raised(NamedTuple):
+    """What stopped the thread's work, on the queue."""
+
+    exc: BaseException
 
 
 def account(found: _core.Decoded, summary: CaptureSummary) -> list[SegmentRow]:

@@ -26,7 +26,7 @@ from itertools import islice
 from typing import Any, cast
 
 from . import _core
-from .decode import account, decode_ahead
+from .decode import account, decode_ahead, on_a_thread
 from .model import CaptureSummary, Connection, FrameBatch, RecordTexts, SegmentRow
 
 # Zeek's defaults: tcp_inactivity_timeout 5 min, tcp_close_delay / tcp_reset_delay 5 s.
@@ -92,11 +92,23 @@ def track_batches(
     ``text_only`` (with ``json``): ``RecordTexts`` instead of the ``Connection``s
     whose text the core wrote, a run of them at a time. ``keep``: see ``track``.
     ``ahead``: the batches are read and decoded on a second thread (``decode_ahead``;
-    ``batches`` must be an iterator whose reads return, a file's)."""
+    ``batches`` must be an iterator whose reads return, a file's); with ``keep`` they are
+    tracked there too, compare's thread left to its engine (which judges what they end)."""
     tracker = _core.Tracker(
         idle_timeout_ns, close_delay_ns, tap is not None, json is not None, not text_only, keep
     )
-    if ahead:
+    if ahead and keep:
+        pcapng = summary.format == "pcapng"
+
+        def track_one(batch: FrameBatch) -> tuple[list[tuple[Any, ...]], _core.Records]:
+            found, events = tracker.feed_batch(*batch.core_columns(), pcapng)
+            account(found, summary)
+            return events, tracker.take_kept()
+
+        for events, kept in on_a_thread(iter(batches), track_one):
+            yield from _events(events, released, tap, json)
+            yield kept
+    elif ahead:
         for decoded in decode_ahead(iter(batches), summary):
             events = tracker.feed_decoded(decoded)
             yield from _events(events, released, tap, json)
