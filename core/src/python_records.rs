@@ -17,7 +17,7 @@ use crate::compare::evidence::Evidence;
 use crate::compare::judge::{self, Case, Catalogue, ReasonSpec, Verdict};
 use crate::compare::matching::{self, ClockOffset, Confidence};
 use crate::compare::stream::{OriginSpec, Pair, Settings, StreamingCompare};
-use crate::compare::verdict_json;
+use crate::compare::verdict_json::{write_runs_parallel, Taken, VerdictRun, VERDICTS_PER_THREAD};
 use crate::compare::{evidence, numbers, text};
 use crate::decode::{Addr, IcmpError};
 use crate::payload::{RequestFields, ResponseFields};
@@ -814,87 +814,19 @@ struct VerdictClasses {
     cdn_status: HashMap<String, Option<i64>>, // model.CDN_STATUS, by outcome
 }
 
-/// Consecutive verdicts' `compare --json` text, joined as the document joins them.
-#[derive(Default)]
-struct VerdictRun {
-    text: String,
-    count: usize,
-    outcomes: Vec<(String, usize)>,
-    assumed: usize,
-}
-
-impl VerdictRun {
-    fn add(
-        &mut self,
-        n: usize,
-        pair: &Pair,
-        v: &Verdict,
-        cites: [&evidence::Cite; 2],
-        cdn: Option<i64>,
-        all_packets: bool,
-    ) -> bool {
-        let before = self.text.len();
-        if self.count > 0 {
-            self.text.push_str(crate::conns_json::RECORD_SEPARATOR);
-        }
-        if !verdict_json::verdict_into(&mut self.text, n, pair, v, cites, cdn, all_packets) {
-            self.text.truncate(before);
-            return false;
-        }
-        self.count += 1;
-        self.assumed += usize::from(!v.assumes.is_empty());
-        match self.outcomes.iter_mut().find(|(o, _)| *o == v.outcome) {
-            Some((_, k)) => *k += 1,
-            None => self.outcomes.push((v.outcome.clone(), 1)),
-        }
-        true
+/// A run of verdicts' text as `take_json` hands it on: (text, how many, {outcome:
+/// count}, how many assume something).
+fn append_run(run: VerdictRun, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
+    let outcomes = PyDict::new(py);
+    for (outcome, n) in run.outcomes {
+        outcomes.set_item(outcome, n)?;
     }
-
-    fn append_to(self, py: Python<'_>, out: &Bound<'_, PyList>) -> PyResult<()> {
-        let outcomes = PyDict::new(py);
-        for (outcome, n) in self.outcomes {
-            outcomes.set_item(outcome, n)?;
-        }
-        out.append((
-            pyo3::types::PyBytes::new(py, self.text.as_bytes()),
-            self.count,
-            outcomes,
-            self.assumed,
-        ))
-    }
-}
-
-/// What `take_json` hands on, in order: a run of text, or a verdict the core does not
-/// write exactly.
-enum Taken {
-    Run(VerdictRun),
-    Verdict(Box<(Pair, Verdict)>),
-}
-
-/// The verdicts, numbered from `first`, as runs of their text (no Python object: run
-/// with the GIL released).
-fn write_runs(
-    verdicts: Vec<(Pair, Verdict)>,
-    first: usize,
-    cdn_status: &HashMap<String, Option<i64>>,
-    cites: [&evidence::Cite; 2],
-    all_packets: bool,
-) -> Vec<Taken> {
-    let mut out = Vec::new();
-    let mut run = VerdictRun::default();
-    for (n, (pair, v)) in (first..).zip(verdicts) {
-        let cdn = cdn_status.get(&v.outcome).copied().flatten();
-        if !run.add(n, &pair, &v, cites, cdn, all_packets) {
-            if run.count > 0 {
-                out.push(Taken::Run(std::mem::take(&mut run)));
-            }
-            out.push(Taken::Verdict(Box::new((pair, v))));
-        }
-    }
-    if run.count > 0 {
-        out.push(Taken::Run(run));
-    }
-    out
+    out.append((
+        pyo3::types::PyBytes::new(py, run.text.as_bytes()),
+        run.count,
+        outcomes,
+        run.assumed,
+    ))
 }
 
 impl VerdictClasses {
@@ -1083,13 +1015,20 @@ impl PyStreaming {
         let all_packets = self.all_packets;
         let taken = py.detach(|| {
             guarded("writing verdicts", || {
-                write_runs(verdicts, first, cdn_status, cites, all_packets)
+                write_runs_parallel(
+                    verdicts,
+                    first,
+                    cdn_status,
+                    cites,
+                    all_packets,
+                    VERDICTS_PER_THREAD,
+                )
             })
         })?;
         let out = PyList::empty(py);
         for item in taken {
             match item {
-                Taken::Run(run) => run.append_to(py, &out)?,
+                Taken::Run(run) => append_run(run, py, &out)?,
                 Taken::Verdict(pv) => {
                     let (pair, v) = *pv;
                     out.append(self.verdict_object(py, pair, &v)?)?;

@@ -2,6 +2,8 @@
 //! as render/compare_json.py's `verdict_to_json` through orjson writes it: the text the
 //! CLI streams, with no Python object per verdict.
 
+use std::collections::HashMap;
+
 use super::evidence::{Cite, Side};
 use super::judge::Verdict;
 use super::stream::Pair;
@@ -282,4 +284,233 @@ fn write_verdict(
     })?;
     o.end();
     Some(())
+}
+
+/// Consecutive verdicts' `compare --json` text, joined as the document joins them.
+#[derive(Default)]
+pub struct VerdictRun {
+    pub text: String,
+    pub count: usize,
+    pub outcomes: Vec<(String, usize)>,
+    pub assumed: usize,
+}
+
+/// A run's text is cut at about this size: room for it is taken at once (growing a
+/// run of a capture's end to 16 MB copied it over and over, into fresh pages), and
+/// the text in Python and here is at most about this much again.
+const RUN_BYTES: usize = 1 << 20;
+/// About what a verdict's text takes (the real edge pair's: 1.3 KB).
+const VERDICT_BYTES: usize = 1536;
+
+impl VerdictRun {
+    /// A run with room for the text of this many verdicts (up to RUN_BYTES' worth).
+    fn for_up_to(verdicts: usize) -> VerdictRun {
+        VerdictRun {
+            text: String::with_capacity(verdicts.saturating_mul(VERDICT_BYTES).min(RUN_BYTES)),
+            ..VerdictRun::default()
+        }
+    }
+
+    fn add(
+        &mut self,
+        n: usize,
+        pair: &Pair,
+        v: &Verdict,
+        cites: [&Cite; 2],
+        cdn: Option<i64>,
+        all_packets: bool,
+    ) -> bool {
+        let before = self.text.len();
+        if self.count > 0 {
+            self.text.push_str(crate::conns_json::RECORD_SEPARATOR);
+        }
+        if !verdict_into(&mut self.text, n, pair, v, cites, cdn, all_packets) {
+            self.text.truncate(before);
+            return false;
+        }
+        self.count += 1;
+        self.assumed += usize::from(!v.assumes.is_empty());
+        match self.outcomes.iter_mut().find(|(o, _)| *o == v.outcome) {
+            Some((_, k)) => *k += 1,
+            None => self.outcomes.push((v.outcome.clone(), 1)),
+        }
+        true
+    }
+}
+
+/// What `take_json` hands on, in order: a run of text, or a verdict the core does not
+/// write exactly.
+pub enum Taken {
+    Run(VerdictRun),
+    Verdict(Box<(Pair, Verdict)>),
+}
+
+/// Verdicts one thread writes at least, where several share a batch: below that a
+/// thread's start costs more than it saves.
+pub const VERDICTS_PER_THREAD: usize = 2048;
+
+/// `write_runs`, the batch cut in consecutive parts written on threads of their own
+/// where it is big: the verdicts of a capture's end (a third of the real edge pair's,
+/// all final at once) are written while nothing else runs, on one core of several.
+/// The same runs' texts in the same order, a run cut where the parts meet.
+/// `per_thread`: verdicts a thread writes at least.
+pub fn write_runs_parallel(
+    mut verdicts: Vec<(Pair, Verdict)>,
+    first: usize,
+    cdn_status: &HashMap<String, Option<i64>>,
+    cites: [&Cite; 2],
+    all_packets: bool,
+    per_thread: usize,
+) -> Vec<Taken> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = cores.min(verdicts.len() / per_thread.max(1)).max(1);
+    if parts == 1 {
+        return write_runs(verdicts, first, cdn_status, cites, all_packets);
+    }
+    let size = verdicts.len().div_ceil(parts);
+    let mut tails = Vec::with_capacity(parts - 1);
+    while verdicts.len() > size {
+        let at = verdicts.len() - size;
+        tails.push((first + at, verdicts.split_off(at)));
+    }
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = tails
+            .into_iter()
+            .rev()
+            .map(|(from, part)| {
+                scope.spawn(move || write_runs(part, from, cdn_status, cites, all_packets))
+            })
+            .collect();
+        let mut out = write_runs(verdicts, first, cdn_status, cites, all_packets);
+        for writer in writers {
+            // a writer's panic is raised here, for `guarded` to turn into an error
+            out.extend(
+                writer
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            );
+        }
+        out
+    })
+}
+
+/// The verdicts, numbered from `first`, as runs of their text (no Python object: run
+/// with the GIL released).
+fn write_runs(
+    verdicts: Vec<(Pair, Verdict)>,
+    first: usize,
+    cdn_status: &HashMap<String, Option<i64>>,
+    cites: [&Cite; 2],
+    all_packets: bool,
+) -> Vec<Taken> {
+    let mut out = Vec::new();
+    let count = verdicts.len();
+    let mut run = VerdictRun::for_up_to(count);
+    for (i, (pair, v)) in verdicts.into_iter().enumerate() {
+        if run.text.len() >= RUN_BYTES {
+            out.push(Taken::Run(std::mem::replace(
+                &mut run,
+                VerdictRun::for_up_to(count - i),
+            )));
+        }
+        let cdn = cdn_status.get(&v.outcome).copied().flatten();
+        if !run.add(first + i, &pair, &v, cites, cdn, all_packets) {
+            if run.count > 0 {
+                out.push(Taken::Run(std::mem::take(&mut run)));
+            }
+            out.push(Taken::Verdict(Box::new((pair, v))));
+        }
+    }
+    if run.count > 0 {
+        out.push(Taken::Run(run));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::matching::tests::record;
+    use crate::compare::matching::Confidence;
+    use crate::conns_json::RECORD_SEPARATOR;
+
+    fn verdicts(n: usize) -> Vec<(Pair, Verdict)> {
+        (0..n)
+            .map(|i| {
+                let port = 1000 + (i % 60000) as u16;
+                let edge = Box::new(record(port, Some(i as u32), i as i128, &format!("/{i}")));
+                let pair = Pair {
+                    origin: (i % 2 == 0).then(|| edge.clone()),
+                    edge,
+                    score: 1.0,
+                    matched_by: "same client ISN".into(),
+                    confidence: Confidence::Certain,
+                };
+                let verdict = Verdict {
+                    outcome: ["ok", "no_response", "rst_after_request"][i % 3].into(),
+                    culprit: "none".into(),
+                    evidence: Vec::new(),
+                    explanation: format!("verdict {i}"),
+                    hints: Vec::new(),
+                    reason: "answered",
+                    assumes: if i % 7 == 0 {
+                        vec!["x".into()]
+                    } else {
+                        Vec::new()
+                    },
+                };
+                (pair, verdict)
+            })
+            .collect()
+    }
+
+    /// The runs' texts joined as the document joins them, their counts and assumptions.
+    fn joined(runs: &[Taken]) -> (String, usize, usize) {
+        let mut text = String::new();
+        let (mut count, mut assumed) = (0, 0);
+        for taken in runs {
+            let Taken::Run(run) = taken else {
+                panic!("every verdict here is one the core writes");
+            };
+            if count > 0 {
+                text.push_str(RECORD_SEPARATOR);
+            }
+            text.push_str(&run.text);
+            count += run.count;
+            assumed += run.assumed;
+        }
+        (text, count, assumed)
+    }
+
+    #[test]
+    fn verdicts_written_on_several_threads_read_as_written_on_one() {
+        let (cdn, cites) = (HashMap::new(), [&Cite::default(), &Cite::default()]);
+        let alone = joined(&write_runs(verdicts(301), 5, &cdn, cites, false));
+        assert_eq!((alone.1, alone.2), (301, 43));
+        assert!(alone.0.starts_with("{\"id\":5,") && alone.0.contains("{\"id\":305,"));
+        for per_thread in [1, 7, 150, 151] {
+            let runs = write_runs_parallel(verdicts(301), 5, &cdn, cites, false, per_thread);
+            assert_eq!(joined(&runs), alone, "{per_thread} a thread");
+        }
+    }
+
+    #[test]
+    fn a_run_is_cut_at_about_a_megabyte() {
+        let (cdn, cites) = (HashMap::new(), [&Cite::default(), &Cite::default()]);
+        let many = verdicts(3000);
+        let one = {
+            let mut text = String::new();
+            assert!(verdict_into(
+                &mut text, 1, &many[0].0, &many[0].1, cites, None, false
+            ));
+            text.len()
+        };
+        let runs = write_runs(many, 1, &cdn, cites, false);
+        assert!(runs.len() >= 3, "{} runs", runs.len());
+        for taken in &runs {
+            let Taken::Run(run) = taken else { panic!() };
+            assert!(run.text.len() < RUN_BYTES + 2 * one, "{}", run.text.len());
+        }
+        assert_eq!(joined(&runs).1, 3000);
+    }
 }
