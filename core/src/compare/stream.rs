@@ -901,31 +901,22 @@ impl StreamingCompare {
             *self.others.entry(p.edge.server.1).or_default() += 1;
         }
         let coverage = build_coverage(edge, origin, &facts, offset_ns, clock.spread_ns());
-        for p in pulls {
-            let (edge_index, origin_index) = if swap {
-                (&self.origin.icmp, &self.edge.icmp)
-            } else {
-                (&self.edge.icmp, &self.origin.icmp)
-            };
-            let verdict = {
-                let mut case = Case {
-                    edge: &p.edge,
-                    origin: p.origin.as_deref(),
-                    matched_by: p.matched_by.clone(),
-                    confidence: p.confidence,
-                    coverage: &coverage,
-                    clock_known: clock.known(),
-                    checks: Vec::new(),
-                    edge_icmp: icmp_for(&p.edge, edge_index),
-                    origin_icmp: p
-                        .origin
-                        .as_deref()
-                        .map_or(Vec::new(), |o| icmp_for(o, origin_index)),
-                    edge_cite: &self.settings.edge_cite,
-                    catalogue: &self.catalogue,
-                };
-                judge(&mut case)
-            };
+        let (edge_index, origin_index) = if swap {
+            (&self.origin.icmp, &self.edge.icmp)
+        } else {
+            (&self.edge.icmp, &self.origin.icmp)
+        };
+        let end = EndJudge {
+            coverage: &coverage,
+            clock_known: clock.known(),
+            edge_index,
+            origin_index,
+            edge_cite: &self.settings.edge_cite,
+            catalogue: &self.catalogue,
+        };
+        let verdicts = end.judge_all(&pulls, PAIRS_PER_THREAD);
+        self.out.reserve(pulls.len());
+        for (p, verdict) in pulls.into_iter().zip(verdicts) {
             self.emit(p, verdict);
         }
         let mut unpaired_origin = alone;
@@ -968,6 +959,71 @@ impl StreamingCompare {
     }
 }
 
+/// Pairs a thread judges at least, where several share the end's: below that a
+/// thread's start costs more than it saves.
+const PAIRS_PER_THREAD: usize = 1024;
+
+/// What the end judges every pair with: the whole-capture coverage and offset.
+struct EndJudge<'a> {
+    coverage: &'a Coverage,
+    clock_known: bool,
+    edge_index: &'a HashMap<IcmpKey, Vec<IcmpError>>,
+    origin_index: &'a HashMap<IcmpKey, Vec<IcmpError>>,
+    edge_cite: &'a Cite,
+    catalogue: &'a Catalogue,
+}
+
+impl EndJudge<'_> {
+    fn judge(&self, p: &Pair) -> Verdict {
+        let mut case = Case {
+            edge: &p.edge,
+            origin: p.origin.as_deref(),
+            matched_by: p.matched_by.clone(),
+            confidence: p.confidence,
+            coverage: self.coverage,
+            clock_known: self.clock_known,
+            checks: Vec::new(),
+            edge_icmp: icmp_for(&p.edge, self.edge_index),
+            origin_icmp: p
+                .origin
+                .as_deref()
+                .map_or(Vec::new(), |o| icmp_for(o, self.origin_index)),
+            edge_cite: self.edge_cite,
+            catalogue: self.catalogue,
+        };
+        judge(&mut case)
+    }
+
+    /// Each pair's verdict, in order. Where there are many (the pairs of a capture's
+    /// last seconds, all judged at its end while nothing else runs), consecutive parts
+    /// of them on threads of their own: a pair's verdict rests on it and what every
+    /// pair shares only. `per_thread`: pairs a thread judges at least.
+    fn judge_all(&self, pairs: &[Pair], per_thread: usize) -> Vec<Verdict> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let parts = cores.min(pairs.len() / per_thread.max(1)).max(1);
+        if parts == 1 {
+            return pairs.iter().map(|p| self.judge(p)).collect();
+        }
+        let size = pairs.len().div_ceil(parts);
+        std::thread::scope(|scope| {
+            let mut chunks = pairs.chunks(size);
+            let first = chunks.next().unwrap_or_default();
+            let judges: Vec<_> = chunks
+                .map(|part| scope.spawn(move || part.iter().map(|p| self.judge(p)).collect()))
+                .collect();
+            let mut out: Vec<Verdict> = Vec::with_capacity(pairs.len());
+            out.extend(first.iter().map(|p| self.judge(p)));
+            for part in judges {
+                // a judge's panic is raised here, where the engine's caller guards it
+                let verdicts: Vec<Verdict> =
+                    part.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
+                out.extend(verdicts);
+            }
+            out
+        })
+    }
+}
+
 fn drain_waiting(side: &mut Side) -> Vec<Rec> {
     let mut tokens: Vec<u64> = side.waiting.keys().copied().collect();
     tokens.sort_unstable(); // dict order: as they arrived
@@ -1004,5 +1060,84 @@ fn running(start: Option<&Recorded>, clock_ns: i128, offset_ns: i128) -> Window 
         last_packet_ns: Some(end + shift),
         assumed_end: false,
         holes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::coverage::{Delays, Window};
+    use crate::compare::matching::tests::record;
+
+    fn window() -> Window {
+        // from 10 s: the first pairs' starts were not seen
+        Window {
+            start_ns: Some(10 * NS),
+            end_ns: Some(10_000 * NS),
+            start_source: "first packet".into(),
+            end_source: "last packet".into(),
+            last_packet_ns: Some(10_000 * NS),
+            assumed_end: false,
+            holes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_end_judges_on_several_threads_as_on_one() {
+        let coverage = Coverage {
+            edge: window(),
+            origin: Some(window()),
+            delays: Delays {
+                forward_ns: NS / 100,
+                reverse_ns: NS / 100,
+                measured_pairs: 9,
+            },
+            round_trip_ns: NS / 50,
+            offset_ns: 0,
+        };
+        let no_icmp = HashMap::default();
+        let (cite, catalogue) = (Cite::default(), Catalogue::default());
+        let end = EndJudge {
+            coverage: &coverage,
+            clock_known: true,
+            edge_index: &no_icmp,
+            origin_index: &no_icmp,
+            edge_cite: &cite,
+            catalogue: &catalogue,
+        };
+        // answered, unanswered and origin-less pairs, in an order no part shares
+        let pairs: Vec<Pair> = (0..37u16)
+            .map(|i| {
+                let at = i128::from(i) * NS;
+                let mut edge = record(1000 + i, Some(u32::from(i)), at, &format!("/{i}"));
+                if i % 4 != 0 {
+                    edge.client_sent.payload_bytes = 100; // the request was sent
+                }
+                if i % 5 == 0 {
+                    edge.client_sent.fin_frames = vec![3];
+                    edge.server_sent.fin_frames = vec![4];
+                }
+                let edge = Box::new(edge);
+                let origin = (i % 3 != 0).then(|| edge.clone());
+                Pair {
+                    edge,
+                    origin,
+                    score: 1.0,
+                    matched_by: "same client ISN".into(),
+                    confidence: Confidence::Certain,
+                }
+            })
+            .collect();
+        let alone = end.judge_all(&pairs, usize::MAX);
+        assert_eq!(alone.len(), pairs.len());
+        for per_thread in [1, 5, 18, 19] {
+            assert_eq!(
+                end.judge_all(&pairs, per_thread),
+                alone,
+                "{per_thread} a thread"
+            );
+        }
+        let reasons: HashSet<&str> = alone.iter().map(|v| v.reason).collect();
+        assert!(reasons.len() >= 4, "{reasons:?}");
     }
 }
