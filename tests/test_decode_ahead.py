@@ -135,12 +135,12 @@ def test_a_kept_scan_is_tracked_on_the_reading_thread_as_in_place(
     working_on: set[str] = set()
     real = track.on_a_thread
 
-    def spy(batches: Any, work: Any) -> Any:
+    def spy(batches: Any, work: Any, ahead: int) -> Any:
         def watched(batch: Any) -> Any:
             working_on.add(threading.current_thread().name)
             return work(batch)
 
-        return real(batches, watched)
+        return real(batches, watched, ahead)
 
     monkeypatch.setattr(track, "on_a_thread", spy)
     ahead = kept_counts(many_chunks)

@@ -63,7 +63,7 @@ def decode_batches(
         yield account(found, summary)
 
 
-DECODED_AHEAD = 2  # batches done on the thread and waiting for the caller, at most
+DECODED_AHEAD = 2  # batches decoded and waiting for the tracker, at most (each holds its chunk)
 _END = None  # the reading's end, on the queue
 T = TypeVar("T")
 
@@ -85,15 +85,17 @@ def decode_ahead(
         account(found, summary)
         return decoded
 
-    return on_a_thread(batches, decode)
+    return on_a_thread(batches, decode, DECODED_AHEAD)
 
 
-def on_a_thread(batches: Iterator[FrameBatch], work: Callable[[FrameBatch], T]) -> Iterator[T]:
+def on_a_thread(
+    batches: Iterator[FrameBatch], work: Callable[[FrameBatch], T], ahead: int
+) -> Iterator[T]:
     """``work`` of each batch, done on a thread of its own (which reads the batches
-    too), at most DECODED_AHEAD ahead of the caller; an error there is raised here,
+    too), at most ``ahead`` results ahead of the caller; an error there is raised here,
     after the results before it. Closing the iterator stops the thread once its batch
     in progress is done (so only for a source whose reads return: a file's)."""
-    ready: queue.Queue[T | _Raised | None] = queue.Queue(DECODED_AHEAD)
+    ready: queue.Queue[T | _Raised | None] = queue.Queue(ahead)
     stop = threading.Event()
 
     def work_all() -> None:
