@@ -252,3 +252,35 @@ def test_conns_json_loads_only_what_its_capture_needs(capture: str) -> None:
     assert json.loads(out.stdout)["connections"]
     loaded = out.stderr.strip().splitlines()[-1]
     assert loaded == ("['gzip']" if capture.endswith(".gz") else "[]")
+
+
+# What `compare --json` must not load: the table's (rich, the spool and its tempfile,
+# which loads shutil and through it every decompressor) and the page's.
+UNNEEDED_FOR_COMPARE_JSON = (
+    "rich",
+    "pcapdiff.render.compare_table",
+    "pcapdiff.render.spool",
+    "pcapdiff.render.html",
+    "tempfile",
+    "bz2",
+    "lzma",
+)
+
+
+def test_compare_json_loads_neither_the_table_nor_the_page() -> None:
+    """A fifth of compare --json's start on the real edge pair was modules only the
+    table and the page use (20 ms)."""
+    pair = ROOT / "fixtures" / "pcaps" / "compare" / "every_outcome"
+    script = (
+        "import sys, runpy\n"
+        "sys.argv = ['pcapdiff', 'compare', '--json', '--no-progress', "
+        f"{str(pair / 'edge.pcap')!r}, {str(pair / 'origin.pcap')!r}]\n"
+        "try:\n"
+        "    runpy.run_module('pcapdiff', run_name='__main__')\n"
+        "except SystemExit as end:\n"
+        "    assert end.code == 1, end.code\n"
+        f"print([m for m in {UNNEEDED_FOR_COMPARE_JSON!r} if m in sys.modules], file=sys.stderr)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert len(json.loads(out.stdout)["connections"]) > 5
+    assert out.stderr.strip().splitlines()[-1] == "[]"

@@ -6,7 +6,7 @@ import os
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -40,6 +40,9 @@ from .common import (
     show_progress,
     zone,
 )
+
+if TYPE_CHECKING:
+    from ..render.compare_table import TableRows
 
 
 @click.command(short_help="Judge every origin-pull connection: whose fault a 52x was.")
@@ -180,15 +183,7 @@ def compare(
     from ..comparison import compare as run_compare
     from ..comparison import compare_streaming
     from ..render.compare_json import ComparisonJsonStream, comparison_tail, verdict_to_json
-    from ..render.compare_table import (
-        Shown,
-        TableRows,
-        VerdictSpool,
-        nothing_judged,
-        render_comparison,
-    )
     from ..render.conns_json import same_frame
-    from ..render.html import HtmlReport
 
     if as_json and html_out is not None and str(html_out) == "-":
         raise click.UsageError("--json and --html - would both write to stdout: name a file")
@@ -216,11 +211,18 @@ def compare(
         "origin_window": origin_window,
     }
     edge_arg, origin_arg = capture_arg(edge), capture_arg(origin) if origin else None
-    page = HtmlReport(all_connections=html_all) if html_out is not None else None
+    page = None
+    if html_out is not None:
+        from ..render.html import HtmlReport  # its imports only for a page
+
+        page = HtmlReport(all_connections=html_all)
     # the table (no --json, no page): each verdict on disk as it is final, laid out at
     # the end; --json and the page need no spool (nor its temporary file)
     spool = None
     if not as_json and page is None:
+        # the table's modules (rich, the spool's tempfile) only for a table
+        from ..render.compare_table import VerdictSpool
+
         spool = VerdictSpool(wanted.matches if wanted.active else None)
     try:
         with bars(show, labels) as updates:
@@ -282,6 +284,8 @@ def compare(
             with output_file(html_out) as out:
                 page.write(tail, out)
         if not as_json and not (html_out is not None and str(html_out) == "-"):
+            from ..render.compare_table import Shown, render_comparison
+
             filters = _described(click.get_current_context())
             shown: Shown | TableRows
             if spool is not None:
@@ -302,6 +306,8 @@ def compare(
             spool.close()  # the table's spool, deleted
     code = for_outcomes(judged)
     if code is ExitCode.NOTHING_JUDGED:
+        from ..render.compare_table import nothing_judged
+
         out_console(sys.stderr, stderr=True).print(f"note: {nothing_judged(result)}")
     sys.exit(code)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, NamedTuple
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..model import ClockOffset, Comparison, Culprit, Outcome, Side, Verdict
 from .console import write_lines
 from .layout import Widest, fits, grid, wrap
 from .spool import Spool
 from .times import NS, TimeFormat
+
+if TYPE_CHECKING:  # rich is imported with the first console: --json starts without it
+    from rich.console import Console
 
 OUTCOME_STYLE = {
     Outcome.OK: "green",
