@@ -299,14 +299,17 @@ pub struct VerdictRun {
 /// run of a capture's end to 16 MB copied it over and over, into fresh pages), and
 /// the text in Python and here is at most about this much again.
 const RUN_BYTES: usize = 1 << 20;
+/// Room past RUN_BYTES for the verdict that crosses it (else its run grew to 2 MB).
+const RUN_SLACK: usize = 64 << 10;
 /// About what a verdict's text takes (the real edge pair's: 1.3 KB).
 const VERDICT_BYTES: usize = 1536;
 
 impl VerdictRun {
     /// A run with room for the text of this many verdicts (up to RUN_BYTES' worth).
     fn for_up_to(verdicts: usize) -> VerdictRun {
+        let room = verdicts.saturating_mul(VERDICT_BYTES).min(RUN_BYTES + RUN_SLACK);
         VerdictRun {
-            text: String::with_capacity(verdicts.saturating_mul(VERDICT_BYTES).min(RUN_BYTES)),
+            text: String::with_capacity(room),
             ..VerdictRun::default()
         }
     }
