@@ -126,25 +126,29 @@ def kept_counts(source: Any) -> tuple[int, str]:
 def test_a_kept_scan_is_tracked_on_the_reading_thread_as_in_place(
     many_chunks: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """compare's scans (``keep``) of a file track on the reading thread too: as many
-    records as a stream's, tracked in the caller's thread (what they hold: the next
-    test); an error past the first chunks after their records; the thread gone when
-    the scan is left."""
+    """compare's scans (``keep``) of a file track on the reading thread too, the
+    capture's end as well: as many records as a stream's, tracked in the caller's
+    thread (what they hold: the next test); an error past the first chunks after their
+    records; the thread gone when the scan is left."""
     import pcapdiff.track as track
 
     working_on: set[str] = set()
     real = track.on_a_thread
 
-    def spy(batches: Any, work: Any, ahead: int) -> Any:
+    def spy(batches: Any, work: Any, ahead: int, end: Any) -> Any:
         def watched(batch: Any) -> Any:
             working_on.add(threading.current_thread().name)
             return work(batch)
 
-        return real(batches, watched, ahead)
+        def ended() -> Any:
+            working_on.add(f"end on {threading.current_thread().name}")
+            return end()
+
+        return real(batches, watched, ahead, ended)
 
     monkeypatch.setattr(track, "on_a_thread", spy)
     ahead = kept_counts(many_chunks)
-    assert working_on == {"pcapdiff-decode"}
+    assert working_on == {"pcapdiff-decode", "end on pcapdiff-decode"}
     with many_chunks.open("rb") as stream:
         in_place = kept_counts(stream)
     assert ahead == in_place

@@ -89,12 +89,16 @@ def decode_ahead(
 
 
 def on_a_thread(
-    batches: Iterator[FrameBatch], work: Callable[[FrameBatch], T], ahead: int
+    batches: Iterator[FrameBatch],
+    work: Callable[[FrameBatch], T],
+    ahead: int,
+    end: Callable[[], T] | None = None,
 ) -> Iterator[T]:
     """``work`` of each batch, done on a thread of its own (which reads the batches
-    too), at most ``ahead`` results ahead of the caller; an error there is raised here,
-    after the results before it. Closing the iterator stops the thread once its batch
-    in progress is done (so only for a source whose reads return: a file's)."""
+    too), at most ``ahead`` results ahead of the caller, then ``end()``'s once they are
+    all read; an error there is raised here, after the results before it. Closing the
+    iterator stops the thread once its batch in progress is done (so only for a source
+    whose reads return: a file's)."""
     ready: queue.Queue[T | _Raised | None] = queue.Queue(ahead)
     stop = threading.Event()
 
@@ -104,6 +108,8 @@ def on_a_thread(
                 ready.put(work(batch))
                 if stop.is_set():
                     return
+            if end is not None:
+                ready.put(end())
             ready.put(_END)
         except BaseException as exc:  # raised in the caller's thread
             ready.put(_Raised(exc))

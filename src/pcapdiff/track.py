@@ -103,21 +103,24 @@ def track_batches(
     )
     if ahead and keep:
         pcapng = summary.format == "pcapng"
+        Tracked = tuple[list[tuple[Any, ...]], _core.Records]
 
-        def track_one(batch: FrameBatch) -> tuple[list[tuple[Any, ...]], _core.Records]:
+        def track_one(batch: FrameBatch) -> Tracked:
             found, events = tracker.feed_batch(*batch.core_columns(), pcapng)
             account(found, summary)
             return events, tracker.take_kept()
 
-        for events, kept in on_a_thread(iter(batches), track_one, TRACKED_AHEAD):
+        def track_end() -> Tracked:  # there too: the engine has batches to judge meanwhile
+            return tracker.finish(), tracker.take_kept()
+
+        for events, kept in on_a_thread(iter(batches), track_one, TRACKED_AHEAD, track_end):
             yield from _events(events, released, tap, json)
             yield kept
-    elif ahead:
+        return
+    if ahead:
         for decoded in decode_ahead(iter(batches), summary):
             events = tracker.feed_decoded(decoded)
             yield from _events(events, released, tap, json)
-            if keep:
-                yield tracker.take_kept()
     else:
         for batch in batches:
             pcapng = summary.format == "pcapng"
