@@ -307,7 +307,9 @@ const VERDICT_BYTES: usize = 1536;
 impl VerdictRun {
     /// A run with room for the text of this many verdicts (up to RUN_BYTES' worth).
     fn for_up_to(verdicts: usize) -> VerdictRun {
-        let room = verdicts.saturating_mul(VERDICT_BYTES).min(RUN_BYTES + RUN_SLACK);
+        let room = verdicts
+            .saturating_mul(VERDICT_BYTES)
+            .min(RUN_BYTES + RUN_SLACK);
         VerdictRun {
             text: String::with_capacity(room),
             ..VerdictRun::default()
