@@ -11,6 +11,7 @@ pub mod compare;
 pub mod conns_json;
 pub mod decode;
 pub mod framing;
+pub mod parallel;
 pub mod payload;
 pub mod pcap;
 pub mod pcapng;

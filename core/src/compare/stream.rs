@@ -26,6 +26,7 @@ use super::matching::{
     tsval, ClockOffset, Confidence, MAX_IDENTITY_POOL, NS, ORIGIN_PULL_PORTS, WINDOW_NS,
 };
 use crate::decode::{Addr, IcmpError};
+use crate::parallel;
 use crate::track::{Record, IDLE_SWEEP_INTERVAL_NS, IDLE_TIMEOUT_NS};
 
 /// Certain pairs before the offset is trusted for early verdicts.
@@ -999,28 +1000,15 @@ impl EndJudge<'_> {
     /// of them on threads of their own: a pair's verdict rests on it and what every
     /// pair shares only. `per_thread`: pairs a thread judges at least.
     fn judge_all(&self, pairs: &[Pair], per_thread: usize) -> Vec<Verdict> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let parts = cores.min(pairs.len() / per_thread.max(1)).max(1);
+        let parts = parallel::parts_for(pairs.len(), per_thread);
         if parts == 1 {
             return pairs.iter().map(|p| self.judge(p)).collect();
         }
-        let size = pairs.len().div_ceil(parts);
-        std::thread::scope(|scope| {
-            let mut chunks = pairs.chunks(size);
-            let first = chunks.next().unwrap_or_default();
-            let judges: Vec<_> = chunks
-                .map(|part| scope.spawn(move || part.iter().map(|p| self.judge(p)).collect()))
-                .collect();
-            let mut out: Vec<Verdict> = Vec::with_capacity(pairs.len());
-            out.extend(first.iter().map(|p| self.judge(p)));
-            for part in judges {
-                // a judge's panic is raised here, where the engine's caller guards it
-                let verdicts: Vec<Verdict> =
-                    part.join().unwrap_or_else(|p| std::panic::resume_unwind(p));
-                out.extend(verdicts);
-            }
-            out
-        })
+        let cut: Vec<&[Pair]> = pairs.chunks(pairs.len().div_ceil(parts)).collect();
+        let judged = parallel::in_parts(cut, |part| {
+            part.iter().map(|p| self.judge(p)).collect::<Vec<_>>()
+        });
+        judged.into_iter().flatten().collect()
     }
 }
 

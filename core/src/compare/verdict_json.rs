@@ -367,36 +367,22 @@ pub fn write_runs_parallel(
     all_packets: bool,
     per_thread: usize,
 ) -> Vec<Taken> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let parts = cores.min(verdicts.len() / per_thread.max(1)).max(1);
+    let parts = crate::parallel::parts_for(verdicts.len(), per_thread);
     if parts == 1 {
         return write_runs(verdicts, first, cdn_status, cites, all_packets);
     }
     let size = verdicts.len().div_ceil(parts);
-    let mut tails = Vec::with_capacity(parts - 1);
+    let mut cut = Vec::with_capacity(parts);
     while verdicts.len() > size {
         let at = verdicts.len() - size;
-        tails.push((first + at, verdicts.split_off(at)));
+        cut.push((first + at, verdicts.split_off(at)));
     }
-    std::thread::scope(|scope| {
-        let writers: Vec<_> = tails
-            .into_iter()
-            .rev()
-            .map(|(from, part)| {
-                scope.spawn(move || write_runs(part, from, cdn_status, cites, all_packets))
-            })
-            .collect();
-        let mut out = write_runs(verdicts, first, cdn_status, cites, all_packets);
-        for writer in writers {
-            // a writer's panic is raised here, for `guarded` to turn into an error
-            out.extend(
-                writer
-                    .join()
-                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
-            );
-        }
-        out
-    })
+    cut.push((first, verdicts));
+    cut.reverse(); // in order: each part's numbers follow the one before
+    let written = crate::parallel::in_parts(cut, |(from, part)| {
+        write_runs(part, from, cdn_status, cites, all_packets)
+    });
+    written.into_iter().flatten().collect()
 }
 
 /// The verdicts, numbered from `first`, as runs of their text (no Python object: run
