@@ -174,6 +174,63 @@ def test_reading_the_origin_on_a_second_thread_changes_nothing(
     assert not [t for t in threading.enumerate() if t.name == "pcapdiff-reader"]
 
 
+def test_compare_json_is_the_same_however_the_threads_run(
+    pair: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The origin read on its own thread, the edge tracked on its own: with either
+    made to stall at random, compare --json is the same text byte for byte (the
+    verdicts in one order, numbered alike), as each run with the threads' own timing."""
+    import random
+
+    import pcapdiff.track as track
+    import pcapdiff.workers as workers
+    from pcapdiff import compare_streaming
+    from pcapdiff.render.compare_json import ComparisonJsonStream
+
+    monkeypatch.setattr(workers, "THREAD_MIN_BYTES", 0)
+    monkeypatch.setattr(workers, "BATCH", 100)  # the origin's records in many batches
+
+    def document() -> str:
+        out = io.StringIO()
+        writer = ComparisonJsonStream(out)
+        result = compare_streaming(
+            pair / "edge.pcap", pair / "origin.pcap", writer.verdict, emit_texts=writer.texts
+        )
+        writer.finish(result)
+        return out.getvalue()
+
+    alone = document()
+    assert alone.count('"outcome"') > 3000
+    stalls = random.Random(5)
+
+    def stall() -> None:
+        if stalls.random() < 0.5:
+            threading.Event().wait(stalls.uniform(0, 0.004))
+
+    real_put = workers.ThreadScan._put
+
+    def slow_put(self: workers.ThreadScan, item: Any) -> None:
+        stall()
+        real_put(self, item)
+
+    monkeypatch.setattr(workers.ThreadScan, "_put", slow_put)
+    assert document() == alone  # the origin's reader late at random
+    monkeypatch.setattr(workers.ThreadScan, "_put", real_put)
+    real_on_a_thread = track.on_a_thread
+
+    def slow_tracking(batches: Any, work: Any, ahead: int, end: Any) -> Any:
+        def late(batch: Any) -> Any:
+            stall()
+            return work(batch)
+
+        return real_on_a_thread(batches, late, ahead, end)
+
+    monkeypatch.setattr(track, "on_a_thread", slow_tracking)
+    assert document() == alone  # both captures' tracking late at random
+    monkeypatch.setattr(workers.ThreadScan, "_put", slow_put)
+    assert document() == alone  # and the origin's hand-over too
+
+
 def same_verdicts(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """The same document, connection for connection (in any order), but for the times
     at which an absent packet was due: an early verdict states them with the clock

@@ -1086,6 +1086,11 @@ impl PyStreaming {
         self.engine.lead_ns()
     }
 
+    /// Whether the origin's next batch goes in before the edge's next (stream.rs).
+    fn origin_behind(&self) -> bool {
+        self.engine.origin_behind()
+    }
+
     fn swapped_by_ttl(&self) -> bool {
         self.engine.swapped_by_ttl()
     }

@@ -43,7 +43,6 @@ from .quality import capture_warnings, sidecar_warnings
 from .read import DEFAULT_MAX_RATIO
 from .workers import Batch, ThreadScan, worth_a_thread
 
-NS = 1_000_000_000
 Cite = Callable[[int], int | str]
 Emit = Callable[[Verdict, Cite, Cite], None]
 # Verdicts as their JSON text, where the core writes it (``compare_streaming``).
@@ -157,10 +156,6 @@ def compare_streaming(
         )
 
 
-# How far (capture time) the edge's reading may run ahead of the origin's.
-MAX_LEAD_NS = 10 * NS
-
-
 def _compare(
     edge: Sources,
     origin: Sources | None,
@@ -240,13 +235,12 @@ def _compare(
         origin_timing = _timing(origin_meta, CaptureSummary(path=str(origin)))
         for _ in _read_into(engine, edge_scan, Side.EDGE, edge_timing, edge_window, hand_out):
             if reader is not None:
-                # Records of the capture read further wait for their twins in the other:
-                # keep the two readers within MAX_LEAD_NS of each other (the origin's
-                # reader waits on its queue), so memory follows that lead, not the files.
-                while engine.lead_ns() >= -MAX_LEAD_NS and (batches := reader.ready(1)):
-                    for batch in batches:
-                        _origin_batch(engine, batch, origin_timing, origin_window, hand_out)
-                while engine.lead_ns() > MAX_LEAD_NS and (waited := reader.wait()) is not None:
+                # The origin's batches go in while it is read less far than the edge,
+                # waited for, never as they happen to be ready: the engine sees the same
+                # steps whatever the threads' timing (the same verdicts, in the same
+                # order, numbered alike), and records wait for their twins only as long
+                # as a batch of the other capture takes, so memory follows that.
+                while engine.origin_behind() and (waited := reader.wait()) is not None:
                     for batch in waited:
                         _origin_batch(engine, batch, origin_timing, origin_window, hand_out)
         origin_summary: CaptureSummary | None = None

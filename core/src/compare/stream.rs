@@ -436,6 +436,24 @@ impl StreamingCompare {
         }
     }
 
+    /// Is the origin capture read less far than the edge's (capture time: on the edge's
+    /// clock once the offset is known, else each from its own start)? compare hands
+    /// the origin's next batch over first then, waiting for it: what the engine holds at
+    /// each step follows from the two captures alone, not from their threads' timing.
+    pub fn origin_behind(&self) -> bool {
+        let (Some(e), Some(o)) = (self.edge.clock_ns, self.origin.clock_ns) else {
+            return self.origin.clock_ns.is_none(); // nothing of it yet: its first batch
+        };
+        if let Some(offset) = self.offset.filter(|o| o.known()) {
+            return o - offset.offset_ns() < e;
+        }
+        let start = |r: &Option<Recorded>| r.as_ref().and_then(|r| r.start_ns);
+        match (start(&self.edge_start), start(&self.origin_start)) {
+            (Some(edge_start), Some(origin_start)) => o - origin_start < e - edge_start,
+            _ => true,
+        }
+    }
+
     fn retry(&mut self) {
         let shown = self.shown_ns();
         while let Some(&Reverse((at, token))) = self.later.peek() {
