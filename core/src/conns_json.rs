@@ -503,8 +503,8 @@ fn direction(out: &mut String, d: &DirectionRec) -> Option<()> {
     o.int(k!("packets"), d.packets);
     o.int(k!("payload_bytes"), d.payload_bytes);
     o.int(k!("retransmitted_bytes"), d.retransmitted_bytes);
-    list(o.key(k!("fin_frames")), &d.fin_frames, |out, f| {
-        let _ = write!(out, "{f}");
+    list(o.key(k!("fin_frames")), &d.fin_frames, |out, &f| {
+        out.push_str(itoa::Buffer::new().format(f)); // core::fmt took 1.5% of a run
         Some(())
     })?;
     o.time(k!("last_time"), d.last_ts_ns)?;
