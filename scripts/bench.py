@@ -20,11 +20,11 @@ keep-alive mix, `flows --out-dir` runs beside `tcpflow -r -o` (the same
 files), then `flows --json` and `syncheck --json`.
 
 Files: the keep-alive mix (1 to 6 requests per connection), the worst case for
-per-connection cost (one request per connection), the keep-alive mix over IPv6, an
-edge/origin pair (the origin behind source NAT) for `compare` (its packets/s counts
-both files; beside it tcpdump reading both, compare's yardstick), and a 5x larger
-keep-alive file on which only pcapdiff runs, to show its peak memory does not grow
-with the file.
+per-connection cost (one request per connection), the keep-alive mix over IPv6, the
+same with every other connection over IPv6 (both families in one file), an edge/origin
+pair (the origin behind source NAT) for `compare` (its packets/s counts both files;
+beside it tcpdump reading both, compare's yardstick), and a 5x larger keep-alive file
+on which only pcapdiff runs, to show its peak memory does not grow with the file.
 
 Then the real edge's pair (scripts/synth_pair.py): thousands of connections share a
 request line, the origin is behind source NAT with its clock hours ahead, both
@@ -196,10 +196,12 @@ def ensure_sll2(path: Path, ethernet: Path) -> Path:
     return path
 
 
-def ensure(path: Path, packets: int, max_requests: int, ipv6: bool = False) -> Path:
+def ensure(
+    path: Path, packets: int, max_requests: int, ipv6: bool = False, mixed: bool = False
+) -> Path:
     if not path.exists():
         t = time.perf_counter()
-        write_capture(path, packets, max_requests=max_requests, ipv6=ipv6)
+        write_capture(path, packets, max_requests=max_requests, ipv6=ipv6, mixed=mixed)
         size = path.stat().st_size / 1e6
         print(
             f"wrote {path} ({packets:,} packets, {size:,.0f} MB) "
@@ -231,6 +233,7 @@ def main() -> None:
     mixed = ensure(args.dir / f"keepalive-{n}.pcap", n, max_requests=6)
     short = ensure(args.dir / f"short-{n}.pcap", n, max_requests=1)
     over_ipv6 = ensure(args.dir / f"keepalive-ipv6-{n}.pcap", n, max_requests=6, ipv6=True)
+    mixed_families = ensure(args.dir / f"keepalive-mixed-{n}.pcap", n, max_requests=6, mixed=True)
     over_sll2 = ensure_sll2(args.dir / f"keepalive-sll2-{n}.pcapng", mixed)
     pcapdiff = [sys.executable, "-m", "pcapdiff", "conns", "--json", "--no-progress"]
     runs: list[Run] = []
@@ -250,7 +253,7 @@ def main() -> None:
         print(f"  {r.tool:<26} {r.capture:<30} {r.seconds:8.2f} s", flush=True)
 
     reference = [sys.executable, str(Path(__file__).resolve().parent / "dpkt_reference.py")]
-    for capture in () if args.pairs_only else (mixed, short, over_ipv6, over_sll2):
+    for capture in () if args.pairs_only else (mixed, short, over_ipv6, mixed_families, over_sll2):
         best("pcapdiff conns --json", [*pcapdiff, str(capture)], capture, n)
         if capture == short:  # the table for people, one row per connection
             table = [sys.executable, "-m", "pcapdiff", "conns", "--no-progress"]

@@ -180,6 +180,7 @@ def write_capture(
     max_requests: int = 6,
     twin: Path | None = None,
     ipv6: bool = False,
+    mixed: bool = False,
 ) -> int:
     """Write ``packets`` packets to a classic pcap; return how many were written.
 
@@ -187,10 +188,11 @@ def write_capture(
     1 gives one request per connection, the worst case for per-connection costs.
     ``twin``: also write the origin's capture of the same traffic, behind source NAT
     and 5 ms later (so `compare` has a pair to work on). ``ipv6``: the same traffic
-    over IPv6 (2001:db8::<the IPv4 address>).
+    over IPv6 (2001:db8::<the IPv4 address>); ``mixed``: every other connection so.
     """
     rng = random.Random(seed)
     active: list[Iterator[bytes]] = []
+    over_ipv6: list[bool] = []  # each active connection's family
     next_conn = 0
     written = 0
     t_us = 0
@@ -206,14 +208,16 @@ def write_capture(
         while written < packets:
             while len(active) < concurrency:
                 active.append(_connection(rng, next_conn, max_requests))
+                over_ipv6.append(ipv6 or (mixed and next_conn % 2 == 1))
                 next_conn += 1
             i = rng.randrange(len(active))
             pkt = next(active[i], None)
             if pkt is None:
-                active[i] = active[-1]
+                active[i], over_ipv6[i] = active[-1], over_ipv6[-1]
                 active.pop()
+                over_ipv6.pop()
                 continue
-            if ipv6:
+            if over_ipv6[i]:
                 pkt = _as_ipv6(pkt)
             t_us += gap_us
             sec, usec = divmod(t_us, 1_000_000)
@@ -247,12 +251,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--requests-per-connection", type=int, default=6, help="keep-alive requests (6)"
     )
-    parser.add_argument("--ipv6", action="store_true", help="IPv6 addresses instead of IPv4")
+    family = parser.add_mutually_exclusive_group()
+    family.add_argument("--ipv6", action="store_true", help="IPv6 addresses instead of IPv4")
+    family.add_argument("--mixed", action="store_true", help="every other connection over IPv6")
     args = parser.parse_args(argv)
     if args.packets < 1 or args.requests_per_connection < 1:
         parser.error("--packets and --requests-per-connection must be at least 1")
     written = write_capture(
-        args.output, args.packets, max_requests=args.requests_per_connection, ipv6=args.ipv6
+        args.output,
+        args.packets,
+        max_requests=args.requests_per_connection,
+        ipv6=args.ipv6,
+        mixed=args.mixed,
     )
     print(written)
     return 0

@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -272,3 +273,26 @@ def test_memory_follows_live_connections_not_the_file(tmp_path: Path) -> None:
     write_capture(big, 500_000, max_requests=1)
     grew = float(measure(big)["rss_mb"]) - float(measure(small)["rss_mb"])  # type: ignore[arg-type]
     assert grew < 15, f"peak memory grew {grew:.1f} MB with 5x the packets"
+
+
+def test_the_benchmarks_mixed_file_holds_both_families_of_one_traffic(tmp_path: Path) -> None:
+    """scripts/bench.py's mixed file (``--mixed``): the IPv4 file's connections, every
+    other one over IPv6, each tracked as it is over IPv4."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+    from pcapdiff.conns import read_connections
+    from synth_capture import write_capture
+
+    plain, mixed = tmp_path / "plain.pcap", tmp_path / "mixed.pcap"
+    write_capture(plain, 20_000)
+    write_capture(mixed, 20_000, mixed=True)
+    over_ipv4, _ = read_connections(plain)
+    both, summary = read_connections(mixed)
+    assert summary.tcp_packets == 20_000
+    assert not summary.anomalies
+    v6 = [c for c in both if ":" in c.client.addr]
+    assert 0.4 < len(v6) / len(both) < 0.6, (len(v6), len(both))
+
+    def shape(c: Any) -> tuple[object, ...]:
+        return (c.client.port, c.conn_state, c.history, c.client_sent, c.server_sent)
+
+    assert [shape(c) for c in both] == [shape(c) for c in over_ipv4]
