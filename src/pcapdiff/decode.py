@@ -108,7 +108,7 @@ def on_a_thread(
                 ready.put(work(batch))
                 if stop.is_set():
                     return
-            if end is not None:
+            if end is not None and not stop.is_set():  # left midway: no end wanted
                 ready.put(end())
             ready.put(_END)
         except BaseException as exc:  # raised in the caller's thread
