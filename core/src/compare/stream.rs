@@ -1019,10 +1019,7 @@ impl EndJudge<'_> {
     /// pair shares only. `per_thread`: pairs a thread judges at least.
     fn judge_all(&self, pairs: &[Pair], per_thread: usize) -> Vec<Verdict> {
         let parts = parallel::parts_for(pairs.len(), per_thread);
-        if parts == 1 {
-            return pairs.iter().map(|p| self.judge(p)).collect();
-        }
-        let cut: Vec<&[Pair]> = pairs.chunks(pairs.len().div_ceil(parts)).collect();
+        let cut: Vec<&[Pair]> = pairs.chunks(pairs.len().div_ceil(parts).max(1)).collect();
         let judged = parallel::in_parts(cut, |part| {
             part.iter().map(|p| self.judge(p)).collect::<Vec<_>>()
         });

@@ -368,9 +368,6 @@ pub fn write_runs_parallel(
     per_thread: usize,
 ) -> Vec<Taken> {
     let parts = crate::parallel::parts_for(verdicts.len(), per_thread);
-    if parts == 1 {
-        return write_runs(verdicts, first, cdn_status, cites, all_packets);
-    }
     let size = verdicts.len().div_ceil(parts);
     let mut cut = Vec::with_capacity(parts);
     while verdicts.len() > size {
